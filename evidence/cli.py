@@ -1,0 +1,283 @@
+"""The command line: `evidence …` (also `flask --app evidence …`).
+
+Each command is a thin wrapper over a service function the web views use too. Errors the user can act on
+come out as one line on stderr and a non-zero exit status, never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import OperationalError
+from sqlmodel import select
+
+from . import audit, auth, db
+from .errors import EvidenceError
+from .models import ROLES, User
+
+
+def cli_actor() -> str:
+    """How a command-line action appears in the audit trail: the operating-system account that ran it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def friendly_errors(command):
+    """Turn the errors a user can act on into one clear line (click prints it) and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except EvidenceError as error:
+            raise click.ClickException(str(error)) from None
+        except OperationalError as error:
+            raise click.ClickException(f"database error: {str(error.orig).strip().splitlines()[0]}") from None
+
+    return wrapper
+
+
+def evidence_command(group=click, **kwargs):
+    """A command that runs inside the application context with friendly errors."""
+
+    def decorate(function):
+        return group.command(**kwargs)(with_appcontext(friendly_errors(function)))
+
+    return decorate
+
+
+def require_schema() -> None:
+    engine = db.get_engine()
+    try:
+        revision = db.current_revision(engine)
+    except OperationalError as error:
+        raise EvidenceError(f"database unreachable: {str(error.orig).strip().splitlines()[0]}") from None
+    if revision is None:
+        raise EvidenceError("the database is not initialised: run `evidence init` first")
+
+
+# --- init -------------------------------------------------------------------------------------------
+
+
+@evidence_command()
+@click.option("--admin-email", help="E-mail of the first admin (asked when missing and a terminal is attached).")
+@click.option("--admin-name", default="", help="Display name of the first admin.")
+@click.option(
+    "--admin-password", envvar="EVIDENCE_ADMIN_PASSWORD",
+    help="Password of the first admin (or EVIDENCE_ADMIN_PASSWORD); generated and printed when absent.",
+)
+def init(admin_email, admin_name, admin_password):
+    """Create the instance, migrate the database and create the first admin. Safe to run again."""
+    app = current_app
+    db.migrate(db.get_engine())
+    click.echo(f"Instance: {app.instance_path}")
+    click.echo(f"Database: {db.get_engine().url.render_as_string(hide_password=True)} (schema up to date)")
+    with db.session_scope() as session:
+        admin = session.exec(select(User).where(User.role == "admin", User.active)).first()
+        if admin is not None:
+            click.echo(f"An admin already exists ({admin.email}); no account created.")
+            return
+        if not admin_email:
+            if not sys.stdin.isatty():
+                raise EvidenceError("no admin exists yet: give --admin-email (and optionally --admin-password)")
+            admin_email = click.prompt("E-mail of the first admin")
+        generated = not admin_password
+        if generated and sys.stdin.isatty():
+            admin_password = click.prompt(
+                "Password (empty: generate one)", default="", hide_input=True, confirmation_prompt=True,
+                show_default=False,
+            )
+            generated = not admin_password
+        if generated:
+            admin_password = auth.generate_password()
+        user = auth.create_user(session, cli_actor(), admin_email, admin_name, "admin", admin_password)
+    click.echo(f"Admin created: {user.email}")
+    if generated:
+        click.echo(f"Password (shown once): {admin_password}")
+
+
+# --- serve ------------------------------------------------------------------------------------------
+
+
+@evidence_command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host, port, workers):
+    """Serve the web UI with gunicorn (put a TLS reverse proxy in front in production)."""
+    require_schema()
+    from gunicorn.app.base import BaseApplication
+
+    instance = current_app.instance_path
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("timeout", 120)
+
+        def load(self):
+            from . import create_app
+
+            return create_app({"INSTANCE_PATH": instance})
+
+    click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
+    Server().run()
+
+
+# --- users ------------------------------------------------------------------------------------------
+
+
+@click.group()
+def users():
+    """Manage user accounts."""
+
+
+def _password_option(prompt_when_tty: bool):
+    return click.option(
+        "--password", envvar="EVIDENCE_USER_PASSWORD",
+        help="The password (or EVIDENCE_USER_PASSWORD); generated and printed when absent"
+        + (" and no terminal is attached." if prompt_when_tty else "."),
+    )
+
+
+def _ask_password(password):
+    """(password, generated?) from the option, a hidden prompt on a terminal, or a generated one."""
+    if password:
+        return password, False
+    if sys.stdin.isatty():
+        password = click.prompt("Password (empty: generate one)", default="", hide_input=True,
+                                confirmation_prompt=True, show_default=False)
+        if password:
+            return password, False
+    return auth.generate_password(), True
+
+
+@evidence_command(users, name="add")
+@click.argument("email")
+@click.option("--name", default="", help="Display name (default: the part before @).")
+@click.option("--role", type=click.Choice(ROLES), default="contributor", show_default=True)
+@_password_option(True)
+def users_add(email, name, role, password):
+    """Create a user."""
+    require_schema()
+    password, generated = _ask_password(password)
+    with db.session_scope() as session:
+        user = auth.create_user(session, cli_actor(), email, name, role, password)
+    click.echo(f"Created {user.email} ({user.role})")
+    if generated:
+        click.echo(f"Password (shown once): {password}")
+
+
+@evidence_command(users, name="list")
+def users_list():
+    """List users."""
+    require_schema()
+    with db.session_scope() as session:
+        rows = auth.list_users(session)
+    if not rows:
+        click.echo("No users.")
+        return
+    width = max(len(u.email) for u in rows)
+    for user in rows:
+        state = "active" if user.active else "disabled"
+        click.echo(f"{user.email:<{width}}  {user.role:<11}  {state:<8}  {user.name}")
+
+
+@evidence_command(users, name="disable")
+@click.argument("email")
+def users_disable(email):
+    """Disable a user (their sessions end at once)."""
+    require_schema()
+    with db.session_scope() as session:
+        user = auth.set_active(session, cli_actor(), auth.get_user(session, email), False)
+    click.echo(f"Disabled {user.email}")
+
+
+@evidence_command(users, name="enable")
+@click.argument("email")
+def users_enable(email):
+    """Enable a disabled user."""
+    require_schema()
+    with db.session_scope() as session:
+        user = auth.set_active(session, cli_actor(), auth.get_user(session, email), True)
+    click.echo(f"Enabled {user.email}")
+
+
+@evidence_command(users, name="set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(ROLES))
+def users_set_role(email, role):
+    """Change a user's role."""
+    require_schema()
+    with db.session_scope() as session:
+        user = auth.set_role(session, cli_actor(), auth.get_user(session, email), role)
+    click.echo(f"{user.email} is now {user.role}")
+
+
+@evidence_command(users, name="set-password")
+@click.argument("email")
+@_password_option(True)
+def users_set_password(email, password):
+    """Set a user's password (their sessions end at once)."""
+    require_schema()
+    password, generated = _ask_password(password)
+    with db.session_scope() as session:
+        user = auth.set_password(session, cli_actor(), auth.get_user(session, email), password)
+    click.echo(f"Password changed for {user.email}")
+    if generated:
+        click.echo(f"Password (shown once): {password}")
+
+
+# --- verify -----------------------------------------------------------------------------------------
+
+
+@evidence_command()
+@click.option("--audit", "audit_only", is_flag=True, help="Check only the audit trail's hash chain.")
+def verify(audit_only):
+    """Check the audit trail's hash chain (and, as they land, stored evidence and dossiers). Exit 1 on a problem."""
+    require_schema()
+    with db.session_scope() as session:
+        count, problem = audit.verify(session)
+        head = session.get(audit.AuditHead, 1)
+    if problem is not None:
+        raise click.ClickException(str(problem))
+    click.echo(f"Audit trail: {count} events, chain intact; head #{head.seq} {head.hash}")
+
+
+def register_commands(app: Flask) -> None:
+    for command in (init, serve, users, verify):
+        app.cli.add_command(command)
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(
+    name="evidence", create_app=_create_app, add_default_commands=False, add_version_option=False,
+    load_dotenv=False, help="SecNumCloud evidence management.",
+)
+
+
+def main() -> None:
+    """Console entry point: unexpected failures become one line too (set EVIDENCE_DEBUG=1 for the traceback)."""
+    try:
+        cli.main(prog_name="evidence")
+    except SystemExit:
+        raise
+    except Exception as error:  # noqa: BLE001 - the last line of defence of a command-line tool
+        if os.environ.get("EVIDENCE_DEBUG"):
+            raise
+        click.echo(f"Error: {type(error).__name__}: {error}".splitlines()[0], err=True)
+        sys.exit(1)

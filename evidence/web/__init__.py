@@ -1,0 +1,164 @@
+"""The web UI: blueprints, the access check every request passes, headers, locale and error pages."""
+from __future__ import annotations
+
+from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .. import auth, db
+from ..extensions import login_manager
+
+LOCALES = ("fr", "en")
+
+# The navigation, in one place: an area whose blueprint has not landed yet shows as "coming".
+NAVIGATION = (
+    ("dashboard.index", _l("Tableau de bord")),
+    ("requirements.index", _l("Exigences")),
+    ("perimeters.index", _l("Périmètres")),
+    ("controls.index", _l("Mesures")),
+    ("evidence.index", _l("Preuves")),
+    ("dossiers.index", _l("Dossiers")),
+    ("admin.users", _l("Utilisateurs")),
+    ("admin.audit_log", _l("Journal d'audit")),
+)
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class TlsAwareSessionInterface(SecureCookieSessionInterface):
+    """Marks the session cookie Secure whenever the request came over TLS (directly or via a trusted proxy)."""
+
+    def get_cookie_secure(self, app):
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def init_app(app: Flask) -> None:
+    from . import account, admin, dashboard
+
+    for module in (account, dashboard, admin):
+        app.register_blueprint(module.bp)
+
+    if app.config["TRUSTED_PROXIES"]:
+        n = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    app.session_interface = TlsAwareSessionInterface()
+
+    login_manager.session_protection = "strong"
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Connectez-vous pour accéder à cette page.")
+    login_manager.user_loader(lambda session_id: auth.load_user(db.get_session(), session_id))
+
+    app.before_request(enforce_access)
+    app.after_request(security_headers)
+    app.context_processor(template_globals)
+    register_error_handlers(app)
+    # The static view is the one route Flask adds itself; its files are public by nature.
+    auth.public(app.view_functions["static"])
+
+
+def enforce_access():
+    """Deny by default: a view without a declared rule answers 403 to everyone."""
+    if request.endpoint is None:
+        return None  # 404/405: the error handler answers
+    rule = getattr(current_app.view_functions[request.endpoint], "access_rule", None)
+    if rule == auth.PUBLIC:
+        return None
+    if rule is None:
+        current_app.logger.error("route %s declares no access rule: refused", request.endpoint)
+        abort(403)
+    if not current_user.is_authenticated:
+        if request.method in auth.READ_METHODS:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(401)
+    if not rule.allows(current_user.role, request.method):
+        abort(403)
+    return None
+
+
+def security_headers(response):
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    if request.is_secure:
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if request.endpoint != "static":
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def select_locale() -> str:
+    chosen = session.get("locale")
+    if chosen in LOCALES:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    return current_app.config["DEFAULT_LOCALE"]
+
+
+def template_globals() -> dict:
+    nav = []
+    for endpoint, label in NAVIGATION:
+        view = current_app.view_functions.get(endpoint)
+        rule = getattr(view, "access_rule", None)
+        if view is not None and not (current_user.is_authenticated and rule.allows(current_user.role, "GET")):
+            continue  # an area this role may not open is not offered
+        nav.append({"endpoint": endpoint, "label": label, "ready": view is not None})
+    return {"navigation": nav, "locales": LOCALES, "current_locale": select_locale()}
+
+
+ERROR_TITLES = {
+    400: _l("Requête invalide"),
+    401: _l("Authentification requise"),
+    403: _l("Accès refusé"),
+    404: _l("Page introuvable"),
+    405: _l("Méthode non autorisée"),
+    413: _l("Fichier trop volumineux"),
+    429: _l("Trop de tentatives"),
+    500: _l("Erreur interne"),
+}
+ERROR_TEXTS = {
+    400: _l("La requête n'a pas pu être traitée. Rechargez la page et réessayez."),
+    401: _l("Connectez-vous pour continuer."),
+    403: _l("Votre rôle ne permet pas cette action."),
+    404: _l("Cette adresse ne correspond à aucune page."),
+    405: _l("Cette action n'est pas possible à cette adresse."),
+    413: _l("Le fichier dépasse la taille maximale autorisée."),
+    429: _l("Trop d'échecs de connexion. Patientez quelques minutes avant de réessayer."),
+    500: _l("Une erreur inattendue s'est produite. Elle a été journalisée."),
+}
+
+
+def render_error(code: int, detail: str | None = None):
+    return (
+        render_template("web/error.html", code=code, title=ERROR_TITLES[code], text=detail or ERROR_TEXTS[code]),
+        code,
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    def http_error(error: HTTPException):
+        code = error.code if error.code in ERROR_TITLES else 500
+        return render_error(code)
+
+    def csrf_error(error: CSRFError):
+        return render_error(400, _l("Le formulaire a expiré ou n'est pas authentique. Rechargez la page et réessayez."))
+
+    def internal_error(error):
+        db.close_session()
+        return render_error(500)
+
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(500, internal_error)

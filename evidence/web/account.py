@@ -1,0 +1,89 @@
+"""Login, logout and the language switch."""
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from .. import auth, db
+from . import LOCALES, render_error
+
+bp = Blueprint("auth", __name__)  # endpoints auth.login, auth.logout
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("Adresse e-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Mot de passe"), validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class EmptyForm(FlaskForm):
+    """A form with nothing but its CSRF token: logout, language switch."""
+
+
+def throttle_limits() -> auth.ThrottleLimits:
+    config = current_app.config
+    return auth.ThrottleLimits(
+        per_account=int(config["LOGIN_MAX_FAILURES"]),
+        per_address=int(config["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
+        window=timedelta(seconds=int(config["LOGIN_WINDOW_SECONDS"])),
+    )
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: never an absolute URL or a scheme-relative one (open redirect)."""
+    if target and target.startswith("/") and "\\" not in target:  # browsers read "/\\host" as "//host"
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and not target.startswith("//"):
+            return target
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@auth.public
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("dashboard.index"))
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        outcome = auth.attempt_login(
+            db.get_session(), form.email.data, form.password.data, request.remote_addr or "", throttle_limits()
+        )
+        if outcome.throttled:
+            return render_error(429)
+        if outcome.user is not None:
+            locale = session.get("locale")
+            session.clear()  # a fresh session at login: nothing from before carries over (fixation)
+            if locale:
+                session["locale"] = locale
+            session.permanent = True
+            login_user(outcome.user)
+            return redirect(safe_next(form.next.data))
+        flash(_("Adresse e-mail ou mot de passe incorrect."), "error")
+    return render_template("web/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@auth.access(*auth.ALL_ROLES)
+def logout():
+    if EmptyForm().validate_on_submit():
+        auth.logout(db.get_session(), current_user._get_current_object())
+        logout_user()
+        session.clear()
+        flash(_("Vous êtes déconnecté."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/locale/<code>", methods=["POST"])
+@auth.public
+def set_locale(code: str):
+    if EmptyForm().validate_on_submit() and code in LOCALES:
+        session["locale"] = code
+    return redirect(safe_next(request.form.get("next")))

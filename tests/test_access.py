@@ -1,0 +1,109 @@
+"""Deny by default, and the role × route matrix."""
+import pytest
+from flask import Blueprint
+
+from evidence import auth
+
+from .conftest import csrf_token, make_app
+
+ROLES = ("admin", "manager", "contributor", "auditor")
+EVERYONE = set(ROLES)
+
+# Who may open (GET) and who may post to each endpoint. A new route fails the test until it is listed here:
+# every access decision is written down once and reviewed.
+MATRIX = {
+    "static": ("public", "public"),
+    "auth.login": ("public", "public"),
+    "auth.set_locale": (None, "public"),
+    "auth.logout": (None, EVERYONE),
+    "dashboard.index": (EVERYONE, None),
+    "dashboard.healthz": ("public", None),
+    "admin.users": ({"admin"}, {"admin"}),
+    "admin.set_role": (None, {"admin"}),
+    "admin.set_active": (None, {"admin"}),
+    "admin.audit_log": ({"admin", "manager"}, None),
+    "admin.verify_audit": (None, {"admin", "manager"}),
+}
+
+SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css"}
+
+
+def test_every_route_declares_an_access_rule(app):
+    missing = [
+        rule.endpoint for rule in app.url_map.iter_rules()
+        if getattr(app.view_functions[rule.endpoint], "access_rule", None) is None
+    ]
+    assert missing == []
+
+
+def test_every_route_is_in_the_matrix(app):
+    assert {rule.endpoint for rule in app.url_map.iter_rules()} == set(MATRIX)
+
+
+def test_declared_rules_match_the_matrix(app):
+    for endpoint, (read, write) in MATRIX.items():
+        rule = app.view_functions[endpoint].access_rule
+        if rule == auth.PUBLIC:
+            assert "public" in (read, write), endpoint
+            continue
+        if read is not None:
+            assert set(rule.read) == read, endpoint
+        if write is not None:
+            assert set(rule.write) == write, endpoint
+
+
+def _url(app, rule):
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(rule.endpoint, **{a: SAMPLE_ARGS[a] for a in rule.arguments})
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix_over_http(app, client, users, login_as, role):
+    login_as(role)
+    token = csrf_token(client, "/")
+    for rule in app.url_map.iter_rules():
+        read, write = MATRIX[rule.endpoint]
+        url = _url(app, rule)
+        if "GET" in rule.methods and read not in (None, "public"):
+            status = client.get(url).status_code
+            assert (status != 403) == (role in read), (role, "GET", url, status)
+        if "POST" in rule.methods and write not in (None, "public"):
+            status = client.post(url, data={"csrf_token": token, "role": "auditor"}).status_code
+            assert (status != 403) == (role in write), (role, "POST", url, status)
+            if rule.endpoint == "auth.logout":
+                login_as(role)
+                token = csrf_token(client, "/")
+
+
+def test_anonymous_visitor_is_sent_to_login_or_refused(app, client):
+    for rule in app.url_map.iter_rules():
+        read, write = MATRIX[rule.endpoint]
+        url = _url(app, rule)
+        if "GET" in rule.methods and read not in (None, "public"):
+            response = client.get(url)
+            assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+        if "POST" in rule.methods and write not in (None, "public"):
+            token = csrf_token(client, "/login")
+            assert client.post(url, data={"csrf_token": token}).status_code == 401, url
+
+
+def test_a_route_without_a_rule_is_refused_to_everyone(tmp_path, database_url, users):
+    app = make_app(tmp_path / "other", database_url)
+    forgotten = Blueprint("forgotten", __name__)
+    forgotten.add_url_rule("/forgotten", "page", lambda: "secret")
+    app.register_blueprint(forgotten)
+    client = app.test_client()
+    from .conftest import login
+
+    login(client, "admin@example.org")
+    response = client.get("/forgotten")
+    assert response.status_code == 403 and "secret" not in response.get_data(as_text=True)
+
+
+def test_auditor_forged_post_is_refused(app, client, users, login_as):
+    login_as("auditor")
+    token = csrf_token(client, "/")
+    response = client.post("/admin/users", data={"csrf_token": token, "email": "x@example.org", "name": "X", "role": "admin"})
+    assert response.status_code == 403

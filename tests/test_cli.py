@@ -1,0 +1,110 @@
+"""The command line, through the installed `evidence` script: happy paths and one-line errors."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import PASSWORD
+
+EVIDENCE = str(Path(sys.executable).with_name("evidence"))
+
+
+@pytest.fixture
+def run(tmp_path, blank_database_url):
+    def _run(*args, input=None, env=None):
+        environ = {
+            **os.environ,
+            "EVIDENCE_INSTANCE": str(tmp_path / "instance"),
+            "EVIDENCE_DATABASE_URL": blank_database_url,
+            **(env or {}),
+        }
+        environ.pop("EVIDENCE_DEBUG", None)
+        return subprocess.run(
+            [EVIDENCE, *args], capture_output=True, text=True, env=environ, input=input, timeout=120, cwd=tmp_path
+        )
+
+    return _run
+
+
+def assert_one_line_error(result, expected):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+
+
+def test_init_creates_instance_admin_and_is_harmless_to_rerun(run, tmp_path):
+    first = run("init", "--admin-email", "Boss@Example.org")
+    assert first.returncode == 0, first.stderr
+    assert "Admin created: boss@example.org" in first.stdout
+    password = first.stdout.split("Password (shown once): ")[1].split()[0]
+    assert len(password) >= 12
+    key = tmp_path / "instance" / "secret_key"
+    assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+
+    again = run("init", "--admin-email", "other@example.org")
+    assert again.returncode == 0 and "An admin already exists (boss@example.org)" in again.stdout
+    listing = run("users", "list")
+    assert listing.stdout.count("@example.org") == 1
+
+
+def test_users_commands(run):
+    assert run("init", "--admin-email", "admin@example.org", "--admin-password", PASSWORD).returncode == 0
+    added = run("users", "add", "alice@example.org", "--name", "Alice", "--role", "manager", "--password", PASSWORD)
+    assert added.returncode == 0 and "Created alice@example.org (manager)" in added.stdout
+    assert run("users", "set-role", "alice@example.org", "auditor").returncode == 0
+    assert run("users", "disable", "alice@example.org").returncode == 0
+    listing = run("users", "list").stdout
+    assert "alice@example.org" in listing and "auditor" in listing and "disabled" in listing
+    verified = run("verify", "--audit")
+    assert verified.returncode == 0 and "4 events, chain intact" in verified.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("users", "add", "not-an-email", "--password", PASSWORD), "not a valid e-mail address"),
+        (("users", "add", "admin@example.org", "--password", PASSWORD), "already exists"),
+        (("users", "add", "bob@example.org", "--password", "short"), "at least 12 characters"),
+        (("users", "set-role", "nobody@example.org", "manager"), "no user with e-mail 'nobody@example.org'"),
+        (("users", "disable", "admin@example.org"), "last active admin"),
+        (("users", "set-role", "admin@example.org", "auditor"), "last active admin"),
+    ],
+)
+def test_user_command_errors(run, args, message):
+    assert run("init", "--admin-email", "admin@example.org", "--admin-password", PASSWORD).returncode == 0
+    assert_one_line_error(run(*args), message)
+
+
+def test_init_without_admin_email_and_no_terminal(run):
+    assert_one_line_error(run("init", input=""), "give --admin-email")
+
+
+def test_commands_before_init_say_so(run):
+    assert_one_line_error(run("users", "list"), "run `evidence init` first")
+
+
+def test_unknown_role_is_a_usage_error(run):
+    result = run("users", "set-role", "a@example.org", "god")
+    assert result.returncode == 2 and "Traceback" not in result.stderr and "'god' is not one of" in result.stderr
+
+
+def test_unreachable_database(run):
+    result = run("users", "list", env={"EVIDENCE_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"})
+    assert_one_line_error(result, "database unreachable")
+
+
+def test_bad_setting_is_one_line(run):
+    result = run("users", "list", env={"EVIDENCE_MAX_CONTENT_LENGTH": "lots"})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "EVIDENCE_MAX_CONTENT_LENGTH must be an integer" in result.stderr
+
+
+def test_flask_entry_point_has_the_same_commands(run):
+    flask = str(Path(sys.executable).with_name("flask"))
+    environ = {**os.environ, "EVIDENCE_INSTANCE": "/nonexistent-instance-for-help"}
+    result = subprocess.run([flask, "--app", "evidence", "users", "--help"], capture_output=True, text=True, env=environ)
+    assert result.returncode == 0 and "set-role" in result.stdout

@@ -1,0 +1,47 @@
+"""Every message in the code and templates has its English translation, and the compiled catalogue is current."""
+from io import BytesIO
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parents[1]
+EN = ROOT / "evidence" / "translations" / "en" / "LC_MESSAGES"
+METHODS = [("**.py", "python"), ("**.html", "jinja2")]
+KEYWORDS = {"_": None, "_l": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+
+
+def source_messages() -> set[str]:
+    found = set()
+    for folder in ("evidence", "templates"):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            ROOT / folder, METHODS, keywords=KEYWORDS, options_map={"**.html": {}}
+        ):
+            found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
+def test_every_message_is_translated_to_english():
+    with open(EN / "messages.po", "rb") as f:
+        catalog = read_po(f)
+    translated = {
+        (m.id[0] if isinstance(m.id, tuple) else m.id)
+        for m in catalog
+        if m.id and (all(m.string) if isinstance(m.string, tuple) else m.string) and not m.fuzzy
+    }
+    missing = sorted(source_messages() - translated)
+    assert missing == [], "run pybabel extract/update (see README) and translate: " + repr(missing[:5])
+
+
+def test_compiled_catalogue_matches_the_po_file():
+    def table(catalog):
+        return {tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id:
+                tuple(m.string) if isinstance(m.string, (list, tuple)) else m.string
+                for m in catalog if m.id and not m.fuzzy}
+
+    with open(EN / "messages.po", "rb") as f:
+        po = table(read_po(f))
+    with open(EN / "messages.mo", "rb") as f:
+        mo = table(read_mo(f))
+    assert mo == po, "run: pybabel compile -d evidence/translations"
