@@ -114,7 +114,12 @@ def template_globals() -> dict:
         rule = getattr(view, "access_rule", None)
         if view is not None and not (current_user.is_authenticated and rule.allows(current_user.role, "GET")):
             continue  # an area this role may not open is not offered
-        nav.append({"endpoint": endpoint, "label": label, "ready": view is not None})
+        nav.append({"endpoint": endpoint, "label": label, "ready": view is not None, "current": False})
+    # The page's own entry is current; failing that, the entry of its area (blueprint).
+    exact = [item for item in nav if item["endpoint"] == request.endpoint]
+    area = [item for item in nav if request.blueprint and item["endpoint"].split(".")[0] == request.blueprint]
+    for item in (exact or area[:1]):
+        item["current"] = True
     return {"navigation": nav, "locales": LOCALES, "current_locale": select_locale()}
 
 
