@@ -9,6 +9,7 @@ import functools
 import getpass
 import os
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -16,7 +17,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from . import audit, auth, db
+from . import audit, auth, catalogue as referential, db
 from .errors import EvidenceError
 from .models import ROLES, User
 
@@ -74,11 +75,14 @@ def require_schema() -> None:
     help="Password of the first admin (or EVIDENCE_ADMIN_PASSWORD); generated and printed when absent.",
 )
 def init(admin_email, admin_name, admin_password):
-    """Create the instance, migrate the database and create the first admin. Safe to run again."""
+    """Create the instance, migrate the database, load the catalogues and create the first admin. Safe to run again."""
     app = current_app
     db.migrate(db.get_engine())
     click.echo(f"Instance: {app.instance_path}")
     click.echo(f"Database: {db.get_engine().url.render_as_string(hide_password=True)} (schema up to date)")
+    with db.session_scope() as session:
+        for report in referential.load_catalogues(session, referential.default_catalogue_paths(), cli_actor()):
+            click.echo(f"Catalogue {report}")
     with db.session_scope() as session:
         admin = session.exec(select(User).where(User.role == "admin", User.active)).first()
         if admin is not None:
@@ -237,6 +241,37 @@ def users_set_password(email, password):
         click.echo(f"Password (shown once): {password}")
 
 
+# --- catalogue --------------------------------------------------------------------------------------
+
+
+@click.group()
+def catalogue():
+    """Load the product's catalogues or import CISO Assistant libraries."""
+
+
+@evidence_command(catalogue, name="load")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+def catalogue_load(files):
+    """Load catalogues (default: every controls/*.yaml shipped with the product). Re-loading updates in place."""
+    require_schema()
+    with db.session_scope() as session:
+        reports = referential.load_catalogues(session, files or referential.default_catalogue_paths(), cli_actor())
+    for report in reports:
+        click.echo(str(report))
+
+
+@evidence_command(catalogue, name="import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overlay", metavar="FRAMEWORK",
+              help="Add the library's wording as the official text of this loaded framework's matching items.")
+def catalogue_import(file, overlay):
+    """Import a CISO Assistant library: a framework, an overlay of official text, or a mapping between frameworks."""
+    require_schema()
+    with db.session_scope() as session:
+        report = referential.import_library(session, file, cli_actor(), overlay=overlay)
+    click.echo(str(report))
+
+
 # --- verify -----------------------------------------------------------------------------------------
 
 
@@ -254,7 +289,7 @@ def verify(audit_only):
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init, serve, users, verify):
+    for command in (init, serve, users, catalogue, verify):
         app.cli.add_command(command)
 
 

@@ -153,6 +153,8 @@ class Framework(SQLModel, table=True):
     version: str = Field(default="", max_length=50)
     locale: str = Field(default="fr", max_length=10)
     source: str = Field(default="", max_length=300)
+    assessed: bool = False  # a referential perimeters are qualified against (not only a link target)
+    origin: str = Field(default="catalogue", max_length=20)  # catalogue (controls/) or library (imported)
 
 
 class Section(SQLModel, table=True):
@@ -187,8 +189,12 @@ class Requirement(SQLModel, table=True):
     summary: str = ""
     official_text: str = ""
     kind: str = Field(default="exigence", max_length=20)
-    service_types: list = json_column()
+    service_types: list = json_column()  # only these service types (empty: every type)
+    built_on_types: list = json_column()  # only when built on a lower layer of these types (empty: always)
     expected_evidence: list = json_column()
+    # URNs of the library nodes folded into this item (its own and its sub-bullets'), recorded by an overlay
+    # import so that mapping libraries that point at sub-bullets still find the item.
+    urns: list = json_column()
     order: int = 0
 
 
@@ -203,6 +209,7 @@ class RequirementLink(SQLModel, table=True):
     source_id: int = Field(foreign_key="requirement.id", index=True, ondelete="CASCADE")
     target_id: int = Field(foreign_key="requirement.id", index=True, ondelete="CASCADE")
     relationship: str = Field(default="intersect", max_length=20)
+    origin: str = Field(default="catalogue", max_length=20)  # catalogue: re-loading may remove it; library: kept
 
 
 # --- Qualification -----------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ MATRIX = {
     "auth.logout": (None, EVERYONE),
     "dashboard.index": (EVERYONE, None),
     "dashboard.healthz": ("public", None),
+    "requirements.index": (EVERYONE, None),
+    "requirements.show": (EVERYONE, None),
     "admin.users": ({"admin"}, {"admin"}),
     "admin.set_role": (None, {"admin"}),
     "admin.set_active": (None, {"admin"}),
@@ -25,7 +27,7 @@ MATRIX = {
     "admin.verify_audit": (None, {"admin", "manager"}),
 }
 
-SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css"}
+SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a"}
 
 
 def test_every_route_declares_an_access_rule(app):

@@ -40,6 +40,7 @@ def test_init_creates_instance_admin_and_is_harmless_to_rerun(run, tmp_path):
     first = run("init", "--admin-email", "Boss@Example.org")
     assert first.returncode == 0, first.stderr
     assert "Admin created: boss@example.org" in first.stdout
+    assert "Catalogue secnumcloud-3.2: 278 added" in first.stdout
     password = first.stdout.split("Password (shown once): ")[1].split()[0]
     assert len(password) >= 12
     key = tmp_path / "instance" / "secret_key"
@@ -47,6 +48,7 @@ def test_init_creates_instance_admin_and_is_harmless_to_rerun(run, tmp_path):
 
     again = run("init", "--admin-email", "other@example.org")
     assert again.returncode == 0 and "An admin already exists (boss@example.org)" in again.stdout
+    assert "Catalogue secnumcloud-3.2: 0 added, 0 updated, 278 unchanged" in again.stdout
     listing = run("users", "list")
     assert listing.stdout.count("@example.org") == 1
 
@@ -60,7 +62,8 @@ def test_users_commands(run):
     listing = run("users", "list").stdout
     assert "alice@example.org" in listing and "auditor" in listing and "disabled" in listing
     verified = run("verify", "--audit")
-    assert verified.returncode == 0 and "4 events, chain intact" in verified.stdout
+    # 2 catalogue loads at init, the admin, alice, her role change, her disabling
+    assert verified.returncode == 0 and "6 events, chain intact" in verified.stdout
 
 
 @pytest.mark.parametrize(
@@ -108,3 +111,16 @@ def test_flask_entry_point_has_the_same_commands(run):
     environ = {**os.environ, "EVIDENCE_INSTANCE": "/nonexistent-instance-for-help"}
     result = subprocess.run([flask, "--app", "evidence", "users", "--help"], capture_output=True, text=True, env=environ)
     assert result.returncode == 0 and "set-role" in result.stdout
+
+
+def test_catalogue_commands(run, tmp_path):
+    assert run("init", "--admin-email", "admin@example.org", "--admin-password", PASSWORD).returncode == 0
+    loaded = run("catalogue", "load")
+    assert loaded.returncode == 0 and "secnumcloud-3.2: 0 added, 0 updated, 278 unchanged" in loaded.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("framework: {key: x, name: X}\nsections: []\nitems:\n- {ref: 1.a, title: T}\n")
+    assert_one_line_error(run("catalogue", "load", str(bad)), "bad.yaml: item 1.a: its section '1' is not declared")
+    assert_one_line_error(run("catalogue", "import", str(tmp_path / "none.yaml")), "none.yaml: no such file")
+    fixture = Path(__file__).parent / "fixtures" / "mini-framework.yaml"
+    imported = run("catalogue", "import", str(fixture))
+    assert imported.returncode == 0 and "framework mini-2024: 3 added" in imported.stdout

@@ -40,9 +40,9 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    from . import account, admin, dashboard
+    from . import account, admin, dashboard, requirements
 
-    for module in (account, dashboard, admin):
+    for module in (account, dashboard, requirements, admin):
         app.register_blueprint(module.bp)
 
     if app.config["TRUSTED_PROXIES"]:
@@ -120,7 +120,15 @@ def template_globals() -> dict:
     area = [item for item in nav if request.blueprint and item["endpoint"].split(".")[0] == request.blueprint]
     for item in (exact or area[:1]):
         item["current"] = True
-    return {"navigation": nav, "locales": LOCALES, "current_locale": select_locale()}
+    locale = select_locale()
+
+    def localized(obj, name: str = "title") -> str:
+        """The English variant of a catalogue text (title_en) in the English UI, when there is one."""
+        if locale == "en":
+            return getattr(obj, f"{name}_en", "") or getattr(obj, name)
+        return getattr(obj, name)
+
+    return {"navigation": nav, "locales": LOCALES, "current_locale": locale, "localized": localized}
 
 
 ERROR_TITLES = {

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 11:53:27.106836
+Create Date: 2026-11-30
 """
 from alembic import op
 import sqlalchemy as sa
@@ -34,6 +34,8 @@ def upgrade() -> None:
     sa.Column('version', sqlmodel.sql.sqltypes.AutoString(length=50), nullable=False),
     sa.Column('locale', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('assessed', sa.Boolean(), nullable=False),
+    sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_framework')),
     sa.UniqueConstraint('key', name=op.f('uq_framework_key'))
     )
@@ -176,7 +178,9 @@ def upgrade() -> None:
     sa.Column('official_text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('service_types', sa.JSON(), nullable=False),
+    sa.Column('built_on_types', sa.JSON(), nullable=False),
     sa.Column('expected_evidence', sa.JSON(), nullable=False),
+    sa.Column('urns', sa.JSON(), nullable=False),
     sa.Column('order', sa.Integer(), nullable=False),
     sa.CheckConstraint("kind IN ('exigence', 'recommandation')", name=op.f('ck_requirement_kind')),
     sa.ForeignKeyConstraint(['framework_id'], ['framework.id'], name=op.f('fk_requirement_framework_id_framework'), ondelete='CASCADE'),
@@ -358,6 +362,7 @@ def upgrade() -> None:
     sa.Column('source_id', sa.Integer(), nullable=False),
     sa.Column('target_id', sa.Integer(), nullable=False),
     sa.Column('relationship', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.CheckConstraint("relationship IN ('equal', 'subset', 'superset', 'intersect')", name=op.f('ck_requirement_link_relationship')),
     sa.ForeignKeyConstraint(['source_id'], ['requirement.id'], name=op.f('fk_requirement_link_source_id_requirement'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['target_id'], ['requirement.id'], name=op.f('fk_requirement_link_target_id_requirement'), ondelete='CASCADE'),

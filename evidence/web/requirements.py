@@ -1,0 +1,102 @@
+"""The requirement browser: chapter → section → item, filters, search, and the item page."""
+from __future__ import annotations
+
+from collections import Counter
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import select
+
+from .. import auth, catalogue, db
+from ..models import (
+    REQUIREMENT_KINDS, SERVICE_TYPES, Control, ControlRequirement, Framework, Requirement, RequirementLink, Section, User,
+)
+
+bp = Blueprint("requirements", __name__, url_prefix="/requirements")
+
+
+def _frameworks(session) -> list[Framework]:
+    # Assessed referentials first: they are what the team works against.
+    return list(session.exec(select(Framework).order_by(Framework.assessed.desc(), Framework.key)))
+
+
+def _choice(value: str, allowed) -> str:
+    return value if value in allowed else ""
+
+
+@bp.route("/")
+@auth.access(*auth.ALL_ROLES)
+def index():
+    session = db.get_session()
+    frameworks = _frameworks(session)
+    if not frameworks:
+        return render_template("web/requirements/index.html", frameworks=[], framework=None)
+    key = request.args.get("framework") or frameworks[0].key
+    framework = next((f for f in frameworks if f.key == key), None) or abort(404)
+    filters = {
+        "chapter": request.args.get("chapter", "")[:20],
+        "kind": _choice(request.args.get("kind", ""), REQUIREMENT_KINDS),
+        "service_type": _choice(request.args.get("service_type", ""), SERVICE_TYPES),
+        "q": request.args.get("q", "").strip()[:200],
+    }
+    requirements = list(session.exec(
+        select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.order)
+    ))
+    if filters["q"]:
+        exact = next((r for r in requirements if r.ref.casefold() == filters["q"].casefold()), None)
+        if exact is not None:
+            return redirect(url_for("requirements.show", framework=framework.key, ref=exact.ref))
+        requirements = catalogue.search(requirements, filters["q"])
+    if filters["chapter"]:
+        requirements = [r for r in requirements if r.chapter == filters["chapter"]]
+    if filters["kind"]:
+        requirements = [r for r in requirements if r.kind == filters["kind"]]
+    if filters["service_type"]:
+        requirements = [r for r in requirements if catalogue.applies_to(r, filters["service_type"])]
+
+    sections = list(session.exec(select(Section).where(Section.framework_id == framework.id).order_by(Section.order)))
+    return render_template(
+        "web/requirements/index.html", frameworks=frameworks, framework=framework,
+        tree=catalogue.build_tree(sections, requirements), chapters=[s for s in sections if s.parent_ref is None],
+        filters=filters, filtering=any(filters.values()), total=len(requirements),
+        kinds=Counter(r.kind for r in requirements), service_types=SERVICE_TYPES,
+    )
+
+
+@bp.route("/<framework>/<path:ref>")
+@auth.access(*auth.ALL_ROLES)
+def show(framework: str, ref: str):
+    session = db.get_session()
+    fw = session.exec(select(Framework).where(Framework.key == framework)).first() or abort(404)
+    requirement = session.exec(
+        select(Requirement).where(Requirement.framework_id == fw.id, Requirement.ref == ref)
+    ).first() or abort(404)
+    sections = {s.ref: s for s in session.exec(select(Section).where(Section.framework_id == fw.id))}
+    trail = []
+    cursor = requirement.section
+    while cursor in sections and len(trail) < 10:
+        trail.insert(0, sections[cursor])
+        cursor = sections[cursor].parent_ref
+
+    other = aliased(Requirement)
+    related = session.exec(
+        select(RequirementLink, other, Framework)
+        .join(other, or_(
+            and_(RequirementLink.source_id == requirement.id, other.id == RequirementLink.target_id),
+            and_(RequirementLink.target_id == requirement.id, other.id == RequirementLink.source_id),
+        ))
+        .join(Framework, Framework.id == other.framework_id)
+        .order_by(Framework.key, other.order)
+    ).all()
+    controls = session.exec(
+        select(ControlRequirement, Control, User)
+        .join(Control, Control.id == ControlRequirement.control_id)
+        .outerjoin(User, User.id == Control.owner_id)
+        .where(ControlRequirement.requirement_id == requirement.id)
+        .order_by(Control.ref)
+    ).all()
+    return render_template(
+        "web/requirements/show.html", framework=fw, requirement=requirement, trail=trail, related=related,
+        controls=controls,
+    )

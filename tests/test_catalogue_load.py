@@ -1,0 +1,143 @@
+"""Loading the catalogue into the database: validation, idempotent upsert, links kept."""
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func
+from sqlmodel import select
+
+from evidence import catalogue, db
+from evidence.config import resource_dir
+from evidence.models import Control, ControlRequirement, Framework, Requirement, RequirementLink, Section
+
+CONTROLS = resource_dir("controls")
+
+
+def count(session, model):
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+def load(app, paths=None):
+    with app.app_context(), db.session_scope() as session:
+        return catalogue.load_catalogues(session, paths or catalogue.default_catalogue_paths(), "cli:test")
+
+
+def test_load_then_reload_changes_nothing(app):
+    first = load(app)
+    assert [(r.framework, r.added) for r in first] == [("iso27001-2022", 93), ("secnumcloud-3.2", 278)]
+    assert first[1].links_added == 311
+    with app.app_context(), db.session_scope() as session:
+        ids = dict(session.exec(select(Requirement.ref, Requirement.id)).all())
+        totals = (count(session, Requirement), count(session, Section), count(session, RequirementLink))
+        assert totals == (371, 119, 311)
+        snc = session.exec(select(Framework).where(Framework.key == "secnumcloud-3.2")).one()
+        assert snc.assessed and snc.version == "3.2"
+    second = load(app)
+    assert [(r.added, r.updated, r.unchanged, r.links_added, r.links_removed) for r in second] == [
+        (0, 0, 93, 0, 0), (0, 0, 278, 0, 0)
+    ]
+    with app.app_context(), db.session_scope() as session:
+        assert dict(session.exec(select(Requirement.ref, Requirement.id)).all()) == ids
+        assert (count(session, Requirement), count(session, Section), count(session, RequirementLink)) == totals
+
+
+def test_changed_catalogue_updates_in_place_and_keeps_control_links(app, tmp_path):
+    load(app)
+    with app.app_context(), db.session_scope() as session:
+        requirement = session.exec(select(Requirement).where(Requirement.ref == "12.4.a")).one()
+        control = Control(ref="CTL-AV-01", title="Antivirus")
+        session.add(control)
+        session.flush()
+        session.add(ControlRequirement(control_id=control.id, requirement_id=requirement.id, statement="EDR"))
+        session.commit()
+        requirement_id = requirement.id
+
+    data = yaml.safe_load((CONTROLS / "secnumcloud-3.2.yaml").read_text(encoding="utf-8"))
+    item = next(i for i in data["items"] if i["ref"] == "12.4.a")
+    item["title"] = "Titre modifié"
+    item["iso27001"] = ["A.8.7", "A.8.16"]
+    dropped = data["items"].pop()["ref"]  # the last one, so that no other item's position changes
+    changed = tmp_path / "secnumcloud-3.2.yaml"
+    changed.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    report = load(app, [CONTROLS / "iso27001-2022-annex-a.yaml", changed])[1]
+    assert (report.added, report.updated, report.links_added) == (0, 1, 1)
+    assert report.not_in_file == [dropped]
+    with app.app_context(), db.session_scope() as session:
+        requirement = session.get(Requirement, requirement_id)
+        assert requirement.title == "Titre modifié"
+        assert count(session, ControlRequirement) == 1
+        assert session.exec(select(Requirement).where(Requirement.ref == dropped)).first() is not None
+
+
+def write(tmp_path, text, name="bad.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GOOD = """
+framework: {key: demo, name: Demo, assessed: true}
+sections:
+- {ref: "1", title: Un, title_en: One}
+- {ref: "1.1", title: Un un, title_en: One one}
+items:
+- ref: 1.1.a
+  kind: exigence
+  title: Titre
+  title_en: Title
+  summary: Résumé.
+  expected_evidence: [Preuve A, Preuve B]
+"""
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (lambda t: t + "- {ref: 1.1.a, kind: exigence, title: T, title_en: T, summary: S., expected_evidence: [A]}\n",
+     "bad.yaml: item 1.1.a: duplicate ref"),
+    (lambda t: t.replace("kind: exigence", "kind: obligation"), "item 1.1.a: unknown kind 'obligation'"),
+    (lambda t: t + "  service_types: [FaaS]\n", "item 1.1.a: unknown service type 'FaaS'"),
+    (lambda t: t.replace("  summary: Résumé.\n", ""), "item 1.1.a: missing field 'summary'"),
+    (lambda t: t.replace('- {ref: "1", title: Un, title_en: One}\n', ""), "section 1.1: orphan section"),
+    (lambda t: t.replace("ref: 1.1.a", "ref: 2.1.a"), "item 2.1.a: its section '2.1' is not declared"),
+    (lambda t: t.replace('ref: "1.1"', "ref: 1.1"), "field 'ref' must be text (quote it)"),
+    (lambda t: t.replace("  expected_evidence: [Preuve A, Preuve B]\n", "  expected_evidence: Preuve\n"),
+     "field 'expected_evidence' must be a list"),
+    (lambda t: t + "  color: red\n", "item 1.1.a: unknown field(s) color"),
+    (lambda t: "framework: [\n", "bad.yaml: not valid YAML (line 2)"),
+    (lambda t: "- just\n- a list\n", "bad.yaml: not a catalogue"),
+])
+def test_invalid_catalogue_names_file_and_ref_and_changes_nothing(app, tmp_path, mutation, message):
+    assert load(app, [write(tmp_path, GOOD, "good.yaml")])[0].added == 1
+    bad = write(tmp_path, mutation(GOOD))
+    with pytest.raises(catalogue.CatalogueError) as error:
+        load(app, [bad])
+    assert message in str(error.value) and str(tmp_path) in str(error.value)
+    with app.app_context(), db.session_scope() as session:
+        assert count(session, Requirement) == 1
+
+
+def test_one_bad_file_among_several_writes_nothing(app, tmp_path):
+    bad = write(tmp_path, GOOD.replace("kind: exigence", "kind: x"))
+    with pytest.raises(catalogue.CatalogueError):
+        load(app, [*catalogue.default_catalogue_paths(), bad])
+    with app.app_context(), db.session_scope() as session:
+        assert count(session, Requirement) == 0 and count(session, Framework) == 0
+
+
+def test_missing_file(app, tmp_path):
+    with pytest.raises(catalogue.CatalogueError, match="no such file"):
+        load(app, [tmp_path / "nope.yaml"])
+
+
+def test_tree_and_search_are_pure():
+    from evidence.models import Section as S
+
+    sections = [S(framework_id=1, ref="1", title="Un"), S(framework_id=1, ref="1.1", parent_ref="1", title="Un un"),
+                S(framework_id=1, ref="2", title="Deux")]
+    items = [Requirement(framework_id=1, ref="1.1.a", chapter="1", section="1.1", title="Sécurité réseau",
+                         expected_evidence=["Schéma"]),
+             Requirement(framework_id=1, ref="1.1.b", chapter="1", section="1.1", title="Autre")]
+    tree = catalogue.build_tree(sections, items)
+    assert [n.section.ref for n in tree] == ["1"] and tree[0].count == 2
+    assert [r.ref for r in catalogue.search(items, "SECURITE reseau")] == ["1.1.a"]
+    assert [r.ref for r in catalogue.search(items, "schema")] == ["1.1.a"]
