@@ -22,10 +22,11 @@ def create_app(config: dict | None = None) -> Flask:
     )
     configure(app, config or {})
 
-    from . import db, web
+    from . import db, storage, web
     from .extensions import babel, csrf, login_manager
 
     db.init_app(app)
+    storage.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=web.select_locale, default_translation_directories="translations")

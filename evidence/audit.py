@@ -58,6 +58,15 @@ def describe(obj) -> tuple[Optional[str], Optional[str]]:
     return object_type, str(obj.id)
 
 
+def diff(obj, values: dict) -> dict:
+    """{field: [old, new]} for the fields `values` would change on `obj`: the details of an update event."""
+
+    def plain(value):
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    return {k: [plain(getattr(obj, k)), plain(v)] for k, v in values.items() if getattr(obj, k) != v}
+
+
 def record(
     session: Session,
     actor: Actor,

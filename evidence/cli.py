@@ -17,9 +17,10 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
-from . import audit, auth, catalogue as referential, db
+from . import audit, auth, catalogue as referential, db, storage
+from .evidence_items import verify_blobs
 from .errors import EvidenceError
-from .models import ROLES, User
+from .models import ROLES, Perimeter, User
 
 
 def cli_actor() -> str:
@@ -74,7 +75,8 @@ def require_schema() -> None:
     "--admin-password", envvar="EVIDENCE_ADMIN_PASSWORD",
     help="Password of the first admin (or EVIDENCE_ADMIN_PASSWORD); generated and printed when absent.",
 )
-def init(admin_email, admin_name, admin_password):
+@click.option("--demo", is_flag=True, help="Add a fictional provider (users, two perimeters, controls, evidence).")
+def init(admin_email, admin_name, admin_password, demo):
     """Create the instance, migrate the database, load the catalogues and create the first admin. Safe to run again."""
     app = current_app
     db.migrate(db.get_engine())
@@ -87,24 +89,45 @@ def init(admin_email, admin_name, admin_password):
         admin = session.exec(select(User).where(User.role == "admin", User.active)).first()
         if admin is not None:
             click.echo(f"An admin already exists ({admin.email}); no account created.")
-            return
-        if not admin_email:
-            if not sys.stdin.isatty():
-                raise EvidenceError("no admin exists yet: give --admin-email (and optionally --admin-password)")
-            admin_email = click.prompt("E-mail of the first admin")
-        generated = not admin_password
-        if generated and sys.stdin.isatty():
-            admin_password = click.prompt(
-                "Password (empty: generate one)", default="", hide_input=True, confirmation_prompt=True,
-                show_default=False,
-            )
-            generated = not admin_password
-        if generated:
-            admin_password = auth.generate_password()
-        user = auth.create_user(session, cli_actor(), admin_email, admin_name, "admin", admin_password)
-    click.echo(f"Admin created: {user.email}")
+        else:
+            admin, admin_password, generated = _first_admin(session, admin_email, admin_name, admin_password)
+            click.echo(f"Admin created: {admin.email}")
+            if generated:
+                click.echo(f"Password (shown once): {admin_password}")
+    if demo:
+        _load_demo()
+
+
+def _first_admin(session, email, name, password):
+    if not email:
+        if not sys.stdin.isatty():
+            raise EvidenceError("no admin exists yet: give --admin-email (and optionally --admin-password)")
+        email = click.prompt("E-mail of the first admin")
+    generated = not password
+    if generated and sys.stdin.isatty():
+        password = click.prompt(
+            "Password (empty: generate one)", default="", hide_input=True, confirmation_prompt=True, show_default=False,
+        )
+        generated = not password
     if generated:
-        click.echo(f"Password (shown once): {admin_password}")
+        password = auth.generate_password()
+    return auth.create_user(session, cli_actor(), email, name, "admin", password), password, generated
+
+
+def _load_demo():
+    from . import demo
+    from .models import utcnow
+
+    with db.session_scope() as session:
+        if session.exec(select(Perimeter)).first() is not None:
+            click.echo("Demo: perimeters exist already; nothing added.")
+            return
+        click.echo("Demo: creating the fictional provider…")
+        report = demo.load_demo(session, storage.get_store(), cli_actor(), utcnow().date())
+    click.echo(
+        f"Demo: {report.users} users, {report.perimeters} perimeters, {report.controls} controls, "
+        f"{report.evidence} evidence items. Every demo user's password (shown once): {report.password}"
+    )
 
 
 # --- serve ------------------------------------------------------------------------------------------
@@ -278,14 +301,25 @@ def catalogue_import(file, overlay):
 @evidence_command()
 @click.option("--audit", "audit_only", is_flag=True, help="Check only the audit trail's hash chain.")
 def verify(audit_only):
-    """Check the audit trail's hash chain (and, as they land, stored evidence and dossiers). Exit 1 on a problem."""
+    """Re-hash every stored evidence version and check the audit trail's hash chain. Exit 1 on any problem."""
     require_schema()
+    problems = []
     with db.session_scope() as session:
-        count, problem = audit.verify(session)
+        if not audit_only:
+            checked, blob_problems = verify_blobs(session, storage.get_store())
+            for problem in blob_problems:
+                click.echo(f"Evidence {problem}", err=True)
+            problems += blob_problems
+            click.echo(f"Evidence: {checked} stored versions re-hashed, {len(blob_problems)} problem(s)")
+        count, chain_problem = audit.verify(session)
         head = session.get(audit.AuditHead, 1)
-    if problem is not None:
-        raise click.ClickException(str(problem))
-    click.echo(f"Audit trail: {count} events, chain intact; head #{head.seq} {head.hash}")
+    if chain_problem is not None:
+        click.echo(f"Audit trail: {chain_problem}", err=True)
+        problems.append(str(chain_problem))
+    else:
+        click.echo(f"Audit trail: {count} events, chain intact; head #{head.seq} {head.hash}")
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) found")
 
 
 def register_commands(app: Flask) -> None:

@@ -168,3 +168,13 @@ def login_as(client, users):
         return client
 
     return _login
+
+
+@pytest.fixture
+def catalogue_loaded(app):
+    """The app with the product's catalogues loaded (SecNumCloud 3.2 and ISO 27001 Annex A)."""
+    from evidence import catalogue
+
+    with app.app_context(), db.session_scope() as session:
+        catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "cli:test")
+    return app

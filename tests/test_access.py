@@ -8,6 +8,8 @@ from .conftest import csrf_token, make_app
 
 ROLES = ("admin", "manager", "contributor", "auditor")
 EVERYONE = set(ROLES)
+MANAGERS = {"admin", "manager"}
+WRITERS = {"admin", "manager", "contributor"}
 
 # Who may open (GET) and who may post to each endpoint. A new route fails the test until it is listed here:
 # every access decision is written down once and reviewed.
@@ -20,6 +22,25 @@ MATRIX = {
     "dashboard.healthz": ("public", None),
     "requirements.index": (EVERYONE, None),
     "requirements.show": (EVERYONE, None),
+    "perimeters.index": (EVERYONE, None),
+    "perimeters.show": (EVERYONE, None),
+    "perimeters.new": (MANAGERS, MANAGERS),
+    "perimeters.edit": (MANAGERS, MANAGERS),
+    "perimeters.applicability": (MANAGERS, MANAGERS),
+    "controls.index": (EVERYONE, None),
+    "controls.show": (EVERYONE, None),
+    "controls.new": (WRITERS, WRITERS),
+    "controls.edit": (WRITERS, WRITERS),
+    "controls.retire": (None, WRITERS),
+    "controls.map_item": (None, WRITERS),
+    "controls.unmap_item": (None, WRITERS),
+    "evidence.index": (EVERYONE, None),
+    "evidence.show": (EVERYONE, None),
+    "evidence.download": (EVERYONE, None),
+    "evidence.new": (WRITERS, WRITERS),
+    "evidence.edit": (WRITERS, WRITERS),
+    "evidence.new_version": (None, WRITERS),
+    "evidence.review_action": (None, WRITERS),
     "admin.users": ({"admin"}, {"admin"}),
     "admin.set_role": (None, {"admin"}),
     "admin.set_active": (None, {"admin"}),
@@ -27,7 +48,8 @@ MATRIX = {
     "admin.verify_audit": (None, {"admin", "manager"}),
 }
 
-SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a"}
+SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
+               "number": 1, "action": "submit", "requirement_id": 1}
 
 
 def test_every_route_declares_an_access_rule(app):

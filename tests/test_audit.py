@@ -128,7 +128,7 @@ def test_verify_command_reports_the_break_and_exits_1(app, runner):
     execute(app, "UPDATE audit_event SET action = 'x' WHERE seq = 2")
     result = runner.invoke(args=["verify", "--audit"])
     assert result.exit_code == 1
-    assert "audit event #2 was modified" in result.output
+    assert "audit event #2 was modified" in result.output and "1 problem(s) found" in result.output
     assert "Traceback" not in result.output
 
 

@@ -40,9 +40,9 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    from . import account, admin, dashboard, requirements
+    from . import account, admin, controls, dashboard, evidence, perimeters, requirements
 
-    for module in (account, dashboard, requirements, admin):
+    for module in (account, dashboard, requirements, perimeters, controls, evidence, admin):
         app.register_blueprint(module.bp)
 
     if app.config["TRUSTED_PROXIES"]:
@@ -173,5 +173,7 @@ def register_error_handlers(app: Flask) -> None:
         return render_error(500)
 
     app.register_error_handler(HTTPException, http_error)
+    # Service functions refuse what a role may not do (e.g. a contributor editing another's control).
+    app.register_error_handler(PermissionError, lambda error: render_error(403))
     app.register_error_handler(CSRFError, csrf_error)
     app.register_error_handler(500, internal_error)

@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from .. import auth, db
 from . import LOCALES, render_error
+from .forms import EmptyForm
 
 bp = Blueprint("auth", __name__)  # endpoints auth.login, auth.logout
 
@@ -22,10 +23,6 @@ class LoginForm(FlaskForm):
     email = EmailField(_l("Adresse e-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Mot de passe"), validators=[DataRequired(), Length(max=1024)])
     next = HiddenField()
-
-
-class EmptyForm(FlaskForm):
-    """A form with nothing but its CSRF token: logout, language switch."""
 
 
 def throttle_limits() -> auth.ThrottleLimits:

@@ -15,6 +15,7 @@ from wtforms import DateField, EmailField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import audit, auth, db
+from .forms import EmptyForm, choices
 from ..models import ROLES, AuditEvent, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -29,7 +30,7 @@ PAGE_SIZE = 50
 
 
 def role_choices() -> list[SelectChoice]:
-    return [SelectChoice(role, ROLE_LABELS[role]) for role in ROLES]
+    return choices((role, ROLE_LABELS[role]) for role in ROLES)
 
 
 class NewUserForm(FlaskForm):
@@ -40,10 +41,6 @@ class NewUserForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField(_l("Rôle"), choices=role_choices())
-
-
-class ActiveForm(FlaskForm):
-    pass
 
 
 class AuditFilterForm(FlaskForm):
@@ -81,7 +78,7 @@ def users():
             return redirect(url_for("admin.users"))
     return render_template(
         "web/admin/users.html", users=auth.list_users(session), form=form,
-        role_form=RoleForm, active_form=ActiveForm(), role_labels=ROLE_LABELS,
+        role_form=RoleForm, active_form=EmptyForm(), role_labels=ROLE_LABELS,
     )
 
 
@@ -102,7 +99,7 @@ def set_role(user_id: int):
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @auth.access("admin")
 def set_active(user_id: int):
-    if ActiveForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         session = db.get_session()
         user = _user_or_404(user_id)
         try:
@@ -144,7 +141,7 @@ def audit_log():
 @bp.route("/audit/verify", methods=["POST"])
 @auth.access("admin", "manager")
 def verify_audit():
-    if ActiveForm().validate_on_submit():
+    if EmptyForm().validate_on_submit():
         count, problem = audit.verify(db.get_session())
         if problem is None:
             flash(_("Chaîne d'audit intègre : %(count)d événements vérifiés.", count=count), "info")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import select
@@ -96,7 +97,14 @@ def show(framework: str, ref: str):
         .where(ControlRequirement.requirement_id == requirement.id)
         .order_by(Control.ref)
     ).all()
+    mappable = []
+    if current_user.role in ("admin", "manager", "contributor") and fw.assessed:
+        mapped = {control.id for _m, control, _o in controls}
+        query = select(Control).where(Control.status != "retired").order_by(Control.ref)
+        if current_user.role == "contributor":
+            query = query.where(Control.owner_id == current_user.id)
+        mappable = [c for c in session.exec(query) if c.id not in mapped]
     return render_template(
         "web/requirements/show.html", framework=fw, requirement=requirement, trail=trail, related=related,
-        controls=controls,
+        controls=controls, mappable=mappable, can_map=current_user.role != "auditor" and fw.assessed,
     )

@@ -1,0 +1,305 @@
+"""Evidence: list, add (file or link), versions, review, download."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import or_
+from sqlmodel import select
+from wtforms import DateField, FileField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from .. import auth, db, rules, storage
+from ..evidence_items import (
+    EvidenceData, add_version, can_edit_evidence, can_review, create_evidence, current_version, get_evidence, review,
+    update_evidence,
+)
+from ..errors import EvidenceError
+from ..models import (
+    CLASSIFICATIONS, EVIDENCE_KINDS, EVIDENCE_STATUSES, Control, ControlPerimeter, Evidence, EvidenceControl,
+    EvidenceRequirement, EvidenceVersion, Framework, Requirement, User, utcnow,
+)
+from .forms import EmptyForm, OwnerField, VersionedForm, choices
+from .listing import paginate
+
+bp = Blueprint("evidence", __name__, url_prefix="/evidence")
+
+WRITERS = ("admin", "manager", "contributor")
+KIND_LABELS = {"policy": _l("Politique"), "procedure": _l("Procédure"), "record": _l("Enregistrement"),
+               "report": _l("Rapport"), "configuration": _l("Configuration"), "screenshot": _l("Capture d'écran"),
+               "attestation": _l("Attestation"), "link": _l("Lien")}
+STATUS_LABELS = {"draft": _l("Brouillon"), "in_review": _l("En revue"), "approved": _l("Approuvée"),
+                 "rejected": _l("Rejetée")}
+CLASSIFICATION_LABELS = {"public": _l("Public"), "internal": _l("Interne"), "restricted": _l("Diffusion restreinte"),
+                         "confidential": _l("Confidentiel")}
+FRESHNESS_LABELS = {"valid": _l("Valide"), "expiring": _l("Expire bientôt"), "expired": _l("Expirée")}
+
+
+class EvidenceForm(VersionedForm):
+    title = StringField(_l("Intitulé"), validators=[DataRequired(), Length(max=300)])
+    kind = SelectField(_l("Nature"), choices=choices(KIND_LABELS.items()))
+    description = TextAreaField(_l("Description"), validators=[Length(max=20000)])
+    owner = OwnerField(_l("Responsable"))
+    classification = SelectField(_l("Classification"), choices=choices(CLASSIFICATION_LABELS.items()), default="internal")
+    effective_date = DateField(_l("Date d'effet"), validators=[Optional()])
+    valid_until = DateField(_l("Valable jusqu'au"), validators=[Optional()], description=_l("Date de revue ou d'expiration."))
+    controls = SelectMultipleField(_l("Mesures prouvées"), coerce=int)
+    requirements = StringField(_l("Points du référentiel"), validators=[Length(max=2000)],
+                               description=_l("Références séparées par « ; », ex. 12.4.a; 5.2.a"))
+
+    def fill_choices(self, session):
+        self.owner.choices = choices([("", _("— personne —"))] + [
+            (u.id, f"{u.name} <{u.email}>") for u in session.exec(select(User).where(User.active).order_by(User.name))
+        ])
+        self.controls.choices = choices(
+            (c.id, f"{c.ref} · {c.title}") for c in session.exec(select(Control).where(Control.status != "retired").order_by(Control.ref))
+        )
+
+    def data_object(self, session) -> EvidenceData:
+        refs = [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
+        found = dict(session.exec(
+            select(Requirement.ref, Requirement.id).join(Framework, Framework.id == Requirement.framework_id).where(Framework.assessed, Requirement.ref.in_(refs or ["-"]))
+        ).all())
+        if unknown := [r for r in refs if r not in found]:
+            raise EvidenceError(f"unknown item(s) of the referential: {', '.join(unknown)}")
+        return EvidenceData(
+            title=self.title.data, kind=self.kind.data, description=self.description.data, owner_id=self.owner.data,
+            classification=self.classification.data, effective_date=self.effective_date.data,
+            valid_until=self.valid_until.data, control_ids=list(self.controls.data or []),
+            requirement_ids=[found[r] for r in refs],
+        )
+
+
+class NewEvidenceForm(EvidenceForm):
+    file = FileField(_l("Fichier"))
+    url = StringField(_l("Ou lien (adresse https)"), validators=[Length(max=2000)],
+                      description=_l("Pour une preuve de nature « lien » : l'adresse n'est jamais consultée par l'application."))
+    note = StringField(_l("Note de version"), validators=[Length(max=2000)])
+
+
+class VersionForm(EmptyForm):
+    file = FileField(_l("Nouveau fichier"))
+    url = StringField(_l("Ou nouvelle adresse"), validators=[Length(max=2000)])
+    note = StringField(_l("Note de version"), validators=[Length(max=2000)])
+
+
+class ReviewForm(VersionedForm):
+    comment = TextAreaField(_l("Commentaire"), validators=[Length(max=5000)])
+
+
+def _evidence_or_404(ref: str) -> Evidence:
+    try:
+        return get_evidence(db.get_session(), ref)
+    except EvidenceError:
+        abort(404)
+
+
+def _upload(field):
+    """(stream, file name) of an uploaded file, or (None, "") when the field was left empty."""
+    storage_file = request.files.get(field.name)
+    if storage_file is None or not storage_file.filename:
+        return None, ""
+    return storage_file.stream, storage_file.filename
+
+
+@bp.route("/")
+@auth.access(*auth.ALL_ROLES)
+def index():
+    session = db.get_session()
+    args = request.args
+    today = utcnow().date()
+    query = select(Evidence, User).outerjoin(User, User.id == Evidence.owner_id)
+    if args.get("owner") == "me":
+        query = query.where(Evidence.owner_id == current_user.id)
+    elif args.get("owner", "").isdigit():
+        query = query.where(Evidence.owner_id == int(args["owner"]))
+    if args.get("status") in EVIDENCE_STATUSES:
+        query = query.where(Evidence.status == args["status"])
+    if args.get("kind") in EVIDENCE_KINDS:
+        query = query.where(Evidence.kind == args["kind"])
+    if args.get("perimeter", "").isdigit():
+        query = query.where(Evidence.id.in_(
+            select(EvidenceControl.evidence_id).join(ControlPerimeter, ControlPerimeter.control_id == EvidenceControl.control_id)
+            .where(ControlPerimeter.perimeter_id == int(args["perimeter"]))
+        ))
+    soon = today + timedelta(days=rules.EXPIRING_DAYS)
+    if args.get("freshness") == "expired":
+        query = query.where(Evidence.valid_until < today)
+    elif args.get("freshness") == "expiring":
+        query = query.where(Evidence.valid_until >= today, Evidence.valid_until <= soon)
+    if q := args.get("q", "").strip()[:100]:
+        query = query.where(or_(Evidence.ref.icontains(q, autoescape=True), Evidence.title.icontains(q, autoescape=True)))
+    page = paginate(session, query.order_by(Evidence.ref))
+    ids = [evidence.id for evidence, _owner in page.rows]
+    controls = defaultdict(list)
+    for evidence_id, ref in session.exec(
+        select(EvidenceControl.evidence_id, Control.ref).join(Control, Control.id == EvidenceControl.control_id).where(EvidenceControl.evidence_id.in_(ids or [-1]))
+        .order_by(Control.ref)
+    ):
+        controls[evidence_id].append(ref)
+    from ..models import Perimeter
+
+    return render_template(
+        "web/evidence/index.html", page=page, controls=controls, today=today, freshness=rules.freshness,
+        statuses=STATUS_LABELS, kinds=KIND_LABELS, freshness_labels=FRESHNESS_LABELS,
+        owners=session.exec(select(User).where(User.active).order_by(User.name)).all(),
+        perimeters=session.exec(select(Perimeter).order_by(Perimeter.code)).all(),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@auth.access(*WRITERS)
+def new():
+    session = db.get_session()
+    form = NewEvidenceForm()
+    form.fill_choices(session)
+    if request.method == "GET":
+        form.owner.data = current_user.id
+        form.effective_date.data = utcnow().date()
+        if control_id := request.args.get("control", type=int):
+            form.controls.data = [control_id]
+        form.requirements.data = request.args.get("requirement", "")
+    if form.validate_on_submit():
+        stream, filename = _upload(form.file)
+        try:
+            evidence = create_evidence(
+                session, current_user, form.data_object(session), store=storage.get_store(), upload=stream,
+                filename=filename, url=form.url.data, note=form.note.data, max_size=current_app.config["MAX_CONTENT_LENGTH"],
+            )
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Preuve %(ref)s ajoutée.", ref=evidence.ref), "info")
+            return redirect(url_for("evidence.show", ref=evidence.ref))
+    return render_template("web/evidence/form.html", form=form, evidence=None)
+
+
+@bp.route("/<ref>")
+@auth.access(*auth.ALL_ROLES)
+def show(ref: str):
+    session = db.get_session()
+    evidence = _evidence_or_404(ref)
+    versions = session.exec(
+        select(EvidenceVersion, User).outerjoin(User, User.id == EvidenceVersion.author_id)
+        .where(EvidenceVersion.evidence_id == evidence.id).order_by(EvidenceVersion.number.desc())
+    ).all()
+    controls = session.exec(
+        select(Control).join(EvidenceControl, EvidenceControl.control_id == Control.id)
+        .where(EvidenceControl.evidence_id == evidence.id).order_by(Control.ref)
+    ).all()
+    requirements = session.exec(
+        select(Requirement, Framework).join(EvidenceRequirement, EvidenceRequirement.requirement_id == Requirement.id)
+        .join(Framework, Framework.id == Requirement.framework_id)
+        .where(EvidenceRequirement.evidence_id == evidence.id).order_by(Requirement.order)
+    ).all()
+    users = {u.id: u for u in session.exec(select(User).where(User.id.in_({evidence.owner_id, evidence.reviewed_by_id} - {None} or {-1})))}
+    current_author = versions[0][0].author_id if versions else None
+    return render_template(
+        "web/evidence/show.html", evidence=evidence, versions=versions, controls=controls, requirements=requirements,
+        users=users, can_edit=can_edit_evidence(current_user, evidence),
+        can_review=can_review(current_user) and current_author != current_user.id,
+        version_form=VersionForm(), review_form=ReviewForm(version=evidence.version),
+        freshness=rules.freshness(evidence.valid_until, utcnow().date()), freshness_labels=FRESHNESS_LABELS,
+        statuses=STATUS_LABELS, kinds=KIND_LABELS, classifications=CLASSIFICATION_LABELS,
+    )
+
+
+@bp.route("/<ref>/edit", methods=["GET", "POST"])
+@auth.access(*WRITERS)
+def edit(ref: str):
+    session = db.get_session()
+    evidence = _evidence_or_404(ref)
+    if not can_edit_evidence(current_user, evidence):
+        abort(403)
+    form = EvidenceForm(obj=evidence) if request.method == "GET" else EvidenceForm()
+    form.fill_choices(session)
+    if request.method == "GET":
+        form.version.data = evidence.version
+        form.owner.data = evidence.owner_id
+        form.controls.data = list(session.exec(select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == evidence.id)))
+        form.requirements.data = "; ".join(session.exec(
+            select(Requirement.ref).join(EvidenceRequirement, EvidenceRequirement.requirement_id == Requirement.id)
+            .where(EvidenceRequirement.evidence_id == evidence.id)
+            .order_by(Requirement.order)
+        ))
+    if form.validate_on_submit():
+        try:
+            update_evidence(session, current_user, evidence, form.data_object(session), form.expected_version())
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Preuve enregistrée."), "info")
+            return redirect(url_for("evidence.show", ref=evidence.ref))
+    return render_template("web/evidence/form.html", form=form, evidence=evidence)
+
+
+@bp.route("/<ref>/versions", methods=["POST"])
+@auth.access(*WRITERS)
+def new_version(ref: str):
+    session = db.get_session()
+    evidence = _evidence_or_404(ref)
+    form = VersionForm()
+    if form.validate_on_submit():
+        stream, filename = _upload(form.file)
+        try:
+            version = add_version(session, current_user, evidence, store=storage.get_store(), upload=stream,
+                                  filename=filename, url=form.url.data, note=form.note.data,
+                                  max_size=current_app.config["MAX_CONTENT_LENGTH"])
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            if version is None:
+                flash(_("Ce fichier est identique à la version actuelle : aucune version créée."), "info")
+            else:
+                flash(_("Version %(n)d ajoutée ; la preuve repasse en brouillon.", n=version.number), "info")
+    return redirect(url_for("evidence.show", ref=evidence.ref))
+
+
+@bp.route("/<ref>/review/<action>", methods=["POST"])
+@auth.access(*WRITERS)
+def review_action(ref: str, action: str):
+    session = db.get_session()
+    evidence = _evidence_or_404(ref)
+    if action not in rules.REVIEW_TRANSITIONS:
+        abort(404)
+    form = ReviewForm()
+    if form.validate_on_submit():
+        try:
+            review(session, current_user, evidence, action, form.comment.data, form.expected_version())
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("%(ref)s : %(status)s.", ref=evidence.ref, status=STATUS_LABELS[evidence.status]), "info")
+    return redirect(url_for("evidence.show", ref=evidence.ref))
+
+
+@bp.route("/<ref>/versions/<int:number>/download")
+@auth.access(*auth.ALL_ROLES)
+def download(ref: str, number: int):
+    session = db.get_session()
+    evidence = _evidence_or_404(ref)
+    version = session.exec(select(EvidenceVersion).where(
+        EvidenceVersion.evidence_id == evidence.id, EvidenceVersion.number == number
+    )).first() or abort(404)
+    if version.storage_key is None:
+        abort(404)
+    stream = storage.get_store().open(version.storage_key)
+    # Markup could run script if a browser ever rendered it; it is handed over as opaque bytes.
+    risky = version.media_type in ("text/html", "image/svg+xml", "application/xml") or "html" in version.media_type
+    response = send_file(
+        stream, mimetype="application/octet-stream" if risky else version.media_type, as_attachment=True, conditional=False, etag=False,
+        download_name=version.original_filename or f"{evidence.ref}-v{version.number}",
+    )
+    # Whatever the file holds (HTML, SVG…), the browser saves it and never renders it in the app's origin.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["Cache-Control"] = "no-store"
+    return response

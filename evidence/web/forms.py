@@ -1,0 +1,38 @@
+"""Form pieces shared by several areas."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, SelectMultipleField
+from wtforms.fields.choices import SelectChoice
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class EmptyForm(FlaskForm):
+    """Nothing but the CSRF token: buttons that post (retire, unmap, logout)."""
+
+
+class VersionedForm(FlaskForm):
+    # The version of the object when the form was rendered: saving over a newer one is refused.
+    version = HiddenField()
+
+    def expected_version(self):
+        return int(self.version.data) if (self.version.data or "").isdigit() else None
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def choices(pairs) -> list[SelectChoice]:
+    return [SelectChoice(str(value), label) for value, label in pairs]
+
+
+def optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class OwnerField(SelectField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("coerce", optional_int)
+        super().__init__(*args, **kwargs)

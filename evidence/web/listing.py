@@ -1,0 +1,34 @@
+"""Pagination for list pages: one count query and one page query, whatever the number of rows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request
+from sqlalchemy import func
+from sqlmodel import select
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class Page:
+    rows: list
+    total: int
+    number: int
+    size: int
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.size - 1) // self.size, 1)
+
+    @property
+    def args(self) -> dict:
+        """The current filters, to carry into the pager's links."""
+        return {k: v for k, v in request.args.items() if k != "page" and v}
+
+
+def paginate(session, query, size: int = PAGE_SIZE) -> Page:
+    number = max(request.args.get("page", 1, type=int), 1)
+    total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
+    rows = session.exec(query.offset((number - 1) * size).limit(size)).all()
+    return Page(rows=list(rows), total=total, number=number, size=size)

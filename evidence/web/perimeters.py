@@ -1,0 +1,176 @@
+"""Perimeters: the services under qualification, and their statement of applicability."""
+from __future__ import annotations
+
+from collections import Counter
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlmodel import select
+from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from .. import auth, db, rules
+from ..errors import EvidenceError
+from ..models import PERIMETER_PHASES, SERVICE_TYPES, Framework, Perimeter, Requirement
+from ..perimeters import (
+    DATE_FIELDS, PerimeterData, create_perimeter, get_perimeter, list_perimeters, set_applicability,
+    statement_of_applicability, update_perimeter,
+)
+from .forms import CheckboxesField, VersionedForm, choices
+
+bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
+
+EDITORS = ("admin", "manager")
+PHASE_LABELS = {
+    "preparation": _l("Préparation"), "request_filed": _l("Demande déposée"), "under_evaluation": _l("En évaluation"),
+    "qualified": _l("Qualifié"), "surveillance": _l("Surveillance"), "lapsed": _l("Échu"),
+}
+STATE_LABELS = {rules.APPLICABLE: _l("Applicable"), rules.NOT_APPLICABLE: _l("Non applicable"), rules.INHERITED: _l("Hérité")}
+
+
+class PerimeterForm(VersionedForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)], description=_l("ex. iaas-fr1 ; utilisé par la ligne de commande"))
+    name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=20000)])
+    service_types = CheckboxesField(_l("Types de service"), choices=choices((t, t) for t in SERVICE_TYPES))
+    framework = SelectField(_l("Référentiel"))
+    built_on = SelectField(_l("Bâti sur (socle qualifié)"))
+    phase = SelectField(_l("Phase"), choices=choices(PHASE_LABELS.items()))
+    evaluation_centre = StringField(_l("Centre d'évaluation"), validators=[Length(max=200)])
+    request_filed_on = DateField(_l("Demande déposée le"), validators=[Optional()])
+    evaluation_started_on = DateField(_l("Évaluation commencée le"), validators=[Optional()])
+    qualified_on = DateField(_l("Qualifié le"), validators=[Optional()])
+    qualification_expires_on = DateField(_l("Qualification valable jusqu'au"), validators=[Optional()])
+    next_surveillance_on = DateField(_l("Prochain audit de surveillance"), validators=[Optional()])
+
+    def fill_choices(self, session, current: Perimeter | None):
+        self.framework.choices = choices(
+            (f.key, f.name) for f in session.exec(select(Framework).where(Framework.assessed).order_by(Framework.key))
+        )
+        self.built_on.choices = choices(
+            [("", _("— aucun —"))] + [(p.code, f"{p.code} · {p.name}") for p in list_perimeters(session)
+                                      if current is None or p.id != current.id]
+        )
+
+    def data_object(self) -> PerimeterData:
+        return PerimeterData(
+            code=self.code.data, name=self.name.data, description=self.description.data,
+            service_types=tuple(self.service_types.data or ()), framework_key=self.framework.data,
+            built_on_code=self.built_on.data or None, phase=self.phase.data,
+            evaluation_centre=self.evaluation_centre.data,
+            **{name: getattr(self, name).data for name in DATE_FIELDS},
+        )
+
+
+class ApplicabilityForm(VersionedForm):
+    state = SelectField(_l("Applicabilité"), choices=choices(STATE_LABELS.items()))
+    justification = TextAreaField(_l("Justification"), validators=[Length(max=5000)],
+                                  description=_l("Obligatoire pour un point non applicable ou hérité."))
+
+
+def _perimeter_or_404(code: str) -> Perimeter:
+    try:
+        return get_perimeter(db.get_session(), code)
+    except EvidenceError:
+        abort(404)
+
+
+@bp.route("/")
+@auth.access(*auth.ALL_ROLES)
+def index():
+    session = db.get_session()
+    perimeters = list_perimeters(session)
+    by_id = {p.id: p for p in perimeters}
+    return render_template("web/perimeters/index.html", perimeters=perimeters, by_id=by_id, phases=PHASE_LABELS)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@auth.access(*EDITORS)
+def new():
+    session = db.get_session()
+    form = PerimeterForm()
+    form.fill_choices(session, None)
+    if form.validate_on_submit():
+        try:
+            perimeter = create_perimeter(session, current_user, form.data_object())
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Périmètre %(code)s créé.", code=perimeter.code), "info")
+            return redirect(url_for("perimeters.show", code=perimeter.code))
+    return render_template("web/perimeters/form.html", form=form, perimeter=None)
+
+
+@bp.route("/<code>")
+@auth.access(*auth.ALL_ROLES)
+def show(code: str):
+    session = db.get_session()
+    perimeter = _perimeter_or_404(code)
+    rows = statement_of_applicability(session, perimeter)
+    state_filter = request.args.get("state", "")
+    counts = Counter(row.applicability.state for row in rows)
+    decided = sum(1 for row in rows if not row.applicability.derived)
+    if state_filter in STATE_LABELS:
+        rows = [row for row in rows if row.applicability.state == state_filter]
+    lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
+    framework = session.get(Framework, perimeter.framework_id)
+    return render_template(
+        "web/perimeters/show.html", perimeter=perimeter, rows=rows, counts=counts, decided=decided, lower=lower,
+        framework=framework, phases=PHASE_LABELS, states=STATE_LABELS, state_filter=state_filter,
+        can_edit=current_user.role in EDITORS,
+    )
+
+
+@bp.route("/<code>/edit", methods=["GET", "POST"])
+@auth.access(*EDITORS)
+def edit(code: str):
+    session = db.get_session()
+    perimeter = _perimeter_or_404(code)
+    lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
+    framework = session.get(Framework, perimeter.framework_id)
+    form = PerimeterForm(obj=perimeter) if request.method == "GET" else PerimeterForm()
+    form.fill_choices(session, perimeter)
+    if request.method == "GET":
+        form.version.data = perimeter.version
+        form.built_on.data = lower.code if lower else ""
+        form.framework.data = framework.key
+    if form.validate_on_submit():
+        try:
+            update_perimeter(session, current_user, perimeter, form.data_object(), form.expected_version())
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Périmètre enregistré."), "info")
+            return redirect(url_for("perimeters.show", code=perimeter.code))
+    return render_template("web/perimeters/form.html", form=form, perimeter=perimeter)
+
+
+@bp.route("/<code>/applicability/<path:ref>", methods=["GET", "POST"])
+@auth.access(*EDITORS)
+def applicability(code: str, ref: str):
+    session = db.get_session()
+    perimeter = _perimeter_or_404(code)
+    requirement = session.exec(select(Requirement).where(
+        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
+    )).first() or abort(404)
+    row = next(r for r in statement_of_applicability(session, perimeter) if r.requirement.id == requirement.id)
+    form = ApplicabilityForm()
+    if request.method == "GET":
+        form.state.data = row.applicability.state
+        form.justification.data = "" if row.applicability.derived else row.applicability.justification
+        form.version.data = perimeter.version
+    if form.validate_on_submit():
+        try:
+            set_applicability(session, current_user, perimeter, requirement, form.state.data, form.justification.data)
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Applicabilité de %(ref)s enregistrée.", ref=requirement.ref), "info")
+            return redirect(url_for("perimeters.show", code=perimeter.code) + f"#req-{requirement.id}")
+    return render_template("web/perimeters/applicability.html", form=form, perimeter=perimeter, requirement=requirement,
+                           row=row, states=STATE_LABELS)
