@@ -295,6 +295,109 @@ def catalogue_import(file, overlay):
     click.echo(str(report))
 
 
+# --- gaps, reminders, export ----------------------------------------------------------------------
+
+
+def _today():
+    from .models import utcnow
+
+    clock = current_app.config.get("TODAY")  # tests fix the date
+    return clock if clock else utcnow().date()
+
+
+@evidence_command(name="gaps")
+@click.argument("perimeter")
+@click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--chapter", help="Only this chapter (e.g. 12).")
+def gaps_command(perimeter, output, chapter):
+    """List what stands between PERIMETER and qualification. Exit 1 while an applicable exigence is not compliant."""
+    require_schema()
+    import csv as csv_module
+    import json
+
+    from . import gaps, labels
+    from .perimeters import get_perimeter
+
+    with db.session_scope() as session:
+        result = gaps.compute(session, get_perimeter(session, perimeter), _today())
+        gaps.record_snapshot(session, result)
+    rows = [r for r in result.gaps() if not chapter or r.chapter == chapter]
+    records = [{
+        "ref": r.requirement.ref, "chapter": r.chapter, "kind": r.requirement.kind, "title": r.requirement.title,
+        "status": r.status.status, "reasons": list(r.status.reasons),
+        "controls": [c.ref for c in r.controls], "owners": sorted({c.owner_email for c in r.controls if c.owner_email}),
+    } for r in rows]
+    if output == "json":
+        readiness = result.readiness
+        click.echo(json.dumps({
+            "perimeter": result.perimeter.code, "date": result.today.isoformat(),
+            "readiness": {"compliant": readiness.compliant, "applicable": readiness.applicable, "percent": readiness.percent},
+            "gaps": records,
+        }, ensure_ascii=False, indent=2))
+    elif output == "csv":
+        writer = csv_module.writer(sys.stdout)
+        writer.writerow(["ref", "chapter", "kind", "status", "reasons", "controls", "title"])
+        for rec in records:
+            writer.writerow([rec["ref"], rec["chapter"], rec["kind"], rec["status"], ";".join(rec["reasons"]),
+                             ";".join(rec["controls"]), rec["title"]])
+    else:
+        for rec in records:
+            reasons = ", ".join(labels.text(labels.REASON, x) for x in rec["reasons"])
+            click.echo(f"{rec['ref']:<10} {labels.text(labels.STATUS, rec['status']):<14} {reasons:<40} {rec['title'][:60]}")
+        readiness = result.readiness
+        click.echo(f"{result.perimeter.code}: {readiness.percent} % ready ({readiness.compliant}/{readiness.applicable} "
+                   f"applicable exigences compliant); {len(result.blocking_gaps())} exigence(s) with a gap"
+                   + (f"; {len(records)} gap(s) shown in chapter {chapter}" if chapter else ""))
+    blocking = [r for r in result.blocking_gaps() if not chapter or r.chapter == chapter]
+    if blocking:
+        sys.exit(1)
+
+
+@evidence_command(name="reminders")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(0, 366), help="Horizon for 'expires soon'.")
+@click.option("--send", is_flag=True, help="Mail each owner their list (EVIDENCE_SMTP_* settings).")
+def reminders_command(days, send):
+    """Evidence expiring or expired and overdue actions, by owner."""
+    require_schema()
+    from . import reminders
+
+    today = _today()
+    with db.session_scope() as session:
+        collected = reminders.collect(session, today, days)
+        for reminder in collected:
+            click.echo(f"{reminder.label}: {len(reminder.expired)} expired, {len(reminder.expiring)} expiring, "
+                       f"{len(reminder.overdue_actions)} overdue action(s)")
+            for e in reminder.expired + reminder.expiring:
+                click.echo(f"  {e.ref:<9} {e.valid_until.isoformat()}  {e.title[:70]}")
+            for action, code in reminder.overdue_actions:
+                click.echo(f"  [{code}] {action.due_date.isoformat()}  {action.title[:70]}")
+        if not collected:
+            click.echo("Nothing to remind.")
+        if send:
+            sent = reminders.send(collected, current_app.config, today)
+            click.echo(f"{sent} mail(s) sent.")
+
+
+@click.group(name="export")
+def export():
+    """Export the traceability matrix."""
+
+
+@evidence_command(export, name="matrix")
+@click.argument("perimeter")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="FILE.xlsx or FILE.csv")
+def export_matrix(perimeter, output):
+    """Write PERIMETER's traceability matrix (one row per item) to an .xlsx or .csv file."""
+    require_schema()
+    from . import exports, gaps
+    from .perimeters import get_perimeter
+
+    with db.session_scope() as session:
+        result = gaps.compute(session, get_perimeter(session, perimeter), _today())
+    exports.write_matrix(result, output)
+    click.echo(f"Wrote {output} ({len(result.rows)} items)")
+
+
 # --- verify -----------------------------------------------------------------------------------------
 
 
@@ -323,7 +426,7 @@ def verify(audit_only):
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init, serve, users, catalogue, verify):
+    for command in (init, serve, users, catalogue, gaps_command, reminders_command, export, verify):
         app.cli.add_command(command)
 
 

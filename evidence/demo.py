@@ -82,13 +82,14 @@ def _dates(item: dict, today: date, rng: random.Random) -> tuple[date, date]:
     effective = today - timedelta(days=int(item.get("age_days", 60)))
     valid_until = effective + timedelta(days=int(item.get("validity_days", 365)))
     state = item.get("state", "approved")
-    if state == "expired" and valid_until >= today:
-        valid_until = today - timedelta(days=rng.randint(3, 60))
+    if state == "expired":
+        if valid_until >= today:
+            valid_until = today - timedelta(days=rng.randint(3, 60))
     elif state == "expiring":
         valid_until = today + timedelta(days=rng.randint(3, 25))
-    elif valid_until <= today + timedelta(days=30):
+    elif valid_until <= today + timedelta(days=30):  # anything else is meant to be comfortably valid
         valid_until = today + timedelta(days=rng.randint(45, 300))
-    return effective, min(valid_until, max(valid_until, effective))
+    return effective, max(valid_until, effective)
 
 
 def load_demo(session: Session, store, actor, today: date, path: Path | None = None) -> DemoReport:

@@ -414,6 +414,23 @@ class ActionFinding(SQLModel, table=True):
     finding_id: int = Field(foreign_key="finding.id", primary_key=True, index=True, ondelete="CASCADE")
 
 
+class ReadinessSnapshot(SQLModel, table=True):
+    """A perimeter's figures on one day (the last computation of the day wins): the readiness trend."""
+
+    __tablename__ = "readiness_snapshot"
+    __table_args__ = (UniqueConstraint("perimeter_id", "taken_on"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    taken_on: date
+    compliant: int
+    partial: int
+    non_compliant: int
+    applicable: int
+    chapters: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # chapter -> [compliant, applicable]
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Dossier(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("perimeter_id", "number"), one_of("status", DOSSIER_STATUSES))
 

@@ -198,3 +198,35 @@ def set_applicability(session: Session, actor: User, perimeter: Perimeter, requi
         "requirement": requirement.ref, "from": before, "to": state, "justification": justification,
     })
     session.commit()
+
+
+def set_verdict(session: Session, actor: User, perimeter: Perimeter, requirement: Requirement,
+                status: Optional[str], justification: str) -> None:
+    """A manager's verdict on an item, overriding the computed status; None clears it. Always justified."""
+    from .models import VERDICT_STATUSES, Verdict
+
+    justification = (justification or "").strip()
+    verdict = session.exec(select(Verdict).where(
+        Verdict.perimeter_id == perimeter.id, Verdict.requirement_id == requirement.id
+    )).first()
+    if status is None:
+        if verdict is None:
+            return
+        session.delete(verdict)
+        audit.record(session, actor, "verdict.clear", perimeter, {"requirement": requirement.ref, "was": verdict.status,
+                                                                "justification": justification})
+        session.commit()
+        return
+    if status not in VERDICT_STATUSES:
+        raise EvidenceError(f"unknown status {status!r}")
+    if not justification:
+        raise EvidenceError(f"{requirement.ref}: a verdict needs a justification")
+    before = verdict.status if verdict else None
+    verdict = verdict or Verdict(perimeter_id=perimeter.id, requirement_id=requirement.id, status=status, justification="")
+    verdict.status, verdict.justification = status, justification
+    verdict.decided_by_id = actor.id if isinstance(actor, User) else None
+    verdict.decided_at = utcnow()
+    session.add(verdict)
+    audit.record(session, actor, "verdict.set", perimeter, {"requirement": requirement.ref, "from": before, "to": status,
+                                                          "justification": justification})
+    session.commit()

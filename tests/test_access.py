@@ -27,6 +27,14 @@ MATRIX = {
     "perimeters.new": (MANAGERS, MANAGERS),
     "perimeters.edit": (MANAGERS, MANAGERS),
     "perimeters.applicability": (MANAGERS, MANAGERS),
+    "readiness.dashboard": (EVERYONE, None),
+    "readiness.gap_list": (EVERYONE, None),
+    "readiness.matrix": (EVERYONE, None),
+    "readiness.verdict": (MANAGERS, MANAGERS),
+    "findings.findings": (EVERYONE, MANAGERS),
+    "findings.finding": (MANAGERS, MANAGERS),
+    "findings.actions": (EVERYONE, MANAGERS),
+    "findings.action": (WRITERS, WRITERS),
     "controls.index": (EVERYONE, None),
     "controls.show": (EVERYONE, None),
     "controls.new": (WRITERS, WRITERS),
@@ -49,7 +57,7 @@ MATRIX = {
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1}
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1}
 
 
 def test_every_route_declares_an_access_rule(app):

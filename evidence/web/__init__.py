@@ -1,7 +1,7 @@
 """The web UI: blueprints, the access check every request passes, headers, locale and error pages."""
 from __future__ import annotations
 
-from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Flask, abort, current_app, has_request_context, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -40,9 +40,9 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    from . import account, admin, controls, dashboard, evidence, perimeters, requirements
+    from . import account, admin, controls, dashboard, evidence, findings, perimeters, readiness, requirements
 
-    for module in (account, dashboard, requirements, perimeters, controls, evidence, admin):
+    for module in (account, dashboard, requirements, perimeters, readiness, findings, controls, evidence, admin):
         app.register_blueprint(module.bp)
 
     if app.config["TRUSTED_PROXIES"]:
@@ -99,6 +99,8 @@ def security_headers(response):
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        return current_app.config["DEFAULT_LOCALE"]  # command line, jobs: the dossier's language
     chosen = session.get("locale")
     if chosen in LOCALES:
         return chosen

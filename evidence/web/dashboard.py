@@ -1,12 +1,16 @@
-"""The dashboard and the health check."""
+"""The home page (readiness of every perimeter, and what the logged-in user owns) and the health check."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, jsonify, render_template
-from sqlalchemy import func
+from flask_login import current_user
+from sqlalchemy import or_
 from sqlmodel import select
 
-from .. import auth, db
-from ..models import Control, Evidence, Perimeter, Requirement, User
+from .. import auth, db, gaps, labels, rules
+from ..models import Action, Control, Evidence, Perimeter
+from .readiness import today
 
 bp = Blueprint("dashboard", __name__)
 
@@ -15,11 +19,31 @@ bp = Blueprint("dashboard", __name__)
 @auth.access(*auth.ALL_ROLES)
 def index():
     session = db.get_session()
-    counts = {
-        model.__tablename__: session.exec(select(func.count()).select_from(model)).one()
-        for model in (Requirement, Perimeter, Control, Evidence, User)
-    }
-    return render_template("web/dashboard.html", counts=counts)
+    day = today()
+    perimeters = list(session.exec(select(Perimeter).order_by(Perimeter.code)))
+    results = [gaps.compute(session, perimeter, day) for perimeter in perimeters]
+    soon = day + timedelta(days=rules.EXPIRING_DAYS)
+    my_controls = session.exec(
+        select(Control).where(Control.owner_id == current_user.id, Control.status.in_(("planned", "in_progress")))
+        .order_by(Control.ref)
+    ).all()
+    my_evidence = session.exec(
+        select(Evidence).where(Evidence.owner_id == current_user.id, or_(
+            Evidence.valid_until <= soon, Evidence.status.in_(("draft", "rejected")),
+        )).order_by(Evidence.valid_until, Evidence.ref).limit(50)
+    ).all()
+    my_actions = session.exec(
+        select(Action, Perimeter.code).join(Perimeter, Perimeter.id == Action.perimeter_id)
+        .where(Action.owner_id == current_user.id, Action.status.in_(("open", "in_progress")))
+        .order_by(Action.due_date)
+    ).all()
+    to_review = []
+    if current_user.role in ("admin", "manager"):
+        to_review = session.exec(select(Evidence).where(Evidence.status == "in_review").order_by(Evidence.updated_at).limit(20)).all()
+    return render_template(
+        "web/dashboard.html", results=results, my_controls=my_controls, my_evidence=my_evidence,
+        my_actions=my_actions, to_review=to_review, today=day, freshness=rules.freshness, status_labels=labels.STATUS,
+    )
 
 
 @bp.route("/healthz")

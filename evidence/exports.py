@@ -1,0 +1,115 @@
+"""The traceability matrix (XLSX or CSV): one row per item of the perimeter's referential."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from . import labels
+from .gaps import ItemRow, PerimeterStatus
+
+COLUMNS = [
+    ("Point", 10), ("Chapitre", 9), ("Nature", 14), ("Intitulé", 48), ("Applicabilité", 14), ("Justification", 36),
+    ("Statut", 14), ("Raisons", 34), ("Mesures", 40), ("Preuves", 52), ("Écarts ouverts", 30),
+]
+STATUS_FILL = {"compliant": "D9EFE0", "partial": "FFF1D6", "non_compliant": "FDE5E5", "not_applicable": "EEF1F5"}
+
+
+def matrix_rows(result: PerimeterStatus) -> list[list[str]]:
+    return [_row(row) for row in result.rows]
+
+
+def _row(row: ItemRow) -> list[str]:
+    applicability = row.applicability
+    justification = "" if applicability.derived and applicability.justification in ("service_type", "built_on") else applicability.justification
+    if row.verdict is not None:
+        justification = (justification + " | " if justification else "") + f"Verdict : {row.verdict.justification}"
+    return [
+        row.requirement.ref,
+        row.requirement.chapter,
+        row.requirement.kind,
+        row.requirement.title,
+        labels.text(labels.APPLICABILITY, applicability.state),
+        justification,
+        labels.text(labels.STATUS, row.status.status),
+        ", ".join(labels.text(labels.REASON, r) for r in row.status.reasons),
+        "\n".join(f"{c.ref} ({c.owner or '—'})" for c in row.controls),
+        "\n".join(
+            f"{e.ref} v{e.version or '-'} ({labels.text(labels.EVIDENCE_STATUS, e.status)}{', valable jusqu’au ' + e.valid_until.isoformat() if e.valid_until else ''})"
+            for e in row.evidence
+        ),
+        "\n".join(f"{labels.text(labels.SEVERITY, f.severity)} : {f.text[:120]}" for f in row.findings),
+    ]
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write to a temporary file beside the target and rename it: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def matrix_csv(result: PerimeterStatus) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    writer.writerow([name for name, _w in COLUMNS])
+    for row in matrix_rows(result):
+        writer.writerow([_safe_cell(value) for value in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: spreadsheet software then reads UTF-8
+
+
+def _safe_cell(value: str) -> str:
+    """Cells a spreadsheet would run as a formula (=, +, -, @) are quoted (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def matrix_xlsx(result: PerimeterStatus) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Matrice"[:31]
+    sheet.append([name for name, _w in COLUMNS])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F3A68")
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+    status_column = [name for name, _w in COLUMNS].index("Statut") + 1
+    for row, item in zip(matrix_rows(result), result.rows):
+        sheet.append([_safe_cell(value) for value in row])
+        excel_row = sheet.max_row
+        for cell in sheet[excel_row]:
+            cell.alignment = Alignment(vertical="top", wrap_text=True)
+        sheet.cell(excel_row, status_column).fill = PatternFill("solid", fgColor=STATUS_FILL[item.status.status])
+    for index, (_name, width) in enumerate(COLUMNS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "B2"
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{sheet.max_row}"
+    workbook.properties.title = f"Matrice de traçabilité — {result.perimeter.code}"
+    workbook.properties.creator = "SecNumCloud evidence"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def write_matrix(result: PerimeterStatus, path: Path) -> None:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        from .errors import EvidenceError
+
+        raise EvidenceError(f"{path}: the matrix is written as .xlsx or .csv")
+    data = matrix_xlsx(result) if suffix == ".xlsx" else matrix_csv(result)
+    _atomic_write(path, lambda f: f.write(data))

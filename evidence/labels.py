@@ -1,0 +1,29 @@
+"""Words for the rules' values, shared by pages, exports, the command line and the dossier.
+
+French is the source language (and the dossier's); the English UI translates them through the catalogue.
+"""
+from flask_babel import lazy_gettext as _l
+
+STATUS = {
+    "compliant": _l("Conforme"),
+    "partial": _l("Partiel"),
+    "non_compliant": _l("Non conforme"),
+    "not_applicable": _l("Non applicable"),
+}
+REASON = {
+    "no_control": _l("aucune mesure"),
+    "control_not_implemented": _l("mesure non mise en œuvre"),
+    "evidence_missing": _l("preuve manquante"),
+    "evidence_not_approved": _l("preuve non approuvée"),
+    "evidence_expired": _l("preuve expirée"),
+    "open_finding": _l("écart majeur ouvert"),
+}
+EVIDENCE_STATUS = {"draft": _l("brouillon"), "in_review": _l("en revue"), "approved": _l("approuvée"), "rejected": _l("rejetée")}
+APPLICABILITY = {"applicable": _l("Applicable"), "not_applicable": _l("Non applicable"), "inherited": _l("Hérité")}
+SEVERITY = {"major": _l("Non-conformité majeure"), "minor": _l("Non-conformité mineure"), "observation": _l("Observation")}
+FINDING_STATUS = {"open": _l("Ouvert"), "answered": _l("Répondu"), "closed": _l("Clos")}
+ACTION_STATUS = {"open": _l("À faire"), "in_progress": _l("En cours"), "done": _l("Terminée"), "cancelled": _l("Abandonnée")}
+
+
+def text(mapping: dict, key: str) -> str:
+    return str(mapping.get(key, key))

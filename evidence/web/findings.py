@@ -1,0 +1,211 @@
+"""Evaluator findings and the action plan of a perimeter."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlmodel import select
+from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from .. import auth, db, labels
+from ..errors import EvidenceError
+from ..findings import ActionData, FindingData, can_update_action, create_finding, overdue, save_action, update_finding
+from ..models import Action, ActionControl, ActionFinding, ActionRequirement, Control, Finding, Requirement, User
+from ..perimeters import get_perimeter
+from .forms import EmptyForm, OwnerField, choices
+from .readiness import today
+
+bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
+
+MANAGERS = ("admin", "manager")
+
+
+def _perimeter(code: str):
+    try:
+        return get_perimeter(db.get_session(), code)
+    except EvidenceError:
+        abort(404)
+
+
+def _requirement_id(session, perimeter, ref: str):
+    ref = (ref or "").strip()
+    if not ref:
+        return None
+    requirement = session.exec(select(Requirement).where(
+        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
+    )).first()
+    if requirement is None:
+        raise EvidenceError(f"no item {ref!r} in this perimeter's referential")
+    return requirement.id
+
+
+class FindingForm(EmptyForm):
+    severity = SelectField(_l("Gravité"), choices=choices(labels.SEVERITY.items()))
+    requirement = StringField(_l("Point du référentiel"), validators=[Length(max=50)], description=_l("ex. 12.4.a"))
+    text = TextAreaField(_l("Constat"), validators=[DataRequired(), Length(max=20000)])
+    raised_on = DateField(_l("Relevé le"), validators=[Optional()])
+    due_date = DateField(_l("Échéance"), validators=[Optional()])
+    response = TextAreaField(_l("Réponse du prestataire"), validators=[Length(max=20000)])
+    status = SelectField(_l("État"), choices=choices(labels.FINDING_STATUS.items()))
+
+    def data_object(self, session, perimeter) -> FindingData:
+        return FindingData(
+            severity=self.severity.data, text=self.text.data, requirement_id=_requirement_id(session, perimeter, self.requirement.data),
+            raised_on=self.raised_on.data, due_date=self.due_date.data, response=self.response.data, status=self.status.data,
+        )
+
+
+class ActionForm(EmptyForm):
+    title = StringField(_l("Action"), validators=[DataRequired(), Length(max=300)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=20000)])
+    owner = OwnerField(_l("Responsable"))
+    due_date = DateField(_l("Échéance"), validators=[Optional()])
+    status = SelectField(_l("État"), choices=choices(labels.ACTION_STATUS.items()))
+    requirements = StringField(_l("Points du référentiel"), validators=[Length(max=2000)], description=_l("ex. 12.4.a; 9.2.c"))
+    controls = SelectMultipleField(_l("Mesures"), coerce=int)
+    findings = SelectMultipleField(_l("Constats"), coerce=int)
+
+    def fill_choices(self, session, perimeter):
+        self.owner.choices = choices([("", _("— personne —"))] + [
+            (u.id, f"{u.name} <{u.email}>") for u in session.exec(select(User).where(User.active).order_by(User.name))
+        ])
+        self.controls.choices = choices((c.id, f"{c.ref} · {c.title}") for c in session.exec(select(Control).order_by(Control.ref)))
+        self.findings.choices = choices(
+            (f.id, f"#{f.id} {f.text[:60]}") for f in session.exec(select(Finding).where(Finding.perimeter_id == perimeter.id))
+        )
+
+    def data_object(self, session, perimeter) -> ActionData:
+        refs = [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
+        return ActionData(
+            title=self.title.data, description=self.description.data, owner_id=self.owner.data, due_date=self.due_date.data,
+            status=self.status.data, requirement_ids=[_requirement_id(session, perimeter, r) for r in refs],
+            control_ids=list(self.controls.data or []), finding_ids=list(self.findings.data or []),
+        )
+
+
+class ActionStatusForm(EmptyForm):
+    status = SelectField(_l("État"), choices=choices(labels.ACTION_STATUS.items()))
+
+
+@bp.route("/findings", methods=["GET", "POST"])
+@auth.access(*auth.ALL_ROLES, write=MANAGERS)
+def findings(code: str):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    form = FindingForm()
+    if form.validate_on_submit():
+        try:
+            create_finding(session, current_user, perimeter, form.data_object(session, perimeter))
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Constat enregistré."), "info")
+            return redirect(url_for("findings.findings", code=perimeter.code))
+    rows = session.exec(
+        select(Finding, Requirement).outerjoin(Requirement, Requirement.id == Finding.requirement_id)
+        .where(Finding.perimeter_id == perimeter.id).order_by(Finding.status, Finding.severity, Finding.id)
+    ).all()
+    return render_template("web/findings/findings.html", perimeter=perimeter, rows=rows, form=form, today=today(),
+                           severity=labels.SEVERITY, statuses=labels.FINDING_STATUS, can_edit=current_user.role in MANAGERS)
+
+
+@bp.route("/findings/<int:finding_id>", methods=["GET", "POST"])
+@auth.access(*MANAGERS)
+def finding(code: str, finding_id: int):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    item = session.get(Finding, finding_id)
+    if item is None or item.perimeter_id != perimeter.id:
+        abort(404)
+    form = FindingForm(obj=item) if request.method == "GET" else FindingForm()
+    if request.method == "GET" and item.requirement_id:
+        form.requirement.data = session.get(Requirement, item.requirement_id).ref
+    if form.validate_on_submit():
+        try:
+            update_finding(session, current_user, item, form.data_object(session, perimeter))
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Constat enregistré."), "info")
+            return redirect(url_for("findings.findings", code=perimeter.code))
+    return render_template("web/findings/finding.html", perimeter=perimeter, item=item, form=form)
+
+
+@bp.route("/actions", methods=["GET", "POST"])
+@auth.access(*auth.ALL_ROLES, write=MANAGERS)
+def actions(code: str):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    form = ActionForm()
+    form.fill_choices(session, perimeter)
+    if form.validate_on_submit():
+        try:
+            save_action(session, current_user, perimeter, form.data_object(session, perimeter))
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Action ajoutée au plan."), "info")
+            return redirect(url_for("findings.actions", code=perimeter.code))
+    rows = session.exec(
+        select(Action, User).outerjoin(User, User.id == Action.owner_id).where(Action.perimeter_id == perimeter.id)
+        .order_by(Action.status, Action.due_date, Action.id)
+    ).all()
+    ids = [a.id for a, _u in rows] or [-1]
+    links = defaultdict(list)
+    for action_id, ref in session.exec(select(ActionRequirement.action_id, Requirement.ref).join(
+            Requirement, Requirement.id == ActionRequirement.requirement_id).where(ActionRequirement.action_id.in_(ids))):
+        links[action_id].append(ref)
+    for action_id, ref in session.exec(select(ActionControl.action_id, Control.ref).join(
+            Control, Control.id == ActionControl.control_id).where(ActionControl.action_id.in_(ids))):
+        links[action_id].append(ref)
+    for action_id, finding_id in session.exec(select(ActionFinding.action_id, ActionFinding.finding_id).where(ActionFinding.action_id.in_(ids))):
+        links[action_id].append(f"#{finding_id}")
+    return render_template("web/findings/actions.html", perimeter=perimeter, rows=rows, form=form, links=links,
+                           today=today(), overdue=overdue, statuses=labels.ACTION_STATUS,
+                           can_plan=current_user.role in MANAGERS, can_update=can_update_action)
+
+
+@bp.route("/actions/<int:action_id>", methods=["GET", "POST"])
+@auth.access("admin", "manager", "contributor")
+def action(code: str, action_id: int):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    item = session.get(Action, action_id)
+    if item is None or item.perimeter_id != perimeter.id:
+        abort(404)
+    if not can_update_action(current_user, item):
+        abort(403)
+    if current_user.role not in MANAGERS:  # an owner reports progress; planning stays with the managers
+        form = ActionStatusForm(obj=item) if request.method == "GET" else ActionStatusForm()
+        if form.validate_on_submit():
+            data = ActionData(title=item.title, description=item.description, owner_id=item.owner_id,
+                              due_date=item.due_date, status=form.status.data)
+            save_action(session, current_user, perimeter, data, item)
+            flash(_("Action enregistrée."), "info")
+            return redirect(url_for("findings.actions", code=perimeter.code))
+        return render_template("web/findings/action.html", perimeter=perimeter, item=item, form=form, full=False)
+    form = ActionForm(obj=item) if request.method == "GET" else ActionForm()
+    form.fill_choices(session, perimeter)
+    if request.method == "GET":
+        form.owner.data = item.owner_id
+        form.requirements.data = "; ".join(session.exec(select(Requirement.ref).join(
+            ActionRequirement, ActionRequirement.requirement_id == Requirement.id).where(ActionRequirement.action_id == item.id)))
+        form.controls.data = list(session.exec(select(ActionControl.control_id).where(ActionControl.action_id == item.id)))
+        form.findings.data = list(session.exec(select(ActionFinding.finding_id).where(ActionFinding.action_id == item.id)))
+    if form.validate_on_submit():
+        try:
+            save_action(session, current_user, perimeter, form.data_object(session, perimeter), item)
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Action enregistrée."), "info")
+            return redirect(url_for("findings.actions", code=perimeter.code))
+    return render_template("web/findings/action.html", perimeter=perimeter, item=item, form=form, full=True)

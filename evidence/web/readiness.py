@@ -1,0 +1,132 @@
+"""A perimeter's readiness: dashboard, gap list, verdicts, and the traceability matrix download."""
+from __future__ import annotations
+
+from collections import Counter
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup
+from sqlmodel import select
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import Length
+
+from .. import charts, db, exports, gaps, labels, rules
+from .. import auth
+from ..errors import EvidenceError
+from ..models import Requirement, Section, utcnow
+from ..perimeters import get_perimeter, set_verdict
+from .forms import EmptyForm, choices
+
+bp = Blueprint("readiness", __name__, url_prefix="/perimeters/<code>")
+
+MANAGERS = ("admin", "manager")
+
+
+def today():
+    """The date the rules judge against (fixed in tests through the TODAY setting)."""
+    return current_app.config.get("TODAY") or utcnow().date()
+
+
+def _perimeter(code: str):
+    try:
+        return get_perimeter(db.get_session(), code)
+    except EvidenceError:
+        abort(404)
+
+
+def chapter_chart(session, result, title) -> Markup:
+    titles = {s.ref: s.title for s in session.exec(
+        select(Section).where(Section.framework_id == result.framework.id, Section.parent_ref.is_(None))
+    )}
+    data = [(chapter, titles.get(chapter, ""), readiness) for chapter, readiness in result.chapters()]
+    return Markup(charts.chapter_bars(data, title))
+
+
+@bp.route("/dashboard")
+@auth.access(*auth.ALL_ROLES)
+def dashboard(code: str):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    result = gaps.compute(session, perimeter, today())
+    gaps.record_snapshot(session, result)
+    history = gaps.trend(session, perimeter)
+    trend = Markup(charts.trend_line(
+        [(s.taken_on, s.compliant / s.applicable if s.applicable else 0) for s in history], _("Évolution de l'état de préparation")
+    ))
+    reasons = Counter(reason for row in result.blocking_gaps() for reason in row.status.reasons)
+    findings = Counter(f.severity for row in result.rows for f in row.findings)
+    return render_template(
+        "web/readiness/dashboard.html", perimeter=perimeter, result=result,
+        chart=chapter_chart(session, result, _("Exigences conformes par chapitre")), trend=trend,
+        counts=result.counts(), freshness=result.freshness(), reasons=reasons, findings=findings,
+        status_labels=labels.STATUS, reason_labels=labels.REASON, severity_labels=labels.SEVERITY,
+    )
+
+
+@bp.route("/gaps")
+@auth.access(*auth.ALL_ROLES)
+def gap_list(code: str):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    result = gaps.compute(session, perimeter, today())
+    args = request.args
+    rows = result.gaps()
+    if args.get("chapter"):
+        rows = [r for r in rows if r.chapter == args["chapter"]]
+    if args.get("reason") in rules.REASONS:
+        rows = [r for r in rows if args["reason"] in r.status.reasons]
+    if args.get("kind") in ("exigence", "recommandation"):
+        rows = [r for r in rows if r.requirement.kind == args["kind"]]
+    if args.get("owner") == "me":
+        rows = [r for r in rows if any(c.owner_email == current_user.email for c in r.controls)]
+    chapters = sorted({r.chapter for r in result.gaps()}, key=lambda c: int(c) if c.isdigit() else 0)
+    return render_template(
+        "web/readiness/gaps.html", perimeter=perimeter, result=result, rows=rows, chapters=chapters,
+        status_labels=labels.STATUS, reason_labels=labels.REASON, can_verdict=current_user.role in MANAGERS,
+    )
+
+
+class VerdictForm(EmptyForm):
+    status = SelectField(_l("Verdict"), choices=choices([("", _l("— aucun : statut calculé —"))] + list(labels.STATUS.items())))
+    justification = TextAreaField(_l("Justification"), validators=[Length(max=5000)])
+
+
+@bp.route("/verdict/<path:ref>", methods=["GET", "POST"])
+@auth.access(*MANAGERS)
+def verdict(code: str, ref: str):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    requirement = session.exec(select(Requirement).where(
+        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
+    )).first() or abort(404)
+    row = next(r for r in gaps.compute(session, perimeter, today()).rows if r.requirement.id == requirement.id)
+    form = VerdictForm()
+    if request.method == "GET" and row.verdict is not None:
+        form.status.data, form.justification.data = row.verdict.status, row.verdict.justification
+    if form.validate_on_submit():
+        try:
+            set_verdict(session, current_user, perimeter, requirement, form.status.data or None, form.justification.data)
+        except EvidenceError as error:
+            session.rollback()
+            flash(str(error), "error")
+        else:
+            flash(_("Verdict enregistré pour %(ref)s.", ref=requirement.ref), "info")
+            return redirect(url_for("readiness.gap_list", code=perimeter.code))
+    return render_template("web/readiness/verdict.html", perimeter=perimeter, row=row, form=form,
+                           status_labels=labels.STATUS, reason_labels=labels.REASON)
+
+
+@bp.route("/matrix.<any(xlsx, csv):fmt>")
+@auth.access(*auth.ALL_ROLES)
+def matrix(code: str, fmt: str):
+    session = db.get_session()
+    perimeter = _perimeter(code)
+    result = gaps.compute(session, perimeter, today())
+    data = exports.matrix_xlsx(result) if fmt == "xlsx" else exports.matrix_csv(result)
+    mimetype = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
+                else "text/csv; charset=utf-8")
+    response = current_app.response_class(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="matrice-{perimeter.code}-{result.today.isoformat()}.{fmt}"'
+    return response

@@ -1,0 +1,204 @@
+"""Gap tracking on real data: the dashboard, the gap list, the matrix and `evidence gaps` agree; readiness
+moves when evidence is approved or expires (with a fixed clock)."""
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import select
+
+from evidence import auth, db, demo, evidence_items, gaps, storage
+from evidence.models import Evidence, User
+from evidence.perimeters import get_perimeter
+
+from .conftest import PASSWORD, csrf_token, login
+
+DAY = date(2026, 6, 15)
+
+
+@pytest.fixture
+def demo_app(catalogue_loaded, users):
+    app = catalogue_loaded
+    app.config["TODAY"] = DAY
+    with app.app_context(), db.session_scope() as session:
+        demo.load_demo(session, storage.get_store(app), "cli:test", DAY)
+        for user in session.exec(select(User).where(User.email.like("%@nuage-souverain.example"))):
+            auth.set_password(session, None, user, PASSWORD)
+    return app
+
+
+def test_dashboard_gap_list_matrix_and_command_agree(demo_app):
+    app = demo_app
+    with app.app_context(), db.session_scope() as session:
+        result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
+    readiness = result.readiness
+    gap_refs = {row.requirement.ref for row in result.gaps()}
+    assert 0 < readiness.compliant < readiness.applicable == 257  # 278 items − 15 recommendations − 6 not applicable
+    assert {"no_control", "control_not_implemented", "evidence_expired", "evidence_not_approved"} <= {
+        reason for row in result.gaps() for reason in row.status.reasons
+    }
+
+    # The command line: exit 1 while gaps remain, and the same figures.
+    command = app.test_cli_runner().invoke(args=["gaps", "iaas-fr1", "--format", "json"])
+    assert command.exit_code == 1
+    payload = json.loads(command.output)
+    assert payload["readiness"] == {"compliant": readiness.compliant, "applicable": readiness.applicable,
+                                    "percent": readiness.percent}
+    assert {g["ref"] for g in payload["gaps"]} == gap_refs
+
+    client = app.test_client()
+    login(client, "helene.dubois@nuage-souverain.example")  # the auditor reads it all
+    page = client.get("/perimeters/iaas-fr1/dashboard").get_data(as_text=True)
+    assert f"{readiness.percent} %" in page and f"{readiness.compliant} exigences conformes sur {readiness.applicable}" in page
+    listing = client.get("/perimeters/iaas-fr1/gaps").get_data(as_text=True)
+    assert f"{len(gap_refs)} écarts" in listing
+    assert all(f'<span class="ref">{ref}</span>' in listing for ref in gap_refs)
+
+    rows = list(csv.reader(io.StringIO(client.get("/perimeters/iaas-fr1/matrix.csv").get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
+    assert len(rows) == 279
+    statuses = {row[0]: row[6] for row in rows[1:]}
+    assert {ref for ref, status in statuses.items() if status in ("Non conforme", "Partiel")} == gap_refs
+    assert sum(1 for row in rows[1:] if row[2] == "exigence" and row[6] == "Conforme") == readiness.compliant
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(client.get("/perimeters/iaas-fr1/matrix.xlsx").data)).active
+    assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref.startswith("A1:")
+    assert [c.value for c in sheet[1]][:7] == ["Point", "Chapitre", "Nature", "Intitulé", "Applicabilité", "Justification", "Statut"]
+    assert sheet.max_row == 279
+
+
+def _readiness(app, day):
+    with app.app_context(), db.session_scope() as session:
+        return gaps.compute(session, get_perimeter(session, "iaas-fr1"), day).readiness.compliant
+
+
+def test_readiness_moves_when_evidence_is_approved_or_expires(demo_app):
+    app = demo_app
+    with app.app_context(), db.session_scope() as session:
+        result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
+        row = next(r for r in result.rows if "evidence_not_approved" in r.status.reasons and r.requirement.kind == "exigence"
+                   and any(e.status == "in_review" for e in r.evidence))
+        waiting = next(e for e in row.evidence if e.status == "in_review")
+        evidence = session.exec(select(Evidence).where(Evidence.ref == waiting.ref)).one()
+        evidence.valid_until = DAY + timedelta(days=100)
+        session.add(evidence)
+        session.commit()
+        owner_id = evidence.owner_id
+        reviewer = session.exec(select(User).where(User.role == "manager", User.id != owner_id,
+                                                   User.email.like("%nuage-souverain%"))).first()
+    before = _readiness(app, DAY)
+    with app.app_context(), db.session_scope() as session:
+        evidence_items.review(session, session.get(User, reviewer.id), session.get(Evidence, evidence.id), "approve")
+    assert _readiness(app, DAY) > before
+    # The same data a year later: evidence has run out, readiness falls.
+    assert _readiness(app, DAY + timedelta(days=400)) < _readiness(app, DAY)
+
+
+def test_verdict_and_major_finding(demo_app):
+    app = demo_app
+    client = app.test_client()
+    login(client, "claire.fontaine@nuage-souverain.example")
+    with app.app_context(), db.session_scope() as session:
+        result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
+        gap = next(r for r in result.gaps() if r.requirement.kind == "exigence").requirement.ref
+        compliant = next(r for r in result.rows if r.status.status == "compliant").requirement.ref
+    token = csrf_token(client, f"/perimeters/iaas-fr1/verdict/{gap}")
+    page = client.post(f"/perimeters/iaas-fr1/verdict/{gap}", data={"csrf_token": token, "status": "compliant",
+                                                                   "justification": ""}).get_data(as_text=True)
+    assert "a verdict needs a justification" in page
+    before = _readiness(app, DAY)
+    client.post(f"/perimeters/iaas-fr1/verdict/{gap}", data={"csrf_token": token, "status": "compliant",
+                                                            "justification": "Couvert par le contrat d'hébergement"})
+    assert _readiness(app, DAY) == before + 1
+    client.post("/perimeters/iaas-fr1/findings", data={"csrf_token": token, "severity": "major", "requirement": compliant,
+                                                       "text": "Écart relevé par le CESTI", "status": "open"})
+    assert _readiness(app, DAY) == before
+    page = client.get("/perimeters/iaas-fr1/gaps?reason=open_finding").get_data(as_text=True)
+    assert f'<span class="ref">{compliant}</span>' in page
+
+
+def test_trend_is_recorded_daily(demo_app):
+    app = demo_app
+    client = app.test_client()
+    login(client, "claire.fontaine@nuage-souverain.example")
+    client.get("/perimeters/iaas-fr1/dashboard")
+    app.config["TODAY"] = DAY + timedelta(days=1)
+    client.get("/perimeters/iaas-fr1/dashboard")
+    client.get("/perimeters/iaas-fr1/dashboard")
+    with app.app_context(), db.session_scope() as session:
+        trend = gaps.trend(session, get_perimeter(session, "iaas-fr1"))
+    assert [s.taken_on for s in trend] == [DAY, DAY + timedelta(days=1)]
+
+
+def test_actions_and_findings_permissions(demo_app):
+    app = demo_app
+    manager, contributor, auditor = app.test_client(), app.test_client(), app.test_client()
+    login(manager, "claire.fontaine@nuage-souverain.example")
+    login(contributor, "sophie.lambert@nuage-souverain.example")
+    login(auditor, "helene.dubois@nuage-souverain.example")
+    with app.app_context(), db.session_scope() as session:
+        sophie = auth.find_user(session, "sophie.lambert@nuage-souverain.example")
+    token = csrf_token(manager, "/perimeters/iaas-fr1/actions")
+    manager.post("/perimeters/iaas-fr1/actions", data={"csrf_token": token, "title": "Renouveler le PCA", "owner": str(sophie.id),
+                                                       "due_date": (DAY - timedelta(days=3)).isoformat(), "status": "open",
+                                                       "requirements": "17.1.a"})
+    page = auditor.get("/perimeters/iaas-fr1/actions").get_data(as_text=True)
+    assert "Renouveler le PCA" in page and "en retard" in page and "Nouvelle action" not in page
+    token = csrf_token(auditor, "/perimeters/iaas-fr1/actions")
+    assert auditor.post("/perimeters/iaas-fr1/actions", data={"csrf_token": token, "title": "x"}).status_code == 403
+    assert auditor.post("/perimeters/iaas-fr1/findings", data={"csrf_token": token, "text": "x"}).status_code == 403
+    # The owner reports progress, and only that.
+    token = csrf_token(contributor, "/perimeters/iaas-fr1/actions/1")
+    contributor.post("/perimeters/iaas-fr1/actions/1", data={"csrf_token": token, "status": "done", "title": "Hacked"})
+    page = manager.get("/perimeters/iaas-fr1/actions").get_data(as_text=True)
+    assert "Renouveler le PCA" in page and "Hacked" not in page and "Terminée" in page
+    reminders = app.test_cli_runner().invoke(args=["reminders", "--days", "30"])
+    assert reminders.exit_code == 0 and "expired" in reminders.output
+
+
+def test_reminders_are_mailed_to_each_owner(demo_app):
+    import email
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            received.append((envelope.rcpt_tos, message.get_content()))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        demo_app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_FROM="conformite@nuage-souverain.example")
+        result = demo_app.test_cli_runner().invoke(args=["reminders", "--send"])
+    finally:
+        controller.stop()
+    assert result.exit_code == 0, result.output
+    sent = int(result.output.strip().splitlines()[-1].split()[0])
+    assert sent == len(received) > 0
+    recipients = [r[0][0] for r in received]
+    assert len(set(recipients)) == len(recipients)  # one mail per owner
+    assert any("Preuves expirées" in body for _to, body in received)
+
+
+def test_reminders_without_smtp_is_a_clear_error(demo_app):
+    result = demo_app.test_cli_runner().invoke(args=["reminders", "--send"])
+    assert result.exit_code == 1 and "EVIDENCE_SMTP_HOST" in result.output
+
+
+def test_export_matrix_command(demo_app, tmp_path):
+    runner = demo_app.test_cli_runner()
+    assert runner.invoke(args=["export", "matrix", "saas-collab", "-o", str(tmp_path / "m.xlsx")]).exit_code == 0
+    assert (tmp_path / "m.xlsx").stat().st_size > 5000
+    result = runner.invoke(args=["export", "matrix", "saas-collab", "-o", str(tmp_path / "m.pdf")])
+    assert result.exit_code == 1 and "written as .xlsx or .csv" in result.output and not (tmp_path / "m.pdf").exists()
