@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from . import audit, auth, catalogue as referential, db, storage
+from .dossier import verify_dossiers
 from .evidence_items import verify_blobs
 from .errors import EvidenceError
 from .models import ROLES, Perimeter, User
@@ -156,8 +157,14 @@ def serve(host, port, workers):
 
             return create_app({"INSTANCE_PATH": instance})
 
+    from . import jobs
+
+    consumer = jobs.start_consumer()  # dossiers render beside the web server, in this (master) process
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    Server().run()
+    try:
+        Server().run()
+    finally:
+        consumer.stop(graceful=True)
 
 
 # --- users ------------------------------------------------------------------------------------------
@@ -378,9 +385,49 @@ def reminders_command(days, send):
             click.echo(f"{sent} mail(s) sent.")
 
 
+@evidence_command(name="dossier")
+@click.argument("perimeter")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="FILE.pdf")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--attach-evidence", is_flag=True, help="Embed the pinned evidence files (PDF/A-3u).")
+@click.option("--classification", default="Diffusion restreinte", show_default=True, help="Marking on every page.")
+def dossier_command(perimeter, output, lang, attach_evidence, classification):
+    """Render PERIMETER's qualification dossier (a new version, stored and audited) and write it to FILE.pdf."""
+    require_schema()
+    from . import dossier
+    from .exports import _atomic_write
+    from .perimeters import get_perimeter
+
+    with db.session_scope() as session:
+        target = get_perimeter(session, perimeter)
+        with click.progressbar(length=100, label="Rendering", show_percent=True, file=sys.stderr) as bar:
+            done = [0]
+
+            def progress(percent, _step):
+                bar.update(percent - done[0])
+                done[0] = percent
+
+            item = dossier.generate(session, storage.get_store(), cli_actor(), target, lang, attach_evidence,
+                                    classification, _today(), progress)
+        with storage.get_store().open(item.storage_key) as source:
+            data = source.read()
+    _atomic_write(output, lambda f: f.write(data))
+    click.echo(f"Wrote {output}: dossier {target.code} v{item.number}, {item.size} bytes, SHA-256 {item.sha256}")
+
+
+@evidence_command(name="worker")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 8))
+def worker(workers):
+    """Run the background job consumer (dossier rendering) on its own, when not using `evidence serve`."""
+    require_schema()
+    from . import jobs
+
+    jobs.huey.create_consumer(workers=workers, worker_type="thread").run()
+
+
 @click.group(name="export")
 def export():
-    """Export the traceability matrix."""
+    """Export the traceability matrix or the evidence bundle."""
 
 
 @evidence_command(export, name="matrix")
@@ -396,6 +443,121 @@ def export_matrix(perimeter, output):
         result = gaps.compute(session, get_perimeter(session, perimeter), _today())
     exports.write_matrix(result, output)
     click.echo(f"Wrote {output} ({len(result.rows)} items)")
+
+
+# --- import -----------------------------------------------------------------------------------------
+
+
+@evidence_command(name="import")
+@click.argument("manifest", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), help="Folder the manifest's file paths are relative to.")
+@click.option("--dry-run", is_flag=True, help="Check every row and print the plan; write nothing.")
+@click.option("--atomic", is_flag=True, help="All or nothing: import no row unless every row can be imported.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the outcome of each row to FILE.csv.")
+@click.option("--as", "as_email", metavar="EMAIL", help="User the import is attributed to (default: the sole admin).")
+@click.option("--template", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write an empty manifest (FILE.csv or FILE.xlsx: the header and one example row) and stop.")
+def import_evidence(manifest, root, dry_run, atomic, report, as_email, template):
+    """Import evidence in bulk from MANIFEST (CSV or XLSX): files under --root, or links. Safe to run again.
+
+    Exit status 1 when a row is in error (nothing is written for it; with --atomic, nothing at all)."""
+    from . import importer
+
+    if template:
+        importer.write_template(template)
+        click.echo(f"Wrote {template}")
+        return
+    if manifest is None or root is None:
+        raise click.UsageError("give MANIFEST and --root DIR (or --template FILE)")
+    require_schema()
+    progress = _ImportProgress() if sys.stderr.isatty() else None  # silent when not on a terminal
+    try:
+        with db.session_scope() as session:
+            actor = importer.resolve_actor(session, as_email)
+            result = importer.run_import(
+                session, storage.get_store(), actor, manifest, root, dry_run=dry_run, atomic=atomic,
+                max_size=current_app.config["MAX_CONTENT_LENGTH"], origin=cli_actor(), progress=progress,
+            )
+    finally:
+        if progress:
+            progress.finish()
+    if dry_run:
+        for outcome in result.outcomes:
+            click.echo(importer.describe(outcome))
+    for line in importer.error_lines(result):
+        click.echo(line, err=True)
+    if report:
+        importer.write_report(report, result)
+    click.echo(importer.summary(result))
+    if result.interrupted:
+        sys.exit(130)
+    if result.failed:
+        sys.exit(1)
+
+
+class _ImportProgress:
+    """Progress bars on stderr, one per stage (checking, importing), showing files and bytes."""
+
+    def __init__(self):
+        self.stage, self.bar = None, None
+
+    def __call__(self, stage, files, files_total, done, total):
+        if stage != self.stage:
+            self.finish()
+            self.stage = stage
+            self.bar = click.progressbar(length=max(total, 1), label=stage.capitalize(), file=sys.stderr,
+                                         item_show_func=lambda text: text)
+        self.bar.update(done - self.bar.pos, f"{files}/{files_total} files, {done / 1e6:.1f}/{total / 1e6:.1f} MB")
+
+    def finish(self):
+        if self.bar is not None:
+            self.bar.render_finish()
+            self.bar = None
+
+
+@evidence_command(export, name="bundle")
+@click.argument("perimeter")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="FILE.zip")
+@click.option("--dossier-version", type=int, help="Bundle this existing dossier version (default: render a new one).")
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+def export_bundle(perimeter, output, dossier_version, lang):
+    """Write a zip with the dossier, every pinned evidence file and a manifest of SHA-256 hashes."""
+    require_schema()
+    from sqlmodel import select as sql_select
+
+    from . import dossier, exports
+    from .models import Dossier
+    from .perimeters import get_perimeter
+
+    store = storage.get_store()
+    with db.session_scope() as session:
+        target = get_perimeter(session, perimeter)
+        if dossier_version:
+            item = session.exec(sql_select(Dossier).where(Dossier.perimeter_id == target.id,
+                                                          Dossier.number == dossier_version)).first()
+            if item is None or item.status != "done":
+                raise EvidenceError(f"{target.code} has no rendered dossier version {dossier_version}")
+        else:
+            item = dossier.generate(session, store, cli_actor(), target, lang, False, "", _today())
+        with store.open(item.storage_key) as source:
+            pdf = source.read()
+        counts = exports.write_bundle(item.snapshot, pdf, dossier.file_name(target.code, item), store, output)
+    click.echo(f"Wrote {output}: dossier {target.code} v{item.number} and {counts['files'] - 1} evidence files "
+               f"({counts['links']} link(s) listed in the manifest)")
+
+
+@evidence_command(name="verify-bundle")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
+def verify_bundle_command(bundle):
+    """Re-check an evidence bundle offline against its manifest; exit 1 naming any file that differs."""
+    from . import exports
+
+    checked, problems = exports.verify_bundle(bundle)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) in {bundle}")
+    click.echo(f"{bundle}: {checked} files match the manifest")
 
 
 # --- verify -----------------------------------------------------------------------------------------
@@ -414,6 +576,11 @@ def verify(audit_only):
                 click.echo(f"Evidence {problem}", err=True)
             problems += blob_problems
             click.echo(f"Evidence: {checked} stored versions re-hashed, {len(blob_problems)} problem(s)")
+            checked, dossier_problems = verify_dossiers(session, storage.get_store())
+            for problem in dossier_problems:
+                click.echo(f"Dossier {problem}", err=True)
+            problems += dossier_problems
+            click.echo(f"Dossiers: {checked} stored PDFs re-hashed, {len(dossier_problems)} problem(s)")
         count, chain_problem = audit.verify(session)
         head = session.get(audit.AuditHead, 1)
     if chain_problem is not None:
@@ -426,7 +593,8 @@ def verify(audit_only):
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init, serve, users, catalogue, gaps_command, reminders_command, export, verify):
+    for command in (init, serve, worker, users, catalogue, import_evidence, gaps_command, reminders_command,
+                    dossier_command, export, verify, verify_bundle_command):
         app.cli.add_command(command)
 
 

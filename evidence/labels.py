@@ -27,3 +27,14 @@ ACTION_STATUS = {"open": _l("À faire"), "in_progress": _l("En cours"), "done": 
 
 def text(mapping: dict, key: str) -> str:
     return str(mapping.get(key, key))
+CONTROL_STATUS = {"planned": _l("prévue"), "in_progress": _l("en cours"), "implemented": _l("en place"), "retired": _l("retirée")}
+FRESHNESS = {"valid": _l("valide"), "expiring": _l("expire bientôt"), "expired": _l("expirée")}
+PHASE = {
+    "preparation": _l("Préparation"), "request_filed": _l("Demande déposée"), "under_evaluation": _l("En évaluation"),
+    "qualified": _l("Qualifié"), "surveillance": _l("Surveillance"), "lapsed": _l("Échu"),
+}
+PERIMETER_DATES = {
+    "request_filed_on": _l("Demande déposée le"), "evaluation_started_on": _l("Évaluation commencée le"),
+    "qualified_on": _l("Qualifié le"), "qualification_expires_on": _l("Qualification valable jusqu'au"),
+    "next_surveillance_on": _l("Prochain audit de surveillance"),
+}

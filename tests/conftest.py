@@ -11,12 +11,15 @@ import shutil
 import uuid
 
 import pytest
-from argon2 import PasswordHasher
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from evidence import auth, create_app, db
-from evidence.models import ROLES
+os.environ.setdefault("EVIDENCE_JOBS_IMMEDIATE", "1")  # background jobs run at once, in the test's thread
+
+from argon2 import PasswordHasher  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from evidence import auth, create_app, db  # noqa: E402
+from evidence.models import ROLES  # noqa: E402
 
 PG_URL = os.environ.get("EVIDENCE_TEST_DATABASE_URL")
 PASSWORD = "correct horse battery staple"

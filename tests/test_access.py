@@ -35,6 +35,9 @@ MATRIX = {
     "findings.finding": (MANAGERS, MANAGERS),
     "findings.actions": (EVERYONE, MANAGERS),
     "findings.action": (WRITERS, WRITERS),
+    "dossiers.index": (EVERYONE, MANAGERS),
+    "dossiers.show": (EVERYONE, None),
+    "dossiers.download": (EVERYONE, None),
     "controls.index": (EVERYONE, None),
     "controls.show": (EVERYONE, None),
     "controls.new": (WRITERS, WRITERS),
@@ -57,7 +60,7 @@ MATRIX = {
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1}
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1}
 
 
 def test_every_route_declares_an_access_rule(app):

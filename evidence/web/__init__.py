@@ -40,9 +40,9 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    from . import account, admin, controls, dashboard, evidence, findings, perimeters, readiness, requirements
+    from . import account, admin, controls, dashboard, dossiers, evidence, findings, perimeters, readiness, requirements
 
-    for module in (account, dashboard, requirements, perimeters, readiness, findings, controls, evidence, admin):
+    for module in (account, dashboard, requirements, perimeters, readiness, findings, controls, evidence, dossiers, admin):
         app.register_blueprint(module.bp)
 
     if app.config["TRUSTED_PROXIES"]:

@@ -11,7 +11,7 @@ from sqlmodel import select
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import auth, db, rules
+from .. import auth, db, labels
 from ..errors import EvidenceError
 from ..models import PERIMETER_PHASES, SERVICE_TYPES, Framework, Perimeter, Requirement
 from ..perimeters import (
@@ -23,11 +23,8 @@ from .forms import CheckboxesField, VersionedForm, choices
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
 
 EDITORS = ("admin", "manager")
-PHASE_LABELS = {
-    "preparation": _l("Préparation"), "request_filed": _l("Demande déposée"), "under_evaluation": _l("En évaluation"),
-    "qualified": _l("Qualifié"), "surveillance": _l("Surveillance"), "lapsed": _l("Échu"),
-}
-STATE_LABELS = {rules.APPLICABLE: _l("Applicable"), rules.NOT_APPLICABLE: _l("Non applicable"), rules.INHERITED: _l("Hérité")}
+PHASE_LABELS = labels.PHASE
+STATE_LABELS = labels.APPLICABILITY
 
 
 class PerimeterForm(VersionedForm):

@@ -1,0 +1,187 @@
+"""Time and memory of the dossier on a full-size perimeter, against one plain WeasyPrint pass over the same HTML.
+
+    .venv/bin/python bench/dossier.py [--controls 150] [--evidence 1500]
+
+Builds a perimeter where all 278 items apply, with 150 controls and 1,500 evidence versions, then prints:
+pages; the product's rendering (seconds, peak memory); one plain `HTML(string=...).write_pdf()` of the same
+HTML (seconds, peak memory); the ratio; and a re-render after one evidence item changed. Each rendering runs
+in a fresh process so that its peak memory (max RSS) is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def build(folder: Path, n_controls: int, n_evidence: int) -> dict:
+    from sqlalchemy import insert
+    from sqlmodel import select
+
+    from evidence import auth, catalogue, create_app, db, storage
+    from evidence.models import (
+        Applicability, Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, EvidenceVersion,
+        Framework, Perimeter, Requirement,
+    )
+
+    settings = {"INSTANCE_PATH": str(folder), "DATABASE_URL": f"sqlite:///{folder / 'evidence.db'}", "SECRET_KEY": "b" * 40}
+    app = create_app(settings)
+    db.migrate(db.get_engine(app))
+    today = date(2026, 6, 15)
+    with app.app_context(), db.session_scope() as session:
+        catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "bench")
+        owners = [auth.create_user(session, None, f"owner{i}@bench.example", f"Propriétaire {i}", "manager", "bench-password-1")
+                  for i in range(12)]
+        framework = session.exec(select(Framework).where(Framework.key == "secnumcloud-3.2")).one()
+        perimeter = Perimeter(code="bench-full", name="Périmètre de mesure", description="Tous les points s'appliquent.",
+                              service_types=["IaaS", "CaaS", "PaaS", "SaaS"], framework_id=framework.id)
+        session.add(perimeter)
+        session.flush()
+        requirements = list(session.exec(select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.order)))
+        for r in requirements:
+            if r.built_on_types:  # make every item apply
+                session.add(Applicability(perimeter_id=perimeter.id, requirement_id=r.id, applicable=True, reason="manual",
+                                          justification="Mesure de performance"))
+        store = storage.get_store(app)
+        session.execute(insert(Control), [{
+            "ref": f"CTL-B-{i:03d}", "title": f"Mesure de sécurité numéro {i} couvrant plusieurs points du référentiel",
+            "description": "Description de la mesure. " * 4, "owner_id": owners[i % 12].id, "category": "technical",
+            "status": "implemented" if i % 7 else "in_progress", "review_cycle_days": 365, "version": 1,
+        } for i in range(n_controls)])
+        controls = list(session.exec(select(Control.id).order_by(Control.id)))
+        session.execute(insert(ControlPerimeter), [{"control_id": c, "perimeter_id": perimeter.id} for c in controls])
+        mappings = {(controls[i % len(controls)], r.id) for i, r in enumerate(requirements)}
+        mappings |= {(controls[(i * 7 + 3) % len(controls)], r.id) for i, r in enumerate(requirements)}
+        session.execute(insert(ControlRequirement), [{
+            "control_id": c, "requirement_id": r,
+            "statement": "La mesure satisfait ce point par une procédure outillée, revue chaque année et tracée.",
+        } for c, r in mappings])
+        session.execute(insert(Evidence), [{
+            "ref": f"EV-{i:05d}", "title": f"Preuve {i} : rapport, export ou enregistrement", "owner_id": owners[i % 12].id,
+            "kind": "report", "status": ("approved", "approved", "in_review", "draft")[i % 4], "classification": "internal",
+            "description": "", "review_comment": "", "effective_date": today - timedelta(days=30 + i % 300),
+            "valid_until": today + timedelta(days=(i % 500) - 60), "version": 1,
+        } for i in range(n_evidence)])
+        evidence_ids = list(session.exec(select(Evidence.id).order_by(Evidence.id)))
+        versions = []
+        for i, evidence_id in enumerate(evidence_ids):
+            blob = store.put(io.BytesIO(f"contenu de la preuve {i}\n".encode() * 20))
+            versions.append({"evidence_id": evidence_id, "number": 1, "sha256": blob.sha256, "size": blob.size,
+                             "storage_key": blob.key, "media_type": "text/plain", "original_filename": f"preuve-{i}.txt",
+                             "note": ""})
+        session.execute(insert(EvidenceVersion), versions)
+        session.execute(insert(EvidenceControl), [{"evidence_id": e, "control_id": controls[i % len(controls)]}
+                                                 for i, e in enumerate(evidence_ids)])
+        session.commit()
+    return settings
+
+
+def _measure(target, *args):
+    """Run target(*args) in a fresh process; return (its result, seconds, peak RSS in MB)."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(queue, target, args))
+    started = time.perf_counter()
+    process.start()
+    result, peak_kb = queue.get()
+    process.join()
+    return result, time.perf_counter() - started, peak_kb / 1024
+
+
+def _child(queue, target, args):
+    result = target(*args)
+    queue.put((result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+
+
+def product_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
+    import json
+
+    from evidence import create_app, dossier, storage
+
+    app = create_app(settings)
+    snapshot = json.loads(Path(snapshot_file).read_text())
+    with app.app_context():
+        started = time.perf_counter()
+        pdf = dossier.render_pdf(snapshot, "fr", storage.get_store(app))
+        seconds = time.perf_counter() - started
+    from pypdf import PdfReader
+
+    return len(PdfReader(io.BytesIO(pdf)).pages), seconds
+
+
+def plain_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
+    import json
+
+    from weasyprint import HTML
+
+    from evidence import create_app, dossier
+
+    app = create_app(settings)
+    snapshot = json.loads(Path(snapshot_file).read_text())
+    with app.app_context():
+        html = dossier.render_html(snapshot, "fr")
+        started = time.perf_counter()
+        document = HTML(string=html, url_fetcher=dossier.safe_fetcher(), base_url=None).render()
+        document.write_pdf()
+        return len(document.pages), time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--controls", type=int, default=150)
+    parser.add_argument("--evidence", type=int, default=1500)
+    options = parser.parse_args()
+    import json
+
+    from sqlmodel import select
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-dossier-"))
+    settings = build(folder, options.controls, options.evidence)
+    from evidence import create_app, db, dossier
+    from evidence.models import Evidence
+    from evidence.perimeters import get_perimeter
+
+    app = create_app(settings)
+    with app.app_context(), db.session_scope() as session:
+        snapshot = dossier.take_snapshot(session, get_perimeter(session, "bench-full"), date(2026, 6, 15),
+                                         {"classification": "Diffusion restreinte", "attach_evidence": False})
+        snapshot["number"] = 1
+    first = folder / "snapshot-1.json"
+    first.write_text(json.dumps(snapshot))
+    applicable = sum(1 for i in snapshot["items"] if i["applicability"] != "not_applicable")
+    print(f"perimeter: {len(snapshot['items'])} items ({applicable} applicable), {options.controls} controls, "
+          f"{len(snapshot['evidence'])} evidence versions pinned")
+
+    (pages, inner), wall, peak = _measure(product_render, settings, str(first))
+    print(f"product rendering : {pages} pages, {inner:6.2f} s rendering ({wall:6.2f} s with process start), peak {peak:6.0f} MB")
+    (plain_pages, plain_inner), plain_wall, plain_peak = _measure(plain_render, settings, str(first))
+    print(f"plain WeasyPrint  : {plain_pages} pages, {plain_inner:6.2f} s, peak {plain_peak:6.0f} MB "
+          f"({plain_inner / plain_pages:.3f} s and {plain_peak / plain_pages:.1f} MB per page)")
+    print(f"ratio product/plain: {inner / plain_inner:.2f}")
+
+    # One evidence item changes (a new title), then the dossier is rendered again.
+    with app.app_context(), db.session_scope() as session:
+        evidence = session.exec(select(Evidence).where(Evidence.ref == "EV-00042")).one()
+        evidence.title = "Preuve 42 : rapport mis à jour"
+        session.add(evidence)
+        session.commit()
+        snapshot = dossier.take_snapshot(session, get_perimeter(session, "bench-full"), date(2026, 6, 15),
+                                         {"classification": "Diffusion restreinte", "attach_evidence": False})
+        snapshot["number"] = 1
+    second = folder / "snapshot-2.json"
+    second.write_text(json.dumps(snapshot))
+    (pages2, inner2), _wall2, peak2 = _measure(product_render, settings, str(second))
+    print(f"re-render after one change: {pages2} pages, {inner2:6.2f} s, peak {peak2:6.0f} MB "
+          f"(ratio to the plain pass: {inner2 / plain_inner:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The dossier: pinned snapshot, byte-identical downloads, nothing fetched, escaped text, bundles, the job."""
+import hashlib
+import http.server
+import io
+import threading
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlmodel import select
+
+from evidence import auth, catalogue, controls, db, dossier, evidence_items, exports, findings, perimeters, storage
+from evidence.errors import EvidenceError
+from evidence.models import Dossier, Requirement, User
+
+from .conftest import csrf_token, login
+
+TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"
+DAY = date(2026, 6, 15)
+
+
+def pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+@pytest.fixture
+def tiny(app, users):
+    """A perimeter on the four-item referential, with a control, evidence (a file and a link) and a finding."""
+    app.config["TODAY"] = DAY
+    with app.app_context(), db.session_scope() as session:
+        catalogue.load_catalogues(session, [TINY], "cli:test")
+        manager = session.get(User, users["manager"].id)
+        contributor = session.get(User, users["contributor"].id)
+        perimeter = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(
+            code="iaas-t", name="Socle test", service_types=("IaaS",), framework_key="tiny-1.0"))
+        control = controls.create_control(session, contributor, controls.ControlData(
+            ref="CTL-AV-01", title="EDR", status="implemented", perimeter_ids=[perimeter.id]))
+        requirement = session.exec(select(Requirement).where(Requirement.ref == "12.4.a")).one()
+        controls.map_requirement(session, contributor, control, requirement, "EDR sur tous les postes")
+        store = storage.get_store(app)
+        evidence = evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(
+            title="Export EDR", kind="report", valid_until=date(2027, 1, 1), control_ids=[control.id]),
+            store=store, upload=io.BytesIO(b"version one"), filename="edr.csv")
+        evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(
+            title="Console SOC", kind="link", control_ids=[control.id]), url="https://soc.example.internal/")
+        evidence_items.review(session, contributor, evidence, "submit")
+        evidence_items.review(session, manager, evidence, "approve")
+    return app
+
+
+def generate(app, **kw):
+    with app.app_context(), db.session_scope() as session:
+        perimeter = perimeters.get_perimeter(session, "iaas-t")
+        item = dossier.generate(session, storage.get_store(app), "cli:test", perimeter, today=DAY, **kw)
+        return item.id, item.sha256, item.snapshot
+
+
+def test_snapshot_pins_evidence_versions(tiny, users):
+    app = tiny
+    first_id, _sha, snapshot = generate(app)
+    pinned = {e["ref"]: e for e in snapshot["evidence"]}
+    v1 = hashlib.sha256(b"version one").hexdigest()
+    assert pinned["EV-0001"]["sha256"] == v1 and pinned["EV-0001"]["version"] == 1
+    assert pinned["EV-0002"]["url"] == "https://soc.example.internal/"
+    with app.app_context(), db.session_scope() as session:
+        evidence = evidence_items.get_evidence(session, "EV-0001")
+        evidence_items.add_version(session, session.get(User, users["contributor"].id), evidence,
+                                   store=storage.get_store(app), upload=io.BytesIO(b"version two"), filename="edr2.csv")
+        stored = session.get(Dossier, first_id)
+        # Re-rendering the stored snapshot shows what was true then, not what is true now.
+        text = pdf_text(dossier.render_pdf(stored.snapshot, "fr", storage.get_store(app)))
+    assert v1 in text.replace("\n", "") and hashlib.sha256(b"version two").hexdigest() not in text.replace("\n", "")
+    _second, _sha2, snapshot2 = generate(app)
+    assert {e["ref"]: e["version"] for e in snapshot2["evidence"]}["EV-0001"] == 2
+    assert snapshot2["history"][0]["number"] == 1  # the earlier version appears in the document history
+
+
+def test_same_snapshot_renders_the_same_document(tiny):
+    app = tiny
+    _id, sha, snapshot = generate(app)
+    with app.app_context():
+        again = dossier.render_pdf(snapshot, "fr", storage.get_store(app))
+    assert hashlib.sha256(again).hexdigest() == sha
+
+
+def test_dossier_content_and_metadata(tiny):
+    app = tiny
+    dossier_id, _sha, _snapshot = generate(app)
+    with app.app_context(), db.session_scope() as session:
+        item = session.get(Dossier, dossier_id)
+        data = storage.get_store(app).open(item.storage_key).read()
+    reader = PdfReader(io.BytesIO(data))
+    info = reader.metadata
+    assert "Socle test" in info.title and info.author and "iaas-t" in info.subject
+    outline = [o.title for o in reader.outline if not isinstance(o, list)]
+    assert "Sommaire" in outline and any(t.startswith("12.") for t in outline) and "Index des preuves" in outline
+    text = pdf_text(data).replace("\n", " ")
+    for expected in ("Dossier de qualification SecNumCloud", "Diffusion restreinte", "Matrice de traçabilité",
+                     "EDR sur tous les postes", "Export EDR", "Index des preuves", "1 / "):
+        assert expected in text, expected
+    assert "12.4.b" in text  # not applicable to an IaaS, and listed as such
+
+
+def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
+    """Payloads in every user-editable text field: the PDF shows them as text and nothing is requested."""
+    app = tiny
+    hits = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    payload = (f'<img src="http://127.0.0.1:{port}/img"><link rel="stylesheet" href="file:///etc/passwd">'
+               f'<iframe src="http://127.0.0.1:{port}/frame"></iframe><style>@import url(http://127.0.0.1:{port}/css);</style>'
+               f'<object data="http://127.0.0.1:{port}/obj"></object><script>fetch("http://127.0.0.1:{port}/js")</script>')
+    try:
+        app.config["ORGANISATION"] = payload
+        with app.app_context(), db.session_scope() as session:
+            manager = session.get(User, users["manager"].id)
+            perimeter = perimeters.get_perimeter(session, "iaas-t")
+            perimeters.update_perimeter(session, manager, perimeter, perimeters.PerimeterData(
+                code="iaas-t", name="P " + payload, description=payload, service_types=("IaaS",),
+                framework_key="tiny-1.0", evaluation_centre=payload), perimeter.version)
+            control = controls.get_control(session, "CTL-AV-01")
+            controls.update_control(session, manager, control, controls.ControlData(
+                ref="CTL-AV-01", title="C " + payload, description=payload, status="implemented",
+                perimeter_ids=[perimeter.id]), control.version)
+            requirement = session.exec(select(Requirement).where(Requirement.ref == "12.4.a")).one()
+            controls.map_requirement(session, manager, control, requirement, payload)
+            evidence = evidence_items.get_evidence(session, "EV-0001")
+            evidence_items.update_evidence(session, manager, evidence, evidence_items.EvidenceData(
+                title="E " + payload, kind="report", description=payload, control_ids=[control.id]), evidence.version)
+            evidence_items.add_version(session, manager, evidence, store=storage.get_store(app),
+                                       upload=io.BytesIO(b"x"), filename=payload, note=payload)
+            findings.create_finding(session, manager, perimeter, findings.FindingData(
+                severity="minor", text=payload, response=payload, requirement_id=requirement.id))
+            findings.save_action(session, manager, perimeter, findings.ActionData(title="A " + payload, description=payload))
+            other = session.exec(select(Requirement).where(Requirement.ref == "5.1.a")).one()
+            perimeters.set_applicability(session, manager, perimeter, other, "not_applicable", payload)
+            perimeters.set_verdict(session, manager, perimeter, requirement, "partial", payload)
+            auth.set_password(session, None, manager, "x" * 12)
+            manager.name = ("M " + payload)[:200]  # the column holds 200 characters
+            session.add(manager)
+            session.commit()
+        refused = []
+        with app.app_context(), db.session_scope() as session:
+            snapshot = dossier.take_snapshot(session, perimeters.get_perimeter(session, "iaas-t"), DAY,
+                                             {"classification": payload, "attach_evidence": False})
+            snapshot["number"] = 1
+            html = dossier.render_html(snapshot, "fr")
+            data = dossier.render_pdf(snapshot, "fr", storage.get_store(app), refused=refused)
+    finally:
+        server.shutdown()
+    assert hits == []
+    assert refused == []  # escaped markup is text: no URL of a user ever reached the fetcher
+    assert "<img src=" not in html and "&lt;img src=" in html and "<script>fetch" not in html
+    text = pdf_text(data)
+    assert f'<img src="http://127.0.0.1:{port}/img">' in text.replace("\n", "")
+
+
+def test_the_fetcher_serves_only_package_assets_and_pinned_blobs(tiny):
+    from weasyprint.urls import URLFetcher  # noqa: F401
+
+    refused = []
+    fetcher = dossier.safe_fetcher(None, {}, refused)
+    assert fetcher.fetch("evidence-asset:css/dossier.css").read().startswith(b"/*")
+    for url in ("http://127.0.0.1:1/x", "https://example.org/", "file:///etc/passwd", "data:text/plain,hi",
+                "evidence-asset:../../../../etc/passwd", "evidence-asset:../config.py", "evidence-blob:" + "0" * 64,
+                "ftp://example.org/x"):
+        with pytest.raises(ValueError):
+            fetcher.fetch(url)
+    assert len(refused) == 8
+
+
+def test_attached_evidence_makes_a_pdf_a3_with_the_files(tiny):
+    app = tiny
+    dossier_id, _sha, snapshot = generate(app, attach=True)
+    with app.app_context(), db.session_scope() as session:
+        data = storage.get_store(app).open(session.get(Dossier, dossier_id).storage_key).read()
+    reader = PdfReader(io.BytesIO(data))
+    attached = [name for page in reader.pages for name in _annotation_files(page)]
+    assert any(name.endswith("edr.csv") for name in attached)
+    root = reader.trailer["/Root"]
+    assert root["/OutputIntents"][0].get_object()["/S"] == "/GTS_PDFA1"
+    assert b'pdfaid:part="3"' in root["/Metadata"].get_object().get_data() or b"<pdfaid:part>3<" in root["/Metadata"].get_object().get_data()
+    app.config["DOSSIER_MAX_ATTACHMENTS"] = 5
+    with pytest.raises(EvidenceError, match="ceiling"):
+        generate(app, attach=True)
+
+
+def _annotation_files(page):
+    for annotation in page.get("/Annots") or []:
+        annotation = annotation.get_object()
+        if annotation.get("/Subtype") == "/FileAttachment":
+            yield str(annotation["/FS"].get_object().get("/UF") or annotation["/FS"].get_object().get("/F"))
+
+
+def test_bundle_and_its_verification(tiny, tmp_path):
+    app = tiny
+    runner = app.test_cli_runner()
+    bundle = tmp_path / "bundle.zip"
+    result = runner.invoke(args=["export", "bundle", "iaas-t", "-o", str(bundle)])
+    assert result.exit_code == 0, result.output
+    names = zipfile.ZipFile(bundle).namelist()
+    assert "manifest.json" in names and "manifest.csv" in names and any(n.startswith("evidence/EV-0001-v1-") for n in names)
+    assert runner.invoke(args=["verify-bundle", str(bundle)]).exit_code == 0
+    # Alter one evidence file inside the bundle: verification names it.
+    altered = tmp_path / "altered.zip"
+    with zipfile.ZipFile(bundle) as source, zipfile.ZipFile(altered, "w") as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            target.writestr(info, b"tampered" if info.filename.startswith("evidence/EV-0001") else content)
+    result = runner.invoke(args=["verify-bundle", str(altered)])
+    assert result.exit_code == 1 and "evidence/EV-0001-v1-edr.csv: SHA-256 differs" in result.output
+    assert "not a readable zip" in runner.invoke(args=["verify-bundle", str(tmp_path / "nope.zip")]).output
+
+
+def test_generate_in_the_web_then_download_twice(tiny, users):
+    app = tiny
+    manager, auditor, contributor = app.test_client(), app.test_client(), app.test_client()
+    login(manager, "manager@example.org")
+    login(auditor, "auditor@example.org")
+    login(contributor, "contributor@example.org")
+    token = csrf_token(contributor, "/dossiers/")
+    assert contributor.post("/dossiers/", data={"csrf_token": token, "perimeter": "iaas-t", "language": "fr"}).status_code == 403
+    token = csrf_token(manager, "/dossiers/")
+    response = manager.post("/dossiers/", data={"csrf_token": token, "perimeter": "iaas-t", "language": "en",
+                                                "classification": "Interne"})
+    assert response.status_code == 302
+    status_page = auditor.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Télécharger" in status_page and "refresh" not in status_page
+    with app.app_context(), db.session_scope() as session:
+        item = session.exec(select(Dossier)).one()
+        assert item.status == "done" and item.language == "en"
+    first = auditor.get(f"/dossiers/{item.id}/download")
+    second = auditor.get(f"/dossiers/{item.id}/download")
+    assert first.status_code == 200 and first.data == second.data
+    assert hashlib.sha256(first.data).hexdigest() == item.sha256
+    assert first.headers["Content-Disposition"].startswith("attachment") and first.mimetype == "application/pdf"
+    assert "v1" in auditor.get("/dossiers/").get_data(as_text=True)
+
+
+def test_verify_catches_an_altered_dossier(tiny):
+    app = tiny
+    dossier_id, _sha, _snapshot = generate(app)
+    runner = app.test_cli_runner()
+    assert "Dossiers: 1 stored PDFs re-hashed, 0 problem(s)" in runner.invoke(args=["verify"]).output
+    with app.app_context(), db.session_scope() as session:
+        key = session.get(Dossier, dossier_id).storage_key
+    path = storage.get_store(app).root / key
+    path.chmod(0o640)
+    path.write_bytes(b"%PDF-1.7 forged")
+    result = runner.invoke(args=["verify"])
+    assert result.exit_code == 1 and "iaas-t v1: corrupt" in result.output
+
+
+def test_dossier_command_writes_the_file(tiny, tmp_path):
+    result = tiny.test_cli_runner().invoke(args=["dossier", "iaas-t", "-o", str(tmp_path / "d.pdf"), "--lang", "en"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d.pdf").read_bytes().startswith(b"%PDF")
+    bad = tiny.test_cli_runner().invoke(args=["dossier", "nope", "-o", str(tmp_path / "x.pdf")])
+    assert bad.exit_code == 1 and "no perimeter 'nope'" in bad.output
