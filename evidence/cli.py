@@ -483,7 +483,8 @@ def import_evidence(manifest, root, dry_run, atomic, report, as_email, template)
             progress.finish()
     if dry_run:
         for outcome in result.outcomes:
-            click.echo(importer.describe(outcome))
+            if outcome.action != importer.ERROR:
+                click.echo(importer.describe(outcome))
     for line in importer.error_lines(result):
         click.echo(line, err=True)
     if report:
@@ -499,15 +500,19 @@ class _ImportProgress:
     """Progress bars on stderr, one per stage (checking, importing), showing files and bytes."""
 
     def __init__(self):
-        self.stage, self.bar = None, None
+        self.stage, self.bar, self.shown_at = None, None, 0.0
 
     def __call__(self, stage, files, files_total, done, total):
+        import time
+
         if stage != self.stage:
             self.finish()
             self.stage = stage
             self.bar = click.progressbar(length=max(total, 1), label=stage.capitalize(), file=sys.stderr,
                                          item_show_func=lambda text: text)
-        self.bar.update(done - self.bar.pos, f"{files}/{files_total} files, {done / 1e6:.1f}/{total / 1e6:.1f} MB")
+        if files == files_total or time.monotonic() - self.shown_at > 0.1:  # redrawing costs: 10 times a second
+            self.shown_at = time.monotonic()
+            self.bar.update(done - self.bar.pos, f"{files}/{files_total} files, {done / 1e6:.1f}/{total / 1e6:.1f} MB")
 
     def finish(self):
         if self.bar is not None:
@@ -560,6 +565,34 @@ def verify_bundle_command(bundle):
     click.echo(f"{bundle}: {checked} files match the manifest")
 
 
+@evidence_command(name="sovereignty")
+@click.argument("perimeter")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def sovereignty_command(perimeter, output):
+    """Run PERIMETER's chapter-19 sovereignty checks; exit 1 when any fails."""
+    require_schema()
+    import json
+
+    from . import labels, sovereignty
+    from .perimeters import get_perimeter
+
+    with db.session_scope() as session:
+        results = sovereignty.checks(sovereignty.registers(session, get_perimeter(session, perimeter)))
+    if output == "json":
+        click.echo(json.dumps([{"requirement": c.requirement, "check": c.name, "passed": c.passed,
+                                "problems": list(c.problems), "figures": dict(c.figures)} for c in results],
+                              ensure_ascii=False, indent=2))
+    else:
+        for check in results:
+            verdict = "pass" if check.passed else "FAIL"
+            figures = ", ".join(f"{k}={v}" for k, v in check.figures)
+            click.echo(f"{check.requirement:<7} {verdict:<4} {labels.text(labels.CHECK, check.name)}" + (f"  ({figures})" if figures else ""))
+            for problem in check.problems:
+                click.echo(f"        - {problem}")
+    if not all(check.passed for check in results):
+        sys.exit(1)
+
+
 # --- verify -----------------------------------------------------------------------------------------
 
 
@@ -594,7 +627,7 @@ def verify(audit_only):
 
 def register_commands(app: Flask) -> None:
     for command in (init, serve, worker, users, catalogue, import_evidence, gaps_command, reminders_command,
-                    dossier_command, export, verify, verify_bundle_command):
+                    dossier_command, sovereignty_command, export, verify, verify_bundle_command):
         app.cli.add_command(command)
 
 

@@ -160,4 +160,41 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             evidence_items.review(session, reviewer, evidence, "reject", "Document incomplet : signature de la direction absente.")
         else:
             evidence_items.review(session, reviewer, evidence, "approve")
+    _load_sovereignty(session, actor, data.get("sovereignty") or {}, perimeters, today)
     return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]), password)
+
+
+def _load_sovereignty(session: Session, actor, data: dict, perimeters: dict, today: date) -> None:
+    from . import sovereignty
+
+    for seat in data.get("seats", []):
+        sovereignty.set_seat(session, actor, seat["kind"], seat["country"], seat.get("city", ""), seat.get("address", ""),
+                             today=today, notify=False)
+    for holder in data.get("shareholders", []):
+        sovereignty.save_holder(session, actor, sovereignty.HolderData(
+            name=holder["name"], country=holder["country"], capital=holder["capital"], voting=holder["voting"],
+            kind=holder.get("kind", "direct"), notes=holder.get("notes", "")), today=today, notify=False)
+    for sub in data.get("subcontractors", []):
+        sovereignty.save_subcontractor(session, actor, sovereignty.SubcontractorData(
+            name=sub["name"], country=sub["country"], service=sub.get("service", ""), data_access=sub["data_access"],
+            access_justification=sub.get("access_justification", ""), qualified=sub.get("qualified", False),
+            contract_ref=sub.get("contract_ref", ""),
+            perimeter_ids=tuple(perimeters[code].id for code in sub.get("perimeters", []))), today=today, notify=False)
+    for code, places in data.get("localisation", {}).items():
+        perimeter = perimeters[code]
+        for site in places.get("sites", []):
+            sovereignty.add_site(session, actor, perimeter, site["kind"], site.get("city", ""), site["country"])
+        for category, country in places.get("data", {}).items():
+            for activity in ("stored", "processed"):
+                sovereignty.add_data_location(session, actor, perimeter, category, activity, country, today=today, notify=False)
+        for operation in places.get("operations", []):
+            sovereignty.add_operation(session, actor, perimeter, operation["operation"], operation["country"],
+                                      operation.get("allowed_operations", ""), today=today, notify=False)
+    # One recorded change, so that the 19.6.f action shows: the observability provider now sees customer data.
+    telemetrix = next((s for s in sovereignty.registers(session, perimeters["saas-collab"]).subcontractors
+                       if s.name == "Telemetrix Inc."), None)
+    if telemetrix is not None:
+        sovereignty.save_subcontractor(session, actor, sovereignty.SubcontractorData(
+            name=telemetrix.name, country="US", service=telemetrix.service, data_access=True, qualified=False,
+            contract_ref=telemetrix.contract_ref, perimeter_ids=(perimeters["saas-collab"].id,)),
+            telemetrix, today=today)

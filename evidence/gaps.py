@@ -167,6 +167,9 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
     ):
         findings[finding.requirement_id].append(finding)
 
+    from .sovereignty import failures
+
+    failed_checks = failures(session, perimeter)
     lower = None
     if perimeter.built_on_id and _depth < 5 and any(r.applicability.state == rules.INHERITED for r in soa):
         lower_perimeter = session.get(Perimeter, perimeter.built_on_id)
@@ -200,6 +203,7 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
                 direct_evidence=tuple(rules.EvidenceFacts(e.status, e.valid_until) for e in own),
                 verdict=verdict.status if verdict else None,
                 open_major_findings=sum(1 for f in open_findings if f.severity == "major" and f.status == "open"),
+                failed_checks=failed_checks.get(requirement.ref, ()),
             ), today)
             control_lines = [
                 ControlLine(c.ref, c.title, c.status, owner.name if owner else "", owner.email if owner else "", statement)

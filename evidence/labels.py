@@ -17,6 +17,7 @@ REASON = {
     "evidence_not_approved": _l("preuve non approuvée"),
     "evidence_expired": _l("preuve expirée"),
     "open_finding": _l("écart majeur ouvert"),
+    "sovereignty_check": _l("contrôle de souveraineté en échec"),
 }
 EVIDENCE_STATUS = {"draft": _l("brouillon"), "in_review": _l("en revue"), "approved": _l("approuvée"), "rejected": _l("rejetée")}
 APPLICABILITY = {"applicable": _l("Applicable"), "not_applicable": _l("Non applicable"), "inherited": _l("Hérité")}
@@ -38,3 +39,19 @@ PERIMETER_DATES = {
     "qualified_on": _l("Qualifié le"), "qualification_expires_on": _l("Qualification valable jusqu'au"),
     "next_surveillance_on": _l("Prochain audit de surveillance"),
 }
+CHECK = {
+    "seats": _l("Sièges dans l'Union européenne"), "shareholding": _l("Actionnariat et contrôle"),
+    "subcontractors": _l("Sous-traitants hors UE"), "customer_data": _l("Données des commanditaires dans l'UE"),
+    "technical_data": _l("Données techniques dans l'UE"), "administration": _l("Administration et supervision depuis l'UE"),
+    "support": _l("Support hors UE limité aux opérations listées"),
+}
+SEAT = {"registered_office": _l("Siège statutaire"), "central_administration": _l("Administration centrale"),
+        "principal_establishment": _l("Principal établissement")}
+DATA_CATEGORY = {
+    "customer_data": _l("Données des commanditaires"), "identities": _l("Identités"), "logs": _l("Journaux"),
+    "directory": _l("Annuaire"), "certificates": _l("Certificats"), "backups": _l("Sauvegardes"),
+    "network_configuration": _l("Configuration réseau et des accès"),
+}
+DATA_ACTIVITY = {"stored": _l("stockage"), "processed": _l("traitement")}
+OPERATION = {"administration": _l("Administration"), "supervision": _l("Supervision"), "support_l1": _l("Support N1"),
+             "support_l2": _l("Support N2"), "support_l3": _l("Support N3")}

@@ -431,6 +431,101 @@ class ReadinessSnapshot(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+# --- Sovereignty registers (chapter 19) -------------------------------------------------------------------
+
+SEAT_KINDS = ("registered_office", "central_administration", "principal_establishment")
+HOLDER_KINDS = ("direct", "ultimate")
+DATA_ACTIVITIES = ("stored", "processed")
+
+
+class Seat(SQLModel, table=True):
+    """Where the provider is established (19.6.a): one row per kind of seat."""
+
+    __table_args__ = (one_of("kind", SEAT_KINDS),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30, unique=True)
+    address: str = Field(default="", max_length=300)
+    city: str = Field(default="", max_length=100)
+    country: str = Field(max_length=2)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Shareholder(SQLModel, table=True):
+    """A holder of the provider's capital or voting rights (19.6.b); shares in basis points (1 % = 100)."""
+
+    __table_args__ = (one_of("kind", HOLDER_KINDS),
+                      CheckConstraint("capital_bp BETWEEN 0 AND 10000 AND voting_bp BETWEEN 0 AND 10000", name="shares"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    kind: str = Field(default="direct", max_length=10)
+    capital_bp: int = 0
+    voting_bp: int = 0
+    veto: bool = False
+    board_majority: bool = False
+    notes: str = ""
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Subcontractor(SQLModel, table=True):
+    """A third party the service relies on (19.6.c/d, chapter 15)."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    service: str = Field(default="", max_length=300)
+    data_access: bool = False
+    access_justification: str = ""
+    qualified: bool = False
+    contract_ref: str = Field(default="", max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SubcontractorPerimeter(SQLModel, table=True):
+    """The perimeters a subcontractor serves (none recorded: all of them)."""
+
+    __tablename__ = "subcontractor_perimeter"
+
+    subcontractor_id: int = Field(foreign_key="subcontractor.id", primary_key=True, ondelete="CASCADE")
+    perimeter_id: int = Field(foreign_key="perimeter.id", primary_key=True, index=True, ondelete="CASCADE")
+
+
+class Site(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=60)
+    city: str = Field(default="", max_length=100)
+    country: str = Field(max_length=2)
+
+
+class DataLocation(SQLModel, table=True):
+    """Where a category of data is stored or processed for a perimeter (19.2)."""
+
+    __tablename__ = "data_location"
+    __table_args__ = (one_of("activity", DATA_ACTIVITIES),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    category: str = Field(max_length=40)
+    activity: str = Field(max_length=10)
+    country: str = Field(max_length=2)
+
+
+class OperationLocation(SQLModel, table=True):
+    """Where an operation on a perimeter is performed from (19.2), with, for support outside the EU, the list
+    of operations it is allowed to perform."""
+
+    __tablename__ = "operation_location"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    operation: str = Field(max_length=20)
+    country: str = Field(max_length=2)
+    allowed_operations: str = ""
+
+
 class Dossier(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("perimeter_id", "number"), one_of("status", DOSSIER_STATUSES))
 

@@ -105,7 +105,9 @@ EVIDENCE_MISSING = "evidence_missing"
 EVIDENCE_NOT_APPROVED = "evidence_not_approved"
 EVIDENCE_EXPIRED = "evidence_expired"
 OPEN_FINDING = "open_finding"
-REASONS = (NO_CONTROL, CONTROL_NOT_IMPLEMENTED, EVIDENCE_MISSING, EVIDENCE_NOT_APPROVED, EVIDENCE_EXPIRED, OPEN_FINDING)
+SOVEREIGNTY_CHECK = "sovereignty_check"
+REASONS = (NO_CONTROL, CONTROL_NOT_IMPLEMENTED, EVIDENCE_MISSING, EVIDENCE_NOT_APPROVED, EVIDENCE_EXPIRED, OPEN_FINDING,
+           SOVEREIGNTY_CHECK)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class ItemFacts:
     direct_evidence: tuple[EvidenceFacts, ...] = ()  # evidence linked to the item itself
     verdict: Optional[str] = None  # a manager's status, overriding the computed one
     open_major_findings: int = 0
+    failed_checks: tuple[str, ...] = ()  # sovereignty checks on this item that fail, as sentences
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class ItemStatus:
     status: str
     reasons: tuple[str, ...] = ()
     computed: Optional[str] = None  # what the rules alone say, when a verdict or a finding changed it
+    notes: tuple[str, ...] = ()  # figures behind a reason (e.g. "non-EU holdings 41 % > 39 %")
 
     @property
     def is_gap(self) -> bool:
@@ -153,9 +157,12 @@ def item_status(facts: ItemFacts, today: date) -> ItemStatus:
     if facts.open_major_findings:
         status = NON_COMPLIANT  # an open major non-conformity outweighs any verdict
         reasons = reasons + (OPEN_FINDING,)
+    if facts.failed_checks:
+        status = NON_COMPLIANT  # a failed sovereignty check is a gap whatever the evidence says
+        reasons = reasons + (SOVEREIGNTY_CHECK,)
     if status == COMPLIANT:
         reasons = ()
-    return ItemStatus(status, reasons, computed if status != computed else None)
+    return ItemStatus(status, reasons, computed if status != computed else None, tuple(facts.failed_checks))
 
 
 def _computed(facts: ItemFacts, today: date) -> tuple[str, tuple[str, ...]]:
@@ -197,3 +204,137 @@ def readiness(statuses: Iterable[str]) -> Readiness:
     """Compliant items over applicable items (not-applicable ones count in neither)."""
     applicable = [s for s in statuses if s != "not_applicable"]
     return Readiness(sum(1 for s in applicable if s == COMPLIANT), len(applicable))
+
+
+# --- Sovereignty (chapter 19) -----------------------------------------------------------------------------------
+# Shares are in basis points (hundredths of a percent), so that the thresholds compare exactly.
+
+INDIVIDUAL_LIMIT_BP = 2400  # no non-EU holder above 24 %
+COMBINED_LIMIT_BP = 3900  # all non-EU holders together at most 39 %
+
+
+@dataclass(frozen=True)
+class Check:
+    requirement: str  # the item it concerns, e.g. "19.6.b"
+    name: str
+    passed: bool
+    problems: tuple[str, ...] = ()
+    figures: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Holder:
+    name: str
+    country: str
+    capital_bp: int
+    voting_bp: int
+    veto: bool = False
+    board_majority: bool = False
+    kind: str = "direct"  # direct, or the ultimate controlling entity behind a direct holder
+
+    @property
+    def weight_bp(self) -> int:
+        return max(self.capital_bp, self.voting_bp)
+
+
+def percent(bp: int) -> str:
+    return f"{bp / 100:.2f}".rstrip("0").rstrip(".") + " %"
+
+
+def check_seats(seats: dict[str, str], eu: set[str]) -> Check:
+    """19.6.a: registered office, central administration and principal establishment all in the Union."""
+    needed = ("registered_office", "central_administration", "principal_establishment")
+    problems = tuple(f"{kind}: not recorded" for kind in needed if not seats.get(kind))
+    problems += tuple(f"{kind} in {seats[kind]}, outside the EU" for kind in needed if seats.get(kind) and seats[kind] not in eu)
+    return Check("19.6.a", "seats", not problems, problems, tuple((kind, seats.get(kind) or "—") for kind in needed))
+
+
+def check_shareholding(holders: Iterable[Holder], eu: set[str]) -> Check:
+    """19.6.b: no non-EU holder above 24 %, non-EU holders together at most 39 % (capital or voting rights,
+    whichever is higher), and no non-EU holder with a veto or the power to appoint a board majority.
+
+    Ultimate controlling entities are checked one by one, but the combined share counts direct holdings only:
+    an ultimate entity holds through a direct holder, whose shares would otherwise count twice."""
+    foreign = [h for h in holders if h.country not in eu]
+    problems = []
+    for h in foreign:
+        if h.weight_bp > INDIVIDUAL_LIMIT_BP:
+            problems.append(f"{h.name} ({h.country}) holds {percent(h.weight_bp)} > {percent(INDIVIDUAL_LIMIT_BP)}")
+        if h.veto:
+            problems.append(f"{h.name} ({h.country}) holds a veto")
+        if h.board_majority:
+            problems.append(f"{h.name} ({h.country}) can appoint a board majority")
+    direct = [h for h in foreign if h.kind == "direct"]
+    combined = max(sum(h.capital_bp for h in direct), sum(h.voting_bp for h in direct))
+    if combined > COMBINED_LIMIT_BP:
+        problems.append(f"non-EU holdings {percent(combined)} > {percent(COMBINED_LIMIT_BP)}")
+    largest = max((h.weight_bp for h in foreign), default=0)
+    return Check("19.6.b", "shareholding", not problems, tuple(problems),
+                 (("non_eu_combined", percent(combined)), ("largest_non_eu", percent(largest))))
+
+
+@dataclass(frozen=True)
+class Subcontractor:
+    name: str
+    country: str
+    data_access: bool
+    qualified: bool
+
+
+def check_subcontractors(subcontractors: Iterable[Subcontractor], eu: set[str]) -> Check:
+    """19.6.c/d: a non-EU third party with technical access to customer data must itself be qualified."""
+    subcontractors = list(subcontractors)
+    problems = tuple(
+        f"{s.name} ({s.country}) can reach customer data and is not SecNumCloud-qualified"
+        for s in subcontractors if s.country not in eu and s.data_access and not s.qualified
+    )
+    foreign = sum(1 for s in subcontractors if s.country not in eu)
+    return Check("19.6.c", "subcontractors", not problems, problems,
+                 (("subcontractors", str(len(subcontractors))), ("non_eu", str(foreign))))
+
+
+CUSTOMER_DATA = "customer_data"
+TECHNICAL_DATA = ("identities", "logs", "directory", "certificates", "backups", "network_configuration")
+DATA_CATEGORIES = (CUSTOMER_DATA,) + TECHNICAL_DATA
+OPERATIONS = ("administration", "supervision", "support_l1", "support_l2", "support_l3")
+
+
+@dataclass(frozen=True)
+class DataPlace:
+    category: str
+    activity: str  # stored | processed
+    country: str
+
+
+@dataclass(frozen=True)
+class OperationPlace:
+    operation: str
+    country: str
+    allowed_operations: str = ""  # for support outside the EU: the documented list of what it may do
+
+
+def check_localisation(places: Iterable[DataPlace], operations: Iterable[OperationPlace], eu: set[str]) -> list[Check]:
+    """19.2: customer and technical data stored and processed in the EU; administration and supervision from
+    the EU; support from outside the EU only for a documented list of operations."""
+    places, operations = list(places), list(operations)
+
+    def data_check(ref: str, name: str, categories) -> Check:
+        relevant = [p for p in places if p.category in categories]
+        problems = [f"{p.category} {p.activity} in {p.country}, outside the EU" for p in relevant if p.country not in eu]
+        problems += [f"{c}: {a} location not recorded" for c in categories for a in ("stored", "processed")
+                     if not any(p.category == c and p.activity == a for p in relevant)]
+        return Check(ref, name, not problems, tuple(problems), (("places", str(len(relevant))),))
+
+    checks = [data_check("19.2.b", "customer_data", (CUSTOMER_DATA,)),
+              data_check("19.2.d", "technical_data", TECHNICAL_DATA)]
+    admin = [o for o in operations if o.operation in ("administration", "supervision")]
+    problems = [f"{o.operation} from {o.country}, outside the EU" for o in admin if o.country not in eu]
+    problems += [f"{op}: location not recorded" for op in ("administration", "supervision")
+                 if not any(o.operation == op for o in admin)]
+    checks.append(Check("19.2.c", "administration", not problems, tuple(problems)))
+    support = [o for o in operations if o.operation.startswith("support")]
+    problems = [f"{o.operation} from {o.country} without the list of operations allowed from outside the EU"
+                for o in support if o.country not in eu and not o.allowed_operations.strip()]
+    checks.append(Check("19.2.e", "support", not problems, tuple(problems),
+                        (("non_eu_support", str(sum(1 for o in support if o.country not in eu))),)))
+    return checks

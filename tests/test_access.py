@@ -35,6 +35,14 @@ MATRIX = {
     "findings.finding": (MANAGERS, MANAGERS),
     "findings.actions": (EVERYONE, MANAGERS),
     "findings.action": (WRITERS, WRITERS),
+    "sovereignty.page": (EVERYONE, None),
+    "sovereignty.seat": (None, MANAGERS),
+    "sovereignty.holder": (MANAGERS, MANAGERS),
+    "sovereignty.subcontractor": (MANAGERS, MANAGERS),
+    "sovereignty.site": (None, MANAGERS),
+    "sovereignty.data": (None, MANAGERS),
+    "sovereignty.operation": (None, MANAGERS),
+    "sovereignty.delete": (None, MANAGERS),
     "dossiers.index": (EVERYONE, MANAGERS),
     "dossiers.show": (EVERYONE, None),
     "dossiers.download": (EVERYONE, None),
@@ -60,7 +68,7 @@ MATRIX = {
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1}
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1}
 
 
 def test_every_route_declares_an_access_rule(app):

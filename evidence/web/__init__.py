@@ -40,9 +40,12 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    from . import account, admin, controls, dashboard, dossiers, evidence, findings, perimeters, readiness, requirements
+    from . import (
+        account, admin, controls, dashboard, dossiers, evidence, findings, perimeters, readiness, requirements, sovereignty,
+    )
 
-    for module in (account, dashboard, requirements, perimeters, readiness, findings, controls, evidence, dossiers, admin):
+    for module in (account, dashboard, requirements, perimeters, readiness, findings, sovereignty, controls, evidence,
+                   dossiers, admin):
         app.register_blueprint(module.bp)
 
     if app.config["TRUSTED_PROXIES"]:
