@@ -5,7 +5,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import wraps
 from typing import Iterable, Optional
 
 from argon2 import PasswordHasher

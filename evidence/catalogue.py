@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import yaml
-from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from . import audit

@@ -125,6 +125,12 @@ def _load_demo():
             return
         click.echo("Demo: creating the fictional provider…")
         report = demo.load_demo(session, storage.get_store(), cli_actor(), utcnow().date())
+    config_file = Path(current_app.instance_path) / "config.py"
+    if not current_app.config.get("ORGANISATION") and not config_file.exists():
+        from .files import atomic_write
+
+        # The dossier's cover names the provider; the demo's is fictional.
+        atomic_write(config_file, lambda f: f.write(b'ORGANISATION = "Nuage Souverain SAS"\n'))
     click.echo(
         f"Demo: {report.users} users, {report.perimeters} perimeters, {report.controls} controls, "
         f"{report.evidence} evidence items. Every demo user's password (shown once): {report.password}"
@@ -395,7 +401,7 @@ def dossier_command(perimeter, output, lang, attach_evidence, classification):
     """Render PERIMETER's qualification dossier (a new version, stored and audited) and write it to FILE.pdf."""
     require_schema()
     from . import dossier
-    from .exports import _atomic_write
+    from .files import atomic_write
     from .perimeters import get_perimeter
 
     with db.session_scope() as session:
@@ -411,7 +417,7 @@ def dossier_command(perimeter, output, lang, attach_evidence, classification):
                                     classification, _today(), progress)
         with storage.get_store().open(item.storage_key) as source:
             data = source.read()
-    _atomic_write(output, lambda f: f.write(data))
+    atomic_write(output, lambda f: f.write(data))
     click.echo(f"Wrote {output}: dossier {target.code} v{item.number}, {item.size} bytes, SHA-256 {item.sha256}")
 
 

@@ -37,6 +37,9 @@ DEFAULTS = {
     "TRUSTED_PROXIES": 0,  # number of reverse proxies whose X-Forwarded-* headers are believed
     "SQLITE_BUSY_TIMEOUT_MS": 15_000,
     "DEFAULT_LOCALE": "fr",
+    "ORGANISATION": "",  # the provider's name, on the dossier's cover
+    "DOSSIER_MAX_ATTACHMENTS": 200 * 1024 * 1024,  # ceiling of the files embedded in a dossier
+    "SMTP_PORT": 25,
     "SESSION_LIFETIME_MINUTES": 8 * 60,
 }
 

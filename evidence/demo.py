@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from . import auth, controls as control_service, evidence_items, perimeters as perimeter_service
 from .config import resource_dir
 from .errors import EvidenceError
-from .models import Evidence, Framework, Perimeter, Requirement, User
+from .models import Framework, Perimeter, Requirement
 
 
 def demo_file() -> Path:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from . import labels
+from .files import atomic_write
 from .gaps import ItemRow, PerimeterStatus
 
 COLUMNS = [
@@ -42,21 +41,6 @@ def _row(row: ItemRow) -> list[str]:
         ),
         "\n".join(f"{labels.text(labels.SEVERITY, f.severity)} : {f.text[:120]}" for f in row.findings),
     ]
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary file beside the target and rename it: readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def matrix_csv(result: PerimeterStatus) -> bytes:
@@ -112,7 +96,7 @@ def write_matrix(result: PerimeterStatus, path: Path) -> None:
 
         raise EvidenceError(f"{path}: the matrix is written as .xlsx or .csv")
     data = matrix_xlsx(result) if suffix == ".xlsx" else matrix_csv(result)
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
 
 
 # --- The evidence bundle ----------------------------------------------------------------------------------
@@ -177,7 +161,7 @@ def write_bundle(snapshot: dict, pdf: bytes, pdf_name: str, store, path: Path) -
                                  entry["version"] or "", ";".join(entry["items"])])
             archive.writestr(zipfile.ZipInfo("manifest.csv", stamp), rows.getvalue().encode("utf-8"))
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
     return {"files": len(files), "links": sum(1 for e in snapshot["evidence"] if e.get("url"))}
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Optional
 
 from sqlalchemy import delete
@@ -12,7 +12,7 @@ from . import audit
 from .errors import EvidenceError
 from .models import (
     ACTION_STATUSES, FINDING_SEVERITIES, FINDING_STATUSES, Action, ActionControl, ActionFinding, ActionRequirement,
-    Control, Finding, Perimeter, Requirement, User, utcnow,
+    Finding, Perimeter, User, utcnow,
 )
 
 MANAGERS = ("admin", "manager")

@@ -160,6 +160,7 @@ def parse_xlsx(path: Path) -> list[ManifestRow]:
         raise EvidenceError(f"cannot read {Path(path).name} as an XLSX workbook: {error}") from None
     try:
         sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # read every row, whatever size the file claims (some tools write it wrong)
         return _table(enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1))
     finally:
         workbook.close()
@@ -462,7 +463,7 @@ class RowOutcome:
 
 @dataclass(eq=False)
 class _Current:
-    """The current version of an evidence as the plan goes: from the database, or from an earlier row."""
+    """The current version of an evidence: from the database, or the new evidence of an earlier row."""
 
     sha256: Optional[str]
     size: Optional[int]
@@ -477,9 +478,9 @@ class _Current:
         return cls(current.sha256, current.size, current.url, evidence.ref) if current else None
 
     @classmethod
-    def of_entry(cls, entry: Entry, ref: str) -> "_Current":
+    def of_entry(cls, entry: Entry) -> "_Current":
         source = entry.file
-        return cls(None, source.size if source else None, entry.url or None, ref, entry.number, source)
+        return cls(None, source.size if source else None, entry.url or None, "", entry.number, source)
 
 
 def plan(checked: list[tuple[ManifestRow, Optional[Entry], list]], known: Known,
@@ -522,7 +523,7 @@ def plan(checked: list[tuple[ManifestRow, Optional[Entry], list]], known: Known,
             outcomes.append(RowOutcome(row.number, UNCHANGED, entry, ref=match.ref, same_as=match.row, values=row.values))
         else:
             outcomes.append(RowOutcome(row.number, NEW_EVIDENCE, entry, values=row.values))
-            by_title[title].append(_Current.of_entry(entry, ""))
+            by_title[title].append(_Current.of_entry(entry))
     return outcomes
 
 
@@ -680,14 +681,16 @@ def run_import(session: Session, store, actor: User, manifest: Path, root: Path,
     session.commit()  # the snapshot is taken: hold no transaction while files are read (nothing is written)
     result = ImportResult(Path(manifest).name, [], dry_run=dry_run, atomic=atomic)
     checked = [(row, *validate_row(row, known, actor, root, max_size)) for row in rows]
-    pool = ThreadPoolExecutor(workers or default_workers(), thread_name_prefix="import")
+    workers = workers or default_workers()
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="import")
     try:
         checked = _hash_for_plan(pool, checked, known, progress)
         result.outcomes = plan(checked, known, _digest)
         if not dry_run and not (atomic and result.errors):
             if any(o.action in (NEW_EVIDENCE, NEW_VERSION) for o in result.outcomes):
                 store.delete_orphan_temporaries()
-            _apply(session, store, actor, result, pool, max_size=max_size, origin=origin, progress=progress)
+            _apply(session, store, actor, result, pool, lookahead=8 * workers, max_size=max_size, origin=origin,
+                   progress=progress)
     except KeyboardInterrupt:
         # Ctrl-C: the open batch rolls back; what is committed stays, and running the import again completes it.
         session.rollback()
@@ -730,14 +733,14 @@ def _digest(source: SourceFile) -> str:
     return source.sha256
 
 
-def _apply(session, store, actor, result, pool, *, max_size, origin, progress):
+def _apply(session, store, actor, result, pool, *, lookahead, max_size, origin, progress):
     todo = [o for o in result.outcomes if o.action in (NEW_EVIDENCE, NEW_VERSION)]
     total_bytes = sum(o.source.size for o in todo if o.source)
     done_files = done_bytes = 0
     batch: list[tuple[RowOutcome, object]] = []
     batch_started = time.monotonic()
     writer = _BatchWriter(session, actor, origin)
-    with closing(_stored_in_order(pool, store, todo, max_size)) as stored:
+    with closing(_stored_in_order(pool, store, todo, max_size, lookahead)) as stored:
         for outcome, blob, error in stored:
             done_files += 1
             if error is not None:
@@ -776,11 +779,11 @@ def _first_line(error: Exception) -> str:
     return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
 
 
-def _stored_in_order(pool, store, todo: list[RowOutcome], max_size) -> Iterator[tuple[RowOutcome, object, Optional[str]]]:
+def _stored_in_order(pool, store, todo: list[RowOutcome], max_size,
+                     lookahead: int) -> Iterator[tuple[RowOutcome, object, Optional[str]]]:
     """(outcome, stored blob or None for a link, error or None) in manifest order, storing a few files ahead."""
     ahead: deque[tuple[RowOutcome, Optional[Future]]] = deque()
     pending = iter(todo)
-    lookahead = 8 * pool._max_workers
     try:
         while True:
             while len(ahead) < lookahead and (outcome := next(pending, None)) is not None:
@@ -956,7 +959,7 @@ def describe(outcome: RowOutcome) -> str:
     """One line of the plan, e.g. `row 4: new version of EV-0042 from rapports/edr.pdf (12,345 bytes)`."""
     entry = outcome.entry
     if outcome.action == ERROR:
-        return f"row {outcome.number}: error: " + "; ".join(str(e) for e in outcome.errors)
+        return "; ".join(str(e) for e in outcome.errors)
     what = f"{entry.file.name} ({entry.file.size:,} bytes)" if entry.file else entry.url
     if outcome.action == NEW_EVIDENCE:
         return f"row {outcome.number}: new evidence {entry.data.title!r} from {what}"
@@ -979,6 +982,8 @@ def error_lines(result: ImportResult) -> list[str]:
 
 def summary(result: ImportResult) -> str:
     errors = len(result.errors)
+    if result.interrupted and not result.outcomes:
+        return f"Interrupted while checking {result.manifest}; nothing imported."
     if result.dry_run:
         return (f"Dry run of {result.manifest}: {result.count(NEW_EVIDENCE)} new evidence, "
                 f"{result.count(NEW_VERSION)} new version(s), {result.count(UNCHANGED)} unchanged, "
@@ -1003,7 +1008,7 @@ REPORT_COLUMNS = ("row", "action", "result", "ref", "file", "url", "sha256", "er
 
 def write_report(path: Path, result: ImportResult) -> None:
     """One line per manifest row: what it does (or would do), what became of it, and why it failed."""
-    from .exports import _atomic_write
+    from .files import atomic_write
 
     def write(binary):
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
@@ -1017,7 +1022,7 @@ def write_report(path: Path, result: ImportResult) -> None:
         text.flush()
         text.detach()
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 def _plain(value) -> str:
@@ -1026,7 +1031,7 @@ def _plain(value) -> str:
 
 def write_template(path: Path) -> None:
     """An empty manifest: the header and one example row (CSV with `,` in UTF-8 with a BOM, or XLSX)."""
-    from .exports import _atomic_write
+    from .files import atomic_write
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -1054,4 +1059,4 @@ def write_template(path: Path) -> None:
         sheet.freeze_panes = "A2"
         workbook.save(binary)
 
-    _atomic_write(path, write_xlsx if suffix == ".xlsx" else write_csv)
+    atomic_write(path, write_xlsx if suffix == ".xlsx" else write_csv)

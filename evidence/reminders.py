@@ -3,13 +3,11 @@ when SMTP is configured (EVIDENCE_SMTP_HOST, _PORT, _FROM, _USER, _PASSWORD, _ST
 from __future__ import annotations
 
 import smtplib
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.message import EmailMessage
 from typing import Mapping, Optional
 
-from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from . import rules

@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from typing import Optional
 
@@ -21,7 +21,7 @@ from .config import resource_dir
 from .errors import EvidenceError
 from .models import (
     SEAT_KINDS, Action, ActionRequirement, DataLocation, OperationLocation, Perimeter, Requirement, Seat, Shareholder,
-    Site, Subcontractor, SubcontractorPerimeter, User, utcnow,
+    Site, Subcontractor, SubcontractorPerimeter, utcnow,
 )
 
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")

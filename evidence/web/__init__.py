@@ -1,7 +1,11 @@
 """The web UI: blueprints, the access check every request passes, headers, locale and error pages."""
 from __future__ import annotations
 
-from flask import Flask, abort, current_app, has_request_context, redirect, render_template, request, session, url_for
+from contextlib import contextmanager
+
+from flask import (
+    Flask, abort, current_app, flash, has_request_context, redirect, render_template, request, session, url_for,
+)
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -10,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import auth, db
+from ..errors import EvidenceError
 from ..extensions import login_manager
 
 LOCALES = ("fr", "en")
@@ -64,6 +69,32 @@ def init_app(app: Flask) -> None:
     register_error_handlers(app)
     # The static view is the one route Flask adds itself; its files are public by nature.
     auth.public(app.view_functions["static"])
+
+
+class Outcome:
+    ok = True
+
+
+@contextmanager
+def reported_errors():
+    """Run a service call for a view: a refusal (EvidenceError) rolls the transaction back and becomes a message
+    on the page, and `outcome.ok` tells the view whether to go on."""
+    outcome = Outcome()
+    try:
+        yield outcome
+    except EvidenceError as error:
+        db.get_session().rollback()
+        flash(str(error), "error")
+        outcome.ok = False
+
+
+def perimeter_or_404(code: str):
+    from ..perimeters import get_perimeter
+
+    try:
+        return get_perimeter(db.get_session(), code)
+    except EvidenceError:
+        abort(404)
 
 
 def enforce_access():

@@ -22,6 +22,7 @@ from ..models import (
     CONTROL_CATEGORIES, CONTROL_STATUSES, Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl,
     Framework, Perimeter, Requirement, User,
 )
+from . import reported_errors
 from .forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
 from .listing import paginate
 
@@ -139,14 +140,11 @@ def new():
     if request.method == "GET":
         form.owner.data = current_user.id
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             control = create_control(session, current_user, form.data_object())
             if requirement is not None:
                 map_requirement(session, current_user, control, requirement, request.form.get("statement", ""))
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Mesure %(ref)s créée.", ref=control.ref), "info")
             return redirect(url_for("controls.show", ref=control.ref))
     return render_template("web/controls/form.html", form=form, control=None, requirement=requirement)
@@ -195,12 +193,9 @@ def edit(ref: str):
             select(ControlPerimeter.perimeter_id).where(ControlPerimeter.control_id == control.id)
         ))
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             update_control(session, current_user, control, form.data_object(), form.expected_version())
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Mesure enregistrée."), "info")
             return redirect(url_for("controls.show", ref=control.ref))
     return render_template("web/controls/form.html", form=form, control=control, requirement=None)
@@ -213,12 +208,9 @@ def retire(ref: str):
     control = _control_or_404(ref)
     form = VersionedForm()
     if form.validate_on_submit():
-        try:
+        with reported_errors():
             retire_control(session, current_user, control, form.expected_version())
             flash(_("Mesure %(ref)s retirée.", ref=control.ref), "info")
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
     return redirect(url_for("controls.show", ref=control.ref))
 
 
@@ -231,13 +223,10 @@ def map_item(ref: str | None):
     control = _control_or_404(ref or request.form.get("control", ""))
     form = MappingForm()
     if form.validate_on_submit():
-        try:
+        with reported_errors():
             requirement = _assessed_requirement(session, form.requirement.data)
             map_requirement(session, current_user, control, requirement, form.statement.data)
             flash(_("%(control)s associée à %(ref)s.", control=control.ref, ref=requirement.ref), "info")
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
     else:
         flash(_("Indiquez le point du référentiel."), "error")
     return redirect(request.form.get("next") if request.form.get("next", "").startswith("/requirements/")

@@ -1,8 +1,7 @@
 """Dossiers: generate (a background job), follow its progress, download any version again."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import select
@@ -10,9 +9,9 @@ from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Length
 
 from .. import auth, db, dossier, jobs, storage
-from ..errors import EvidenceError
 from ..models import Dossier, Perimeter, User
 from ..perimeters import get_perimeter
+from . import reported_errors
 from .forms import EmptyForm, choices
 from .readiness import today
 
@@ -43,14 +42,11 @@ def index():
     if request.method == "GET" and request.args.get("perimeter"):
         form.perimeter.data = request.args["perimeter"]
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             perimeter = get_perimeter(session, form.perimeter.data)
             item = dossier.queue(session, current_user, perimeter, form.language.data, form.attach_evidence.data,
                                  form.classification.data, today())
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             jobs.render_dossier(item.id, jobs.app_settings(current_app))
             return redirect(url_for("dossiers.show", dossier_id=item.id))
     rows = session.exec(

@@ -15,14 +15,15 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from .. import auth, db, rules, storage
 from ..evidence_items import (
-    EvidenceData, add_version, can_edit_evidence, can_review, create_evidence, current_version, get_evidence, review,
+    EvidenceData, add_version, can_edit_evidence, can_review, create_evidence, get_evidence, review,
     update_evidence,
 )
 from ..errors import EvidenceError
 from ..models import (
-    CLASSIFICATIONS, EVIDENCE_KINDS, EVIDENCE_STATUSES, Control, ControlPerimeter, Evidence, EvidenceControl,
+    EVIDENCE_KINDS, EVIDENCE_STATUSES, Control, ControlPerimeter, Evidence, EvidenceControl,
     EvidenceRequirement, EvidenceVersion, Framework, Requirement, User, utcnow,
 )
+from . import reported_errors
 from .forms import EmptyForm, OwnerField, VersionedForm, choices
 from .listing import paginate
 
@@ -165,15 +166,12 @@ def new():
         form.requirements.data = request.args.get("requirement", "")
     if form.validate_on_submit():
         stream, filename = _upload(form.file)
-        try:
+        with reported_errors() as outcome:
             evidence = create_evidence(
                 session, current_user, form.data_object(session), store=storage.get_store(), upload=stream,
                 filename=filename, url=form.url.data, note=form.note.data, max_size=current_app.config["MAX_CONTENT_LENGTH"],
             )
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Preuve %(ref)s ajoutée.", ref=evidence.ref), "info")
             return redirect(url_for("evidence.show", ref=evidence.ref))
     return render_template("web/evidence/form.html", form=form, evidence=None)
@@ -228,12 +226,9 @@ def edit(ref: str):
             .order_by(Requirement.order)
         ))
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             update_evidence(session, current_user, evidence, form.data_object(session), form.expected_version())
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Preuve enregistrée."), "info")
             return redirect(url_for("evidence.show", ref=evidence.ref))
     return render_template("web/evidence/form.html", form=form, evidence=evidence)
@@ -247,14 +242,11 @@ def new_version(ref: str):
     form = VersionForm()
     if form.validate_on_submit():
         stream, filename = _upload(form.file)
-        try:
+        with reported_errors() as outcome:
             version = add_version(session, current_user, evidence, store=storage.get_store(), upload=stream,
                                   filename=filename, url=form.url.data, note=form.note.data,
                                   max_size=current_app.config["MAX_CONTENT_LENGTH"])
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             if version is None:
                 flash(_("Ce fichier est identique à la version actuelle : aucune version créée."), "info")
             else:
@@ -271,12 +263,9 @@ def review_action(ref: str, action: str):
         abort(404)
     form = ReviewForm()
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             review(session, current_user, evidence, action, form.comment.data, form.expected_version())
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("%(ref)s : %(status)s.", ref=evidence.ref, status=STATUS_LABELS[evidence.status]), "info")
     return redirect(url_for("evidence.show", ref=evidence.ref))
 

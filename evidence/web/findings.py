@@ -15,7 +15,7 @@ from .. import auth, db, labels
 from ..errors import EvidenceError
 from ..findings import ActionData, FindingData, can_update_action, create_finding, overdue, save_action, update_finding
 from ..models import Action, ActionControl, ActionFinding, ActionRequirement, Control, Finding, Requirement, User
-from ..perimeters import get_perimeter
+from . import perimeter_or_404, reported_errors
 from .forms import EmptyForm, OwnerField, choices
 from .readiness import today
 
@@ -23,12 +23,6 @@ bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
 
 MANAGERS = ("admin", "manager")
 
-
-def _perimeter(code: str):
-    try:
-        return get_perimeter(db.get_session(), code)
-    except EvidenceError:
-        abort(404)
 
 
 def _requirement_id(session, perimeter, ref: str):
@@ -95,15 +89,12 @@ class ActionStatusForm(EmptyForm):
 @auth.access(*auth.ALL_ROLES, write=MANAGERS)
 def findings(code: str):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     form = FindingForm()
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             create_finding(session, current_user, perimeter, form.data_object(session, perimeter))
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Constat enregistré."), "info")
             return redirect(url_for("findings.findings", code=perimeter.code))
     rows = session.exec(
@@ -118,7 +109,7 @@ def findings(code: str):
 @auth.access(*MANAGERS)
 def finding(code: str, finding_id: int):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     item = session.get(Finding, finding_id)
     if item is None or item.perimeter_id != perimeter.id:
         abort(404)
@@ -126,12 +117,9 @@ def finding(code: str, finding_id: int):
     if request.method == "GET" and item.requirement_id:
         form.requirement.data = session.get(Requirement, item.requirement_id).ref
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             update_finding(session, current_user, item, form.data_object(session, perimeter))
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Constat enregistré."), "info")
             return redirect(url_for("findings.findings", code=perimeter.code))
     return render_template("web/findings/finding.html", perimeter=perimeter, item=item, form=form)
@@ -141,16 +129,13 @@ def finding(code: str, finding_id: int):
 @auth.access(*auth.ALL_ROLES, write=MANAGERS)
 def actions(code: str):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     form = ActionForm()
     form.fill_choices(session, perimeter)
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             save_action(session, current_user, perimeter, form.data_object(session, perimeter))
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Action ajoutée au plan."), "info")
             return redirect(url_for("findings.actions", code=perimeter.code))
     rows = session.exec(
@@ -176,7 +161,7 @@ def actions(code: str):
 @auth.access("admin", "manager", "contributor")
 def action(code: str, action_id: int):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     item = session.get(Action, action_id)
     if item is None or item.perimeter_id != perimeter.id:
         abort(404)
@@ -200,12 +185,9 @@ def action(code: str, action_id: int):
         form.controls.data = list(session.exec(select(ActionControl.control_id).where(ActionControl.action_id == item.id)))
         form.findings.data = list(session.exec(select(ActionFinding.finding_id).where(ActionFinding.action_id == item.id)))
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             save_action(session, current_user, perimeter, form.data_object(session, perimeter), item)
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Action enregistrée."), "info")
             return redirect(url_for("findings.actions", code=perimeter.code))
     return render_template("web/findings/action.html", perimeter=perimeter, item=item, form=form, full=True)

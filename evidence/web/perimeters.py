@@ -12,12 +12,12 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import auth, db, labels
-from ..errors import EvidenceError
-from ..models import PERIMETER_PHASES, SERVICE_TYPES, Framework, Perimeter, Requirement
+from ..models import SERVICE_TYPES, Framework, Perimeter, Requirement
 from ..perimeters import (
-    DATE_FIELDS, PerimeterData, create_perimeter, get_perimeter, list_perimeters, set_applicability,
+    DATE_FIELDS, PerimeterData, create_perimeter, list_perimeters, set_applicability,
     statement_of_applicability, update_perimeter,
 )
+from . import perimeter_or_404, reported_errors
 from .forms import CheckboxesField, VersionedForm, choices
 
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
@@ -67,12 +67,6 @@ class ApplicabilityForm(VersionedForm):
                                   description=_l("Obligatoire pour un point non applicable ou hérité."))
 
 
-def _perimeter_or_404(code: str) -> Perimeter:
-    try:
-        return get_perimeter(db.get_session(), code)
-    except EvidenceError:
-        abort(404)
-
 
 @bp.route("/")
 @auth.access(*auth.ALL_ROLES)
@@ -90,12 +84,9 @@ def new():
     form = PerimeterForm()
     form.fill_choices(session, None)
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             perimeter = create_perimeter(session, current_user, form.data_object())
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Périmètre %(code)s créé.", code=perimeter.code), "info")
             return redirect(url_for("perimeters.show", code=perimeter.code))
     return render_template("web/perimeters/form.html", form=form, perimeter=None)
@@ -105,7 +96,7 @@ def new():
 @auth.access(*auth.ALL_ROLES)
 def show(code: str):
     session = db.get_session()
-    perimeter = _perimeter_or_404(code)
+    perimeter = perimeter_or_404(code)
     rows = statement_of_applicability(session, perimeter)
     state_filter = request.args.get("state", "")
     counts = Counter(row.applicability.state for row in rows)
@@ -125,7 +116,7 @@ def show(code: str):
 @auth.access(*EDITORS)
 def edit(code: str):
     session = db.get_session()
-    perimeter = _perimeter_or_404(code)
+    perimeter = perimeter_or_404(code)
     lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
     framework = session.get(Framework, perimeter.framework_id)
     form = PerimeterForm(obj=perimeter) if request.method == "GET" else PerimeterForm()
@@ -135,12 +126,9 @@ def edit(code: str):
         form.built_on.data = lower.code if lower else ""
         form.framework.data = framework.key
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             update_perimeter(session, current_user, perimeter, form.data_object(), form.expected_version())
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Périmètre enregistré."), "info")
             return redirect(url_for("perimeters.show", code=perimeter.code))
     return render_template("web/perimeters/form.html", form=form, perimeter=perimeter)
@@ -150,7 +138,7 @@ def edit(code: str):
 @auth.access(*EDITORS)
 def applicability(code: str, ref: str):
     session = db.get_session()
-    perimeter = _perimeter_or_404(code)
+    perimeter = perimeter_or_404(code)
     requirement = session.exec(select(Requirement).where(
         Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
     )).first() or abort(404)
@@ -161,12 +149,9 @@ def applicability(code: str, ref: str):
         form.justification.data = "" if row.applicability.derived else row.applicability.justification
         form.version.data = perimeter.version
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             set_applicability(session, current_user, perimeter, requirement, form.state.data, form.justification.data)
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Applicabilité de %(ref)s enregistrée.", ref=requirement.ref), "info")
             return redirect(url_for("perimeters.show", code=perimeter.code) + f"#req-{requirement.id}")
     return render_template("web/perimeters/applicability.html", form=form, perimeter=perimeter, requirement=requirement,

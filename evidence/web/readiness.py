@@ -14,9 +14,9 @@ from wtforms.validators import Length
 
 from .. import charts, db, exports, gaps, labels, rules
 from .. import auth
-from ..errors import EvidenceError
 from ..models import Requirement, Section, utcnow
-from ..perimeters import get_perimeter, set_verdict
+from ..perimeters import set_verdict
+from . import perimeter_or_404, reported_errors
 from .forms import EmptyForm, choices
 
 bp = Blueprint("readiness", __name__, url_prefix="/perimeters/<code>")
@@ -28,12 +28,6 @@ def today():
     """The date the rules judge against (fixed in tests through the TODAY setting)."""
     return current_app.config.get("TODAY") or utcnow().date()
 
-
-def _perimeter(code: str):
-    try:
-        return get_perimeter(db.get_session(), code)
-    except EvidenceError:
-        abort(404)
 
 
 def chapter_chart(session, result, title) -> Markup:
@@ -48,7 +42,7 @@ def chapter_chart(session, result, title) -> Markup:
 @auth.access(*auth.ALL_ROLES)
 def dashboard(code: str):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     result = gaps.compute(session, perimeter, today())
     gaps.record_snapshot(session, result)
     history = gaps.trend(session, perimeter)
@@ -69,7 +63,7 @@ def dashboard(code: str):
 @auth.access(*auth.ALL_ROLES)
 def gap_list(code: str):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     result = gaps.compute(session, perimeter, today())
     args = request.args
     rows = result.gaps()
@@ -97,7 +91,7 @@ class VerdictForm(EmptyForm):
 @auth.access(*MANAGERS)
 def verdict(code: str, ref: str):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     requirement = session.exec(select(Requirement).where(
         Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
     )).first() or abort(404)
@@ -106,12 +100,9 @@ def verdict(code: str, ref: str):
     if request.method == "GET" and row.verdict is not None:
         form.status.data, form.justification.data = row.verdict.status, row.verdict.justification
     if form.validate_on_submit():
-        try:
+        with reported_errors() as outcome:
             set_verdict(session, current_user, perimeter, requirement, form.status.data or None, form.justification.data)
-        except EvidenceError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             flash(_("Verdict enregistré pour %(ref)s.", ref=requirement.ref), "info")
             return redirect(url_for("readiness.gap_list", code=perimeter.code))
     return render_template("web/readiness/verdict.html", perimeter=perimeter, row=row, form=form,
@@ -122,7 +113,7 @@ def verdict(code: str, ref: str):
 @auth.access(*auth.ALL_ROLES)
 def matrix(code: str, fmt: str):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     result = gaps.compute(session, perimeter, today())
     data = exports.matrix_xlsx(result) if fmt == "xlsx" else exports.matrix_csv(result)
     mimetype = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"

@@ -10,9 +10,8 @@ from wtforms import BooleanField, SelectField, SelectMultipleField, StringField,
 from wtforms.validators import DataRequired, Length
 
 from .. import auth, db, labels, rules, sovereignty
-from ..errors import EvidenceError
-from ..models import DataLocation, OperationLocation, Perimeter, SEAT_KINDS, Shareholder, Site, Subcontractor, SubcontractorPerimeter
-from ..perimeters import get_perimeter
+from ..models import DataLocation, OperationLocation, Perimeter, Shareholder, Site, Subcontractor, SubcontractorPerimeter
+from . import perimeter_or_404, reported_errors
 from .forms import EmptyForm, choices
 from .readiness import today
 
@@ -69,12 +68,6 @@ class OperationForm(EmptyForm):
                                        description=_l("Obligatoire pour un support hors UE (19.2.e)."))
 
 
-def _perimeter(code: str) -> Perimeter:
-    try:
-        return get_perimeter(db.get_session(), code)
-    except EvidenceError:
-        abort(404)
-
 
 def _subcontractor_form(session, obj=None) -> SubcontractorForm:
     form = SubcontractorForm(obj=obj) if obj is not None and request.method == "GET" else SubcontractorForm()
@@ -86,7 +79,7 @@ def _subcontractor_form(session, obj=None) -> SubcontractorForm:
 @auth.access(*auth.ALL_ROLES)
 def page(code: str):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     regs = sovereignty.registers(session, perimeter)
     return render_template(
         "web/sovereignty/page.html", perimeter=perimeter, regs=regs, checks=sovereignty.checks(regs),
@@ -94,17 +87,6 @@ def page(code: str):
         seat_form=SeatForm(), holder_form=HolderForm(), subcontractor_form=_subcontractor_form(session),
         site_form=SiteForm(), data_form=DataForm(), operation_form=OperationForm(),
     )
-
-
-def _done(code: str, message: str):
-    flash(message, "info")
-    return redirect(url_for("sovereignty.page", code=code))
-
-
-def _failed(code: str, error: Exception):
-    db.get_session().rollback()
-    flash(str(error), "error")
-    return redirect(url_for("sovereignty.page", code=code))
 
 
 def _form_errors(code: str, form):
@@ -115,16 +97,16 @@ def _form_errors(code: str, form):
 @bp.route("/seat", methods=["POST"])
 @auth.access(*MANAGERS)
 def seat(code: str):
-    _perimeter(code)
+    perimeter_or_404(code)
     form = SeatForm()
     if not form.validate_on_submit():
         return _form_errors(code, form)
-    try:
+    with reported_errors() as outcome:
         sovereignty.set_seat(db.get_session(), current_user, form.kind.data, form.country.data, form.city.data,
                              form.address.data, today=today())
-    except EvidenceError as error:
-        return _failed(code, error)
-    return _done(code, _("Siège enregistré."))
+    if outcome.ok:
+        flash(_("Siège enregistré."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
 
 
 @bp.route("/holders", methods=["POST"], defaults={"holder_id": None})
@@ -132,7 +114,7 @@ def seat(code: str):
 @auth.access(*MANAGERS)
 def holder(code: str, holder_id):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     item = session.get(Shareholder, holder_id) if holder_id else None
     if holder_id and item is None:
         abort(404)
@@ -142,14 +124,14 @@ def holder(code: str, holder_id):
         return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=item.name)
     if not form.validate_on_submit():
         return _form_errors(code, form)
-    try:
+    with reported_errors() as outcome:
         sovereignty.save_holder(session, current_user, sovereignty.HolderData(
             name=form.name.data, country=form.country.data, capital=form.capital.data, voting=form.voting.data,
             kind=form.kind.data, veto=form.veto.data, board_majority=form.board_majority.data, notes=form.notes.data),
             item, today=today())
-    except EvidenceError as error:
-        return _failed(code, error)
-    return _done(code, _("Actionnariat enregistré."))
+    if outcome.ok:
+        flash(_("Actionnariat enregistré."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
 
 
 @bp.route("/subcontractors", methods=["POST"], defaults={"subcontractor_id": None})
@@ -157,7 +139,7 @@ def holder(code: str, holder_id):
 @auth.access(*MANAGERS)
 def subcontractor(code: str, subcontractor_id):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     item = session.get(Subcontractor, subcontractor_id) if subcontractor_id else None
     if subcontractor_id and item is None:
         abort(404)
@@ -168,58 +150,58 @@ def subcontractor(code: str, subcontractor_id):
         return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=item.name)
     if not form.validate_on_submit():
         return _form_errors(code, form)
-    try:
+    with reported_errors() as outcome:
         sovereignty.save_subcontractor(session, current_user, sovereignty.SubcontractorData(
             name=form.name.data, country=form.country.data, service=form.service.data, data_access=form.data_access.data,
             access_justification=form.access_justification.data, qualified=form.qualified.data,
             contract_ref=form.contract_ref.data, perimeter_ids=tuple(form.perimeters.data or ())), item, today=today())
-    except EvidenceError as error:
-        return _failed(code, error)
-    return _done(code, _("Sous-traitant enregistré."))
+    if outcome.ok:
+        flash(_("Sous-traitant enregistré."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
 
 
 @bp.route("/sites", methods=["POST"])
 @auth.access(*MANAGERS)
 def site(code: str):
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     form = SiteForm()
     if not form.validate_on_submit():
         return _form_errors(code, form)
-    try:
+    with reported_errors() as outcome:
         sovereignty.add_site(db.get_session(), current_user, perimeter, form.kind.data, form.city.data, form.country.data)
-    except EvidenceError as error:
-        return _failed(code, error)
-    return _done(code, _("Site ajouté."))
+    if outcome.ok:
+        flash(_("Site ajouté."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
 
 
 @bp.route("/data", methods=["POST"])
 @auth.access(*MANAGERS)
 def data(code: str):
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     form = DataForm()
     if not form.validate_on_submit():
         return _form_errors(code, form)
-    try:
+    with reported_errors() as outcome:
         sovereignty.add_data_location(db.get_session(), current_user, perimeter, form.category.data, form.activity.data,
                                       form.country.data, today=today())
-    except EvidenceError as error:
-        return _failed(code, error)
-    return _done(code, _("Localisation ajoutée."))
+    if outcome.ok:
+        flash(_("Localisation ajoutée."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
 
 
 @bp.route("/operations", methods=["POST"])
 @auth.access(*MANAGERS)
 def operation(code: str):
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     form = OperationForm()
     if not form.validate_on_submit():
         return _form_errors(code, form)
-    try:
+    with reported_errors() as outcome:
         sovereignty.add_operation(db.get_session(), current_user, perimeter, form.operation.data, form.country.data,
                                   form.allowed_operations.data, today=today())
-    except EvidenceError as error:
-        return _failed(code, error)
-    return _done(code, _("Opération ajoutée."))
+    if outcome.ok:
+        flash(_("Opération ajoutée."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
 
 
 REMOVABLE = {"holder": Shareholder, "subcontractor": Subcontractor, "site": Site, "data": DataLocation,
@@ -230,7 +212,7 @@ REMOVABLE = {"holder": Shareholder, "subcontractor": Subcontractor, "site": Site
 @auth.access(*MANAGERS)
 def delete(code: str, kind: str, row_id: int):
     session = db.get_session()
-    perimeter = _perimeter(code)
+    perimeter = perimeter_or_404(code)
     row = session.get(REMOVABLE[kind], row_id) or abort(404)
     if getattr(row, "perimeter_id", perimeter.id) != perimeter.id:
         abort(404)
