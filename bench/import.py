@@ -156,7 +156,8 @@ def main() -> None:
     options = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="bench-import-"))
-    print(f"Machine: {os.cpu_count()} CPU(s); working folder {base}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"Machine: {os.cpu_count()} CPU(s), load average {load} (other work on the machine slows every figure)")
     try:
         rng = random.Random(20240611)
         if options.small:

@@ -80,26 +80,40 @@ def record(
     """Append an event in the caller's transaction; it commits or rolls back with the change it records."""
     if obj is not None:
         object_type, object_id = describe(obj)
-    session.flush()  # the object's id exists, and this transaction's own writes come first
-    claimed = session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + 1))
+    return record_many(session, actor, [(action, object_type, object_id, details)])[0]
+
+
+def record_many(session: Session, actor: Actor, entries: list[tuple]) -> list[AuditEvent]:
+    """Append several events (action, object_type, object_id, details) at once: one claim on the head for
+    the lot, then one insert. Bulk work (imports) pays the chain's locking once per batch, not per row."""
+    if not entries:
+        return []
+    session.flush()  # ids exist, and this transaction's own writes come first
+    claimed = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq + len(entries))
+    )
     if claimed.rowcount != 1:
         raise RuntimeError("the audit head row is missing: run `evidence init` to migrate the database")
-    seq, prev_hash = session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
-    event = AuditEvent(
-        seq=seq,
-        at=utcnow(),
-        actor_id=actor.id if isinstance(actor, User) else None,
-        actor=actor.email if isinstance(actor, User) else (actor or SYSTEM_ACTOR),
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        details=details or {},
-        prev_hash=prev_hash,
-    )
-    event.hash = event_hash(event)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=event.hash))
-    session.add(event)
-    return event
+    last_seq, prev_hash = session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+    at = utcnow()
+    events = []
+    for offset, (action, object_type, object_id, details) in enumerate(entries):
+        event = AuditEvent(
+            seq=last_seq - len(entries) + 1 + offset,
+            at=at,
+            actor_id=actor.id if isinstance(actor, User) else None,
+            actor=actor.email if isinstance(actor, User) else (actor or SYSTEM_ACTOR),
+            action=action,
+            object_type=object_type,
+            object_id=object_id[:254] if object_id else object_id,
+            details=details or {},
+            prev_hash=prev_hash,
+        )
+        event.hash = prev_hash = event_hash(event)
+        events.append(event)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+    session.add_all(events)
+    return events
 
 
 @dataclass(frozen=True)

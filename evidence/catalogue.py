@@ -97,10 +97,16 @@ def _read_yaml(path: Path) -> Any:
         raise CatalogueError(f"{path}: is a folder, not a file") from None
     except UnicodeDecodeError as error:
         raise CatalogueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except RecursionError:
+        raise CatalogueError(f"{path}: nested too deeply to be a catalogue or library") from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" (line {where.line + 1})" if where else ""
         raise CatalogueError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+
+
+# Column sizes: a longer value is refused with its place named, rather than failing in the database.
+LIMITS = {"ref": 50, "key": 100, "name": 300, "title": 300, "title_en": 300, "version": 50, "source": 300}
 
 
 def _text(value: Any, where: str, name: str, required: bool = True) -> str:
@@ -109,8 +115,17 @@ def _text(value: Any, where: str, name: str, required: bool = True) -> str:
             raise CatalogueError(f"{where}: missing field '{name}'")
         return ""
     if not isinstance(value, str):
-        raise CatalogueError(f"{where}: field '{name}' must be text (quote it), got {value!r}")
-    return " ".join(value.split())
+        raise CatalogueError(f"{where}: field '{name}' must be text (quote it), got {str(value)[:80]!r}")
+    text = " ".join(value.split())
+    _fits(text, where, name)
+    return text
+
+
+def _fits(text: str, where: str, name: str) -> str:
+    limit = LIMITS.get(name)
+    if limit and len(text) > limit:
+        raise CatalogueError(f"{where}: field '{name}' is longer than {limit} characters")
+    return text
 
 
 def _text_list(value: Any, where: str, name: str) -> list[str]:
@@ -151,10 +166,12 @@ def parse_catalogue(path: Path) -> CatalogueSpec:
         ref = _text(raw.get("ref"), f"{path}: section #{order + 1}", "ref")
         where = f"{path}: section {ref}"
         if unknown := set(raw) - SECTION_FIELDS:
-            raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+            raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
         if ref in sections:
             raise CatalogueError(f"{where}: duplicate ref")
         parent = raw["parent"] if "parent" in raw else _parent_of(ref)
+        if parent is not None and not isinstance(parent, str):
+            raise CatalogueError(f"{where}: field 'parent' must be text or null")
         if parent is not None and parent not in sections:
             raise CatalogueError(f"{where}: orphan section, its parent {parent!r} is not declared before it")
         sections[ref] = SectionSpec(
@@ -170,11 +187,11 @@ def parse_catalogue(path: Path) -> CatalogueSpec:
         ref = _text(raw.get("ref"), f"{path}: item #{order + 1}", "ref")
         where = f"{path}: item {ref}"
         if unknown := set(raw) - ITEM_FIELDS - set(links):
-            raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+            raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
         if ref in items or ref in sections:
             raise CatalogueError(f"{where}: duplicate ref")
         section = raw["parent"] if "parent" in raw else _parent_of(ref)
-        if section not in sections:
+        if not isinstance(section, str) or section not in sections:
             raise CatalogueError(f"{where}: its section {section!r} is not declared")
         for name in ASSESSED_FIELDS if assessed else ():
             if not raw.get(name):
@@ -202,7 +219,7 @@ def parse_catalogue(path: Path) -> CatalogueSpec:
         )
     return CatalogueSpec(
         path=path, key=key, name=_text(fw.get("name"), f"{path}: framework", "name"),
-        version=str(fw.get("version") or ""), locale=str(fw.get("locale") or "fr"),
+        version=_fits(str(fw.get("version") or ""), f"{path}: framework", "version"), locale=str(fw.get("locale") or "fr")[:10],
         source=_text(fw.get("source"), f"{path}: framework", "source", required=False),
         assessed=assessed, sections=list(sections.values()), items=list(items.values()),
     )
@@ -407,12 +424,15 @@ def _nodes(path: Path, framework: dict) -> list[dict]:
             raise CatalogueError(f"{path}: requirement node #{n} has no 'urn'")
         if node["urn"] in seen:
             raise CatalogueError(f"{path}: requirement node #{n}: duplicate urn {node['urn']}")
-        seen.add(node["urn"])
         for name in ("ref_id", "name", "description", "parent_urn"):
             if node.get(name) is not None and not isinstance(node[name], (str, int, float)):
                 raise CatalogueError(f"{path}: requirement node #{n} ({node['urn']}): '{name}' must be text")
+        # Checked before the node itself is known: a node cannot be its own parent (nor loop back later).
         if node.get("parent_urn") and node["parent_urn"] not in seen:
             raise CatalogueError(f"{path}: requirement node #{n} ({node['urn']}): parent {node['parent_urn']} comes later or is missing")
+        if len(str(node.get("ref_id") or "")) > LIMITS["ref"]:
+            raise CatalogueError(f"{path}: requirement node #{n} ({node['urn'][:80]}): ref_id longer than {LIMITS['ref']} characters")
+        seen.add(node["urn"])
     return nodes
 
 
@@ -457,10 +477,13 @@ def _overlay(session: Session, path: Path, nodes: list[dict], key: str) -> Impor
     requirements = {r.ref: r for r in session.exec(select(Requirement).where(Requirement.framework_id == framework.id))}
     children = _children(nodes)
 
-    def descendants(node, depth=0):
-        for child in children.get(node["urn"], []):
+    def descendants(node):
+        """Every node below `node`, depth first, with its depth (a loop, so that deep trees cannot overflow)."""
+        stack = [(child, 0) for child in reversed(children.get(node["urn"], []))]
+        while stack:
+            child, depth = stack.pop()
             yield child, depth
-            yield from descendants(child, depth + 1)
+            stack.extend((grandchild, depth + 1) for grandchild in reversed(children.get(child["urn"], [])))
 
     folded_urns: set[str] = set()
     for node in nodes:
@@ -493,7 +516,7 @@ def _overlay(session: Session, path: Path, nodes: list[dict], key: str) -> Impor
 def _import_framework(session: Session, path: Path, data: dict, fw: dict, nodes: list[dict]) -> ImportReport:
     if not isinstance(fw.get("urn"), str):
         raise CatalogueError(f"{path}: framework has no 'urn'")
-    key = _urn_tail(fw["urn"], ":framework:")
+    key = _fits(_urn_tail(fw["urn"], ":framework:"), f"{path}: framework urn", "key")
     framework = _framework(session, key)
     if framework is not None and framework.origin != "library":
         raise CatalogueError(
@@ -531,12 +554,15 @@ def _import_framework(session: Session, path: Path, data: dict, fw: dict, nodes:
         ref = ref_of(node)
         if ref in seen_refs:
             ref = node["urn"].rsplit(":", 1)[-1]  # two nodes with one ref_id: fall back to the URN's tail
+        if ref in seen_refs:
+            raise CatalogueError(f"{path}: two requirement nodes share the reference {ref[:80]!r}")
+        _fits(ref, f"{path}: node {node['urn'][:80]}", "ref")
         seen_refs.add(ref)
         title = " ".join(str(node.get("name") or _node_text(node)).split())[:300] or ref
         if not node.get("assessable"):
             parent = section_of(node)
             row = sections.pop(ref, None) or Section(framework_id=framework.id, ref=ref, title=title)
-            _assign(row, {"parent_ref": ref_of(parent) if parent else None, "depth": int(node.get("depth") or 1),
+            _assign(row, {"parent_ref": ref_of(parent) if parent else None, "depth": _depth(node.get("depth")),
                           "title": title, "order": order})
             session.add(row)
             continue
@@ -556,6 +582,10 @@ def _import_framework(session: Session, path: Path, data: dict, fw: dict, nodes:
             report.unchanged += 1
     report.matched = report.added + report.updated + report.unchanged
     return report
+
+
+def _depth(value) -> int:
+    return value if isinstance(value, int) and 0 <= value <= 100 else 1
 
 
 def _import_mapping(session: Session, path: Path, objects: dict) -> ImportReport:

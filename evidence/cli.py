@@ -493,9 +493,9 @@ def import_evidence(manifest, root, dry_run, atomic, report, as_email, template)
                 click.echo(importer.describe(outcome))
     for line in importer.error_lines(result):
         click.echo(line, err=True)
+    click.echo(importer.summary(result))
     if report:
         importer.write_report(report, result)
-    click.echo(importer.summary(result))
     if result.interrupted:
         sys.exit(130)
     if result.failed:
@@ -632,8 +632,11 @@ def verify(audit_only):
 
 
 def register_commands(app: Flask) -> None:
+    from .backup import backup_command, restore_command
+
     for command in (init, serve, worker, users, catalogue, import_evidence, gaps_command, reminders_command,
-                    dossier_command, sovereignty_command, export, verify, verify_bundle_command):
+                    dossier_command, sovereignty_command, export, verify, verify_bundle_command, backup_command,
+                    restore_command):
         app.cli.add_command(command)
 
 

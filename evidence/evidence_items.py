@@ -139,6 +139,22 @@ def next_ref(session: Session) -> str:
     return f"EV-{highest + 1:04d}"
 
 
+def _insert_with_next_ref(session: Session, values: dict, attempts: int = 8) -> Evidence:
+    """Insert evidence under the next EV- number. Concurrent writers may pick the same number: the loser's
+    insert is undone to a savepoint (the rest of its transaction stands) and it takes the following one."""
+    for attempt in range(attempts):
+        evidence = Evidence(ref=next_ref(session), **values)
+        try:
+            with session.begin_nested():
+                session.add(evidence)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise EvidenceError("could not allocate an evidence reference; try again") from None
+            continue
+        return evidence
+    raise AssertionError("unreachable")
+
+
 def check_url(url: str) -> str:
     """Link evidence points at the provider's own systems; the app stores the address and never fetches it."""
     url = (url or "").strip()
@@ -196,16 +212,7 @@ def create_evidence(session: Session, actor: User, data: EvidenceData, *, store=
     if (upload is None) == (not url):
         raise EvidenceError("give either a file or a link")
     blob = _store(store, upload, filename, max_size) if upload is not None else None  # slow I/O before the transaction
-    for attempt in range(3):
-        evidence = Evidence(ref=next_ref(session), **values)
-        session.add(evidence)
-        try:
-            session.flush()
-            break
-        except IntegrityError:  # another writer took the same number: take the next one
-            session.rollback()
-            if attempt == 2:
-                raise
+    evidence = _insert_with_next_ref(session, values)
     links = _set_links(session, evidence, data.control_ids, data.requirement_ids)
     version = _new_version(session, actor, evidence, blob, filename, check_url(url) if url else None, note)
     audit.record(session, actor, "evidence.create", evidence, {

@@ -8,23 +8,29 @@ Three stages; the first two write nothing:
 2. check: every row is validated against the folder and against what the database knows, loaded once into
    a `Known` snapshot (`validate_row`, pure but for looking at the files), then planned: new evidence, new
    version, unchanged or error (`plan`, pure given a way to hash a file). A file is hashed at this stage only
-   when its outcome depends on it: when it has the same size as the version it could be identical to.
+   when its outcome depends on it: when it has the size of the version it could be identical to.
 3. apply: worker threads store the files (hashed while copied, in one pass, by `evidence_items._store`);
    the main thread writes the rows in batches, each row with its audit event attributed to the importing
-   user (`_write_batch`). Per-row mode commits batch by batch and isolates any row the database refuses;
-   `--atomic` stores every file first, then writes every row in one transaction.
+   user (`_write_batch`). Per-row mode commits batch by batch, and retries a batch the database refuses
+   row by row, so that only the faulty row fails: rows land or fail one by one, as if each committed on
+   its own, at a fraction of the cost. `--atomic` stores every file first, then writes every row in one
+   transaction.
 
 Why batches and not `create_evidence` per row: through the ORM one evidence costs about 2 ms of database
-work, five times the budget of the 1,000 files per second the bulk import must reach. `_write_batch` makes
-the same rows and the same audit events as `create_evidence` / `add_version` (same reference numbering,
-version numbering, back-to-draft rule, audit details from `evidence_items._version_details`) with one
-multi-row INSERT per table and per batch; both modes use it.
+work, twice the whole budget of the 1,000 files per second a bulk import must reach. `_write_batch` makes the
+same rows and audit events as `create_evidence` / `add_version` (reference and version numbering, back to
+draft on a new version, audit details from `evidence_items._version_details`, `audit.record` for the chain)
+with one multi-row INSERT per table and batch; both modes use it.
 
-Safety: a blob is complete, fsynced and linked under its hash before any row refers to it, and rows commit
-after; a crash or Ctrl-C at any point leaves at most unreferenced blobs and temporaries, never a row that
-points to a missing blob. Idempotence: a row is unchanged when its evidence (by `ref`; without a ref, an
-evidence with the same title) has a current version with the same SHA-256 (or address), so running the same
-manifest again writes nothing and completes an interrupted run.
+Idempotence: a row with `ref` is unchanged when the evidence's current version has the same SHA-256 (or
+address); a row without `ref` when an evidence with the same title has a current version with the same
+SHA-256 (or address). So running a manifest again writes nothing, and completes an interrupted run. (For
+this to hold, an evidence may take one new version per manifest, and a row without `ref` never matches an
+evidence that another row of the manifest gives a new version.)
+
+Interruptions: a blob is complete, fsynced and linked under its hash before any row refers to it, and rows
+commit after; a crash, kill or Ctrl-C at any point leaves at most unreferenced blobs and temporary files,
+never a row that points to a missing blob, and loses at most the open batch (200 rows or half a second).
 """
 from __future__ import annotations
 
@@ -136,17 +142,22 @@ def parse_csv(data: bytes) -> list[ManifestRow]:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise EvidenceError(f"the manifest is not UTF-8 (line {line}): save it as CSV UTF-8") from None
-    header = text.split("\n", 1)[0]
-    delimiter = max((",", ";"), key=lambda d: _header_score(header, d))
+    delimiter = max((",", ";"), key=lambda d: _header_score(text, d))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         return _table(enumerate(reader, start=1))
     except csv.Error as error:
-        raise EvidenceError(f"the manifest is not valid CSV (row {reader.line_num}): {error}") from None
+        reason = str(error).split(" - ")[0]  # not the advice to the programmer that may follow
+        raise EvidenceError(f"the manifest is not valid CSV (line {reader.line_num}): {reason}") from None
 
 
-def _header_score(line: str, delimiter: str) -> tuple[int, int]:
-    names = next(csv.reader([line], delimiter=delimiter), [])
+def _header_score(text: str, delimiter: str) -> tuple[int, int]:
+    """How well `delimiter` splits the first record into known column names (then: into many values)."""
+    try:
+        records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        names = next((r for r in records if any(c.strip() for c in r)), [])  # blank lines may come first
+    except csv.Error:
+        return -1, 0
     return sum(_column_name(n) in COLUMNS for n in names), len(names)
 
 
@@ -196,7 +207,8 @@ def _table(records: Iterable[tuple[int, list]]) -> list[ManifestRow]:
     if duplicates := sorted({n for n in names if n and names.count(n) > 1}):
         raise EvidenceError(f"column(s) {', '.join(duplicates)} appear more than once in row {number}")
     if "file" not in names and "url" not in names:
-        raise EvidenceError(f"the manifest needs a file or a url column (row {number}: {', '.join(filter(None, names))})")
+        raise EvidenceError(f"the manifest needs a file or a url column (row {number} names: "
+                            f"{', '.join(filter(None, names))})")
     rows = []
     for number, record in records:
         cells = [_cell(v) for v in record]
@@ -367,7 +379,7 @@ def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
         if evidence is None:
             error("ref", "no such evidence (leave ref empty to create new evidence)")
         elif not can_edit_evidence(actor, evidence):
-            error("ref", f"{actor.email} may not add a version to it (a contributor adds versions to their own evidence)")
+            error("ref", f"{actor.email} may not add a version to it (a contributor versions only their own evidence)")
         for column in METADATA_COLUMNS:
             if text(column):
                 error(column, "a row with a ref only adds a version: leave this column empty "
@@ -520,7 +532,8 @@ def plan(checked: list[tuple[ManifestRow, Optional[Entry], list]], known: Known,
                                if e.current and e.ref not in versioned]
         match = next((c for c in by_title[title] if _same(entry, c, digest)), None)
         if match is not None:
-            outcomes.append(RowOutcome(row.number, UNCHANGED, entry, ref=match.ref, same_as=match.row, values=row.values))
+            outcomes.append(RowOutcome(row.number, UNCHANGED, entry, ref=match.ref, same_as=match.row,
+                                       values=row.values))
         else:
             outcomes.append(RowOutcome(row.number, NEW_EVIDENCE, entry, values=row.values))
             by_title[title].append(_Current.of_entry(entry))
@@ -581,7 +594,8 @@ def load_known(session: Session, rows: list[ManifestRow]) -> Known:
     known.users = {u.email: u for u in session.scalars(select(User))}
     control_refs = sorted({r for row in rows for r in split_refs(str(row.values.get("controls", "")).upper())})
     for chunk in _chunks(control_refs):
-        for control_id, ref, status in session.execute(select(Control.id, Control.ref, Control.status).where(Control.ref.in_(chunk))):
+        query = select(Control.id, Control.ref, Control.status).where(Control.ref.in_(chunk))
+        for control_id, ref, status in session.execute(query):
             known.controls[ref] = (control_id, status)
     # Items of the assessed referential, as the evidence form reads them.
     for requirement_id, ref in session.execute(
@@ -590,7 +604,8 @@ def load_known(session: Session, rows: list[ManifestRow]) -> Known:
     ):
         known.requirements[ref.lower()] = (requirement_id, ref)
     refs = sorted({str(row.values.get("ref", "")).strip().upper() for row in rows} - {""})
-    titles = sorted({str(row.values.get("title", "")).strip() for row in rows if not str(row.values.get("ref", "")).strip()} - {""})
+    titles = sorted({str(row.values.get("title", "")).strip() for row in rows
+                     if not str(row.values.get("ref", "")).strip()} - {""})
     for chunk in _chunks(refs):
         for evidence in _evidence_with_current_version(session, Evidence.ref.in_(chunk)):
             known.evidence[evidence.ref] = evidence
@@ -602,7 +617,8 @@ def load_known(session: Session, rows: list[ManifestRow]) -> Known:
 
 def _evidence_with_current_version(session: Session, condition) -> list[KnownEvidence]:
     later = aliased(EvidenceVersion)
-    newest = select(func.max(later.number)).where(later.evidence_id == Evidence.id).correlate(Evidence).scalar_subquery()
+    newest = (select(func.max(later.number)).where(later.evidence_id == Evidence.id)
+              .correlate(Evidence).scalar_subquery())
     rows = session.execute(
         select(Evidence.id, Evidence.ref, Evidence.title, Evidence.owner_id, EvidenceVersion.number,
                EvidenceVersion.sha256, EvidenceVersion.size, EvidenceVersion.url)
@@ -798,8 +814,8 @@ def _stored_in_order(pool, store, todo: list[RowOutcome], max_size,
             try:
                 blob = future.result()
             except (OSError, EvidenceError) as error:
-                message = f"{error.strerror}: {outcome.source.name}" if isinstance(error, OSError) and error.strerror else str(error)
-                yield outcome, None, f"file could not be stored: {message}"
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                yield outcome, None, f"file could not be stored: {reason}"
             else:
                 yield outcome, blob, None
     finally:
@@ -865,9 +881,11 @@ def _write_batch(session: Session, actor: User, batch: list, origin: str) -> Non
                 "review_comment": "", "effective_date": data.effective_date, "valid_until": data.valid_until,
                 "version": 1, "created_at": now, "updated_at": now,
             })
-        ids = connection.execute(insert(Evidence).returning(Evidence.id, sort_by_parameter_order=True), rows).scalars().all()
+        returning = insert(Evidence).returning(Evidence.id, sort_by_parameter_order=True)
+        ids = connection.execute(returning, rows).scalars().all()
         evidence_ids = {o: i for (o, _b), i in zip(new, ids)}
-        control_rows = [{"evidence_id": evidence_ids[o], "control_id": c} for o, _b in new for c in o.entry.data.control_ids]
+        control_rows = [{"evidence_id": evidence_ids[o], "control_id": c}
+                        for o, _b in new for c in o.entry.data.control_ids]
         requirement_rows = [{"evidence_id": evidence_ids[o], "requirement_id": r}
                             for o, _b in new for r in o.entry.data.requirement_ids]
         if control_rows:
@@ -920,12 +938,13 @@ def _write_batch(session: Session, actor: User, batch: list, origin: str) -> Non
             details.update(_version_details(version))
             events.append(("evidence.create", outcome.ref, details))
         else:
-            events.append(("evidence.version", outcome.ref, {**_version_details(version), "status_before": status_before}))
+            details = {**_version_details(version), "status_before": status_before}
+            events.append(("evidence.version", outcome.ref, details))
     connection.execute(insert(EvidenceVersion), version_rows)
-    for action, ref, details in events:
+    for _action, _ref, details in events:
         if origin:
             details["via"] = origin
-        audit.record(session, actor, action, details=details, object_type=Evidence.__tablename__, object_id=ref)
+    audit.record_many(session, actor, [(action, Evidence.__tablename__, ref, details) for action, ref, details in events])
     session.flush()
 
 
@@ -975,8 +994,8 @@ def error_lines(result: ImportResult) -> list[str]:
         if outcome.action == ERROR:
             lines.extend(str(e) for e in outcome.errors)
         elif outcome.status == FAILED or (outcome.status == NOT_IMPORTED and outcome.errors):
-            lines.extend(f"row {outcome.number}, column {'file' if outcome.source else 'url'}, value "
-                         f"{_show(outcome.source.name if outcome.source else outcome.entry.url)}: {e}" for e in outcome.errors)
+            column, value = ("file", outcome.source.name) if outcome.source else ("url", outcome.entry.url)
+            lines.extend(f"row {outcome.number}, column {column}, value {_show(value)}: {e}" for e in outcome.errors)
     return lines
 
 
@@ -1008,7 +1027,6 @@ REPORT_COLUMNS = ("row", "action", "result", "ref", "file", "url", "sha256", "er
 
 def write_report(path: Path, result: ImportResult) -> None:
     """One line per manifest row: what it does (or would do), what became of it, and why it failed."""
-    from .files import atomic_write
 
     def write(binary):
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
@@ -1022,7 +1040,16 @@ def write_report(path: Path, result: ImportResult) -> None:
         text.flush()
         text.detach()
 
-    atomic_write(Path(path), write)
+    _write_file(Path(path), write)
+
+
+def _write_file(path: Path, write) -> None:
+    from .files import atomic_write
+
+    try:
+        atomic_write(path, write)
+    except OSError as error:
+        raise EvidenceError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _plain(value) -> str:
@@ -1031,12 +1058,12 @@ def _plain(value) -> str:
 
 def write_template(path: Path) -> None:
     """An empty manifest: the header and one example row (CSV with `,` in UTF-8 with a BOM, or XLSX)."""
-    from .files import atomic_write
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise EvidenceError(f"{path.name}: a template is a .csv or .xlsx file")
+    if path.exists():
+        raise EvidenceError(f"{path} exists already: give another name (a template never replaces a manifest)")
 
     def write_csv(binary):
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
@@ -1059,4 +1086,4 @@ def write_template(path: Path) -> None:
         sheet.freeze_panes = "A2"
         workbook.save(binary)
 
-    atomic_write(path, write_xlsx if suffix == ".xlsx" else write_csv)
+    _write_file(path, write_xlsx if suffix == ".xlsx" else write_csv)

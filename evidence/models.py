@@ -126,7 +126,7 @@ class AuditEvent(SQLModel, table=True):
     actor: str = Field(max_length=254)  # the actor's email at the time, or "system"
     action: str = Field(max_length=64, index=True)
     object_type: Optional[str] = Field(default=None, max_length=64)
-    object_id: Optional[str] = Field(default=None, max_length=64)
+    object_id: Optional[str] = Field(default=None, max_length=254)  # room for an e-mail address
     details: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)

@@ -9,6 +9,8 @@ The backend is chosen by STORAGE_URL alone (see `store_from_config`); both offer
 from __future__ import annotations
 
 import abc
+import contextlib
+import errno
 import hashlib
 import io
 import os
@@ -110,6 +112,16 @@ class BlobStore(abc.ABC):
 # --- local folder -------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _disk_full_is_a_clear_error():
+    try:
+        yield
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageError("the evidence store is full (no space left on device): the file was not stored") from None
+        raise
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -144,6 +156,10 @@ class LocalBlobStore(BlobStore):
         return self.root / _check_key(key)
 
     def put(self, stream: BinaryIO, max_size: int | None = None) -> StoredBlob:
+        with _disk_full_is_a_clear_error():
+            return self._put(stream, max_size)
+
+    def _put(self, stream: BinaryIO, max_size: int | None) -> StoredBlob:
         _make_dirs(self.tmp_dir)
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".tmp")
         try:
@@ -269,7 +285,7 @@ class S3BlobStore(BlobStore):
     def put(self, stream: BinaryIO, max_size: int | None = None) -> StoredBlob:
         # The key is only known once every byte has been hashed, so the file is spooled to local disk first.
         # TemporaryFile has no name on disk (or loses it at once): it is gone when closed, even after a crash.
-        with tempfile.TemporaryFile(dir=self.spool_dir, suffix=".tmp") as spool:
+        with _disk_full_is_a_clear_error(), tempfile.TemporaryFile(dir=self.spool_dir, suffix=".tmp") as spool:
             sha256, size = _copy_hashing(stream, spool, max_size)
             key = blob_key(sha256)
             if not self.exists(key):

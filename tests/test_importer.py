@@ -127,6 +127,11 @@ def test_csv_either_separator_with_or_without_bom(tmp_path, delimiter, bom):
                               "effective_date": "01/02/2025"}
 
 
+def test_blank_lines_before_the_header(tmp_path):
+    (row,) = manifest_rows(write_csv(tmp_path / "m.csv", [[], [""], ["file", "title"], ["a.pdf", "A"]], delimiter=";"))
+    assert (row.number, row.values) == (4, {"file": "a.pdf", "title": "A"})
+
+
 def test_xlsx_first_sheet_with_date_and_number_cells(tmp_path):
     path = write_xlsx(tmp_path / "m.xlsx", [
         ["file", "title", "valid_until", "description"],
@@ -144,6 +149,7 @@ def test_xlsx_first_sheet_with_date_and_number_cells(tmp_path):
     (b"title,kind\nx,report\n", "the manifest needs a file or a url column"),
     (b"\n\n", "the manifest is empty"),
     ("file;title\nrapport.pdf;Procédure\n".encode("latin-1"), "the manifest is not UTF-8 (line 2)"),
+    (b'file\n"' + b"a" * 200_000 + b'"\n', "the manifest is not valid CSV (line 2): field larger than field limit"),
 ])
 def test_manifest_level_errors(tmp_path, content, message):
     path = tmp_path / "m.csv"
@@ -366,10 +372,12 @@ def test_import_lands_good_rows_reports_bad_ones_and_a_rerun_changes_nothing(env
 
     with env.app.app_context(), db.session_scope() as session:
         first = session.exec(select(Evidence).where(Evidence.ref == "EV-0001")).one()
-        assert (first.title, first.kind, first.classification, first.status) == ("Rapport EDR T1", "report", "restricted", "draft")
+        assert (first.title, first.kind, first.classification, first.status) == (
+            "Rapport EDR T1", "report", "restricted", "draft")
         assert first.owner_id == env.users["manager"].id
         assert (first.effective_date, first.valid_until) == (date(2025, 3, 31), date(2026, 3, 31))
-        assert session.exec(select(func.count()).select_from(EvidenceRequirement).where(EvidenceRequirement.evidence_id == first.id)).one() == 2
+        links = select(func.count()).select_from(EvidenceRequirement).where(EvidenceRequirement.evidence_id == first.id)
+        assert session.exec(links).one() == 2
         version = session.exec(select(EvidenceVersion).where(EvidenceVersion.evidence_id == first.id)).one()
         assert (version.number, version.media_type, version.original_filename, version.author_id) == (
             1, "application/pdf", "edr-t1.pdf", env.users["admin"].id)
@@ -378,7 +386,8 @@ def test_import_lands_good_rows_reports_bad_ones_and_a_rerun_changes_nothing(env
         assert journal.owner_id == env.users["admin"].id and journal.kind == "record"  # defaults
         link = session.exec(select(Evidence).where(Evidence.title == "Tableau SOC")).one()
         assert link.kind == "link"
-        procedure = session.exec(select(EvidenceVersion).where(EvidenceVersion.original_filename == "Procédure d'accès.txt")).one()
+        procedure = session.exec(
+            select(EvidenceVersion).where(EvidenceVersion.original_filename == "Procédure d'accès.txt")).one()
         assert procedure.size == len("procédure".encode())
         events = session.exec(select(AuditEvent).where(AuditEvent.action == "evidence.create").order_by(AuditEvent.seq)).all()
         assert [e.object_id for e in events] == ["EV-0001", "EV-0002", "EV-0003", "EV-0004"]
@@ -438,7 +447,8 @@ def test_new_versions_by_ref(env):
                                 .order_by(EvidenceVersion.evidence_id, EvidenceVersion.number)).all()
         assert [(n, u) for _e, n, u in versions] == [
             (1, None), (2, None), (1, "https://soc.example/v1"), (2, "https://soc.example/v2"), (1, None)]
-        event = session.exec(select(AuditEvent).where(AuditEvent.action == "evidence.version", AuditEvent.object_id == "EV-0001")).one()
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "evidence.version", AuditEvent.object_id == "EV-0001")).one()
         assert event.actor == "manager@example.org" and event.details["status_before"] == "approved"
         assert event.details["file"] == "edr-t2.pdf" and event.details["version"] == 2
     again = env.run(manifest, "--root", env.root, "--as", "manager@example.org")
@@ -557,12 +567,13 @@ def test_killed_import_leaves_nothing_half_done(env, database_url):
     """kill -9 of a real `evidence import` midway; then `evidence verify` passes and a re-run completes."""
     if not database_url.startswith("sqlite"):
         pytest.skip("the process test runs once, on SQLite; the simulated interruption covers both databases")
-    count = 2500
+    count = 1500
     bulk = env.root / "bulk"
     bulk.mkdir()
     for i in range(count):
         (bulk / f"log-{i:04d}.txt").write_bytes(b"%d " % i * (1 + i % 40))
-    manifest = write_csv(env.tmp / "bulk.csv", [["file", "title"]] + [[f"bulk/log-{i:04d}.txt", f"Journal {i}"] for i in range(count)])
+    manifest = write_csv(env.tmp / "bulk.csv",
+                         [["file", "title"]] + [[f"bulk/log-{i:04d}.txt", f"Journal {i}"] for i in range(count)])
     environ = {**os.environ, "EVIDENCE_INSTANCE": env.app.instance_path, "EVIDENCE_DATABASE_URL": database_url}
     command = [EVIDENCE, "import", str(manifest), "--root", str(env.root)]
     database = database_url.removeprefix("sqlite:///")
@@ -604,7 +615,8 @@ def test_attribution_rules(env):
         auth.set_active(session, None, auth.get_user(session, "manager@example.org"), False)
     result = env.run(manifest, "--root", env.root)
     assert result.exit_code == 1
-    assert "2 admins exist (admin@example.org, second-admin@example.org): say which user imports with --as EMAIL" in result.stderr
+    assert ("2 admins exist (admin@example.org, second-admin@example.org): say which user imports with --as EMAIL"
+            in result.stderr)
     result = env.run(manifest, "--root", env.root, "--as", "manager@example.org")
     assert result.exit_code == 1 and "--as manager@example.org: this account is disabled" in result.stderr
     result = env.run(manifest, "--root", env.root, "--as", "Contributor@Example.org")
@@ -620,6 +632,9 @@ def test_usage_errors(env):
     assert result.exit_code == 2 and "give MANIFEST and --root DIR (or --template FILE)" in result.output
     result = env.run(write_csv(env.tmp / "m.csv", [["file"], ["x"]]), "--root", env.tmp / "nowhere")
     assert result.exit_code == 1 and "no such folder" in result.stderr
+    result = env.run(env.tmp / "m.csv", "--root", env.root, "--dry-run", "--report", env.tmp / "no" / "r.csv")
+    assert result.exit_code == 1 and "Dry run of m.csv" in result.stdout
+    assert f"cannot write {env.tmp / 'no' / 'r.csv'}: No such file or directory" in result.stderr
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
@@ -635,3 +650,5 @@ def test_template(env, suffix):
     assert list(row.values) == list(importer.COLUMNS)
     assert row.values["file"] == "rapports/rapport-edr-2025-t2.pdf"
     assert env.run("--template", env.tmp / "x.ods").exit_code == 1
+    again = env.run("--template", path)
+    assert again.exit_code == 1 and "exists already" in again.stderr

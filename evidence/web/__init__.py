@@ -1,16 +1,18 @@
 """The web UI: blueprints, the access check every request passes, headers, locale and error pages."""
 from __future__ import annotations
 
+import hashlib
 from contextlib import contextmanager
 
 from flask import (
-    Flask, abort, current_app, flash, has_request_context, redirect, render_template, request, session, url_for,
+    Flask, abort, current_app, flash, g, has_request_context, redirect, render_template, request, session, url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
+from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import auth, db
@@ -44,7 +46,16 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
 
+class BoundedIntConverter(IntegerConverter):
+    """<int:…> that refuses numbers no column can hold (a 404 rather than a database error)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(*args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = BoundedIntConverter
     from . import (
         account, admin, controls, dashboard, dossiers, evidence, findings, perimeters, readiness, requirements, sovereignty,
     )
@@ -63,12 +74,33 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = _l("Connectez-vous pour accéder à cette page.")
     login_manager.user_loader(lambda session_id: auth.load_user(db.get_session(), session_id))
 
+    app.before_request(refuse_nul_bytes)
+    app.before_request(bind_session_to_browser)
     app.before_request(enforce_access)
     app.after_request(security_headers)
     app.context_processor(template_globals)
     register_error_handlers(app)
     # The static view is the one route Flask adds itself; its files are public by nature.
     auth.public(app.view_functions["static"])
+
+
+def refuse_nul_bytes():
+    """A NUL byte has no business in an address or a form, and PostgreSQL rejects it in text: refuse at the door."""
+    values = [request.path, *request.args.values(), *(request.form.values() if request.method == "POST" else ())]
+    if any("\x00" in value for value in values):
+        abort(400)
+
+
+def browser_fingerprint() -> str:
+    return hashlib.sha256(request.headers.get("User-Agent", "").encode()).hexdigest()[:32]
+
+
+def bind_session_to_browser():
+    """A session cookie replayed from another browser is dropped. Flask-Login's "strong" protection does not
+    act on permanent sessions (it only marks them not fresh), so the check is made here."""
+    if "_user_id" in session and session.get("browser") != browser_fingerprint():
+        logout_user()
+        session.clear()
 
 
 class Outcome:
@@ -144,6 +176,10 @@ def select_locale() -> str:
 
 
 def template_globals() -> dict:
+    locale = select_locale()
+    if g.get("without_user"):
+        return {"navigation": [], "locales": LOCALES, "current_locale": locale, "show_user": False,
+                "localized": lambda obj, name="title": getattr(obj, name)}
     nav = []
     for endpoint, label in NAVIGATION:
         view = current_app.view_functions.get(endpoint)
@@ -156,15 +192,13 @@ def template_globals() -> dict:
     area = [item for item in nav if request.blueprint and item["endpoint"].split(".")[0] == request.blueprint]
     for item in (exact or area[:1]):
         item["current"] = True
-    locale = select_locale()
-
     def localized(obj, name: str = "title") -> str:
         """The English variant of a catalogue text (title_en) in the English UI, when there is one."""
         if locale == "en":
             return getattr(obj, f"{name}_en", "") or getattr(obj, name)
         return getattr(obj, name)
 
-    return {"navigation": nav, "locales": LOCALES, "current_locale": locale, "localized": localized}
+    return {"navigation": nav, "locales": LOCALES, "current_locale": locale, "localized": localized, "show_user": True}
 
 
 ERROR_TITLES = {
@@ -206,6 +240,8 @@ def register_error_handlers(app: Flask) -> None:
 
     def internal_error(error):
         db.close_session()
+        # The page must not need the database (it may be what failed): no user, no navigation.
+        g.without_user = True
         return render_error(500)
 
     app.register_error_handler(HTTPException, http_error)

@@ -13,7 +13,7 @@ from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from .. import auth, db
-from . import LOCALES, render_error
+from . import LOCALES, browser_fingerprint, render_error
 from .forms import EmptyForm
 
 bp = Blueprint("auth", __name__)  # endpoints auth.login, auth.logout
@@ -61,6 +61,7 @@ def login():
             if locale:
                 session["locale"] = locale
             session.permanent = True
+            session["browser"] = browser_fingerprint()
             login_user(outcome.user)
             return redirect(safe_next(form.next.data))
         flash(_("Adresse e-mail ou mot de passe incorrect."), "error")

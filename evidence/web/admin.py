@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from .. import audit, auth, db
 from .forms import EmptyForm, choices
+from .listing import page_number
 from ..models import ROLES, AuditEvent, User
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -129,7 +130,7 @@ def audit_log():
         if form.date_to.data:
             query = query.where(AuditEvent.at <= datetime.combine(form.date_to.data, time.max, timezone.utc))
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_number()
     events = session.exec(query.order_by(AuditEvent.seq.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(

@@ -24,7 +24,7 @@ from ..models import (
 )
 from . import reported_errors
 from .forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
-from .listing import paginate
+from .listing import id_arg, paginate
 
 bp = Blueprint("controls", __name__, url_prefix="/controls")
 
@@ -91,17 +91,17 @@ def index():
     query = select(Control, User).outerjoin(User, User.id == Control.owner_id)
     if args.get("owner") == "me":
         query = query.where(Control.owner_id == current_user.id)
-    elif args.get("owner", "").isdigit():
-        query = query.where(Control.owner_id == int(args["owner"]))
+    elif id_arg("owner") is not None:
+        query = query.where(Control.owner_id == id_arg("owner"))
     if args.get("status") in CONTROL_STATUSES:
         query = query.where(Control.status == args["status"])
     elif not args.get("status"):
         query = query.where(Control.status != "retired")
     if args.get("category") in CONTROL_CATEGORIES:
         query = query.where(Control.category == args["category"])
-    if args.get("perimeter", "").isdigit():
+    if id_arg("perimeter") is not None:
         query = query.where(Control.id.in_(
-            select(ControlPerimeter.control_id).where(ControlPerimeter.perimeter_id == int(args["perimeter"]))
+            select(ControlPerimeter.control_id).where(ControlPerimeter.perimeter_id == id_arg("perimeter"))
         ))
     if q := args.get("q", "").strip()[:100]:
         query = query.where(or_(Control.ref.icontains(q, autoescape=True), Control.title.icontains(q, autoescape=True)))
@@ -136,7 +136,7 @@ def new():
     session = db.get_session()
     form = ControlForm()
     form.fill_choices(session)
-    requirement = session.get(Requirement, request.args.get("requirement", type=int) or 0)
+    requirement = session.get(Requirement, id_arg("requirement") or 0)
     if request.method == "GET":
         form.owner.data = current_user.id
     if form.validate_on_submit():

@@ -25,7 +25,7 @@ from ..models import (
 )
 from . import reported_errors
 from .forms import EmptyForm, OwnerField, VersionedForm, choices
-from .listing import paginate
+from .listing import id_arg, paginate
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -116,16 +116,16 @@ def index():
     query = select(Evidence, User).outerjoin(User, User.id == Evidence.owner_id)
     if args.get("owner") == "me":
         query = query.where(Evidence.owner_id == current_user.id)
-    elif args.get("owner", "").isdigit():
-        query = query.where(Evidence.owner_id == int(args["owner"]))
+    elif id_arg("owner") is not None:
+        query = query.where(Evidence.owner_id == id_arg("owner"))
     if args.get("status") in EVIDENCE_STATUSES:
         query = query.where(Evidence.status == args["status"])
     if args.get("kind") in EVIDENCE_KINDS:
         query = query.where(Evidence.kind == args["kind"])
-    if args.get("perimeter", "").isdigit():
+    if id_arg("perimeter") is not None:
         query = query.where(Evidence.id.in_(
             select(EvidenceControl.evidence_id).join(ControlPerimeter, ControlPerimeter.control_id == EvidenceControl.control_id)
-            .where(ControlPerimeter.perimeter_id == int(args["perimeter"]))
+            .where(ControlPerimeter.perimeter_id == id_arg("perimeter"))
         ))
     soon = today + timedelta(days=rules.EXPIRING_DAYS)
     if args.get("freshness") == "expired":

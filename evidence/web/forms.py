@@ -16,7 +16,8 @@ class VersionedForm(FlaskForm):
     version = HiddenField()
 
     def expected_version(self):
-        return int(self.version.data) if (self.version.data or "").isdigit() else None
+        value = self.version.data or ""
+        return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 class CheckboxesField(SelectMultipleField):

@@ -8,6 +8,17 @@ from sqlalchemy import func
 from sqlmodel import select
 
 PAGE_SIZE = 50
+MAX_ID = 2**31 - 1
+
+
+def id_arg(name: str):
+    """An id from the query string, or None for anything that is not a plain, storable number."""
+    value = request.args.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else None
+
+
+def page_number() -> int:
+    return min(max(request.args.get("page", 1, type=int), 1), 100_000)
 
 
 @dataclass
@@ -28,7 +39,7 @@ class Page:
 
 
 def paginate(session, query, size: int = PAGE_SIZE) -> Page:
-    number = max(request.args.get("page", 1, type=int), 1)
+    number = page_number()
     total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
     rows = session.exec(query.offset((number - 1) * size).limit(size)).all()
     return Page(rows=list(rows), total=total, number=number, size=size)

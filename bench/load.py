@@ -1,0 +1,477 @@
+"""Load: concurrent logged-in users against gunicorn, mixed reads and writes, on SQLite or PostgreSQL.
+
+    .venv/bin/python bench/load.py [--clients 20] [--duration 60] [--workers 4]
+                                   [--database-url postgresql+psycopg://user@host:port/db]
+
+Builds a fresh instance in a temporary folder (`evidence init --demo`: the fictional provider's two perimeters,
+60 controls, 250 evidence items and 8 users), starts gunicorn on 127.0.0.1 and a free port, and runs `--clients`
+threads for `--duration` seconds. Each client logs in as one of the demo users (managers and contributors; one in
+five is the auditor) and loops over a weighted mix: page views (home, perimeter dashboard, gap list, lists, an
+evidence item, a control, an item of the referential, a download) and writes (edit an evidence item, upload a
+new version, create evidence with a file, edit a control), each write posting the form it has just loaded.
+
+With --database-url, a throw-away database is created on that PostgreSQL server (the URL's database is only
+used to connect) and dropped at the end. Everything stays on the loopback interface; gunicorn is stopped and the
+instance removed at the end, even on Ctrl-C.
+
+Prints requests per second, p50/p95/p99 latency (overall, page views, writes), and errors by kind: 5xx,
+"database is locked" (counted in gunicorn's log), other refusals, connection errors, and edit conflicts
+(optimistic locking: two users saving the same object; refused with a message, which is correct behaviour).
+"""
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+ADMIN_PASSWORD = "load-admin-password-1"
+REQUEST_TIMEOUT = 60  # seconds: a request slower than this counts as an error
+CONFLICT = "changed by someone else"
+
+# (weight, name): what one client iteration does.
+MIX = [
+    (10, "home"), (10, "perimeter_dashboard"), (4, "gap_list"), (10, "evidence_list"), (14, "evidence_show"),
+    (5, "control_list"), (9, "control_show"), (8, "requirement_show"), (4, "download"),
+    (9, "edit_evidence"), (7, "upload_version"), (4, "create_evidence"), (6, "edit_control"),
+]
+WRITES = {"edit_evidence", "upload_version", "create_evidence", "edit_control"}
+
+
+# --- a small HTTP client (standard library only) ------------------------------------------------------------
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 302 is an answer: record it, do not follow
+
+
+@dataclass
+class Sample:
+    kind: str  # "page" or "write"
+    name: str
+    status: int  # 0: no answer
+    seconds: float
+    error: str = ""  # "", "5xx", "conflict", "refused:<status>", "connection: …"
+
+
+class Browser:
+    """One user's session: cookies, CSRF token, timing of every request."""
+
+    def __init__(self, base: str, samples: list, lock: threading.Lock):
+        self.base, self.samples, self.lock = base, samples, lock
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+
+    def request(self, name: str, path: str, data: bytes | None = None, content_type: str | None = None,
+                record: bool = True) -> tuple[int, str, dict]:
+        headers = {"User-Agent": "bench-load/1"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        req = urllib.request.Request(self.base + path, data=data, headers=headers,
+                                     method="POST" if data is not None else "GET")
+        started = time.perf_counter()
+        status, body, response_headers, error = 0, "", {}, ""
+        try:
+            with self.opener.open(req, timeout=REQUEST_TIMEOUT) as response:
+                status, raw, response_headers = response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as failure:  # 3xx (not followed), 4xx, 5xx
+            status, raw, response_headers = failure.code, failure.read(), dict(failure.headers)
+        except (urllib.error.URLError, OSError) as failure:
+            raw, error = b"", f"connection: {getattr(failure, 'reason', failure)}"
+        elapsed = time.perf_counter() - started
+        ctype = response_headers.get("Content-Type", "")
+        body = raw.decode("utf-8", "replace") if ctype.startswith("text/") else ""
+        if not error:
+            if status >= 500:
+                error = "5xx"
+            elif CONFLICT in body:
+                error = "conflict"
+            elif status >= 400 or status == 0:
+                error = f"refused: {status}"
+            elif data is not None and status == 200 and 'class="flash flash-error"' in body:
+                error = "refused: form error"
+        if record:
+            with self.lock:
+                self.samples.append(Sample("write" if data is not None else "page", name, status, elapsed, error))
+        return status, body, response_headers
+
+    def get(self, name: str, path: str, record: bool = True):
+        return self.request(name, path, record=record)
+
+    def post(self, name: str, path: str, fields: list[tuple[str, str]], files: dict | None = None):
+        if files:
+            boundary = uuid.uuid4().hex
+            parts = []
+            for key, value in fields:
+                parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+            for key, (filename, content) in files.items():
+                parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"; filename="{filename}"\r\n'
+                             f"Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n")
+            parts.append(f"--{boundary}--\r\n".encode())
+            return self.request(name, path, b"".join(parts), f"multipart/form-data; boundary={boundary}")
+        return self.request(name, path, urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded")
+
+
+class FormReader(HTMLParser):
+    """The fields of the first POST form whose action ends with `action` (default: the first form without an
+    action, which posts to the page itself: the page's main form), as a browser would send them."""
+
+    def __init__(self, action: str = ""):
+        super().__init__(convert_charrefs=True)
+        self.action, self.fields, self.inside, self.done = action, [], False, False
+        self._textarea = self._select = None
+        self._options: list = []
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form" and not self.done and a.get("method", "").lower() == "post" and \
+                (a.get("action", "").endswith(self.action) if self.action else not a.get("action")):
+            self.inside = True
+        elif not self.inside:
+            return
+        elif tag == "input" and a.get("name"):
+            kind = a.get("type", "text").lower()
+            if kind in ("checkbox", "radio"):
+                if "checked" in a:
+                    self.fields.append((a["name"], a.get("value", "on")))
+            elif kind not in ("submit", "button", "file"):
+                self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "textarea":
+            self._textarea = [a.get("name", ""), ""]
+        elif tag == "select":
+            self._select, self._options = (a.get("name", ""), "multiple" in a), []
+        elif tag == "option" and self._select:
+            self._options.append((a.get("value", ""), "selected" in a))
+
+    def handle_data(self, data):
+        if self._textarea is not None:
+            self._textarea[1] += data
+
+    def handle_endtag(self, tag):
+        if not self.inside:
+            return
+        if tag == "form":
+            self.inside, self.done = False, True
+        elif tag == "textarea" and self._textarea:
+            self.fields.append(tuple(self._textarea))
+            self._textarea = None
+        elif tag == "select" and self._select:
+            name, multiple = self._select
+            chosen = [v for v, s in self._options if s] or ([] if multiple or not self._options else [self._options[0][0]])
+            self.fields += [(name, v) for v in chosen]
+            self._select = None
+
+
+def form_fields(html: str, action: str = "") -> list[tuple[str, str]]:
+    reader = FormReader(action)
+    reader.feed(html)
+    return reader.fields
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    return match.group(1) if match else ""
+
+
+# --- the world the clients act on ----------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    perimeters: list[str]
+    evidence: list[str]
+    controls: list[str]
+    requirements: list[str]
+    downloads: list[str]
+    users: list[tuple[str, str]]  # (email, role)
+    password: str
+    mine: dict = field(default_factory=dict)  # email -> (evidence refs, control refs) a contributor may edit
+
+
+def discover(base: str, password: str, users: list[tuple[str, str]]) -> World:
+    probe = Browser(base, [], threading.Lock())
+    log_in(probe, users[0][0], password, record=False)
+    text = lambda path: probe.get("discover", path, record=False)[1]  # noqa: E731
+    perimeters = sorted(set(re.findall(r'href="/perimeters/([a-z0-9][a-z0-9.-]*)"', text("/perimeters/"))) - {"new"})
+    evidence, controls = [], []
+    for page in range(1, 7):
+        evidence += re.findall(r'href="/evidence/(EV-\d+)"', text(f"/evidence/?page={page}"))
+    controls += re.findall(r'href="/controls/([A-Z0-9._-]+)"', text("/controls/?page=1") + text("/controls/?page=2"))
+    requirements = re.findall(r'href="/requirements/secnumcloud-3.2/([^"?#]+)"', text("/requirements/"))
+    downloads = []
+    for ref in random.Random(1).sample(sorted(set(evidence)), min(20, len(set(evidence)))):
+        downloads += re.findall(r'href="(/evidence/[^"]+/download)"', text(f"/evidence/{ref}"))
+    world = World(perimeters, sorted(set(evidence)), sorted(set(controls)), sorted(set(requirements)), downloads,
+                  users, password)
+    for email, role in users:
+        if role == "contributor":
+            other = Browser(base, [], threading.Lock())
+            log_in(other, email, password, record=False)
+            own_evidence = re.findall(r'href="/evidence/(EV-\d+)"', other.get("", "/evidence/?owner=me", record=False)[1])
+            own_controls = re.findall(r'href="/controls/([A-Z0-9._-]+)"',
+                                      other.get("", "/controls/?owner=me", record=False)[1])
+            world.mine[email] = (sorted(set(own_evidence)), sorted(set(own_controls)))
+    if not (world.perimeters and world.evidence and world.controls and world.requirements):
+        raise SystemExit(f"could not find the demo data through the pages: {world}")
+    return world
+
+
+def log_in(browser: Browser, email: str, password: str, record: bool = True) -> None:
+    _status, page, _h = browser.get("login_form", "/login", record=record)
+    status, _body, headers = browser.request("login", "/login", urllib.parse.urlencode(
+        {"csrf_token": csrf(page), "email": email, "password": password}).encode(),
+        "application/x-www-form-urlencoded", record=record)
+    if status != 302:
+        raise SystemExit(f"cannot log in as {email}: HTTP {status}")
+
+
+# --- one client ----------------------------------------------------------------------------------------------------
+
+
+def client_loop(base: str, world: World, email: str, role: str, deadline: float, samples: list, lock, seed: int) -> None:
+    rng = random.Random(seed)
+    browser = Browser(base, samples, lock)
+    log_in(browser, email, world.password)
+    names = [name for _w, name in MIX]
+    weights = [w if (role != "auditor" or name not in WRITES) else 0 for w, name in MIX]
+    own_evidence, own_controls = world.mine.get(email, (world.evidence, world.controls))
+    counter = 0
+    while time.monotonic() < deadline:
+        counter += 1
+        action = rng.choices(names, weights)[0]
+        if action == "home":
+            browser.get(action, "/")
+        elif action == "perimeter_dashboard":
+            browser.get(action, f"/perimeters/{rng.choice(world.perimeters)}/dashboard")
+        elif action == "gap_list":
+            browser.get(action, f"/perimeters/{rng.choice(world.perimeters)}/gaps")
+        elif action == "evidence_list":
+            browser.get(action, f"/evidence/?page={rng.randint(1, 5)}")
+        elif action == "evidence_show":
+            browser.get(action, f"/evidence/{rng.choice(world.evidence)}")
+        elif action == "control_list":
+            browser.get(action, "/controls/")
+        elif action == "control_show":
+            browser.get(action, f"/controls/{rng.choice(world.controls)}")
+        elif action == "requirement_show":
+            browser.get(action, f"/requirements/secnumcloud-3.2/{rng.choice(world.requirements)}")
+        elif action == "download" and world.downloads:
+            browser.get(action, rng.choice(world.downloads))
+        elif action == "edit_evidence" and own_evidence:
+            ref = rng.choice(own_evidence)
+            _s, page, _h = browser.get("edit_evidence_form", f"/evidence/{ref}/edit")
+            fields = [(k, v) for k, v in form_fields(page) if k != "title"]
+            if fields:
+                browser.post(action, f"/evidence/{ref}/edit", fields + [("title", f"Preuve éditée {email[:6]} {counter}")])
+        elif action == "upload_version" and own_evidence:
+            ref = rng.choice(own_evidence)
+            _s, page, _h = browser.get("evidence_show", f"/evidence/{ref}")
+            token = csrf(page)
+            if token and "/versions" in page:
+                content = f"{email} {counter} {time.time()}\n".encode() + os.urandom(rng.randint(2_000, 60_000))
+                browser.post(action, f"/evidence/{ref}/versions", [("csrf_token", token), ("note", "charge")],
+                             files={"file": (f"export-{counter}.bin", content)})
+        elif action == "create_evidence":
+            _s, page, _h = browser.get("new_evidence_form", "/evidence/new")
+            fields = [(k, v) for k, v in form_fields(page) if k not in ("title", "kind", "url")]
+            content = f"{email} {counter}\n".encode() + os.urandom(rng.randint(2_000, 30_000))
+            browser.post(action, "/evidence/new", fields + [("title", f"Preuve de charge {counter}"), ("kind", "record")],
+                         files={"file": (f"charge-{counter}.bin", content)})
+        elif action == "edit_control" and own_controls:
+            ref = rng.choice(own_controls)
+            _s, page, _h = browser.get("edit_control_form", f"/controls/{ref}/edit")
+            fields = [(k, v) for k, v in form_fields(page) if k != "description"]
+            if fields:
+                browser.post(action, f"/controls/{ref}/edit", fields + [("description", f"Revue {email[:6]} {counter}")])
+
+
+# --- the server ----------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer {url} within {seconds} s")
+
+
+def create_pg_database(url: str) -> tuple[str, str]:
+    """A new database on the server of `url`; returns (its URL, its name)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"evidence_load_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(make_url(url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False), name
+
+
+def drop_pg_database(url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(make_url(url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def report(samples: list[Sample], elapsed: float, log_text: str, args, database: str) -> int:
+    def line(label, chosen):
+        times = [s.seconds * 1000 for s in chosen]
+        return (f"  {label:<22} {len(chosen):>7} {len(chosen) / elapsed:>8.1f} {percentile(times, 50):>8.0f} "
+                f"{percentile(times, 95):>8.0f} {percentile(times, 99):>8.0f} {max(times, default=0):>8.0f}")
+
+    errors = Counter(s.error for s in samples if s.error)
+    locked = log_text.count("database is locked")
+    tracebacks = log_text.count("Traceback (most recent call last)")
+    print(f"\nLoad: {args.clients} clients, {elapsed:.0f} s, gunicorn {args.workers} workers (sync), {database}")
+    print(f"  {'':<22} {'requests':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(line("all", samples))
+    print(line("page views (GET)", [s for s in samples if s.kind == "page"]))
+    print(line("writes (POST)", [s for s in samples if s.kind == "write"]))
+    by_name = defaultdict(list)
+    for s in samples:
+        by_name[s.name].append(s)
+    for name in sorted(by_name):
+        print(line("  " + name, by_name[name]))
+    print("Errors:")
+    print(f"  5xx responses:              {errors.pop('5xx', 0)}")
+    print(f"  'database is locked' (log): {locked}")
+    print(f"  tracebacks in the log:      {tracebacks}")
+    print(f"  edit conflicts (refused, optimistic locking, expected under contention): {errors.pop('conflict', 0)}")
+    for kind, count in sorted(errors.items()):
+        print(f"  {kind}: {count}")
+    return 1 if any(s.error == "5xx" for s in samples) or locked else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument("--database-url", help="a PostgreSQL server (a throw-away database is created on it); "
+                                               "default: SQLite in the temporary instance")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the instance folder (and database) afterwards")
+    args = parser.parse_args(argv)
+    if not (1 <= args.clients <= 500 and 1 <= args.duration <= 3600 and 1 <= args.workers <= 64):
+        parser.error("--clients 1..500, --duration 1..3600, --workers 1..64")
+
+    instance = Path(tempfile.mkdtemp(prefix="evidence-load-"))
+    database_url, pg_name = f"sqlite:///{instance / 'evidence.db'}", None
+    if args.database_url:
+        database_url, pg_name = create_pg_database(args.database_url)
+    env = {**os.environ, "EVIDENCE_INSTANCE": str(instance), "EVIDENCE_DATABASE_URL": database_url}
+    env.pop("EVIDENCE_JOBS_IMMEDIATE", None)
+    server = None
+    log_path = instance / "gunicorn.log"
+    try:
+        started = time.monotonic()
+        init = subprocess.run([str(VENV_BIN / "evidence"), "init", "--admin-email", "admin@example.org",
+                               "--admin-password", ADMIN_PASSWORD, "--demo"], env=env, capture_output=True,
+                              text=True, timeout=600)
+        if init.returncode != 0:
+            raise SystemExit(f"evidence init failed:\n{init.stdout}\n{init.stderr}")
+        match = re.search(r"password \(shown once\): (\S+)", init.stdout)
+        if not match:
+            raise SystemExit(f"no demo password in the output of evidence init:\n{init.stdout}")
+        password = match.group(1)
+        print(f"Instance {instance} ready in {time.monotonic() - started:.0f} s ({database_url.split('@')[-1]})")
+
+        port = free_port()
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
+                 "--timeout", "120", "--error-logfile", "-", "evidence:create_app()"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=instance, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/healthz", 60, server)
+
+        users = [(f"{name}@nuage-souverain.example", role) for name, role in (
+            ("claire.fontaine", "manager"), ("thomas.garnier", "manager"), ("sophie.lambert", "contributor"),
+            ("nicolas.perrin", "contributor"), ("elodie.marchand", "contributor"), ("karim.benali", "contributor"),
+            ("julien.moreau", "admin"))]
+        world = discover(base, password, users)
+        print(f"Demo data: {len(world.perimeters)} perimeters, {len(world.evidence)} evidence items, "
+              f"{len(world.controls)} controls, {len(world.requirements)} items of the referential")
+
+        samples: list[Sample] = []
+        lock = threading.Lock()
+        threads = []
+        begin = time.monotonic()
+        deadline = begin + args.duration
+        for n in range(args.clients):
+            email, role = ("helene.dubois@nuage-souverain.example", "auditor") if n % 5 == 4 else users[n % len(users)]
+            thread = threading.Thread(target=client_loop, name=f"client-{n}", daemon=True,
+                                      args=(base, world, email, role, deadline, samples, lock, args.seed * 1000 + n))
+            threads.append(thread)
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=args.duration + REQUEST_TIMEOUT * 4)  # each loop ends at the deadline
+        elapsed = time.monotonic() - begin
+        with lock:
+            done = list(samples)
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        if not args.keep:
+            shutil.rmtree(instance, ignore_errors=True)
+            if pg_name:
+                drop_pg_database(args.database_url, pg_name)
+        else:
+            print(f"kept: {instance}" + (f" and database {pg_name}" if pg_name else ""))
+    return report(done, elapsed, log_text, args, "PostgreSQL" if pg_name else "SQLite")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
