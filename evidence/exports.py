@@ -48,11 +48,11 @@ def matrix_csv(result: PerimeterStatus) -> bytes:
     writer = csv.writer(buffer, delimiter=";")
     writer.writerow([name for name, _w in COLUMNS])
     for row in matrix_rows(result):
-        writer.writerow([_safe_cell(value) for value in row])
+        writer.writerow([safe_cell(value) for value in row])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: spreadsheet software then reads UTF-8
 
 
-def _safe_cell(value: str) -> str:
+def safe_cell(value: str) -> str:
     """Cells a spreadsheet would run as a formula (=, +, -, @) are quoted (CSV injection)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
@@ -72,7 +72,7 @@ def matrix_xlsx(result: PerimeterStatus) -> bytes:
         cell.alignment = Alignment(vertical="center", wrap_text=True)
     status_column = [name for name, _w in COLUMNS].index("Statut") + 1
     for row, item in zip(matrix_rows(result), result.rows):
-        sheet.append([_safe_cell(value) for value in row])
+        sheet.append([safe_cell(value) for value in row])
         excel_row = sheet.max_row
         for cell in sheet[excel_row]:
             cell.alignment = Alignment(vertical="top", wrap_text=True)

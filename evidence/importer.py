@@ -57,6 +57,7 @@ from sqlmodel import Session
 
 from . import audit, storage
 from .errors import EvidenceError
+from .exports import safe_cell
 from .evidence_items import (
     EvidenceData, _store, _version_details, can_edit_evidence, check_url, safe_filename,
 )
@@ -1035,8 +1036,10 @@ def write_report(path: Path, result: ImportResult) -> None:
         for o in result.outcomes:
             status = "planned" if result.dry_run else ("error" if o.action == ERROR else o.status)
             sha256 = o.sha256 or (o.source.sha256 if o.source else None) or ""
-            writer.writerow([o.number, o.action, status, o.ref, _plain(o.values.get("file", "")),
-                             _plain(o.values.get("url", "")), sha256, " | ".join(str(e) for e in o.errors)])
+            row = [o.number, o.action, status, o.ref, _plain(o.values.get("file", "")),
+                   _plain(o.values.get("url", "")), sha256, " | ".join(str(e) for e in o.errors)]
+            # Values come from the manifest: a spreadsheet must not run them as formulas.
+            writer.writerow([safe_cell(v) if isinstance(v, str) else v for v in row])
         text.flush()
         text.detach()
 
