@@ -1,23 +1,27 @@
 """Time and memory of the dossier on a full-size perimeter, against one plain WeasyPrint pass over the same HTML.
 
-    .venv/bin/python bench/dossier.py [--controls 150] [--evidence 1500]
+    .venv/bin/python bench/dossier.py [--controls 150] [--evidence 1500] [--workers N]
 
 Builds a perimeter where all 278 items apply, with 150 controls and 1,500 evidence versions, then prints:
 pages; the product's rendering (seconds, peak memory); one plain `HTML(string=...).write_pdf()` of the same
 HTML (seconds, peak memory); the ratio; and a re-render after one evidence item changed. Each rendering runs
-in a fresh process so that its peak memory (max RSS) is its own.
+in a fresh process (on a fresh part cache for the first one). The product lays parts out in worker processes:
+its peak memory is the peak of the sum of the resident sizes of the process and its workers (sampled every
+50 ms from the bench's own process); the process's own max RSS is shown beside it.
 """
 from __future__ import annotations
 
 import argparse
 import io
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from queue import Empty
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -85,15 +89,46 @@ def build(folder: Path, n_controls: int, n_evidence: int) -> dict:
 
 
 def _measure(target, *args):
-    """Run target(*args) in a fresh process; return (its result, seconds, peak RSS in MB)."""
+    """Run target(*args) in a fresh process; return (its result, seconds, peak RSS of the process and its
+    children together in MB, the process's own max RSS in MB). The sum is sampled from here every 50 ms, so
+    that the sampling costs the measured process nothing."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=_child, args=(queue, target, args))
     started = time.perf_counter()
     process.start()
-    result, peak_kb = queue.get()
+    peak = 0
+    while True:
+        peak = max(peak, _tree_rss_kb(process.pid))
+        try:
+            result, own_kb = queue.get(timeout=0.05)
+            break
+        except Empty:
+            continue
     process.join()
-    return result, time.perf_counter() - started, peak_kb / 1024
+    return result, time.perf_counter() - started, max(peak, own_kb) / 1024, own_kb / 1024
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident size of a process and all its descendants, in kB (Linux /proc)."""
+    parents, sizes = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/statm") as statm:
+                sizes[int(entry)] = int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+            parents[int(entry)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += sizes.get(pid, 0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total
 
 
 def _child(queue, target, args):
@@ -101,20 +136,21 @@ def _child(queue, target, args):
     queue.put((result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
-def product_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
+def product_render(settings: dict, snapshot_file: str, workers: int | None = None) -> tuple[int, float, dict]:
     import json
 
-    from evidence import create_app, dossier, storage
+    from evidence import create_app, dossier, dossier_render, storage
 
     app = create_app(settings)
     snapshot = json.loads(Path(snapshot_file).read_text())
     with app.app_context():
         started = time.perf_counter()
-        pdf = dossier.render_pdf(snapshot, "fr", storage.get_store(app))
+        pdf = dossier.render_pdf(snapshot, "fr", storage.get_store(app), workers=workers)
         seconds = time.perf_counter() - started
+    Path(snapshot_file).with_suffix(".pdf").write_bytes(pdf)
     from pypdf import PdfReader
 
-    return len(PdfReader(io.BytesIO(pdf)).pages), seconds
+    return len(PdfReader(io.BytesIO(pdf)).pages), seconds, dict(dossier_render.last_run)
 
 
 def plain_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
@@ -138,6 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--controls", type=int, default=150)
     parser.add_argument("--evidence", type=int, default=1500)
+    parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     options = parser.parse_args()
     import json
 
@@ -160,12 +197,13 @@ def main() -> None:
     print(f"perimeter: {len(snapshot['items'])} items ({applicable} applicable), {options.controls} controls, "
           f"{len(snapshot['evidence'])} evidence versions pinned")
 
-    (pages, inner), wall, peak = _measure(product_render, settings, str(first))
-    print(f"product rendering : {pages} pages, {inner:6.2f} s rendering ({wall:6.2f} s with process start), peak {peak:6.0f} MB")
-    (plain_pages, plain_inner), plain_wall, plain_peak = _measure(plain_render, settings, str(first))
+    (pages, inner, run), wall, peak, own = _measure(product_render, settings, str(first), options.workers)
+    print(f"product rendering : {pages} pages, {inner:6.2f} s rendering ({wall:6.2f} s with process start), "
+          f"peak {peak:6.0f} MB with its workers (own max RSS {own:4.0f} MB); {_parts(run)}")
+    (plain_pages, plain_inner), plain_wall, plain_peak, _own = _measure(plain_render, settings, str(first))
     print(f"plain WeasyPrint  : {plain_pages} pages, {plain_inner:6.2f} s, peak {plain_peak:6.0f} MB "
           f"({plain_inner / plain_pages:.3f} s and {plain_peak / plain_pages:.1f} MB per page)")
-    print(f"ratio product/plain: {inner / plain_inner:.2f}")
+    print(f"ratio product/plain: {inner / plain_inner:.2f} (time), {peak / plain_peak:.2f} (memory)")
 
     # One evidence item changes (a new title), then the dossier is rendered again.
     with app.app_context(), db.session_scope() as session:
@@ -178,9 +216,17 @@ def main() -> None:
         snapshot["number"] = 1
     second = folder / "snapshot-2.json"
     second.write_text(json.dumps(snapshot))
-    (pages2, inner2), _wall2, peak2 = _measure(product_render, settings, str(second))
+    (pages2, inner2, run2), _wall2, peak2, _own2 = _measure(product_render, settings, str(second), options.workers)
     print(f"re-render after one change: {pages2} pages, {inner2:6.2f} s, peak {peak2:6.0f} MB "
-          f"(ratio to the plain pass: {inner2 / plain_inner:.2f})")
+          f"(ratio to the plain pass: {inner2 / plain_inner:.2f}); {_parts(run2)}")
+    print(f"files in {folder}")
+
+
+def _parts(run: dict) -> str:
+    if not run:
+        return "single pass"
+    return (f"{run['rendered']} parts laid out, {run['cached']} from the cache, {run['workers']} worker(s) "
+            f"using {run['worker_cpu']:.1f} s of processor time")
 
 
 if __name__ == "__main__":

@@ -4,32 +4,35 @@ snapshot (plain data, evidence versions pinned) → Jinja (autoescaped) → HTML
 that serves only the package's own assets and the pinned blobs → PDF → blob store + `Dossier` row.
 The snapshot is kept with the row: the same snapshot renders the same document, and every stored PDF can be
 downloaded again byte for byte.
+
+The HTML comes in parts that each start on a new page (DossierView.parts); dossier_render lays them out in
+worker processes, takes unchanged ones from its cache and merges them with global page numbers, contents
+and outline. `render_html` gives the same parts as one document: what a single WeasyPrint pass lays out, and
+what --attach-evidence (PDF/A-3u, one pass) renders.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import json
-import mimetypes
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 from flask import current_app
 from flask_babel import force_locale
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from . import audit, charts, gaps, labels, rules
-from .config import PACKAGE_DIR
+from . import audit, charts, dossier_render, gaps, labels, rules
 from .errors import EvidenceError
 from .models import (
     Dossier, EvidenceVersion, Evidence, Framework, Perimeter, Section, User, utcnow,
 )
 
-ASSET_SCHEME = "evidence-asset:"
-BLOB_SCHEME = "evidence-blob:"
-STATIC_DIR = PACKAGE_DIR / "static"
+ASSET_SCHEME = dossier_render.ASSET_SCHEME
+BLOB_SCHEME = dossier_render.BLOB_SCHEME
+STATIC_DIR = dossier_render.STATIC_DIR
 LANGUAGES = ("fr", "en")
 DEFAULT_MAX_ATTACHMENTS = 200 * 1024 * 1024
 
@@ -37,32 +40,9 @@ Progress = Callable[[int, str], None]
 
 
 # --- The URL fetcher ----------------------------------------------------------------------------------------
+# It lives with the part renderer, whose worker processes use it without importing the application.
 
-
-def safe_fetcher(store=None, pinned: Optional[dict[str, str]] = None, refused: Optional[list] = None):
-    """A WeasyPrint URL fetcher that serves the package's static files and the pinned evidence blobs, and
-    refuses everything else: http(s), file, data, and anything a user could have typed."""
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    pinned = pinned or {}
-
-    class SafeFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
-            if url.startswith(ASSET_SCHEME):
-                relative = url[len(ASSET_SCHEME):].lstrip("/")
-                path = (STATIC_DIR / relative).resolve()
-                if path.is_file() and STATIC_DIR.resolve() in path.parents:
-                    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                    return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": media_type})
-            elif url.startswith(BLOB_SCHEME) and store is not None:
-                sha = url[len(BLOB_SCHEME):]
-                if sha in pinned:
-                    return URLFetcherResponse(url, store.open(pinned[sha]), {"Content-Type": "application/octet-stream"})
-            if refused is not None:
-                refused.append(url)
-            raise ValueError(f"refused by the dossier's URL fetcher: {url[:200]}")
-
-    return SafeFetcher()
+safe_fetcher = dossier_render.safe_fetcher
 
 
 # --- Snapshot -----------------------------------------------------------------------------------------------
@@ -149,10 +129,36 @@ def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: 
         "findings": findings,
         "actions": _actions(session, perimeter, today),
         "history": history,
+        "sovereignty": _sovereignty(session, perimeter) if framework.assessed else None,
         "readiness": {"compliant": readiness.compliant, "applicable": readiness.applicable,
                       "recommendations": [recommendations.compliant, recommendations.applicable],
                       "chapters": [[chapter, r.compliant, r.applicable] for chapter, r in result.chapters()]},
         "counts": dict(result.counts()),
+    }
+
+
+def _sovereignty(session: Session, perimeter: Perimeter) -> dict:
+    """The chapter-19 registers and the verdict of each check, for the dossier's annex."""
+    from . import sovereignty
+
+    regs = sovereignty.registers(session, perimeter)
+    members = sovereignty.eu_members()
+    return {
+        "checks": [{"requirement": c.requirement, "name": c.name, "passed": c.passed, "problems": list(c.problems),
+                    "figures": [list(f) for f in c.figures]} for c in sovereignty.checks(regs)],
+        "seats": [{"kind": s.kind, "address": s.address, "city": s.city, "country": s.country, "eu": s.country in members}
+                  for s in regs.seats],
+        "holders": [{"name": h.name, "country": h.country, "kind": h.kind, "capital": h.capital_bp / 100,
+                     "voting": h.voting_bp / 100, "veto": h.veto, "board_majority": h.board_majority,
+                     "eu": h.country in members} for h in regs.holders],
+        "subcontractors": [{"name": s.name, "country": s.country, "service": s.service, "data_access": s.data_access,
+                            "access_justification": s.access_justification, "qualified": s.qualified,
+                            "contract_ref": s.contract_ref, "eu": s.country in members} for s in regs.subcontractors],
+        "sites": [{"kind": s.kind, "city": s.city, "country": s.country, "eu": s.country in members} for s in regs.sites],
+        "data": [{"category": d.category, "activity": d.activity, "country": d.country, "eu": d.country in members}
+                 for d in regs.data],
+        "operations": [{"operation": o.operation, "country": o.country, "allowed_operations": o.allowed_operations,
+                        "eu": o.country in members} for o in regs.operations],
     }
 
 
@@ -183,6 +189,11 @@ def _actions(session: Session, perimeter: Perimeter, today: date) -> list[dict]:
 
 # --- Rendering ----------------------------------------------------------------------------------------------
 
+INDEX_RUN = 250  # evidence versions per run of the index (each run starts a page: one change re-lays one run)
+CHAPTER_RUN = 300  # lines, about 8 pages: a longer chapter comes in runs of whole sections, each on a new page
+CHROME_RUN = 160  # pages of running texts laid out per task
+PARALLEL_FROM = 100  # items + evidence/4 below which worker processes cost more (about 1 s to start) than they save
+
 
 class DossierView:
     """The snapshot arranged for the template: chapters → sections → items, evidence by ref, labels."""
@@ -190,6 +201,7 @@ class DossierView:
     def __init__(self, snapshot: dict, lang: str):
         self.s = snapshot
         self.lang = lang
+        self.labels = _Labels()
         self.evidence = {e["ref"]: e for e in snapshot["evidence"]}
         sections = snapshot["sections"]
         self.section_titles = {s["ref"]: (s["title_en"] if lang == "en" and s["title_en"] else s["title"]) for s in sections}
@@ -223,19 +235,103 @@ class DossierView:
                 for chapter, c, a in self.s["readiness"]["chapters"]]
         return charts.chapter_bars(data, title)
 
+    @property
+    def contents(self) -> list[dict]:
+        """The table of contents: anchor and label of each entry."""
+        from flask_babel import gettext as _
 
-def render_html(snapshot: dict, lang: str = "fr", attach: bool = False) -> str:
+        return ([{"anchor": "perimeter", "label": _("Le périmètre")}, {"anchor": "summary", "label": _("Synthèse")},
+                 {"anchor": "matrix", "label": _("Matrice de traçabilité")}]
+                + [{"anchor": f"ch-{c['ref']}", "label": f"{c['ref']}. {c['title']}"} for c in self.chapters]
+                + [{"anchor": "gaps", "label": _("Écarts et plan d'action")},
+                   {"anchor": "findings", "label": _("Constats de l'évaluation")}]
+                + ([{"anchor": "sovereignty", "label": _("Annexe : souveraineté (chapitre 19)")}]
+                   if self.s.get("sovereignty") else [])
+                + [{"anchor": "index", "label": _("Index des preuves")}])
+
+    @staticmethod
+    def _lines(item: dict) -> int:
+        """About how many lines an item takes: what a part's layout time is proportional to."""
+        text = item["official_text"] or item["summary"] or ""
+        return 3 + len(text) // 110 + 2 * len(item["controls"]) + len(item["evidence"]) + 2 * bool(item["reasons"])
+
+    def _runs(self, blocks: list[dict]) -> list[list[dict]]:
+        """A chapter's sections in runs of about CHAPTER_RUN lines (a short chapter is one run). Only the
+        snapshot decides where runs start: the same snapshot always gives the same pages."""
+        sizes = [sum(self._lines(i) for i in b["items"]) for b in blocks]
+        count = max(1, round(sum(sizes) / CHAPTER_RUN))
+        target = sum(sizes) / count
+        runs, current, filled = [], [], 0
+        for block, size in zip(blocks, sizes):
+            if current and filled + size / 2 > target * (len(runs) + 1) and len(runs) < count - 1:
+                runs.append(current)
+                current = []
+            current.append(block)
+            filled += size
+        return runs + [current] if current else runs or [[]]
+
+    def parts(self) -> list[dict]:
+        """The document cut into parts that each start on a new page, in order; `anchors` are the ids each
+        part holds (the table of contents points at them)."""
+        parts = [{"kind": "front", "anchors": ["history", "toc"]},
+                 {"kind": "overview", "anchors": ["perimeter", "summary"]},
+                 {"kind": "matrix", "items": self.s["items"], "anchors": ["matrix"]}]
+        for c in self.chapters:
+            runs = self._runs(c["blocks"])
+            parts += [{"kind": "chapter", "chapter": c, "blocks": blocks, "first": n == 0,
+                       "anchors": [f"ch-{c['ref']}"] if n == 0 else []} for n, blocks in enumerate(runs)]
+        parts.append({"kind": "gaps", "anchors": ["gaps", "findings"]})
+        if self.s.get("sovereignty"):
+            parts.append({"kind": "sovereignty", "anchors": ["sovereignty"]})
+        evidence = self.s["evidence"]
+        runs = [evidence[i:i + INDEX_RUN] for i in range(0, len(evidence), INDEX_RUN)] or [[]]
+        parts += [{"kind": "index", "evidence": run, "first": n == 0, "anchors": ["index"] if n == 0 else []}
+                  for n, run in enumerate(runs)]
+        return parts
+
+
+class _Labels:
+    """The `labels` mappings with their words translated once per rendering (a lazy string translates itself
+    each time it is printed, and the dossier prints thousands of them)."""
+
+    def __getattr__(self, name: str) -> dict:
+        mapping = {key: str(value) for key, value in getattr(labels, name).items()}
+        setattr(self, name, mapping)
+        return mapping
+
+
+def _checked(lang: str) -> str:
     if lang not in LANGUAGES:
         raise EvidenceError(f"unknown dossier language {lang!r} (fr or en)")
-    with force_locale(lang):
-        from markupsafe import Markup
+    return lang
 
+
+def _html(view: DossierView, parts: list[dict], attach: bool = False, in_parts: bool = False,
+          toc_pages: Optional[dict] = None, stubs: Iterable[str] = ()) -> str:
+    """The HTML of some parts of the dossier (all of them: the whole document). Call under force_locale."""
+    from markupsafe import Markup
+
+    # Straight from the environment: the web pages' context processors (navigation, user) stay out.
+    return current_app.jinja_env.get_template("dossier/dossier.html").render(
+        s=view.s, v=view, lang=view.lang, attach=attach, labels=view.labels, parts=parts, in_parts=in_parts,
+        toc_pages=toc_pages, stubs=list(stubs),
+        chart=Markup(view.chart(str(_chart_title()))) if any(p["kind"] == "overview" for p in parts) else "",
+        asset=ASSET_SCHEME, blob=BLOB_SCHEME,
+    )
+
+
+def _chrome_html(view: DossierView, numbers: Iterable[int] = (), total: int = 0) -> str:
+    """The running texts of the whole dossier: its name, version and classification (one page), or the page
+    numbers of pages `numbers` of `total` (a page each)."""
+    return current_app.jinja_env.get_template("dossier/chrome.html").render(
+        s=view.s, lang=view.lang, numbers=list(numbers), total=total, asset=ASSET_SCHEME)
+
+
+def render_html(snapshot: dict, lang: str = "fr", attach: bool = False) -> str:
+    """The whole dossier as one HTML document (what a single WeasyPrint pass lays out)."""
+    with force_locale(_checked(lang)):
         view = DossierView(snapshot, lang)
-        # Straight from the environment: the web pages' context processors (navigation, user) stay out.
-        return current_app.jinja_env.get_template("dossier/dossier.html").render(
-            s=snapshot, v=view, lang=lang, attach=attach, labels=labels,
-            chart=Markup(view.chart(str(_chart_title()))), asset=ASSET_SCHEME, blob=BLOB_SCHEME,
-        )
+        return _html(view, view.parts(), attach=attach)
 
 
 def _chart_title():
@@ -249,28 +345,88 @@ def snapshot_digest(snapshot: dict) -> str:
 
 
 def render_pdf(snapshot: dict, lang: str = "fr", store=None, attach: bool = False,
-               max_attachments: int = DEFAULT_MAX_ATTACHMENTS, refused: Optional[list] = None) -> bytes:
+               max_attachments: int = DEFAULT_MAX_ATTACHMENTS, refused: Optional[list] = None,
+               workers: Optional[int] = None, progress: Optional[Callable[[float], None]] = None) -> bytes:
     """The PDF of a snapshot. With `attach`, the pinned files are embedded (PDF/A-3u), each linked from the
-    evidence index; the total size is capped so that a dossier stays something one can send."""
+    evidence index; the total size is capped so that a dossier stays something one can send.
+
+    Without attachments the dossier is rendered in parts (see dossier_render): in parallel, unchanged parts
+    taken from the cache. With attachments it is one WeasyPrint pass: the PDF/A-3 conformance (output intent,
+    XMP metadata, embedded files) is WeasyPrint's, and a merge would have to rebuild it.
+
+    `workers`: processes laying parts out (default: DOSSIER_RENDER_WORKERS, else one per core, and none
+    for a small dossier); `progress` is called with the share of parts done."""
+    _checked(lang)
+    if not attach:
+        return _render_in_parts(snapshot, lang, refused, workers, progress)
     from weasyprint import HTML
 
-    pinned = {}
-    if attach:
-        files = [e for e in snapshot["evidence"] if e.get("storage_key")]
-        total = sum(e["size"] or 0 for e in files)
-        if total > max_attachments:
-            raise EvidenceError(
-                f"the pinned evidence files add up to {total // (1024 * 1024)} MB, over the "
-                f"{max_attachments // (1024 * 1024)} MB ceiling for an attached dossier; render without "
-                f"--attach-evidence and hand over the evidence bundle instead"
-            )
-        pinned = {e["sha256"]: e["storage_key"] for e in files}
-    html = render_html(snapshot, lang, attach=attach)
+    files = [e for e in snapshot["evidence"] if e.get("storage_key")]
+    total = sum(e["size"] or 0 for e in files)
+    if total > max_attachments:
+        raise EvidenceError(
+            f"the pinned evidence files add up to {total // (1024 * 1024)} MB, over the "
+            f"{max_attachments // (1024 * 1024)} MB ceiling for an attached dossier; render without "
+            f"--attach-evidence and hand over the evidence bundle instead"
+        )
+    pinned = {e["sha256"]: e["storage_key"] for e in files}
+    html = render_html(snapshot, lang, attach=True)
     fetcher = safe_fetcher(store, pinned, refused)
-    options = {"pdf_identifier": snapshot_digest(snapshot)[:32].encode()}
-    if attach:
-        options["pdf_variant"] = "pdf/a-3u"
-    return HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf(**options)
+    dossier_render.use_default_compression()
+    return HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf(
+        pdf_identifier=snapshot_digest(snapshot)[:32].encode(), pdf_variant="pdf/a-3u")
+
+
+def part_cache() -> Optional[dossier_render.PartCache]:
+    """Where rendered parts are kept: DOSSIER_CACHE_DIR, else dossier-cache/ in the instance folder, up to
+    DOSSIER_CACHE_LIMIT bytes (least recently used parts go first); DOSSIER_CACHE = False (or "0", "false",
+    "no", "off" from the environment) turns the cache off."""
+    config = current_app.config
+    if str(config.get("DOSSIER_CACHE", True)).strip().lower() in ("false", "0", "no", "off"):
+        return None
+    folder = config.get("DOSSIER_CACHE_DIR") or Path(current_app.instance_path) / "dossier-cache"
+    return dossier_render.PartCache(Path(folder), int(config.get("DOSSIER_CACHE_LIMIT", dossier_render.CACHE_LIMIT)))
+
+
+def _render_in_parts(snapshot: dict, lang: str, refused: Optional[list], workers: Optional[int],
+                     progress: Optional[Callable[[float], None]] = None) -> bytes:
+    render = dossier_render
+    if workers is None:
+        workers = int(current_app.config.get("DOSSIER_RENDER_WORKERS") or render.default_workers())
+        if len(snapshot["items"]) + len(snapshot["evidence"]) // 4 < PARALLEL_FROM:
+            workers = 1
+    with force_locale(lang), render.PartRenderer(workers, part_cache(), refused, progress) as renderer:
+        view = DossierView(snapshot, lang)
+        plan = view.parts()
+        parts = renderer.render(_html(view, [part], in_parts=True) for part in plan[1:])
+        owners = {anchor: number for number, part in enumerate(plan) for anchor in part["anchors"]}
+        away = [a for a, n in owners.items() if n > 0]  # anchors outside the front part
+        # Where each anchor lands, counted from the first page after the front part.
+        landing, offset = {}, 0
+        for number, part in enumerate(parts, start=1):
+            for anchor, (page, _destination) in part.anchors().items():
+                if owners.get(anchor, number) == number:
+                    landing.setdefault(anchor, offset + page + 1)
+            offset += part.pages
+        # The front part (cover, history, contents) comes last, with the real page numbers in its contents,
+        # and so do the page numbers ("N / M"). The front part's own length moves every number: it is guessed
+        # (cover, history, contents: 3 pages) and checked.
+        front_pages = 3
+        for _attempt in range(6):
+            total = front_pages + offset
+            front, running, *numbers = renderer.render([
+                _html(view, plan[:1], in_parts=True, stubs=away, toc_pages={a: front_pages + n for a, n in landing.items()}),
+                _chrome_html(view),
+                *(_chrome_html(view, range(first, min(first + CHROME_RUN, total + 1)), total)
+                  for first in range(2, total + 1, CHROME_RUN)),
+            ])
+            if front.pages == front_pages:
+                break
+            front_pages = front.pages
+        else:
+            raise EvidenceError("the dossier's table of contents does not settle on a length; please report it")
+    continued = [n for n, part in enumerate(plan) if part["kind"] == "chapter" and not part["first"]]
+    return render.merge([front, *parts], running, numbers, snapshot_digest(snapshot)[:32].encode(), owners, continued)
 
 
 # --- Generation ---------------------------------------------------------------------------------------------
@@ -311,9 +467,15 @@ def render_stored(session: Session, store, dossier: Dossier, progress: Optional[
 
     dossier.status = "rendering"
     step(10, "rendering")
+    def parts_done(share: float):
+        percent = 10 + int(70 * share)
+        if percent >= dossier.progress + 5:
+            step(percent, "rendering")
+
     try:
         pdf = render_pdf(dossier.snapshot, dossier.language, store, attach=dossier.options.get("attach_evidence", False),
-                         max_attachments=int(current_app.config.get("DOSSIER_MAX_ATTACHMENTS", DEFAULT_MAX_ATTACHMENTS)))
+                         max_attachments=int(current_app.config.get("DOSSIER_MAX_ATTACHMENTS", DEFAULT_MAX_ATTACHMENTS)),
+                         progress=parts_done)
         step(80, "storing")
         blob = store.put(io.BytesIO(pdf))
     except Exception as error:

@@ -2,6 +2,8 @@
 import hashlib
 import http.server
 import io
+import re
+import shutil
 import threading
 import zipfile
 from datetime import date
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import IndirectObject
 from sqlmodel import select
 
 from evidence import auth, catalogue, controls, db, dossier, evidence_items, exports, findings, perimeters, storage
@@ -159,10 +162,14 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
             snapshot["number"] = 1
             html = dossier.render_html(snapshot, "fr")
             data = dossier.render_pdf(snapshot, "fr", storage.get_store(app), refused=refused)
+            # The same in worker processes, and the attached variant (one pass, blobs served).
+            parallel = dossier.render_pdf(snapshot, "fr", storage.get_store(app), refused=refused, workers=2)
+            dossier.render_pdf(snapshot, "fr", storage.get_store(app), refused=refused, attach=True)
     finally:
         server.shutdown()
     assert hits == []
     assert refused == []  # escaped markup is text: no URL of a user ever reached the fetcher
+    assert parallel == data
     assert "<img src=" not in html and "&lt;img src=" in html and "<script>fetch" not in html
     text = pdf_text(data)
     assert f'<img src="http://127.0.0.1:{port}/img">' in text.replace("\n", "")
@@ -270,3 +277,196 @@ def test_dossier_command_writes_the_file(tiny, tmp_path):
     assert (tmp_path / "d.pdf").read_bytes().startswith(b"%PDF")
     bad = tiny.test_cli_runner().invoke(args=["dossier", "nope", "-o", str(tmp_path / "x.pdf")])
     assert bad.exit_code == 1 and "no perimeter 'nope'" in bad.output
+
+
+# --- Rendering in parts: merge, page numbers, contents, outline, cache ---------------------------------------
+
+
+def _larger(snapshot: dict) -> dict:
+    """The tiny perimeter's snapshot grown to several sections per chapter and a dozen evidence versions, so
+    that with small runs (see `small_runs`) the dossier comes in many parts: continued chapters and index runs."""
+    import copy
+
+    snapshot = copy.deepcopy(snapshot)
+    base = [i for i in snapshot["items"] if i["applicability"] != "not_applicable"]
+    for n in range(12):
+        snapshot["evidence"].append({
+            "ref": f"EV-1{n:03d}", "title": f"Preuve ajoutée {n}", "kind": "report", "status": "approved", "version": 1,
+            "sha256": hashlib.sha256(f"file {n}".encode()).hexdigest(), "size": 100 + n, "media_type": "text/plain",
+            "file_name": f"f{n}.txt", "url": None, "storage_key": None, "version_date": "2026-06-01",
+            "effective_date": "2026-06-01", "valid_until": "2027-06-01", "owner": "Owner", "classification": "internal",
+            "freshness": "valid"})
+    for chapter in ("5", "12"):
+        for k in (2, 3, 6):
+            ref = f"{chapter}.{k}"
+            snapshot["sections"].append({"ref": ref, "parent": chapter, "title": f"Section {ref}",
+                                         "title_en": f"Section {ref}", "depth": 2})
+            for j, item in enumerate(base[:2]):
+                clone = copy.deepcopy(item)
+                clone.update(ref=f"{ref}.{'ab'[j]}", chapter=chapter, section=ref, title=f"Point {ref}.{'ab'[j]}",
+                             evidence=[f"EV-1{(k * 2 + j) % 12:03d}", f"EV-1{(k + j) % 12:03d}"])
+                snapshot["items"].append(clone)
+    return snapshot
+
+
+@pytest.fixture
+def small_runs(monkeypatch):
+    monkeypatch.setattr(dossier, "CHAPTER_RUN", 12)
+    monkeypatch.setattr(dossier, "INDEX_RUN", 5)
+
+
+def _plan(app, snapshot):
+    from flask_babel import force_locale
+
+    with app.app_context(), force_locale("fr"):
+        return dossier.DossierView(snapshot, "fr").parts()
+
+
+def _outline(reader):
+    """[(title, page number, [(title, page number), ...]), ...] of the top-level bookmarks."""
+    tree, items = [], list(reader.outline)
+    for item in items:
+        if isinstance(item, list):
+            tree[-1][2].extend((child.title, reader.get_destination_page_number(child) + 1)
+                               for child in item if not isinstance(child, list))
+        else:
+            tree.append((item.title, reader.get_destination_page_number(item) + 1, []))
+    return tree
+
+
+def test_parts_merge_into_the_document_one_pass_gives(tiny, small_runs):
+    """Rendered in parts and merged, the dossier reads page for page like the same HTML laid out in one pass:
+    global page numbers, contents, running headers; its outline and links point at the right pages."""
+    from weasyprint import HTML
+
+    app = tiny
+    _id, _sha, snapshot = generate(app)
+    snapshot = _larger(snapshot)
+    plan = _plan(app, snapshot)
+    assert sum(p["kind"] == "chapter" and not p["first"] for p in plan) >= 2  # continued chapters
+    assert sum(p["kind"] == "index" for p in plan) >= 3  # runs of the index
+    with app.app_context():
+        merged = dossier.render_pdf(snapshot, "fr", storage.get_store(app), workers=1)
+        whole = HTML(string=dossier.render_html(snapshot, "fr"), url_fetcher=dossier.safe_fetcher(),
+                     base_url=None).write_pdf()
+    reader, reference = PdfReader(io.BytesIO(merged), strict=True), PdfReader(io.BytesIO(whole))
+    total = len(reader.pages)
+    for page in reader.pages[1:]:  # a well-formed merge: content streams stay indirect objects
+        assert all(isinstance(ref, IndirectObject) for ref in page.raw_get("/Contents").get_object())
+    assert total == len(reference.pages) and total > len(plan)
+    texts = [" ".join(page.extract_text().split()) for page in reader.pages]
+    assert texts == [" ".join(page.extract_text().split()) for page in reference.pages]
+
+    # Page N / M on every page but the cover, continuous across the parts.
+    assert f"/ {total}" not in texts[0]
+    for number, text in enumerate(texts[1:], start=2):
+        assert text.endswith(f"{number} / {total}"), (number, text[-40:])
+        assert "Dossier SecNumCloud iaas-t v1 — Diffusion restreinte" in text
+    # The header of a page that continues a chapter in a new part names the chapter.
+    continued = [p for p in plan if p["kind"] == "chapter" and not p["first"]][0]
+    first_section = continued["blocks"][0]["ref"]
+    page = next(t for t in texts if f"{first_section} Section {first_section}" in t)
+    assert f"{continued['chapter']['ref']}. {continued['chapter']['title']}" in page
+
+    # The contents: each entry's number is the page its anchor is on.
+    destinations = {name: reader.get_destination_page_number(d) + 1 for name, d in reader.named_destinations.items()}
+    contents = next(t for t in texts if t.startswith("Sommaire"))
+    for anchor, label in (("matrix", "Matrice de traçabilité"), ("ch-5", "5. Politiques"),
+                          ("ch-12", "12. Exploitation"), ("gaps", "Écarts et plan d'action"),
+                          ("findings", "Constats de l'évaluation"), ("index", "Index des preuves")):
+        assert re.search(re.escape(label) + r"[^0-9]*?\.{3,} ?" + str(destinations[anchor]) + r"\b", contents), anchor
+    # The links of the contents resolve to those pages.
+    toc_page = reader.pages[texts.index(contents)]
+    targets = {str(a.get_object()["/Dest"]) for a in toc_page["/Annots"] if a.get_object().get("/Subtype") == "/Link"}
+    assert {"matrix", "ch-5", "ch-12", "index"} <= targets <= set(destinations)
+
+    # The outline: every chapter, the sections of continued parts under their chapter, in page order.
+    outline = _outline(reader)
+    titles = [title for title, _page, _children in outline]
+    assert titles[:5] == ["Historique du document", "Sommaire", "Le périmètre", "Synthèse", "Matrice de traçabilité"]
+    assert "Index des preuves" in titles and "Constats de l'évaluation" in titles
+    chapter_12 = next(entry for entry in outline if entry[0].startswith("12."))
+    assert [title for title, _page in chapter_12[2]] == ["12.4 Codes malveillants", "12.2 Section 12.2",
+                                                          "12.3 Section 12.3", "12.6 Section 12.6"]
+    pages = [number for _title, page, children in outline for number in [page, *(p for _t, p in children)]]
+    assert pages == sorted(pages)
+    # Every pinned version is in the index with its full SHA-256.
+    joined = "".join(texts)
+    assert all(e["sha256"] in joined for e in snapshot["evidence"] if e["sha256"])
+
+
+def test_workers_and_cache_do_not_change_a_byte(tiny, small_runs):
+    """In this process or in worker processes, from the cache or not: the same snapshot, the same PDF."""
+    from evidence import dossier_render
+
+    app = tiny
+    _id, sha, snapshot = generate(app)
+    larger = _larger(snapshot)
+    with app.app_context():
+        store = storage.get_store(app)
+        app.config["DOSSIER_CACHE"] = False
+        alone = dossier.render_pdf(larger, "fr", store, workers=1)
+        app.config["DOSSIER_CACHE"] = True
+        shutil.rmtree(Path(app.instance_path) / "dossier-cache", ignore_errors=True)
+        parallel = dossier.render_pdf(larger, "fr", store, workers=2)
+        assert dossier_render.last_run["workers"] == 2 and dossier_render.last_run["cached"] == 0
+        cached = dossier.render_pdf(larger, "fr", store, workers=2)
+        assert dossier_render.last_run["rendered"] == 0 and dossier_render.last_run["workers"] == 1
+    assert alone == parallel == cached
+
+
+def test_a_new_version_lays_out_only_the_parts_that_changed(tiny, small_runs):
+    """Version 2 of a dossier where one evidence changed: its chapter's run, its index run, the front part and
+    the running texts (new version number) are laid out; every other part comes from the cache, and the PDF
+    is the one a rendering without cache gives."""
+    import copy
+
+    from evidence import dossier_render
+
+    app = tiny
+    _id, _sha, snapshot = generate(app)
+    first = _larger(snapshot)
+    with app.app_context():
+        store = storage.get_store(app)
+        dossier.render_pdf(first, "fr", store, workers=1)
+        total = dossier_render.last_run["rendered"] + dossier_render.last_run["cached"]
+        second = copy.deepcopy(first)
+        second.update(number=2, taken_at="2026-06-16T09:00:00+00:00")
+        changed = next(e for e in second["evidence"] if e["ref"] == "EV-1002")  # cited in 5.2.a and 12.2.a
+        changed["title"] = "Preuve ajoutée 2, mise à jour"
+        again = dossier.render_pdf(second, "fr", store, workers=1)
+        run = dict(dossier_render.last_run)
+        app.config["DOSSIER_CACHE"] = False
+        fresh = dossier.render_pdf(second, "fr", store, workers=1)
+    # The runs of 5.2 and 12.2, the index run, the front part, the running texts (a new version number).
+    assert run["rendered"] == 5 and run["rendered"] + run["cached"] == total, run
+    assert again == fresh
+    text = pdf_text(again)
+    assert "Preuve ajoutée 2, mise à jour" in text and "Dossier SecNumCloud iaas-t v2" in text
+
+
+def test_worker_processes_use_the_safe_fetcher_and_report_what_it_refused(tiny):
+    from evidence import dossier_render
+
+    page = ('<html><head><link rel="stylesheet" href="evidence-asset:css/dossier.css"></head><body>'
+            '<h1>{}</h1><img src="{}"></body></html>')
+    refused = []
+    with dossier_render.PartRenderer(workers=2, refused=refused) as renderer:
+        parts = renderer.render([page.format("a", "http://127.0.0.1:9/x"), page.format("b", "file:///etc/passwd")])
+    assert [part.pages for part in parts] == [1, 1]
+    assert sorted(refused) == ["file:///etc/passwd", "http://127.0.0.1:9/x"]
+
+
+def test_the_part_cache_keeps_whole_files_within_its_limit(tmp_path):
+    from evidence import dossier_render
+
+    cache = dossier_render.PartCache(tmp_path / "cache", limit=3000)
+    part = b"%PDF-1.7\n" + b"x" * 1000 + b"\n%%EOF\n"
+    for n in range(4):
+        cache.put(f"{n:064x}", part)
+    assert cache.get(f"{0:064x}") == part and cache.get("f" * 64) is None
+    (tmp_path / "cache" / "00" / f"{1:064x}.pdf").write_bytes(b"%PDF-1.7\ntruncated")  # an interrupted copy
+    assert cache.get(f"{1:064x}") is None
+    cache.prune()
+    assert sum(f.stat().st_size for f in (tmp_path / "cache").glob("*/*.pdf")) <= 3000
+    assert not list((tmp_path / "cache").glob("*/.*.tmp"))
