@@ -24,7 +24,7 @@ from ..models import (
 )
 from . import reported_errors
 from .forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
-from .listing import id_arg, paginate
+from .listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("controls", __name__, url_prefix="/controls")
 
@@ -89,10 +89,7 @@ def index():
     session = db.get_session()
     args = request.args
     query = select(Control, User).outerjoin(User, User.id == Control.owner_id)
-    if args.get("owner") == "me":
-        query = query.where(Control.owner_id == current_user.id)
-    elif id_arg("owner") is not None:
-        query = query.where(Control.owner_id == id_arg("owner"))
+    query = by_owner(query, Control.owner_id)
     if args.get("status") in CONTROL_STATUSES:
         query = query.where(Control.status == args["status"])
     elif not args.get("status"):
@@ -124,8 +121,7 @@ def index():
     return render_template(
         "web/controls/index.html", page=page, mapped=mapped, proofs=proofs, deployed=deployed,
         statuses=STATUS_LABELS, categories=CATEGORY_LABELS,
-        owners=session.exec(select(User).where(User.active).order_by(User.name)).all(),
-        perimeters=session.exec(select(Perimeter).order_by(Perimeter.code)).all(),
+        **filter_choices(session),
     )
 
 

@@ -25,7 +25,7 @@ from ..models import (
 )
 from . import reported_errors
 from .forms import EmptyForm, OwnerField, VersionedForm, choices
-from .listing import id_arg, paginate
+from .listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -114,10 +114,7 @@ def index():
     args = request.args
     today = utcnow().date()
     query = select(Evidence, User).outerjoin(User, User.id == Evidence.owner_id)
-    if args.get("owner") == "me":
-        query = query.where(Evidence.owner_id == current_user.id)
-    elif id_arg("owner") is not None:
-        query = query.where(Evidence.owner_id == id_arg("owner"))
+    query = by_owner(query, Evidence.owner_id)
     if args.get("status") in EVIDENCE_STATUSES:
         query = query.where(Evidence.status == args["status"])
     if args.get("kind") in EVIDENCE_KINDS:
@@ -142,13 +139,10 @@ def index():
         .order_by(Control.ref)
     ):
         controls[evidence_id].append(ref)
-    from ..models import Perimeter
-
     return render_template(
         "web/evidence/index.html", page=page, controls=controls, today=today, freshness=rules.freshness,
         statuses=STATUS_LABELS, kinds=KIND_LABELS, freshness_labels=FRESHNESS_LABELS,
-        owners=session.exec(select(User).where(User.active).order_by(User.name)).all(),
-        perimeters=session.exec(select(Perimeter).order_by(Perimeter.code)).all(),
+        **filter_choices(session),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import request
+from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import select
 
@@ -43,3 +44,22 @@ def paginate(session, query, size: int = PAGE_SIZE) -> Page:
     total = session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
     rows = session.exec(query.offset((number - 1) * size).limit(size)).all()
     return Page(rows=list(rows), total=total, number=number, size=size)
+
+
+def by_owner(query, column):
+    """The list pages' owner filter: ?owner=me or ?owner=<user id>."""
+    if request.args.get("owner") == "me":
+        return query.where(column == current_user.id)
+    if (owner := id_arg("owner")) is not None:
+        return query.where(column == owner)
+    return query
+
+
+def filter_choices(session) -> dict:
+    """What the list pages' owner and perimeter filters offer."""
+    from ..models import Perimeter, User
+
+    return {
+        "owners": session.exec(select(User).where(User.active).order_by(User.name)).all(),
+        "perimeters": session.exec(select(Perimeter).order_by(Perimeter.code)).all(),
+    }

@@ -94,19 +94,24 @@ def _form_errors(code: str, form):
     return redirect(url_for("sovereignty.page", code=code))
 
 
-@bp.route("/seat", methods=["POST"])
-@auth.access(*MANAGERS)
-def seat(code: str):
-    perimeter_or_404(code)
-    form = SeatForm()
+def _record(code: str, form, write, message):
+    """The shape of every "add to a register" post: validate, write (a refusal becomes a message), go back."""
+    perimeter = perimeter_or_404(code)
     if not form.validate_on_submit():
         return _form_errors(code, form)
     with reported_errors() as outcome:
-        sovereignty.set_seat(db.get_session(), current_user, form.kind.data, form.country.data, form.city.data,
-                             form.address.data, today=today())
+        write(db.get_session(), perimeter, form)
     if outcome.ok:
-        flash(_("Siège enregistré."), "info")
+        flash(message, "info")
     return redirect(url_for("sovereignty.page", code=code))
+
+
+@bp.route("/seat", methods=["POST"])
+@auth.access(*MANAGERS)
+def seat(code: str):
+    return _record(code, SeatForm(), lambda session, _perimeter, f: sovereignty.set_seat(
+        session, current_user, f.kind.data, f.country.data, f.city.data, f.address.data, today=today()),
+        _("Siège enregistré."))
 
 
 @bp.route("/holders", methods=["POST"], defaults={"holder_id": None})
@@ -163,45 +168,24 @@ def subcontractor(code: str, subcontractor_id):
 @bp.route("/sites", methods=["POST"])
 @auth.access(*MANAGERS)
 def site(code: str):
-    perimeter = perimeter_or_404(code)
-    form = SiteForm()
-    if not form.validate_on_submit():
-        return _form_errors(code, form)
-    with reported_errors() as outcome:
-        sovereignty.add_site(db.get_session(), current_user, perimeter, form.kind.data, form.city.data, form.country.data)
-    if outcome.ok:
-        flash(_("Site ajouté."), "info")
-    return redirect(url_for("sovereignty.page", code=code))
+    return _record(code, SiteForm(), lambda session, perimeter, f: sovereignty.add_site(
+        session, current_user, perimeter, f.kind.data, f.city.data, f.country.data), _("Site ajouté."))
 
 
 @bp.route("/data", methods=["POST"])
 @auth.access(*MANAGERS)
 def data(code: str):
-    perimeter = perimeter_or_404(code)
-    form = DataForm()
-    if not form.validate_on_submit():
-        return _form_errors(code, form)
-    with reported_errors() as outcome:
-        sovereignty.add_data_location(db.get_session(), current_user, perimeter, form.category.data, form.activity.data,
-                                      form.country.data, today=today())
-    if outcome.ok:
-        flash(_("Localisation ajoutée."), "info")
-    return redirect(url_for("sovereignty.page", code=code))
+    return _record(code, DataForm(), lambda session, perimeter, f: sovereignty.add_data_location(
+        session, current_user, perimeter, f.category.data, f.activity.data, f.country.data, today=today()),
+        _("Localisation ajoutée."))
 
 
 @bp.route("/operations", methods=["POST"])
 @auth.access(*MANAGERS)
 def operation(code: str):
-    perimeter = perimeter_or_404(code)
-    form = OperationForm()
-    if not form.validate_on_submit():
-        return _form_errors(code, form)
-    with reported_errors() as outcome:
-        sovereignty.add_operation(db.get_session(), current_user, perimeter, form.operation.data, form.country.data,
-                                  form.allowed_operations.data, today=today())
-    if outcome.ok:
-        flash(_("Opération ajoutée."), "info")
-    return redirect(url_for("sovereignty.page", code=code))
+    return _record(code, OperationForm(), lambda session, perimeter, f: sovereignty.add_operation(
+        session, current_user, perimeter, f.operation.data, f.country.data, f.allowed_operations.data, today=today()),
+        _("Opération ajoutée."))
 
 
 REMOVABLE = {"holder": Shareholder, "subcontractor": Subcontractor, "site": Site, "data": DataLocation,
