@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evidence import auth, catalogue, create_app, db  # noqa: E402
 from evidence.models import (  # noqa: E402
-    Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, Perimeter, Requirement, User,
+    Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, Perimeter, Requirement,
 )
 
 PAGES = [

@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from . import audit
+from .db import replace_links
 from .errors import EvidenceError, check_version
 from .models import (
     CONTROL_CATEGORIES, CONTROL_STATUSES, Control, ControlPerimeter, ControlRequirement, Perimeter, Requirement, User,
@@ -77,19 +78,15 @@ def _validated(session: Session, actor: User, data: ControlData, current: Option
     }
 
 
-def _set_perimeters(session: Session, control: Control, perimeter_ids: list[int]) -> list[str]:
+def _set_perimeters(session: Session, control: Control, perimeter_ids: list[int]) -> tuple[list[str], bool]:
+    """(codes of the perimeters the control is now deployed in, whether that changed)."""
     wanted = set(perimeter_ids)
     known = {p.id: p.code for p in session.exec(select(Perimeter).where(Perimeter.id.in_(wanted or {-1})))}
     if unknown := wanted - set(known):
         raise EvidenceError(f"{control.ref}: unknown perimeter id(s) {sorted(unknown)}")
-    current = set(session.exec(select(ControlPerimeter.perimeter_id).where(ControlPerimeter.control_id == control.id)))
-    for perimeter_id in wanted - current:
-        session.add(ControlPerimeter(control_id=control.id, perimeter_id=perimeter_id))
-    if current - wanted:
-        session.execute(delete(ControlPerimeter).where(
-            ControlPerimeter.control_id == control.id, ControlPerimeter.perimeter_id.in_(current - wanted)
-        ))
-    return sorted(known.values())
+    changed = replace_links(session, ControlPerimeter, ControlPerimeter.control_id, control.id,
+                            ControlPerimeter.perimeter_id, wanted)
+    return sorted(known.values()), changed
 
 
 def create_control(session: Session, actor: User, data: ControlData) -> Control:
@@ -97,7 +94,7 @@ def create_control(session: Session, actor: User, data: ControlData) -> Control:
     control = Control(**_validated(session, actor, data, None))
     session.add(control)
     session.flush()
-    codes = _set_perimeters(session, control, data.perimeter_ids)
+    codes, _changed = _set_perimeters(session, control, data.perimeter_ids)
     audit.record(session, actor, "control.create", control, {"title": control.title, "status": control.status,
                                                             "perimeters": codes})
     session.commit()
@@ -111,11 +108,10 @@ def update_control(session: Session, actor: User, control: Control, data: Contro
     values = _validated(session, actor, data, control)
     changes = audit.diff(control, values)
     with session.no_autoflush:  # one UPDATE, so that one save is one version
-        before = set(session.exec(select(ControlPerimeter.perimeter_id).where(ControlPerimeter.control_id == control.id)))
         for key, value in values.items():
             setattr(control, key, value)
-        codes = _set_perimeters(session, control, data.perimeter_ids)
-        if before != set(data.perimeter_ids):
+        codes, moved = _set_perimeters(session, control, data.perimeter_ids)
+        if moved:
             changes["perimeters"] = codes
         if not changes:
             session.rollback()

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import current_app, g
-from sqlalchemy import event, text
+from sqlalchemy import delete, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, create_engine, select
 
 from . import models  # noqa: F401  (registers every table on the metadata)
 
@@ -70,6 +70,18 @@ def session_scope(app=None):
         yield session
     finally:
         session.close()
+
+
+def replace_links(session: Session, model, owner_column, owner_id: int, target_column, wanted) -> bool:
+    """Make a link table hold exactly `wanted` targets for one owner (e.g. the perimeters of a control);
+    True when that changed anything."""
+    wanted = set(wanted)
+    current = set(session.exec(select(target_column).where(owner_column == owner_id)))
+    for target in wanted - current:
+        session.add(model(**{owner_column.key: owner_id, target_column.key: target}))
+    if current - wanted:
+        session.execute(delete(model).where(owner_column == owner_id, target_column.in_(current - wanted)))
+    return wanted != current
 
 
 def database_reachable(engine: Engine) -> bool:

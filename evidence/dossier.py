@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from datetime import date, datetime, timezone
+from datetime import date, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 from . import audit, charts, dossier_render, gaps, labels, rules
 from .errors import EvidenceError
 from .models import (
-    Dossier, EvidenceVersion, Evidence, Framework, Perimeter, Section, User, utcnow,
+    Dossier, EvidenceVersion, Evidence, Perimeter, Section, User, utcnow,
 )
 
 ASSET_SCHEME = dossier_render.ASSET_SCHEME

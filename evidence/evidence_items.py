@@ -8,11 +8,12 @@ from datetime import date
 from typing import BinaryIO, Optional
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from . import audit, rules
+from .db import replace_links
 from .errors import EvidenceError, check_version
 from .models import (
     CLASSIFICATIONS, EVIDENCE_KINDS, Control, Evidence, EvidenceControl, EvidenceRequirement, EvidenceVersion,
@@ -194,12 +195,7 @@ def _set_links(session: Session, evidence: Evidence, control_ids: list[int], req
         found = {row.id: row.ref for row in session.exec(select(target).where(target.id.in_(wanted or {-1})))}
         if unknown := wanted - set(found):
             raise EvidenceError(f"{evidence.ref}: unknown {label} {sorted(unknown)}")
-        current = set(session.exec(select(column).where(model.evidence_id == evidence.id)))
-        for target_id in wanted - current:
-            session.add(model(evidence_id=evidence.id, **{column.key: target_id}))
-        if current - wanted:
-            session.execute(delete(model).where(model.evidence_id == evidence.id, column.in_(current - wanted)))
-        if wanted != current:
+        if replace_links(session, model, model.evidence_id, evidence.id, column, wanted):
             changes[label] = sorted(found.values())
     return changes
 

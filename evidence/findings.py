@@ -5,10 +5,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Optional
 
-from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from . import audit
+from .db import replace_links
 from .errors import EvidenceError
 from .models import (
     ACTION_STATUSES, FINDING_SEVERITIES, FINDING_STATUSES, Action, ActionControl, ActionFinding, ActionRequirement,
@@ -85,15 +85,6 @@ def can_update_action(user: User, action: Action) -> bool:
     return user.role in MANAGERS or (user.role == "contributor" and action.owner_id == user.id)
 
 
-def _link(session: Session, action: Action, model, column, ids: list[int]) -> None:
-    current = set(session.exec(select(column).where(model.action_id == action.id)))
-    wanted = set(ids)
-    for target in wanted - current:
-        session.add(model(action_id=action.id, **{column.key: target}))
-    if current - wanted:
-        session.execute(delete(model).where(model.action_id == action.id, column.in_(current - wanted)))
-
-
 def save_action(session: Session, actor: User, perimeter: Perimeter, data: ActionData,
                 action: Optional[Action] = None) -> Action:
     if not (data.title or "").strip():
@@ -117,9 +108,10 @@ def save_action(session: Session, actor: User, perimeter: Perimeter, data: Actio
     session.add(action)
     session.flush()
     if actor.role in MANAGERS:
-        _link(session, action, ActionRequirement, ActionRequirement.requirement_id, data.requirement_ids)
-        _link(session, action, ActionControl, ActionControl.control_id, data.control_ids)
-        _link(session, action, ActionFinding, ActionFinding.finding_id, data.finding_ids)
+        for model, column, ids in ((ActionRequirement, ActionRequirement.requirement_id, data.requirement_ids),
+                                   (ActionControl, ActionControl.control_id, data.control_ids),
+                                   (ActionFinding, ActionFinding.finding_id, data.finding_ids)):
+            replace_links(session, model, model.action_id, action.id, column, ids)
     audit.record(session, actor, "action.create" if created else "action.update", object_type="action",
                  object_id=str(action.id), details={"perimeter": perimeter.code, **({"title": action.title} if created else {"changes": changes})})
     session.commit()

@@ -13,10 +13,10 @@ from functools import lru_cache
 from typing import Optional
 
 import yaml
-from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from . import audit, rules
+from .db import replace_links
 from .config import resource_dir
 from .errors import EvidenceError
 from .models import (
@@ -238,9 +238,8 @@ def save_subcontractor(session: Session, actor, data: SubcontractorData, subcont
     subcontractor.updated_at = utcnow()
     session.add(subcontractor)
     session.flush()
-    session.execute(delete(SubcontractorPerimeter).where(SubcontractorPerimeter.subcontractor_id == subcontractor.id))
-    for perimeter_id in set(data.perimeter_ids):
-        session.add(SubcontractorPerimeter(subcontractor_id=subcontractor.id, perimeter_id=perimeter_id))
+    replace_links(session, SubcontractorPerimeter, SubcontractorPerimeter.subcontractor_id, subcontractor.id,
+                  SubcontractorPerimeter.perimeter_id, data.perimeter_ids)
     audit.record(session, actor, "sovereignty.subcontractor.create" if created else "sovereignty.subcontractor.update",
                  object_type="subcontractor", object_id=subcontractor.name,
                  details={"changes": changes, "perimeters": sorted(data.perimeter_ids)})

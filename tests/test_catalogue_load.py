@@ -1,6 +1,4 @@
 """Loading the catalogue into the database: validation, idempotent upsert, links kept."""
-import shutil
-from pathlib import Path
 
 import pytest
 import yaml

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 from sqlmodel import select
 
-from evidence import auth, catalogue, controls, db, dossier, evidence_items, exports, findings, perimeters, storage
+from evidence import auth, catalogue, controls, db, dossier, evidence_items, findings, perimeters, storage
 from evidence.errors import EvidenceError
 from evidence.models import Dossier, Requirement, User
 

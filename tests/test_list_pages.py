@@ -7,7 +7,7 @@ from sqlalchemy import event, func, insert
 from sqlmodel import select
 
 from evidence import db
-from evidence.models import Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, Perimeter, User
+from evidence.models import Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, Perimeter
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 from sqlmodel import select
 
 from evidence import db, perimeters
-from evidence.errors import ConflictError, EvidenceError
+from evidence.errors import EvidenceError
 from evidence.models import Applicability, AuditEvent, Perimeter, User
 
 from .conftest import csrf_token

@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from evidence import catalogue, db, gaps, perimeters, rules, sovereignty
+from evidence import db, gaps, perimeters, rules, sovereignty
 from evidence.models import Action, AuditEvent, User
 
 from .conftest import csrf_token

@@ -1,5 +1,4 @@
 """Every message in the code and templates has its English translation, and the compiled catalogue is current."""
-from io import BytesIO
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
