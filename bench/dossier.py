@@ -30,17 +30,28 @@ def build(folder: Path, n_controls: int, n_evidence: int) -> dict:
     from sqlalchemy import insert
     from sqlmodel import select
 
-    from evidence import auth, catalogue, create_app, db, storage
-    from evidence.models import (
-        Applicability, Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, EvidenceVersion,
-        Framework, Perimeter, Requirement,
+    from evidence import catalogue, create_app
+    from evidence.data import database as db
+    from evidence.data import storage
+    from evidence.data.models import (
+        Applicability,
+        Control,
+        ControlPerimeter,
+        ControlRequirement,
+        Evidence,
+        EvidenceControl,
+        EvidenceVersion,
+        Framework,
+        Perimeter,
+        Requirement,
     )
+    from evidence.services import users as auth
 
     settings = {"INSTANCE_PATH": str(folder), "DATABASE_URL": f"sqlite:///{folder / 'evidence.db'}", "SECRET_KEY": "b" * 40}
     app = create_app(settings)
     db.migrate(db.get_engine(app))
     today = date(2026, 6, 15)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "bench")
         owners = [auth.create_user(session, None, f"owner{i}@bench.example", f"Propriétaire {i}", "manager", "bench-password-1")
                   for i in range(12)]
@@ -139,7 +150,9 @@ def _child(queue, target, args):
 def product_render(settings: dict, snapshot_file: str, workers: int | None = None) -> tuple[int, float, dict]:
     import json
 
-    from evidence import create_app, dossier, dossier_render, storage
+    from evidence import create_app, dossier
+    from evidence.data import storage
+    from evidence.dossier import render as dossier_render
 
     app = create_app(settings)
     snapshot = json.loads(Path(snapshot_file).read_text())
@@ -182,12 +195,13 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-dossier-"))
     settings = build(folder, options.controls, options.evidence)
-    from evidence import create_app, db, dossier
-    from evidence.models import Evidence
-    from evidence.perimeters import get_perimeter
+    from evidence import create_app, dossier
+    from evidence.data import database as db
+    from evidence.data.models import Evidence
+    from evidence.services.perimeters import get_perimeter
 
     app = create_app(settings)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         snapshot = dossier.take_snapshot(session, get_perimeter(session, "bench-full"), date(2026, 6, 15),
                                          {"classification": "Diffusion restreinte", "attach_evidence": False})
         snapshot["number"] = 1
@@ -206,7 +220,7 @@ def main() -> None:
     print(f"ratio product/plain: {inner / plain_inner:.2f} (time), {peak / plain_peak:.2f} (memory)")
 
     # One evidence item changes (a new title), then the dossier is rendered again.
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         evidence = session.exec(select(Evidence).where(Evidence.ref == "EV-00042")).one()
         evidence.title = "Preuve 42 : rapport mis à jour"
         session.add(evidence)

@@ -20,10 +20,18 @@ from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evidence import auth, catalogue, create_app, db  # noqa: E402
-from evidence.models import (  # noqa: E402
-    Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, Perimeter, Requirement,
+from evidence import catalogue, create_app
+from evidence.data import database as db
+from evidence.data.models import (
+    Control,
+    ControlPerimeter,
+    ControlRequirement,
+    Evidence,
+    EvidenceControl,
+    Perimeter,
+    Requirement,
 )
+from evidence.services import users as auth  # noqa: E402
 
 PAGES = [
     "/evidence/", "/evidence/?page=150", "/evidence/?status=approved&kind=report",
@@ -33,7 +41,7 @@ PAGES = [
 
 
 def populate(app, n_evidence: int, n_controls: int) -> None:
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "bench")
         users = [auth.create_user(session, None, f"user{i}@bench.example", f"User {i}", "manager", "bench-password-1")
                  for i in range(20)]

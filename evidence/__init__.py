@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import config as settings
+from evidence import settings
 
 __version__ = "0.1.0"
 
@@ -22,17 +22,20 @@ def create_app(config: dict | None = None) -> Flask:
     )
     configure(app, config or {})
 
-    from . import db, storage, web
-    from .extensions import babel, csrf, login_manager
+    from evidence import context, web
+    from evidence.data import database as db
+    from evidence.data import storage
+    from evidence.extensions import babel, csrf, login_manager
 
     db.init_app(app)
+    app.teardown_appcontext(context.close_session)
     storage.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=web.select_locale, default_translation_directories="translations")
     web.init_app(app)
 
-    from .cli import register_commands
+    from evidence.cli import register_commands
 
     register_commands(app)
     return app

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from huey import SqliteHuey
 
-from . import config
+from evidence import settings as config
 
 
 def _make_huey() -> SqliteHuey:
@@ -33,11 +33,13 @@ def app_settings(app) -> dict:
 
 @huey.task()
 def render_dossier(dossier_id: int, settings: dict) -> None:
-    from . import create_app, db, dossier, storage
-    from .models import Dossier
+    from evidence import create_app, dossier
+    from evidence.data import database as db
+    from evidence.data import storage
+    from evidence.data.models import Dossier
 
     app = create_app(settings)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         item = session.get(Dossier, dossier_id)
         if item is None or item.status not in ("queued", "rendering"):
             return  # already done, or removed: a re-delivered task does nothing

@@ -18,8 +18,10 @@ from argon2 import PasswordHasher  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from evidence import auth, create_app, db  # noqa: E402
-from evidence.models import ROLES  # noqa: E402
+from evidence import create_app
+from evidence.data import database as db
+from evidence.data.models import ROLES  # noqa: E402
+from evidence.services import users as auth  # noqa: E402
 
 PG_URL = os.environ.get("EVIDENCE_TEST_DATABASE_URL")
 PASSWORD = "correct horse battery staple"
@@ -145,7 +147,7 @@ def runner(app):
 def users(app):
     """One active user per role, e.g. users["manager"].email == "manager@example.org"."""
     made = {}
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         for role in ROLES:
             made[role] = auth.create_user(session, None, f"{role}@example.org", role.title(), role, PASSWORD)
     return made
@@ -178,6 +180,6 @@ def catalogue_loaded(app):
     """The app with the product's catalogues loaded (SecNumCloud 3.2 and ISO 27001 Annex A)."""
     from evidence import catalogue
 
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "cli:test")
     return app

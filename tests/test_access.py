@@ -2,7 +2,7 @@
 import pytest
 from flask import Blueprint
 
-from evidence import auth
+from evidence.core import access
 
 from .conftest import csrf_token, make_app
 
@@ -86,7 +86,7 @@ def test_every_route_is_in_the_matrix(app):
 def test_declared_rules_match_the_matrix(app):
     for endpoint, (read, write) in MATRIX.items():
         rule = app.view_functions[endpoint].access_rule
-        if rule == auth.PUBLIC:
+        if rule == access.PUBLIC:
             assert "public" in (read, write), endpoint
             continue
         if read is not None:

@@ -5,24 +5,26 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from evidence import audit, auth, db
-from evidence.models import AuditEvent, AuditHead, User
+from evidence.data import audit
+from evidence.data import database as db
+from evidence.data.models import AuditEvent, AuditHead, User
+from evidence.services import users as auth
 
 
 def append(app, n):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         for i in range(n):
             audit.record(session, "cli:test", "test.event", object_type="thing", object_id=str(i), details={"n": i})
         session.commit()
 
 
 def verify(app):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         return audit.verify(session)
 
 
 def execute(app, sql, **params):
-    with app.app_context(), db.get_engine().begin() as conn:
+    with app.app_context(), db.get_engine(app).begin() as conn:
         conn.execute(text(sql), params)
 
 
@@ -40,7 +42,7 @@ def test_edited_event_is_detected(app):
 
 def test_edited_event_with_recomputed_hash_is_detected_at_the_next_one(app):
     append(app, 5)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.seq == 2)).one()
         event.details = {"n": 999}
         event.hash = audit.event_hash(event)
@@ -77,11 +79,11 @@ def test_swapped_events_are_detected(app):
 
 def test_event_rolls_back_with_the_change_it_records(app):
     append(app, 1)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         session.add(User(email="ghost@example.org", name="Ghost", password_hash="x", role="auditor", session_token="t"))
         audit.record(session, None, "user.create", object_type="user", object_id="ghost@example.org")
         session.rollback()
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert session.get(AuditHead, 1).seq == 1
         assert [e.action for e in session.exec(select(AuditEvent))] == ["test.event"]
     assert verify(app) == (1, None)
@@ -107,7 +109,7 @@ def test_concurrent_writers_keep_one_chain(app):
 
 
 def test_user_changes_are_audited_with_their_actor(app, users):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         admin = session.get(User, users["admin"].id)
         target = session.get(User, users["contributor"].id)
         auth.set_role(session, admin, target, "manager")
@@ -145,7 +147,7 @@ def test_audit_log_page_filters(app, client, users, login_as):
 
 @pytest.mark.parametrize("actor", ["<script>alert(1)</script>"])
 def test_audit_log_escapes_what_it_shows(app, client, users, login_as, actor):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         audit.record(session, actor, "test.xss", details={"note": "<img src=x onerror=alert(1)>"})
         session.commit()
     login_as("admin")

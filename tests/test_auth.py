@@ -2,14 +2,15 @@
 from argon2 import PasswordHasher
 from sqlmodel import select
 
-from evidence import auth, db
-from evidence.models import AuditEvent, LoginFailure, User
+from evidence.data import database as db
+from evidence.data.models import AuditEvent, LoginFailure, User
+from evidence.services import users as auth
 
 from .conftest import PASSWORD, csrf_token, login
 
 
 def events(app, action):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         return session.exec(select(AuditEvent).where(AuditEvent.action == action)).all()
 
 
@@ -41,7 +42,7 @@ def test_unknown_account_answers_like_a_wrong_password(app, client, users):
 
 
 def test_disabled_user_cannot_log_in(app, client, users):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         auth.set_active(session, None, session.get(User, users["contributor"].id), False)
     response = login(client, "contributor@example.org")
     assert response.status_code == 200
@@ -83,7 +84,7 @@ def test_success_clears_earlier_failures(app, client, users):
     for _ in range(4):
         login(client, "manager@example.org", "wrong")
     assert login(client, "manager@example.org").status_code == 302
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert session.exec(select(LoginFailure).where(LoginFailure.email == "manager@example.org")).all() == []
 
 
@@ -107,7 +108,7 @@ def test_login_issues_a_new_session(app, client, users):
 def test_role_change_ends_the_users_sessions(app, client, users):
     login(client, "manager@example.org")
     assert client.get("/admin/audit").status_code == 200
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         auth.set_role(session, None, session.get(User, users["manager"].id), "auditor")
     assert client.get("/admin/audit").status_code == 302  # logged out, not silently demoted mid-session
 
@@ -130,7 +131,7 @@ def test_password_rehashed_when_parameters_change(app, client, users):
         assert login(client, "auditor@example.org").status_code == 302
     finally:
         auth._hasher = original
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         new_hash = session.get(User, users["auditor"].id).password_hash
     assert new_hash != old_hash and not stronger.check_needs_rehash(new_hash)
     assert new_hash.startswith("$argon2id$")

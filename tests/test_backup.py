@@ -19,8 +19,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, Table, func, inspect, select
 
-from evidence import audit, auth, backup, catalogue, controls, db, dossier, evidence_items, perimeters, storage
-from evidence.models import EvidenceVersion, Requirement, User
+from evidence import catalogue, dossier
+from evidence.data import audit, storage
+from evidence.data import database as db
+from evidence.data.models import EvidenceVersion, Requirement, User
+from evidence.ops import backup
+from evidence.services import controls, perimeters
+from evidence.services import evidence as evidence_items
+from evidence.services import users as auth
 
 from .conftest import PASSWORD, _fresh_database, make_app
 
@@ -45,7 +51,7 @@ def populate(app, users, dossier_too: bool = True) -> None:
     with two versions), link evidence, a review, and a rendered dossier (a PDF blob; WeasyPrint is the slow part,
     so tests that need no dossier leave it out)."""
     app.config["TODAY"] = DAY
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, [TINY], "cli:test")
         manager = session.get(User, users["manager"].id)
         contributor = session.get(User, users["contributor"].id)
@@ -142,7 +148,7 @@ def test_round_trip_gives_identical_data_and_a_passing_verify(source_with_dossie
     assert f"Wrote {dest}:" in made.output and "3 stored file(s)" in made.output
 
     manifest = json.loads((dest / "manifest.json").read_text())
-    with source.app_context(), db.session_scope() as session:
+    with source.app_context(), db.session_scope(source) as session:
         head = session.get(audit.AuditHead, 1)
         revision = db.current_revision(db.get_engine(source))
     assert manifest["audit_head"] == {"seq": head.seq, "hash": head.hash}
@@ -178,7 +184,7 @@ def test_round_trip_gives_identical_data_and_a_passing_verify(source_with_dossie
     assert "Dossiers: 1 stored PDFs re-hashed, 0 problem(s)" in verify.output
 
     # The restored instance is alive: new rows get fresh ids (PostgreSQL sequences came along), downloads work.
-    with target.app_context(), db.session_scope() as session:
+    with target.app_context(), db.session_scope(target) as session:
         manager = session.execute(select(User).where(User.email == "manager@example.org")).scalars().one()
         added = evidence_items.create_evidence(session, manager, evidence_items.EvidenceData(title="Après restauration"),
                                                store=storage.get_store(target), upload=io.BytesIO(b"new"), filename="n.txt")
@@ -208,7 +214,7 @@ def test_backup_is_consistent_while_evidence_is_added(source, target, tmp_path):
 
     def writer():
         n = 0
-        with source.app_context(), db.session_scope() as session:
+        with source.app_context(), db.session_scope(source) as session:
             contributor = session.execute(select(User).where(User.role == "contributor")).scalars().one()
             while not stop.is_set() and n < 200:
                 n += 1
@@ -232,7 +238,7 @@ def test_backup_is_consistent_while_evidence_is_added(source, target, tmp_path):
     manifest = json.loads((tmp_path / "live" / "manifest.json").read_text())
     restored = cli(target, "restore", tmp_path / "live")
     assert restored.exit_code == 0, restored.output
-    with target.app_context(), db.session_scope() as session:
+    with target.app_context(), db.session_scope(target) as session:
         versions = session.execute(select(func.count()).select_from(EvidenceVersion)).scalars().one()
     assert versions == manifest["tables"]["evidence_version"]
 
@@ -389,7 +395,7 @@ def test_an_unfinished_backup_is_never_taken_for_a_complete_one(source, target, 
 
 def test_backup_killed_midway_leaves_no_complete_looking_folder(app, users, tmp_path):
     """kill -9 of a real backup process while it writes: DEST never appears; the .partial folder is refused."""
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         contributor = session.get(User, users["contributor"].id)
         for i in range(3):
             evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(title=f"Gros {i}"),
@@ -398,8 +404,8 @@ def test_backup_killed_midway_leaves_no_complete_looking_folder(app, users, tmp_
     dest, partial = tmp_path / "b", tmp_path / "b.partial"
     env = {**os.environ, "EVIDENCE_INSTANCE": app.instance_path, "EVIDENCE_DATABASE_URL": app.config["DATABASE_URL"],
            "EVIDENCE_SECRET_KEY": app.config["SECRET_KEY"]}
-    script = ("import sys; from evidence import create_app, backup, db, storage; app = create_app(); "
-              "app.app_context().push(); backup.create_backup(db.get_engine(), storage.get_store(), sys.argv[1])")
+    script = ("import sys; from evidence import create_app; from evidence.ops import backup; from evidence.data import database as db, storage; app = create_app(); "
+              "backup.create_backup(db.get_engine(app), storage.get_store(app), sys.argv[1])")
     process = subprocess.Popen([sys.executable, "-c", script, str(dest)], env=env)
     try:
         deadline = time.monotonic() + 20
@@ -505,7 +511,7 @@ def test_round_trip_with_the_s3_store(s3_endpoint, tmp_path, sqlite_template):
     target = make_app(tmp_path / "target", f"sqlite:///{tmp_path / 'target.db'}",
                       STORAGE_URL="s3://backups/restored/", S3_ENDPOINT_URL=s3_endpoint)
     try:
-        with source.app_context(), db.session_scope() as session:
+        with source.app_context(), db.session_scope(source) as session:
             people = {role: auth.create_user(session, None, f"{role}@example.org", role, role, PASSWORD)
                       for role in ("manager", "contributor")}
         populate(source, people)

@@ -19,8 +19,22 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from evidence import auth, catalogue, controls, db, dossier, evidence_items, perimeters, storage
-from evidence.models import AuditEvent, Control, ControlRequirement, Dossier, Evidence, Perimeter, Requirement, User
+from evidence import catalogue, dossier
+from evidence.data import database as db
+from evidence.data import storage
+from evidence.data.models import (
+    AuditEvent,
+    Control,
+    ControlRequirement,
+    Dossier,
+    Evidence,
+    Perimeter,
+    Requirement,
+    User,
+)
+from evidence.services import controls, perimeters
+from evidence.services import evidence as evidence_items
+from evidence.services import users as auth
 
 from .browser_support import browser, live_server, pages  # noqa: F401  (fixtures)
 from .conftest import PASSWORD, _fresh_database
@@ -39,7 +53,7 @@ def database_url(tmp_path, sqlite_template):
 def story_app(app, users):
     """The four-item referential (fast dossiers) and a second manager for the four-eyes review."""
     app.config["TODAY"] = TODAY
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, [TINY], "cli:test")
         auth.create_user(session, None, "manager2@example.org", "Second Manager", "manager", PASSWORD)
     return app
@@ -142,7 +156,7 @@ def test_manager_story_from_perimeter_to_downloaded_dossier(story_app, pages):
     page.wait_for_url(re.compile(r"/evidence/EV-0001$"))
     assert page.locator(".page-head + .columns .badge").first.inner_text() == "Approuvée"
     assert readiness_on_dashboard(page, "iaas-b") == "100 %"  # both applicable items: control in place, proven
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         evidence = session.exec(select(Evidence)).one()
         approver = session.get(User, evidence.reviewed_by_id)
         assert (evidence.status, approver.email) == ("approved", "manager2@example.org")
@@ -178,7 +192,7 @@ def test_manager_story_from_perimeter_to_downloaded_dossier(story_app, pages):
 def seeded(story_app, users):
     """A perimeter with a control, approved evidence and a dossier, arranged through the service functions."""
     app = story_app
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         manager = session.get(User, users["manager"].id)
         second = session.exec(select(User).where(User.email == "manager2@example.org")).one()
         perimeter = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(
@@ -240,7 +254,7 @@ FORGE = """async ([posts, token]) => {
 
 
 def state(app) -> dict:
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         count = lambda model: session.exec(select(func.count()).select_from(model)).one()  # noqa: E731
         evidence = session.exec(select(Evidence)).one()
         return {

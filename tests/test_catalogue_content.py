@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from evidence import catalogue
-from evidence.config import resource_dir
+from evidence.settings import resource_dir
 
 CONTROLS = resource_dir("controls")
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"

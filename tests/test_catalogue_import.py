@@ -5,27 +5,28 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from evidence import catalogue, db
-from evidence.models import AuditEvent, Framework, Requirement, RequirementLink, Section
+from evidence import catalogue
+from evidence.data import database as db
+from evidence.data.models import AuditEvent, Framework, Requirement, RequirementLink, Section
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
 
 def run_import(app, path, overlay=None):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         return catalogue.import_library(session, path, "cli:test", overlay=overlay)
 
 
 @pytest.fixture
 def loaded(app):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "cli:test")
     return app
 
 
 def snapshot(app):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         return (
             session.exec(select(func.count()).select_from(Requirement)).one(),
             session.exec(select(func.count()).select_from(RequirementLink)).one(),
@@ -37,7 +38,7 @@ def snapshot(app):
 def test_framework_library_becomes_a_framework_and_reimport_is_idempotent(loaded):
     report = run_import(loaded, FIXTURES / "mini-framework.yaml")
     assert (report.kind, report.framework, report.added) == ("framework", "mini-2024", 3)
-    with loaded.app_context(), db.session_scope() as session:
+    with loaded.app_context(), db.session_scope(loaded) as session:
         fw = session.exec(select(Framework).where(Framework.key == "mini-2024")).one()
         assert fw.origin == "library" and not fw.assessed
         rows = {r.ref: r for r in session.exec(select(Requirement).where(Requirement.framework_id == fw.id))}
@@ -55,11 +56,11 @@ def test_overlay_sets_official_text_and_keeps_the_summary(loaded, tmp_path):
         .replace("ref_id: 1.a", "ref_id: 5.2.a").replace("ref_id: 1.b", "ref_id: 5.2.b"),
         encoding="utf-8",
     )
-    with loaded.app_context(), db.session_scope() as session:
+    with loaded.app_context(), db.session_scope(loaded) as session:
         summary = session.exec(select(Requirement.summary).where(Requirement.ref == "5.2.a")).one()
     report = run_import(loaded, library, overlay="secnumcloud-3.2")
     assert (report.kind, report.matched, report.updated, report.folded) == ("overlay", 2, 2, 1)
-    with loaded.app_context(), db.session_scope() as session:
+    with loaded.app_context(), db.session_scope(loaded) as session:
         item = session.exec(select(Requirement).where(Requirement.ref == "5.2.a")).one()
         assert item.official_text == "Une politique existe.\n- elle est approuvée ;"
         assert item.summary == summary
@@ -72,7 +73,7 @@ def test_mapping_library_links_frameworks_and_reports_unmatched(loaded):
     assert (report.kind, report.matched, report.links_added) == ("mapping", 2, 2)
     assert report.unmatched == ["urn:intuitem:risk:req_node:secnumcloud-3.2:99.9.z"]
     assert "1 unmatched" in str(report)
-    with loaded.app_context(), db.session_scope() as session:
+    with loaded.app_context(), db.session_scope(loaded) as session:
         link = session.exec(
             select(RequirementLink).join(Requirement, Requirement.id == RequirementLink.target_id)
             .where(Requirement.ref == "5.2.a")
@@ -129,7 +130,7 @@ def test_real_reference_files(loaded):
     assert mapping.matched == 455 and mapping.unmatched == []
     # The 455 mappings name sub-bullets too; folded into their items they are the catalogue's 311 links.
     assert (mapping.links_added, mapping.links_existing) == (0, 311)
-    with loaded.app_context(), db.session_scope() as session:
+    with loaded.app_context(), db.session_scope(loaded) as session:
         item = session.exec(select(Requirement).where(Requirement.ref == "5.3.c")).one()
         assert item.official_text.startswith("Le prestataire doit prendre en compte")
         assert item.official_text.count("\n- ") >= 9

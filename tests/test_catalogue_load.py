@@ -5,9 +5,10 @@ import yaml
 from sqlalchemy import func
 from sqlmodel import select
 
-from evidence import catalogue, db
-from evidence.config import resource_dir
-from evidence.models import Control, ControlRequirement, Framework, Requirement, RequirementLink, Section
+from evidence import catalogue
+from evidence.data import database as db
+from evidence.data.models import Control, ControlRequirement, Framework, Requirement, RequirementLink, Section
+from evidence.settings import resource_dir
 
 CONTROLS = resource_dir("controls")
 
@@ -17,7 +18,7 @@ def count(session, model):
 
 
 def load(app, paths=None):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         return catalogue.load_catalogues(session, paths or catalogue.default_catalogue_paths(), "cli:test")
 
 
@@ -25,7 +26,7 @@ def test_load_then_reload_changes_nothing(app):
     first = load(app)
     assert [(r.framework, r.added) for r in first] == [("iso27001-2022", 93), ("secnumcloud-3.2", 278)]
     assert first[1].links_added == 311
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         ids = dict(session.exec(select(Requirement.ref, Requirement.id)).all())
         totals = (count(session, Requirement), count(session, Section), count(session, RequirementLink))
         assert totals == (371, 119, 311)
@@ -35,14 +36,14 @@ def test_load_then_reload_changes_nothing(app):
     assert [(r.added, r.updated, r.unchanged, r.links_added, r.links_removed) for r in second] == [
         (0, 0, 93, 0, 0), (0, 0, 278, 0, 0)
     ]
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert dict(session.exec(select(Requirement.ref, Requirement.id)).all()) == ids
         assert (count(session, Requirement), count(session, Section), count(session, RequirementLink)) == totals
 
 
 def test_changed_catalogue_updates_in_place_and_keeps_control_links(app, tmp_path):
     load(app)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         requirement = session.exec(select(Requirement).where(Requirement.ref == "12.4.a")).one()
         control = Control(ref="CTL-AV-01", title="Antivirus")
         session.add(control)
@@ -61,7 +62,7 @@ def test_changed_catalogue_updates_in_place_and_keeps_control_links(app, tmp_pat
     report = load(app, [CONTROLS / "iso27001-2022-annex-a.yaml", changed])[1]
     assert (report.added, report.updated, report.links_added) == (0, 1, 1)
     assert report.not_in_file == [dropped]
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         requirement = session.get(Requirement, requirement_id)
         assert requirement.title == "Titre modifié"
         assert count(session, ControlRequirement) == 1
@@ -110,7 +111,7 @@ def test_invalid_catalogue_names_file_and_ref_and_changes_nothing(app, tmp_path,
     with pytest.raises(catalogue.CatalogueError) as error:
         load(app, [bad])
     assert message in str(error.value) and str(tmp_path) in str(error.value)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert count(session, Requirement) == 1
 
 
@@ -118,7 +119,7 @@ def test_one_bad_file_among_several_writes_nothing(app, tmp_path):
     bad = write(tmp_path, GOOD.replace("kind: exigence", "kind: x"))
     with pytest.raises(catalogue.CatalogueError):
         load(app, [*catalogue.default_catalogue_paths(), bad])
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert count(session, Requirement) == 0 and count(session, Framework) == 0
 
 
@@ -128,7 +129,7 @@ def test_missing_file(app, tmp_path):
 
 
 def test_tree_and_search_are_pure():
-    from evidence.models import Section as S
+    from evidence.data.models import Section as S
 
     sections = [S(framework_id=1, ref="1", title="Un"), S(framework_id=1, ref="1.1", parent_ref="1", title="Un un"),
                 S(framework_id=1, ref="2", title="Deux")]

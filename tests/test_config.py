@@ -1,7 +1,9 @@
 """Settings from the instance folder and the environment."""
 import pytest
 
-from evidence import config, create_app, db
+from evidence import create_app
+from evidence import settings as config
+from evidence.data import database as db
 
 
 def test_environment_overrides_instance_config(tmp_path, monkeypatch):

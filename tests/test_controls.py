@@ -1,8 +1,8 @@
 """Controls: who may create and edit them, mapping to items, retiring, optimistic locking."""
 from sqlmodel import select
 
-from evidence import db
-from evidence.models import AuditEvent, Control, ControlRequirement
+from evidence.data import database as db
+from evidence.data.models import AuditEvent, Control, ControlRequirement
 
 from .conftest import csrf_token
 
@@ -16,7 +16,7 @@ def new_control(client, ref="CTL-IAM-03", **fields):
 def test_contributor_creates_a_control_they_own_and_maps_it(catalogue_loaded, client, users, login_as):
     login_as("contributor")
     assert new_control(client, owner=str(users["manager"].id)).headers["Location"] == "/controls/CTL-IAM-03"
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         assert session.exec(select(Control.owner_id)).one() == users["contributor"].id  # always their own
     token = csrf_token(client, "/controls/CTL-IAM-03")
     client.post("/controls/CTL-IAM-03/map", data={"csrf_token": token, "requirement": "9.2.c", "statement": "Revue trimestrielle"})
@@ -34,7 +34,7 @@ def test_map_from_the_requirement_page_and_create_in_place(catalogue_loaded, cli
     response = client.post("/controls/map", data={"csrf_token": token, "control": "CTL-AV-01", "requirement": "12.4.a",
                                                    "statement": "EDR", "next": "/requirements/secnumcloud-3.2/12.4.a"})
     assert response.headers["Location"] == "/requirements/secnumcloud-3.2/12.4.a"
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         requirement_id = session.exec(select(ControlRequirement.requirement_id)).one()
     response = client.post(f"/controls/new?requirement={requirement_id}", data={
         "csrf_token": token, "ref": "CTL-AV-02", "title": "Passerelle", "category": "technical", "status": "planned",
@@ -54,7 +54,7 @@ def test_contributor_cannot_touch_someone_elses_control(catalogue_loaded, client
     token = csrf_token(client, "/controls/CTL-MGR-01")
     assert client.post("/controls/CTL-MGR-01/retire", data={"csrf_token": token, "version": "1"}).status_code == 403
     assert client.post("/controls/CTL-MGR-01/map", data={"csrf_token": token, "requirement": "5.1.a"}).status_code == 403
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert session.exec(select(Control.status)).one() == "implemented"
         assert session.exec(select(ControlRequirement)).all() == []
 
@@ -68,7 +68,7 @@ def test_retire_and_stale_edit(catalogue_loaded, client, login_as):
     edit["title"] = "Titre périmé"
     assert "changed by someone else" in client.post("/controls/CTL-IAM-03/edit", data=edit).get_data(as_text=True)
     client.post("/controls/CTL-IAM-03/retire", data={"csrf_token": edit["csrf_token"], "version": "2"})
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         control = session.exec(select(Control)).one()
         assert (control.title, control.status, control.review_cycle_days) == ("Nouveau titre", "retired", 180)
         actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.object_type == "control").order_by(AuditEvent.seq))]

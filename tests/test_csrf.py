@@ -1,8 +1,8 @@
 """Every form carries a CSRF token and a POST without a valid one changes nothing."""
 from sqlmodel import select
 
-from evidence import db
-from evidence.models import User
+from evidence.data import database as db
+from evidence.data.models import User
 
 from .conftest import PASSWORD, csrf_token
 
@@ -21,7 +21,7 @@ def test_forged_user_creation_is_refused(app, client, users, login_as):
         if token:
             data["csrf_token"] = token
         assert client.post("/admin/users", data=data).status_code == 400
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert session.exec(select(User).where(User.email == "mallory@example.org")).first() is None
 
 

@@ -14,9 +14,14 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 from sqlmodel import select
 
-from evidence import auth, catalogue, controls, db, dossier, evidence_items, findings, perimeters, storage
-from evidence.errors import EvidenceError
-from evidence.models import Dossier, Requirement, User
+from evidence import catalogue, dossier
+from evidence.core.errors import EvidenceError
+from evidence.data import database as db
+from evidence.data import storage
+from evidence.data.models import Dossier, Requirement, User
+from evidence.services import controls, findings, perimeters
+from evidence.services import evidence as evidence_items
+from evidence.services import users as auth
 
 from .conftest import csrf_token, login
 
@@ -32,7 +37,7 @@ def pdf_text(data: bytes) -> str:
 def tiny(app, users):
     """A perimeter on the four-item referential, with a control, evidence (a file and a link) and a finding."""
     app.config["TODAY"] = DAY
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, [TINY], "cli:test")
         manager = session.get(User, users["manager"].id)
         contributor = session.get(User, users["contributor"].id)
@@ -54,7 +59,7 @@ def tiny(app, users):
 
 
 def generate(app, **kw):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         perimeter = perimeters.get_perimeter(session, "iaas-t")
         item = dossier.generate(session, storage.get_store(app), "cli:test", perimeter, today=DAY, **kw)
         return item.id, item.sha256, item.snapshot
@@ -67,7 +72,7 @@ def test_snapshot_pins_evidence_versions(tiny, users):
     v1 = hashlib.sha256(b"version one").hexdigest()
     assert pinned["EV-0001"]["sha256"] == v1 and pinned["EV-0001"]["version"] == 1
     assert pinned["EV-0002"]["url"] == "https://soc.example.internal/"
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         evidence = evidence_items.get_evidence(session, "EV-0001")
         evidence_items.add_version(session, session.get(User, users["contributor"].id), evidence,
                                    store=storage.get_store(app), upload=io.BytesIO(b"version two"), filename="edr2.csv")
@@ -91,7 +96,7 @@ def test_same_snapshot_renders_the_same_document(tiny):
 def test_dossier_content_and_metadata(tiny):
     app = tiny
     dossier_id, _sha, _snapshot = generate(app)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         item = session.get(Dossier, dossier_id)
         data = storage.get_store(app).open(item.storage_key).read()
     reader = PdfReader(io.BytesIO(data))
@@ -128,7 +133,7 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
                f'<object data="http://127.0.0.1:{port}/obj"></object><script>fetch("http://127.0.0.1:{port}/js")</script>')
     try:
         app.config["ORGANISATION"] = payload
-        with app.app_context(), db.session_scope() as session:
+        with app.app_context(), db.session_scope(app) as session:
             manager = session.get(User, users["manager"].id)
             perimeter = perimeters.get_perimeter(session, "iaas-t")
             perimeters.update_perimeter(session, manager, perimeter, perimeters.PerimeterData(
@@ -156,7 +161,7 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
             session.add(manager)
             session.commit()
         refused = []
-        with app.app_context(), db.session_scope() as session:
+        with app.app_context(), db.session_scope(app) as session:
             snapshot = dossier.take_snapshot(session, perimeters.get_perimeter(session, "iaas-t"), DAY,
                                              {"classification": payload, "attach_evidence": False})
             snapshot["number"] = 1
@@ -192,7 +197,7 @@ def test_the_fetcher_serves_only_package_assets_and_pinned_blobs(tiny):
 def test_attached_evidence_makes_a_pdf_a3_with_the_files(tiny):
     app = tiny
     dossier_id, _sha, snapshot = generate(app, attach=True)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         data = storage.get_store(app).open(session.get(Dossier, dossier_id).storage_key).read()
     reader = PdfReader(io.BytesIO(data))
     attached = [name for page in reader.pages for name in _annotation_files(page)]
@@ -246,7 +251,7 @@ def test_generate_in_the_web_then_download_twice(tiny, users):
     assert response.status_code == 302
     status_page = auditor.get(response.headers["Location"]).get_data(as_text=True)
     assert "Télécharger" in status_page and "refresh" not in status_page
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         item = session.exec(select(Dossier)).one()
         assert item.status == "done" and item.language == "en"
     first = auditor.get(f"/dossiers/{item.id}/download")
@@ -262,7 +267,7 @@ def test_verify_catches_an_altered_dossier(tiny):
     dossier_id, _sha, _snapshot = generate(app)
     runner = app.test_cli_runner()
     assert "Dossiers: 1 stored PDFs re-hashed, 0 problem(s)" in runner.invoke(args=["verify"]).output
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         key = session.get(Dossier, dossier_id).storage_key
     path = storage.get_store(app).root / key
     path.chmod(0o640)
@@ -397,7 +402,7 @@ def test_parts_merge_into_the_document_one_pass_gives(tiny, small_runs):
 
 def test_workers_and_cache_do_not_change_a_byte(tiny, small_runs):
     """In this process or in worker processes, from the cache or not: the same snapshot, the same PDF."""
-    from evidence import dossier_render
+    from evidence.dossier import render as dossier_render
 
     app = tiny
     _id, sha, snapshot = generate(app)
@@ -421,7 +426,7 @@ def test_a_new_version_lays_out_only_the_parts_that_changed(tiny, small_runs):
     is the one a rendering without cache gives."""
     import copy
 
-    from evidence import dossier_render
+    from evidence.dossier import render as dossier_render
 
     app = tiny
     _id, _sha, snapshot = generate(app)
@@ -446,7 +451,7 @@ def test_a_new_version_lays_out_only_the_parts_that_changed(tiny, small_runs):
 
 
 def test_worker_processes_use_the_safe_fetcher_and_report_what_it_refused(tiny):
-    from evidence import dossier_render
+    from evidence.dossier import render as dossier_render
 
     page = ('<html><head><link rel="stylesheet" href="evidence-asset:css/dossier.css"></head><body>'
             '<h1>{}</h1><img src="{}"></body></html>')
@@ -458,7 +463,7 @@ def test_worker_processes_use_the_safe_fetcher_and_report_what_it_refused(tiny):
 
 
 def test_the_part_cache_keeps_whole_files_within_its_limit(tmp_path):
-    from evidence import dossier_render
+    from evidence.dossier import render as dossier_render
 
     cache = dossier_render.PartCache(tmp_path / "cache", limit=3000)
     part = b"%PDF-1.7\n" + b"x" * 1000 + b"\n%%EOF\n"

@@ -4,8 +4,9 @@ import os
 
 from sqlmodel import select
 
-from evidence import db, storage
-from evidence.models import AuditEvent, Evidence, EvidenceVersion
+from evidence.data import database as db
+from evidence.data import storage
+from evidence.data.models import AuditEvent, Evidence, EvidenceVersion
 
 from .conftest import csrf_token, login
 
@@ -24,7 +25,7 @@ def test_upload_new_version_and_idempotent_reupload(catalogue_loaded, client, lo
                 content_type="multipart/form-data")
     client.post("/evidence/EV-0001/versions", data={"csrf_token": token, "file": (io.BytesIO(b"rapport v2"), "v2.txt"),
                                                     "note": "mise à jour"}, content_type="multipart/form-data")
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         versions = session.exec(select(EvidenceVersion).order_by(EvidenceVersion.number)).all()
         assert [(v.number, v.original_filename, v.size) for v in versions] == [(1, "rapport.txt", 7), (2, "v2.txt", 10)]
         assert versions[0].sha256 == "c7fd5a4b1cd71b7e0fcf4d2437b6ce99c9a9a1b3c9d9ab26ef5d2d6f4bc0a9b5" or len(versions[0].sha256) == 64
@@ -34,7 +35,7 @@ def test_upload_new_version_and_idempotent_reupload(catalogue_loaded, client, lo
 def test_file_name_is_sanitised_and_type_sniffed(catalogue_loaded, client, login_as):
     login_as("manager")
     upload(client, content=b"%PDF-1.4 fake", filename="../../etc/\u202eevil.txt")
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         version = session.exec(select(EvidenceVersion)).one()
         assert version.original_filename == "evil.txt"  # no directory part, no bidi override
         assert version.media_type == "application/pdf"  # from the bytes, not from the name
@@ -95,7 +96,7 @@ def test_review_needs_four_eyes(catalogue_loaded, app, users):
                       follow_redirects=True).get_data(as_text=True)
     assert "say why it is rejected" in page
     other.post("/evidence/EV-0001/review/approve", data={"csrf_token": token, "version": "4", "comment": "OK"})
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         evidence = session.exec(select(Evidence)).one()
         assert evidence.status == "approved" and evidence.reviewed_by_id == users["admin"].id
         actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.object_type == "evidence").order_by(AuditEvent.seq))]
@@ -119,7 +120,7 @@ def test_upload_over_the_limit_gets_413_and_stores_nothing(catalogue_loaded, cli
     app.config["MAX_CONTENT_LENGTH"] = 50_000
     response = upload(client, content=os.urandom(60_000), filename="big.bin")
     assert response.status_code == 413 and "Fichier trop volumineux" in response.get_data(as_text=True)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert session.exec(select(Evidence)).all() == []
 
 
@@ -127,7 +128,7 @@ def test_verify_catches_a_corrupted_blob(catalogue_loaded, client, login_as, run
     login_as("contributor")
     upload(client, content=b"original bytes")
     assert runner.invoke(args=["verify"]).exit_code == 0
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         key = session.exec(select(EvidenceVersion.storage_key)).one()
     path = storage.get_store(app).root / key
     os.chmod(path, 0o640)

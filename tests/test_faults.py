@@ -27,8 +27,10 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
-from evidence import auth, db, storage
-from evidence.models import AuditEvent, Evidence, EvidenceVersion
+from evidence.data import database as db
+from evidence.data import storage
+from evidence.data.models import AuditEvent, Evidence, EvidenceVersion
+from evidence.services import users as auth
 
 from .conftest import PASSWORD, PG_URL, csrf_token, login, make_app
 
@@ -178,7 +180,7 @@ def whole_blobs(store: storage.LocalBlobStore) -> list[str]:
 
 def counts(app) -> dict:
     """Evidence, versions and evidence audit events (logins are audited too, and are not what is looked at)."""
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         found = {model.__name__: session.execute(select(func.count()).select_from(model)).scalar_one()
                  for model in (Evidence, EvidenceVersion)}
         found["AuditEvent"] = session.execute(select(func.count()).select_from(AuditEvent)
@@ -298,7 +300,7 @@ def test_import_killed_midway(app, users, tmp_path):
     assert result.returncode == 0, result.stderr
     store = storage.get_store(app)
     keys = set(whole_blobs(store))
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         # Whole rows only: each evidence has its version, whose blob is there, and its audit event.
         versions = session.execute(select(EvidenceVersion.evidence_id, EvidenceVersion.storage_key)).all()
         assert sorted(e for e, _k in versions) == sorted(session.execute(select(Evidence.id)).scalars())
@@ -339,7 +341,7 @@ def test_full_disk_gives_a_clear_error_and_no_partial_row(tmp_path, sqlite_templ
         app = make_app(tmp_path / "instance", f"sqlite:///{database}", STORAGE_URL=str(mount),
                        PROPAGATE_EXCEPTIONS=False)
         try:
-            with app.app_context(), db.session_scope() as session:
+            with app.app_context(), db.session_scope(app) as session:
                 auth.create_user(session, None, "contributor@example.org", "C", "contributor", PASSWORD)
             client = app.test_client()
             login(client, "contributor@example.org")
@@ -420,7 +422,7 @@ def test_postgresql_restart_under_load(tmp_path):
         engine.dispose()
         app = make_app(tmp_path / "instance", url, PROPAGATE_EXCEPTIONS=False)
         try:
-            with app.app_context(), db.session_scope() as session:
+            with app.app_context(), db.session_scope(app) as session:
                 auth.create_user(session, None, "manager@example.org", "M", "manager", PASSWORD)
             results, stop = [], threading.Event()
             restart = {}
@@ -478,8 +480,8 @@ def test_postgresql_restart_under_load(tmp_path):
             assert all(end - start < 10 for start, end, _status in results)  # nothing hung
 
             # What the interrupted transactions left: whole evidence only, and an intact audit chain.
-            with app.app_context(), db.session_scope() as session:
-                from evidence import audit
+            with app.app_context(), db.session_scope(app) as session:
+                from evidence.data import audit
 
                 assert audit.verify(session)[1] is None
                 ids = session.execute(select(Evidence.id)).scalars().all()

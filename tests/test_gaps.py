@@ -8,9 +8,13 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from evidence import auth, db, demo, evidence_items, gaps, storage
-from evidence.models import Evidence, User
-from evidence.perimeters import get_perimeter
+from evidence.data import database as db
+from evidence.data import storage
+from evidence.data.models import Evidence, User
+from evidence.services import demo, gaps
+from evidence.services import evidence as evidence_items
+from evidence.services import users as auth
+from evidence.services.perimeters import get_perimeter
 
 from .conftest import PASSWORD, csrf_token, login
 
@@ -21,7 +25,7 @@ DAY = date(2026, 6, 15)
 def demo_app(catalogue_loaded, users):
     app = catalogue_loaded
     app.config["TODAY"] = DAY
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         demo.load_demo(session, storage.get_store(app), "cli:test", DAY)
         for user in session.exec(select(User).where(User.email.like("%@nuage-souverain.example"))):
             auth.set_password(session, None, user, PASSWORD)
@@ -30,7 +34,7 @@ def demo_app(catalogue_loaded, users):
 
 def test_dashboard_gap_list_matrix_and_command_agree(demo_app):
     app = demo_app
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
     readiness = result.readiness
     gap_refs = {row.requirement.ref for row in result.gaps()}
@@ -70,13 +74,13 @@ def test_dashboard_gap_list_matrix_and_command_agree(demo_app):
 
 
 def _readiness(app, day):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         return gaps.compute(session, get_perimeter(session, "iaas-fr1"), day).readiness.compliant
 
 
 def test_readiness_moves_when_evidence_is_approved_or_expires(demo_app):
     app = demo_app
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
         row = next(r for r in result.rows if "evidence_not_approved" in r.status.reasons and r.requirement.kind == "exigence"
                    and any(e.status == "in_review" for e in r.evidence))
@@ -89,7 +93,7 @@ def test_readiness_moves_when_evidence_is_approved_or_expires(demo_app):
         reviewer = session.exec(select(User).where(User.role == "manager", User.id != owner_id,
                                                    User.email.like("%nuage-souverain%"))).first()
     before = _readiness(app, DAY)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         evidence_items.review(session, session.get(User, reviewer.id), session.get(Evidence, evidence.id), "approve")
     assert _readiness(app, DAY) > before
     # The same data a year later: evidence has run out, readiness falls.
@@ -100,7 +104,7 @@ def test_verdict_and_major_finding(demo_app):
     app = demo_app
     client = app.test_client()
     login(client, "claire.fontaine@nuage-souverain.example")
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
         gap = next(r for r in result.gaps() if r.requirement.kind == "exigence").requirement.ref
         compliant = next(r for r in result.rows if r.status.status == "compliant").requirement.ref
@@ -127,7 +131,7 @@ def test_trend_is_recorded_daily(demo_app):
     app.config["TODAY"] = DAY + timedelta(days=1)
     client.get("/perimeters/iaas-fr1/dashboard")
     client.get("/perimeters/iaas-fr1/dashboard")
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         trend = gaps.trend(session, get_perimeter(session, "iaas-fr1"))
     assert [s.taken_on for s in trend] == [DAY, DAY + timedelta(days=1)]
 
@@ -138,7 +142,7 @@ def test_actions_and_findings_permissions(demo_app):
     login(manager, "claire.fontaine@nuage-souverain.example")
     login(contributor, "sophie.lambert@nuage-souverain.example")
     login(auditor, "helene.dubois@nuage-souverain.example")
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         sophie = auth.find_user(session, "sophie.lambert@nuage-souverain.example")
     token = csrf_token(manager, "/perimeters/iaas-fr1/actions")
     manager.post("/perimeters/iaas-fr1/actions", data={"csrf_token": token, "title": "Renouveler le PCA", "owner": str(sophie.id),

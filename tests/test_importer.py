@@ -21,11 +21,14 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import func, select
 
-from evidence import auth, db, importer, storage
-from evidence.controls import ControlData, create_control
-from evidence.errors import EvidenceError
-from evidence.evidence_items import EvidenceData, create_evidence
-from evidence.models import AuditEvent, Evidence, EvidenceControl, EvidenceRequirement, EvidenceVersion, User
+from evidence import importer
+from evidence.core.errors import EvidenceError
+from evidence.data import database as db
+from evidence.data import storage
+from evidence.data.models import AuditEvent, Evidence, EvidenceControl, EvidenceRequirement, EvidenceVersion, User
+from evidence.services import users as auth
+from evidence.services.controls import ControlData, create_control
+from evidence.services.evidence import EvidenceData, create_evidence
 
 from .conftest import PASSWORD
 
@@ -60,7 +63,7 @@ def manifest_rows(path: Path) -> list:
 def env(catalogue_loaded, users, tmp_path):
     """An app with the catalogue, one user per role, two controls and a folder of evidence files."""
     app = catalogue_loaded
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         manager = session.get(User, users["manager"].id)
         create_control(session, manager, ControlData(ref="CTL-LOG-01", title="Journalisation", status="implemented"))
         create_control(session, manager, ControlData(ref="CTL-OLD-01", title="Ancienne mesure", status="retired"))
@@ -95,7 +98,7 @@ def good_rows() -> list[list]:
 
 def snapshot(app) -> dict:
     """What an import may change: counts of rows and of stored blobs."""
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         counts = {model.__name__: session.exec(select(func.count()).select_from(model)).one()
                   for model in (Evidence, EvidenceVersion, EvidenceControl, EvidenceRequirement, AuditEvent)}
         store = storage.get_store(app)
@@ -370,7 +373,7 @@ def test_import_lands_good_rows_reports_bad_ones_and_a_rerun_changes_nothing(env
     assert "Imported from m.csv: 4 new evidence, 0 new version(s), 0 unchanged, 1 error(s); 3 file(s)" in result.stdout
     assert "Importing" not in result.output  # no progress bar when not on a terminal
 
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         first = session.exec(select(Evidence).where(Evidence.ref == "EV-0001")).one()
         assert (first.title, first.kind, first.classification, first.status) == (
             "Rapport EDR T1", "report", "restricted", "draft")
@@ -416,10 +419,10 @@ def runner_verify(env) -> int:
 
 
 def test_new_versions_by_ref(env):
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         manager = session.get(User, env.users["manager"].id)
         create_evidence(session, manager, EvidenceData(title="Rapport EDR", kind="report"),
-                        store=storage.get_store(), upload=io.BytesIO(b"%PDF-1.4 rapport EDR T1"), filename="t1.pdf")
+                        store=storage.get_store(env.app), upload=io.BytesIO(b"%PDF-1.4 rapport EDR T1"), filename="t1.pdf")
         create_evidence(session, manager, EvidenceData(title="SOC", kind="link"), url="https://soc.example/v1")
         evidence = session.exec(select(Evidence).where(Evidence.ref == "EV-0001")).one()
         evidence.status = "approved"
@@ -440,7 +443,7 @@ def test_new_versions_by_ref(env):
     assert ("row 4, column ref, value 'EV-0001': EV-0001 is in row 2 already: one row per evidence "
             "(with its newest file)") in result.stderr
     assert "1 new evidence, 2 new version(s), 0 unchanged, 1 error(s)" in result.stdout
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         evidence = session.exec(select(Evidence).where(Evidence.ref == "EV-0001")).one()
         assert evidence.status == "draft" and evidence.version > 1  # what was approved was the earlier file
         versions = session.exec(select(EvidenceVersion.evidence_id, EvidenceVersion.number, EvidenceVersion.url)
@@ -470,7 +473,7 @@ def test_manifest_formats_and_non_ascii_names(env, kind):
         manifest = write_csv(env.tmp / "m.csv", rows, delimiter=";" if "semicolon" in kind else ",", bom="bom" in kind)
     result = env.run(manifest, "--root", env.root)
     assert result.exit_code == 0, result.output
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         found = session.exec(select(Evidence.title, Evidence.valid_until, EvidenceVersion.original_filename)
                              .join(EvidenceVersion, EvidenceVersion.evidence_id == Evidence.id).order_by(Evidence.id)).all()
     assert found == [("Audit « interne »", date(2026, 12, 31), "Élément d’audit — 2025.pdf"),
@@ -522,7 +525,7 @@ def test_per_row_mode_isolates_a_row_the_database_refuses(env, monkeypatch):
     assert result.exit_code == 1
     assert "row 3, column file, value 'journal.log': database error: simulated constraint violation" in result.stderr
     assert "3 new evidence, 0 new version(s), 0 unchanged, 1 error(s)" in result.stdout
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         assert sorted(session.exec(select(Evidence.title))) == ["Procédure d'accès", "Rapport EDR T1", "Tableau SOC"]
 
 
@@ -559,7 +562,7 @@ def test_interrupted_import_then_rerun_completes(env, monkeypatch):
     assert again.exit_code == 0, again.output
     assert "8 new evidence, 0 new version(s), 4 unchanged, 0 error(s)" in again.stdout
     assert runner_verify(env) == 0
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         assert sorted(session.exec(select(Evidence.title))) == sorted(f"Export {i}" for i in range(12))
 
 
@@ -610,7 +613,7 @@ def test_attribution_rules(env):
     ]:
         result = env.run(manifest, "--root", env.root, "--as", email)
         assert result.exit_code == 1 and message in result.stderr
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         auth.create_user(session, None, "second-admin@example.org", "Second", "admin", PASSWORD)
         auth.set_active(session, None, auth.get_user(session, "manager@example.org"), False)
     result = env.run(manifest, "--root", env.root)
@@ -621,7 +624,7 @@ def test_attribution_rules(env):
     assert result.exit_code == 1 and "--as manager@example.org: this account is disabled" in result.stderr
     result = env.run(manifest, "--root", env.root, "--as", "Contributor@Example.org")
     assert result.exit_code == 0, result.output
-    with env.app.app_context(), db.session_scope() as session:
+    with env.app.app_context(), db.session_scope(env.app) as session:
         evidence = session.exec(select(Evidence)).one()
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "evidence.create")).one()
         assert evidence.owner_id == env.users["contributor"].id and event.actor == "contributor@example.org"

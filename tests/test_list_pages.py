@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import event, func, insert
 from sqlmodel import select
 
-from evidence import db
-from evidence.models import Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, Perimeter
+from evidence.data import database as db
+from evidence.data.models import Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl, Perimeter
 
 
 @contextmanager
@@ -27,7 +27,7 @@ def count_queries(app):
 
 def populate(app, n, owner_id):
     """n controls and n evidence items, each control in a perimeter with a mapping and linked evidence."""
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         perimeter = session.exec(select(Perimeter)).first()
         if perimeter is None:
             perimeter = Perimeter(code="iaas-fr1", name="IaaS", service_types=["IaaS"], framework_id=1)

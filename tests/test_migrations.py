@@ -3,8 +3,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from evidence import db
-from evidence.models import SQLModel
+from evidence.data import database as db
+from evidence.data.models import SQLModel
 
 
 def test_models_and_migrations_agree(blank_database_url):

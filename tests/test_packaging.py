@@ -26,22 +26,28 @@ def wheel(tmp_path_factory):
 def test_wheel_carries_the_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
-        "evidence/templates/web/base.html",
-        "evidence/controls/README.md",
+        "evidence/bundled/templates/web/base.html",
+        "evidence/bundled/controls/README.md",
+        "evidence/bundled/controls/secnumcloud-3.2.yaml",
         "evidence/static/css/app.css",
-        "evidence/migrations/env.py",
-        "evidence/migrations/versions/0001_initial_schema.py",
+        "evidence/data/migrations/env.py",
+        "evidence/data/migrations/script.py.mako",
+        "evidence/data/migrations/versions/0001_initial_schema.py",
+        "evidence/catalogue/__init__.py",
+        "evidence/web/__init__.py",
         "evidence/translations/en/LC_MESSAGES/messages.mo",
     ):
         assert expected in names, expected
     assert not any(n.startswith(("tests/", "instance/")) for n in names)
+    for package in ROOT.glob("evidence/**/__init__.py"):  # a package left out of pyproject.toml's list
+        assert str(package.relative_to(ROOT)) in names, package
 
 
 def test_installed_wheel_serves_pages(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     script = (
-        "import evidence; from evidence import create_app, db\n"
+        "import evidence; from evidence import create_app; from evidence.data import database as db\n"
         "assert evidence.__file__.startswith(%r), evidence.__file__\n"
         "app = create_app(); db.migrate(db.get_engine(app))\n"
         "assert app.template_folder.startswith(%r)\n"

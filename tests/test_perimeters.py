@@ -1,9 +1,10 @@
 """Perimeters and their statement of applicability, in the UI and through the services."""
 from sqlmodel import select
 
-from evidence import db, perimeters
-from evidence.errors import EvidenceError
-from evidence.models import Applicability, AuditEvent, Perimeter, User
+from evidence.core.errors import EvidenceError
+from evidence.data import database as db
+from evidence.data.models import Applicability, AuditEvent, Perimeter, User
+from evidence.services import perimeters
 
 from .conftest import csrf_token
 
@@ -48,18 +49,18 @@ def test_applicability_change_needs_a_justification_and_is_audited(catalogue_loa
     assert response.status_code == 302
     page = client.get("/perimeters/saas-collab").get_data(as_text=True)
     assert "274 applicables, 1 hérités du socle" in page and "Sites physiques du socle iaas-fr1" in page
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "applicability.change")).one()
         assert event.details == {"requirement": "11.1.a", "from": "applicable", "to": "inherited",
                                  "justification": "Sites physiques du socle iaas-fr1"}
     # Back to applicable: the decision row goes, the default applies again.
     client.post(url, data={"csrf_token": token, "state": "applicable", "justification": ""})
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         assert session.exec(select(Applicability)).all() == []
 
 
 def test_inherited_needs_a_lower_layer(catalogue_loaded, users):
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         manager = session.get(User, users["manager"].id)
         p = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(code="iaas-fr1", name="I", service_types=("IaaS",)))
         requirement = next(r.requirement for r in perimeters.statement_of_applicability(session, p) if r.requirement.ref == "11.1.a")
@@ -81,12 +82,12 @@ def test_concurrent_edit_is_refused(catalogue_loaded, client, login_as):
     form["name"] = "Stale rename"  # same version 1: someone saved in between
     page = client.post("/perimeters/iaas-fr1/edit", data=form).get_data(as_text=True)
     assert "changed by someone else" in page
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         assert session.exec(select(Perimeter.name)).one() == "Renamed"
 
 
 def test_a_perimeter_cannot_be_built_on_itself(catalogue_loaded, users):
-    with catalogue_loaded.app_context(), db.session_scope() as session:
+    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         manager = session.get(User, users["manager"].id)
         lower = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(code="iaas-fr1", name="I", service_types=("IaaS",)))
         upper = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(

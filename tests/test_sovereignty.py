@@ -4,8 +4,10 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
-from evidence import db, gaps, perimeters, rules, sovereignty
-from evidence.models import Action, AuditEvent, User
+from evidence.core import rules
+from evidence.data import database as db
+from evidence.data.models import Action, AuditEvent, User
+from evidence.services import gaps, perimeters, sovereignty
 
 from .conftest import csrf_token
 
@@ -132,7 +134,7 @@ def test_operations(operations, ref, passed):
 def perimeter_app(catalogue_loaded, users):
     app = catalogue_loaded
     app.config["TODAY"] = DAY
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         manager = session.get(User, users["manager"].id)
         perimeters.create_perimeter(session, manager, perimeters.PerimeterData(code="iaas-s", name="IaaS", service_types=("IaaS",)))
         for kind in ("registered_office", "central_administration", "principal_establishment"):
@@ -150,11 +152,11 @@ def test_failed_check_is_a_gap_whatever_the_evidence(perimeter_app, client, logi
     login_as("manager")
     page = post(client, "holders", name="Fonds FR", country="FR", kind="direct", capital="60", voting="60").get_data(as_text=True)
     assert "Actionnariat enregistré." in page
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         row = next(r for r in gaps.compute(session, perimeters.get_perimeter(session, "iaas-s"), DAY).rows if r.requirement.ref == "19.6.b")
         assert "sovereignty_check" not in row.status.reasons  # passing: still needs controls and evidence
     post(client, "holders", name="Overseas Capital", country="us", kind="direct", capital="41", voting="20")
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         row = next(r for r in gaps.compute(session, perimeters.get_perimeter(session, "iaas-s"), DAY).rows if r.requirement.ref == "19.6.b")
     assert row.status.status == "non_compliant" and "sovereignty_check" in row.status.reasons
     assert "non-EU holdings 41 % > 39 %" in row.status.notes
@@ -170,7 +172,7 @@ def test_changes_that_matter_plan_an_inform_customers_action(perimeter_app, clie
     post(client, "holders", name="Overseas Capital", country="US", kind="direct", capital="10", voting="10")
     post(client, "data", category="customer_data", activity="stored", country="FR")
     post(client, "data", category="customer_data", activity="stored", country="DE")  # a second place: a change
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         actions = session.exec(select(Action).order_by(Action.id)).all()
     titles = [a.title for a in actions]
     assert titles == [
@@ -194,7 +196,7 @@ def test_registers_are_audited_and_validated(perimeter_app, client, login_as):
     assert "justification required" in page
     page = post(client, "operations", operation="support_l1", country="CA").get_data(as_text=True)
     assert "Opération ajoutée." in page and "en échec" in page
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         actions = {e.action for e in session.exec(select(AuditEvent).where(AuditEvent.action.like("sovereignty.%")))}
     assert {"sovereignty.seat", "sovereignty.operation.create"} <= actions
 
@@ -212,7 +214,7 @@ def test_cli_exit_status(perimeter_app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["sovereignty", "iaas-s"])
     assert result.exit_code == 1 and "19.2.b" in result.output and "location not recorded" in result.output
-    with app.app_context(), db.session_scope() as session:
+    with app.app_context(), db.session_scope(app) as session:
         perimeter = perimeters.get_perimeter(session, "iaas-s")
         for category in rules.DATA_CATEGORIES:
             for activity in ("stored", "processed"):

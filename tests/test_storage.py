@@ -14,7 +14,7 @@ from typing import Callable
 
 import pytest
 
-from evidence.storage import (
+from evidence.data.storage import (
     CHUNK_SIZE,
     BlobStore,
     LocalBlobStore,

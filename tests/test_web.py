@@ -1,7 +1,6 @@
 """The layout, error pages, headers, health check and language switch."""
 import pytest
 
-
 from .conftest import csrf_token, make_app
 
 

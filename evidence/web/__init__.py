@@ -5,23 +5,35 @@ import hashlib
 from contextlib import contextmanager
 
 from flask import (
-    Flask, abort, current_app, flash, g, has_request_context, redirect, render_template, request, session, url_for,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import IntegerConverter
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
-from .. import auth, db
-from ..errors import EvidenceError
-from ..extensions import login_manager
+from evidence import context as db
+from evidence.core.access import PUBLIC, READ_METHODS, public
+from evidence.core.errors import EvidenceError
+from evidence.extensions import login_manager
+from evidence.services import users as auth
 
 LOCALES = ("fr", "en")
 
-# The navigation, in one place: an area whose blueprint has not landed yet shows as "coming".
+# The navigation, in one place; each role sees the areas it may open.
 NAVIGATION = (
     ("dashboard.index", _l("Tableau de bord")),
     ("requirements.index", _l("Exigences")),
@@ -56,8 +68,18 @@ class BoundedIntConverter(IntegerConverter):
 
 def init_app(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
-    from . import (
-        account, admin, controls, dashboard, dossiers, evidence, findings, perimeters, readiness, requirements, sovereignty,
+    from evidence.web import (
+        account,
+        admin,
+        controls,
+        dashboard,
+        dossiers,
+        evidence,
+        findings,
+        perimeters,
+        readiness,
+        requirements,
+        sovereignty,
     )
 
     for module in (account, dashboard, requirements, perimeters, readiness, findings, sovereignty, controls, evidence,
@@ -81,7 +103,7 @@ def init_app(app: Flask) -> None:
     app.context_processor(template_globals)
     register_error_handlers(app)
     # The static view is the one route Flask adds itself; its files are public by nature.
-    auth.public(app.view_functions["static"])
+    public(app.view_functions["static"])
 
 
 def refuse_nul_bytes():
@@ -121,7 +143,7 @@ def reported_errors():
 
 
 def perimeter_or_404(code: str):
-    from ..perimeters import get_perimeter
+    from evidence.services.perimeters import get_perimeter
 
     try:
         return get_perimeter(db.get_session(), code)
@@ -134,13 +156,13 @@ def enforce_access():
     if request.endpoint is None:
         return None  # 404/405: the error handler answers
     rule = getattr(current_app.view_functions[request.endpoint], "access_rule", None)
-    if rule == auth.PUBLIC:
+    if rule == PUBLIC:
         return None
     if rule is None:
         current_app.logger.error("route %s declares no access rule: refused", request.endpoint)
         abort(403)
     if not current_user.is_authenticated:
-        if request.method in auth.READ_METHODS:
+        if request.method in READ_METHODS:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(401)
     if not rule.allows(current_user.role, request.method):
@@ -182,11 +204,10 @@ def template_globals() -> dict:
                 "localized": lambda obj, name="title": getattr(obj, name)}
     nav = []
     for endpoint, label in NAVIGATION:
-        view = current_app.view_functions.get(endpoint)
-        rule = getattr(view, "access_rule", None)
-        if view is not None and not (current_user.is_authenticated and rule.allows(current_user.role, "GET")):
+        rule = current_app.view_functions[endpoint].access_rule
+        if not (current_user.is_authenticated and rule.allows(current_user.role, "GET")):
             continue  # an area this role may not open is not offered
-        nav.append({"endpoint": endpoint, "label": label, "ready": view is not None, "current": False})
+        nav.append({"endpoint": endpoint, "label": label, "current": False})
     # The page's own entry is current; failing that, the entry of its area (blueprint).
     exact = [item for item in nav if item["endpoint"] == request.endpoint]
     area = [item for item in nav if request.blueprint and item["endpoint"].split(".")[0] == request.blueprint]

@@ -12,9 +12,12 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from .. import auth, db
-from . import LOCALES, browser_fingerprint, render_error
-from .forms import EmptyForm
+from evidence import context as db
+from evidence.core.access import access, public
+from evidence.core.vocabulary import ALL_ROLES
+from evidence.services import users as auth
+from evidence.web import LOCALES, browser_fingerprint, render_error
+from evidence.web.forms import EmptyForm
 
 bp = Blueprint("auth", __name__)  # endpoints auth.login, auth.logout
 
@@ -44,7 +47,7 @@ def safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@auth.public
+@public
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.index"))
@@ -69,7 +72,7 @@ def login():
 
 
 @bp.route("/logout", methods=["POST"])
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def logout():
     if EmptyForm().validate_on_submit():
         auth.logout(db.get_session(), current_user._get_current_object())
@@ -80,7 +83,7 @@ def logout():
 
 
 @bp.route("/locale/<code>", methods=["POST"])
-@auth.public
+@public
 def set_locale(code: str):
     if EmptyForm().validate_on_submit() and code in LOCALES:
         session["locale"] = code

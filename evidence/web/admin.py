@@ -10,14 +10,18 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func
 from sqlmodel import select
-from wtforms.fields.choices import SelectChoice
 from wtforms import DateField, EmailField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import audit, auth, db
-from .forms import EmptyForm, choices
-from .listing import page_number
-from ..models import ROLES, AuditEvent, User
+from evidence import context as db
+from evidence.core.access import access
+from evidence.core.vocabulary import COMPLIANCE_ROLES
+from evidence.data import audit
+from evidence.data.models import ROLES, AuditEvent, User
+from evidence.services import users as auth
+from evidence.web.forms import EmptyForm, choices
+from evidence.web.listing import page_number
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -62,7 +66,7 @@ def _user_or_404(user_id: int) -> User:
 
 
 @bp.route("/users", methods=["GET", "POST"])
-@auth.access("admin")
+@access("admin")
 def users():
     session = db.get_session()
     form = NewUserForm()
@@ -84,7 +88,7 @@ def users():
 
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
-@auth.access("admin")
+@access("admin")
 def set_role(user_id: int):
     form = RoleForm()
     if form.validate_on_submit():
@@ -98,7 +102,7 @@ def set_role(user_id: int):
 
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
-@auth.access("admin")
+@access("admin")
 def set_active(user_id: int):
     if EmptyForm().validate_on_submit():
         session = db.get_session()
@@ -112,7 +116,7 @@ def set_active(user_id: int):
 
 
 @bp.route("/audit")
-@auth.access("admin", "manager")
+@access(*COMPLIANCE_ROLES)
 def audit_log():
     session = db.get_session()
     form = AuditFilterForm(request.args)
@@ -140,7 +144,7 @@ def audit_log():
 
 
 @bp.route("/audit/verify", methods=["POST"])
-@auth.access("admin", "manager")
+@access(*COMPLIANCE_ROLES)
 def verify_audit():
     if EmptyForm().validate_on_submit():
         count, problem = audit.verify(db.get_session())

@@ -12,23 +12,40 @@ from sqlmodel import select
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange
 
-from .. import auth, db
-from ..controls import (
-    ControlData, can_edit_control, create_control, get_control, map_requirement, retire_control, unmap_requirement,
+from evidence import context as db
+from evidence.core.access import access
+from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
+from evidence.data.models import (
+    CONTROL_CATEGORIES,
+    CONTROL_STATUSES,
+    Control,
+    ControlPerimeter,
+    ControlRequirement,
+    Evidence,
+    EvidenceControl,
+    Framework,
+    Perimeter,
+    Requirement,
+    User,
+)
+from evidence.services.controls import (
+    ControlData,
+    can_edit_control,
+    create_control,
+    get_control,
+    map_requirement,
+    retire_control,
+    unmap_requirement,
     update_control,
 )
-from ..errors import EvidenceError
-from ..models import (
-    CONTROL_CATEGORIES, CONTROL_STATUSES, Control, ControlPerimeter, ControlRequirement, Evidence, EvidenceControl,
-    Framework, Perimeter, Requirement, User,
-)
-from . import reported_errors
-from .forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
-from .listing import by_owner, filter_choices, id_arg, paginate
+from evidence.web import reported_errors
+from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
+from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("controls", __name__, url_prefix="/controls")
 
-WRITERS = ("admin", "manager", "contributor")
+WRITERS = WRITER_ROLES
 CATEGORY_LABELS = {"organisational": _l("Organisationnelle"), "physical": _l("Physique"),
                    "technical": _l("Technique"), "procedural": _l("Procédurale")}
 STATUS_LABELS = {"planned": _l("Prévue"), "in_progress": _l("En cours"), "implemented": _l("En place"),
@@ -84,7 +101,7 @@ def _assessed_requirement(session, ref: str) -> Requirement:
 
 
 @bp.route("/")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def index():
     session = db.get_session()
     args = request.args
@@ -126,7 +143,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def new():
     """Create a control; with ?requirement=ID (from an item's page) it is mapped to that item at once."""
     session = db.get_session()
@@ -147,7 +164,7 @@ def new():
 
 
 @bp.route("/<ref>")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def show(ref: str):
     session = db.get_session()
     control = _control_or_404(ref)
@@ -174,7 +191,7 @@ def show(ref: str):
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def edit(ref: str):
     session = db.get_session()
     control = _control_or_404(ref)
@@ -198,7 +215,7 @@ def edit(ref: str):
 
 
 @bp.route("/<ref>/retire", methods=["POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def retire(ref: str):
     session = db.get_session()
     control = _control_or_404(ref)
@@ -212,7 +229,7 @@ def retire(ref: str):
 
 @bp.route("/map", methods=["POST"], defaults={"ref": None})
 @bp.route("/<ref>/map", methods=["POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def map_item(ref: str | None):
     """Map a control to an item: from the control's page (ref in the address) or an item's page (in the form)."""
     session = db.get_session()
@@ -230,7 +247,7 @@ def map_item(ref: str | None):
 
 
 @bp.route("/<ref>/unmap/<int:requirement_id>", methods=["POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def unmap_item(ref: str, requirement_id: int):
     session = db.get_session()
     control = _control_or_404(ref)

@@ -8,15 +8,21 @@ from flask_login import current_user
 from sqlalchemy import or_
 from sqlmodel import select
 
-from .. import auth, db, gaps, labels, rules
-from ..models import Action, Control, Evidence, Perimeter
-from .readiness import today
+from evidence import context as db
+from evidence.core import rules
+from evidence.core.access import access, public
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.data import database
+from evidence.data.models import Action, Control, Evidence, Perimeter
+from evidence.presentation import labels
+from evidence.services import gaps
+from evidence.web.readiness import today
 
 bp = Blueprint("dashboard", __name__)
 
 
 @bp.route("/")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def index():
     session = db.get_session()
     day = today()
@@ -38,7 +44,7 @@ def index():
         .order_by(Action.due_date)
     ).all()
     to_review = []
-    if current_user.role in ("admin", "manager"):
+    if current_user.role in COMPLIANCE_ROLES:
         to_review = session.exec(select(Evidence).where(Evidence.status == "in_review").order_by(Evidence.updated_at).limit(20)).all()
     return render_template(
         "web/dashboard.html", results=results, my_controls=my_controls, my_evidence=my_evidence,
@@ -47,8 +53,8 @@ def index():
 
 
 @bp.route("/healthz")
-@auth.public
+@public
 def healthz():
-    ok = db.database_reachable(db.get_engine())
+    ok = database.database_reachable(db.get_engine())
     body = {"status": "ok" if ok else "error", "database": "ok" if ok else "unreachable"}
     return jsonify(body), 200 if ok else 503

@@ -8,16 +8,19 @@ from sqlmodel import select
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Length
 
-from .. import auth, db, dossier, jobs, storage
-from ..models import Dossier, Perimeter, User
-from ..perimeters import get_perimeter
-from . import reported_errors
-from .forms import EmptyForm, choices
-from .readiness import today
+from evidence import context as db
+from evidence import dossier, jobs
+from evidence.core.access import access
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.data.models import Dossier, Perimeter, User
+from evidence.services.perimeters import get_perimeter
+from evidence.web import reported_errors
+from evidence.web.forms import EmptyForm, choices
+from evidence.web.readiness import today
 
 bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
 
-MANAGERS = ("admin", "manager")
+MANAGERS = COMPLIANCE_ROLES
 
 
 class GenerateForm(EmptyForm):
@@ -35,7 +38,7 @@ def _form(session) -> GenerateForm:
 
 
 @bp.route("/", methods=["GET", "POST"])
-@auth.access(*auth.ALL_ROLES, write=MANAGERS)
+@access(*ALL_ROLES, write=MANAGERS)
 def index():
     session = db.get_session()
     form = _form(session)
@@ -57,7 +60,7 @@ def index():
 
 
 @bp.route("/<int:dossier_id>")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def show(dossier_id: int):
     session = db.get_session()
     item = session.get(Dossier, dossier_id) or abort(404)
@@ -68,14 +71,14 @@ def show(dossier_id: int):
 
 
 @bp.route("/<int:dossier_id>/download")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def download(dossier_id: int):
     session = db.get_session()
     item = session.get(Dossier, dossier_id) or abort(404)
     if item.status != "done":
         abort(404)
     perimeter = session.get(Perimeter, item.perimeter_id)
-    response = send_file(storage.get_store().open(item.storage_key), mimetype="application/pdf", as_attachment=True,
+    response = send_file(db.get_store().open(item.storage_key), mimetype="application/pdf", as_attachment=True,
                          download_name=dossier.file_name(perimeter.code, item), conditional=False, etag=False)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"

@@ -13,23 +13,42 @@ from sqlmodel import select
 from wtforms import DateField, FileField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import auth, db, rules, storage
-from ..evidence_items import (
-    EvidenceData, add_version, can_edit_evidence, can_review, create_evidence, get_evidence, review,
+from evidence import context as db
+from evidence.core import rules
+from evidence.core.access import access
+from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
+from evidence.data.models import (
+    EVIDENCE_KINDS,
+    EVIDENCE_STATUSES,
+    Control,
+    ControlPerimeter,
+    Evidence,
+    EvidenceControl,
+    EvidenceRequirement,
+    EvidenceVersion,
+    Framework,
+    Requirement,
+    User,
+    utcnow,
+)
+from evidence.services.evidence import (
+    EvidenceData,
+    add_version,
+    can_edit_evidence,
+    can_review,
+    create_evidence,
+    get_evidence,
+    review,
     update_evidence,
 )
-from ..errors import EvidenceError
-from ..models import (
-    EVIDENCE_KINDS, EVIDENCE_STATUSES, Control, ControlPerimeter, Evidence, EvidenceControl,
-    EvidenceRequirement, EvidenceVersion, Framework, Requirement, User, utcnow,
-)
-from . import reported_errors
-from .forms import EmptyForm, OwnerField, VersionedForm, choices
-from .listing import by_owner, filter_choices, id_arg, paginate
+from evidence.web import reported_errors
+from evidence.web.forms import EmptyForm, OwnerField, VersionedForm, choices
+from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
-WRITERS = ("admin", "manager", "contributor")
+WRITERS = WRITER_ROLES
 KIND_LABELS = {"policy": _l("Politique"), "procedure": _l("Procédure"), "record": _l("Enregistrement"),
                "report": _l("Rapport"), "configuration": _l("Configuration"), "screenshot": _l("Capture d'écran"),
                "attestation": _l("Attestation"), "link": _l("Lien")}
@@ -108,7 +127,7 @@ def _upload(field):
 
 
 @bp.route("/")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def index():
     session = db.get_session()
     args = request.args
@@ -147,7 +166,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def new():
     session = db.get_session()
     form = NewEvidenceForm()
@@ -162,7 +181,7 @@ def new():
         stream, filename = _upload(form.file)
         with reported_errors() as outcome:
             evidence = create_evidence(
-                session, current_user, form.data_object(session), store=storage.get_store(), upload=stream,
+                session, current_user, form.data_object(session), store=db.get_store(), upload=stream,
                 filename=filename, url=form.url.data, note=form.note.data, max_size=current_app.config["MAX_CONTENT_LENGTH"],
             )
         if outcome.ok:
@@ -172,7 +191,7 @@ def new():
 
 
 @bp.route("/<ref>")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def show(ref: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
@@ -202,7 +221,7 @@ def show(ref: str):
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def edit(ref: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
@@ -229,7 +248,7 @@ def edit(ref: str):
 
 
 @bp.route("/<ref>/versions", methods=["POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def new_version(ref: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
@@ -237,7 +256,7 @@ def new_version(ref: str):
     if form.validate_on_submit():
         stream, filename = _upload(form.file)
         with reported_errors() as outcome:
-            version = add_version(session, current_user, evidence, store=storage.get_store(), upload=stream,
+            version = add_version(session, current_user, evidence, store=db.get_store(), upload=stream,
                                   filename=filename, url=form.url.data, note=form.note.data,
                                   max_size=current_app.config["MAX_CONTENT_LENGTH"])
         if outcome.ok:
@@ -249,7 +268,7 @@ def new_version(ref: str):
 
 
 @bp.route("/<ref>/review/<action>", methods=["POST"])
-@auth.access(*WRITERS)
+@access(*WRITERS)
 def review_action(ref: str, action: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
@@ -265,7 +284,7 @@ def review_action(ref: str, action: str):
 
 
 @bp.route("/<ref>/versions/<int:number>/download")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def download(ref: str, number: int):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
@@ -274,7 +293,7 @@ def download(ref: str, number: int):
     )).first() or abort(404)
     if version.storage_key is None:
         abort(404)
-    stream = storage.get_store().open(version.storage_key)
+    stream = db.get_store().open(version.storage_key)
     # Markup could run script if a browser ever rendered it; it is handed over as opaque bytes.
     risky = version.media_type in ("text/html", "image/svg+xml", "application/xml") or "html" in version.media_type
     response = send_file(

@@ -11,17 +11,37 @@ from sqlmodel import select
 from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import auth, db, labels
-from ..errors import EvidenceError
-from ..findings import ActionData, FindingData, can_update_action, create_finding, overdue, save_action, update_finding
-from ..models import Action, ActionControl, ActionFinding, ActionRequirement, Control, Finding, Requirement, User
-from . import perimeter_or_404, reported_errors
-from .forms import EmptyForm, OwnerField, choices
-from .readiness import today
+from evidence import context as db
+from evidence.core.access import access
+from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, WRITER_ROLES
+from evidence.data.models import (
+    Action,
+    ActionControl,
+    ActionFinding,
+    ActionRequirement,
+    Control,
+    Finding,
+    Requirement,
+    User,
+)
+from evidence.presentation import labels
+from evidence.services.findings import (
+    ActionData,
+    FindingData,
+    can_update_action,
+    create_finding,
+    overdue,
+    save_action,
+    update_finding,
+)
+from evidence.web import perimeter_or_404, reported_errors
+from evidence.web.forms import EmptyForm, OwnerField, choices
+from evidence.web.readiness import today
 
 bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
 
-MANAGERS = ("admin", "manager")
+MANAGERS = COMPLIANCE_ROLES
 
 
 
@@ -86,7 +106,7 @@ class ActionStatusForm(EmptyForm):
 
 
 @bp.route("/findings", methods=["GET", "POST"])
-@auth.access(*auth.ALL_ROLES, write=MANAGERS)
+@access(*ALL_ROLES, write=MANAGERS)
 def findings(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -106,7 +126,7 @@ def findings(code: str):
 
 
 @bp.route("/findings/<int:finding_id>", methods=["GET", "POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def finding(code: str, finding_id: int):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -126,7 +146,7 @@ def finding(code: str, finding_id: int):
 
 
 @bp.route("/actions", methods=["GET", "POST"])
-@auth.access(*auth.ALL_ROLES, write=MANAGERS)
+@access(*ALL_ROLES, write=MANAGERS)
 def actions(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -158,7 +178,7 @@ def actions(code: str):
 
 
 @bp.route("/actions/<int:action_id>", methods=["GET", "POST"])
-@auth.access("admin", "manager", "contributor")
+@access(*WRITER_ROLES)
 def action(code: str, action_id: int):
     session = db.get_session()
     perimeter = perimeter_or_404(code)

@@ -57,7 +57,7 @@ def by_owner(query, column):
 
 def filter_choices(session) -> dict:
     """What the list pages' owner and perimeter filters offer."""
-    from ..models import Perimeter, User
+    from evidence.data.models import Perimeter, User
 
     return {
         "owners": session.exec(select(User).where(User.active).order_by(User.name)).all(),

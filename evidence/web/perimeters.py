@@ -11,18 +11,26 @@ from sqlmodel import select
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .. import auth, db, labels
-from ..models import SERVICE_TYPES, Framework, Perimeter, Requirement
-from ..perimeters import (
-    DATE_FIELDS, PerimeterData, create_perimeter, list_perimeters, set_applicability,
-    statement_of_applicability, update_perimeter,
+from evidence import context as db
+from evidence.core.access import access
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.data.models import SERVICE_TYPES, Framework, Perimeter, Requirement
+from evidence.presentation import labels
+from evidence.services.perimeters import (
+    DATE_FIELDS,
+    PerimeterData,
+    create_perimeter,
+    list_perimeters,
+    set_applicability,
+    statement_of_applicability,
+    update_perimeter,
 )
-from . import perimeter_or_404, reported_errors
-from .forms import CheckboxesField, VersionedForm, choices
+from evidence.web import perimeter_or_404, reported_errors
+from evidence.web.forms import CheckboxesField, VersionedForm, choices
 
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
 
-EDITORS = ("admin", "manager")
+EDITORS = COMPLIANCE_ROLES
 PHASE_LABELS = labels.PHASE
 STATE_LABELS = labels.APPLICABILITY
 
@@ -69,7 +77,7 @@ class ApplicabilityForm(VersionedForm):
 
 
 @bp.route("/")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def index():
     session = db.get_session()
     perimeters = list_perimeters(session)
@@ -78,7 +86,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@auth.access(*EDITORS)
+@access(*EDITORS)
 def new():
     session = db.get_session()
     form = PerimeterForm()
@@ -93,7 +101,7 @@ def new():
 
 
 @bp.route("/<code>")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def show(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -113,7 +121,7 @@ def show(code: str):
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
-@auth.access(*EDITORS)
+@access(*EDITORS)
 def edit(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -135,7 +143,7 @@ def edit(code: str):
 
 
 @bp.route("/<code>/applicability/<path:ref>", methods=["GET", "POST"])
-@auth.access(*EDITORS)
+@access(*EDITORS)
 def applicability(code: str, ref: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)

@@ -12,16 +12,21 @@ from sqlmodel import select
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import Length
 
-from .. import charts, db, exports, gaps, labels, rules
-from .. import auth
-from ..models import Requirement, Section, utcnow
-from ..perimeters import set_verdict
-from . import perimeter_or_404, reported_errors
-from .forms import EmptyForm, choices
+from evidence import context as db
+from evidence.core import rules
+from evidence.core.access import access
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.data.models import Requirement, Section, utcnow
+from evidence.exports import matrix as exports
+from evidence.presentation import charts, labels
+from evidence.services import gaps
+from evidence.services.perimeters import set_verdict
+from evidence.web import perimeter_or_404, reported_errors
+from evidence.web.forms import EmptyForm, choices
 
 bp = Blueprint("readiness", __name__, url_prefix="/perimeters/<code>")
 
-MANAGERS = ("admin", "manager")
+MANAGERS = COMPLIANCE_ROLES
 
 
 def today():
@@ -39,7 +44,7 @@ def chapter_chart(session, result, title) -> Markup:
 
 
 @bp.route("/dashboard")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def dashboard(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -60,7 +65,7 @@ def dashboard(code: str):
 
 
 @bp.route("/gaps")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def gap_list(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -88,7 +93,7 @@ class VerdictForm(EmptyForm):
 
 
 @bp.route("/verdict/<path:ref>", methods=["GET", "POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def verdict(code: str, ref: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -110,7 +115,7 @@ def verdict(code: str, ref: str):
 
 
 @bp.route("/matrix.<any(xlsx, csv):fmt>")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def matrix(code: str, fmt: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)

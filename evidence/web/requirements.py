@@ -9,9 +9,20 @@ from sqlalchemy import and_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 
-from .. import auth, catalogue, db
-from ..models import (
-    REQUIREMENT_KINDS, SERVICE_TYPES, Control, ControlRequirement, Framework, Requirement, RequirementLink, Section, User,
+from evidence import catalogue
+from evidence import context as db
+from evidence.core.access import access
+from evidence.core.vocabulary import ALL_ROLES
+from evidence.data.models import (
+    REQUIREMENT_KINDS,
+    SERVICE_TYPES,
+    Control,
+    ControlRequirement,
+    Framework,
+    Requirement,
+    RequirementLink,
+    Section,
+    User,
 )
 
 bp = Blueprint("requirements", __name__, url_prefix="/requirements")
@@ -27,7 +38,7 @@ def _choice(value: str, allowed) -> str:
 
 
 @bp.route("/")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def index():
     session = db.get_session()
     frameworks = _frameworks(session)
@@ -66,7 +77,7 @@ def index():
 
 
 @bp.route("/<framework>/<path:ref>")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def show(framework: str, ref: str):
     session = db.get_session()
     fw = session.exec(select(Framework).where(Framework.key == framework)).first() or abort(404)

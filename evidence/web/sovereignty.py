@@ -9,15 +9,28 @@ from sqlmodel import select
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from .. import auth, db, labels, rules, sovereignty
-from ..models import DataLocation, OperationLocation, Perimeter, Shareholder, Site, Subcontractor, SubcontractorPerimeter
-from . import perimeter_or_404, reported_errors
-from .forms import EmptyForm, choices
-from .readiness import today
+from evidence import context as db
+from evidence.core import rules
+from evidence.core.access import access
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.data.models import (
+    DataLocation,
+    OperationLocation,
+    Perimeter,
+    Shareholder,
+    Site,
+    Subcontractor,
+    SubcontractorPerimeter,
+)
+from evidence.presentation import labels
+from evidence.services import sovereignty
+from evidence.web import perimeter_or_404, reported_errors
+from evidence.web.forms import EmptyForm, choices
+from evidence.web.readiness import today
 
 bp = Blueprint("sovereignty", __name__, url_prefix="/perimeters/<code>/sovereignty")
 
-MANAGERS = ("admin", "manager")
+MANAGERS = COMPLIANCE_ROLES
 
 
 class SeatForm(EmptyForm):
@@ -76,7 +89,7 @@ def _subcontractor_form(session, obj=None) -> SubcontractorForm:
 
 
 @bp.route("/")
-@auth.access(*auth.ALL_ROLES)
+@access(*ALL_ROLES)
 def page(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -107,7 +120,7 @@ def _record(code: str, form, write, message):
 
 
 @bp.route("/seat", methods=["POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def seat(code: str):
     return _record(code, SeatForm(), lambda session, _perimeter, f: sovereignty.set_seat(
         session, current_user, f.kind.data, f.country.data, f.city.data, f.address.data, today=today()),
@@ -116,7 +129,7 @@ def seat(code: str):
 
 @bp.route("/holders", methods=["POST"], defaults={"holder_id": None})
 @bp.route("/holders/<int:holder_id>", methods=["GET", "POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def holder(code: str, holder_id):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -141,7 +154,7 @@ def holder(code: str, holder_id):
 
 @bp.route("/subcontractors", methods=["POST"], defaults={"subcontractor_id": None})
 @bp.route("/subcontractors/<int:subcontractor_id>", methods=["GET", "POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def subcontractor(code: str, subcontractor_id):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -166,14 +179,14 @@ def subcontractor(code: str, subcontractor_id):
 
 
 @bp.route("/sites", methods=["POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def site(code: str):
     return _record(code, SiteForm(), lambda session, perimeter, f: sovereignty.add_site(
         session, current_user, perimeter, f.kind.data, f.city.data, f.country.data), _("Site ajouté."))
 
 
 @bp.route("/data", methods=["POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def data(code: str):
     return _record(code, DataForm(), lambda session, perimeter, f: sovereignty.add_data_location(
         session, current_user, perimeter, f.category.data, f.activity.data, f.country.data, today=today()),
@@ -181,7 +194,7 @@ def data(code: str):
 
 
 @bp.route("/operations", methods=["POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def operation(code: str):
     return _record(code, OperationForm(), lambda session, perimeter, f: sovereignty.add_operation(
         session, current_user, perimeter, f.operation.data, f.country.data, f.allowed_operations.data, today=today()),
@@ -193,7 +206,7 @@ REMOVABLE = {"holder": Shareholder, "subcontractor": Subcontractor, "site": Site
 
 
 @bp.route("/<any(holder, subcontractor, site, data, operation):kind>/<int:row_id>/delete", methods=["POST"])
-@auth.access(*MANAGERS)
+@access(*MANAGERS)
 def delete(code: str, kind: str, row_id: int):
     session = db.get_session()
     perimeter = perimeter_or_404(code)

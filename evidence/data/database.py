@@ -1,0 +1,96 @@
+"""Engine, sessions outside a request, and migrations.
+
+One engine per app (kept in app.extensions). The request-bound session lives in `evidence.context`; service
+functions take a session as an argument and commit once. Nothing here knows Flask: an app is passed in.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from evidence.data import models  # noqa: F401  (registers every table on the metadata)
+
+
+def make_engine(url: str, busy_timeout_ms: int = 15_000) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        # psycopg 3 is the driver we ship; plain postgresql:// URLs mean it too.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def init_app(app) -> None:
+    app.extensions["evidence.engine"] = make_engine(
+        app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"]
+    )
+
+
+def get_engine(app) -> Engine:
+    return app.extensions["evidence.engine"]
+
+
+@contextmanager
+def session_scope(app):
+    """A session outside a request (CLI, jobs): committed by the caller, always closed."""
+    session = Session(get_engine(app), expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def database_reachable(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+# --- Migrations ----------------------------------------------------------------------------------------
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(connection):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the database to the newest revision (a no-op when it is there already)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,172 @@
+"""Controls: the provider's own measures, their owners, and how each meets items of the referential."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from sqlalchemy import delete
+from sqlmodel import Session, select
+
+from evidence.core.errors import EvidenceError, check_version
+from evidence.data import audit
+from evidence.data.links import replace_links
+from evidence.data.models import (
+    CONTROL_CATEGORIES,
+    CONTROL_STATUSES,
+    Control,
+    ControlPerimeter,
+    ControlRequirement,
+    Perimeter,
+    Requirement,
+    User,
+    utcnow,
+)
+
+REF_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,38}$")
+COMPLIANCE_ROLES = ("admin", "manager")
+
+
+def can_edit_control(user: User, control: Optional[Control]) -> bool:
+    """Managers edit every control; contributors the ones they own (and create new ones)."""
+    if user.role in COMPLIANCE_ROLES:
+        return True
+    return user.role == "contributor" and (control is None or control.owner_id == user.id)
+
+
+def require_edit(user: User, control: Optional[Control]) -> None:
+    if not can_edit_control(user, control):
+        raise PermissionError(f"{user.email} may not edit {control.ref if control else 'controls'}")
+
+
+@dataclass
+class ControlData:
+    ref: str
+    title: str
+    description: str = ""
+    category: str = "technical"
+    owner_id: Optional[int] = None
+    status: str = "planned"
+    review_cycle_days: int = 365
+    perimeter_ids: list[int] = field(default_factory=list)
+
+
+def get_control(session: Session, ref: str) -> Control:
+    control = session.exec(select(Control).where(Control.ref == ref.strip().upper())).first()
+    if control is None:
+        raise EvidenceError(f"no control {ref!r}")
+    return control
+
+
+def _validated(session: Session, actor: User, data: ControlData, current: Optional[Control]) -> dict:
+    ref = (data.ref or "").strip().upper()
+    if not REF_RE.match(ref):
+        raise EvidenceError(f"ref {ref!r}: 2 to 39 capital letters, digits, '-', '_' or '.' (e.g. CTL-IAM-03)")
+    other = session.exec(select(Control).where(Control.ref == ref)).first()
+    if other is not None and (current is None or other.id != current.id):
+        raise EvidenceError(f"a control with ref {ref!r} already exists")
+    if not (data.title or "").strip():
+        raise EvidenceError(f"{ref}: a control needs a title")
+    if data.category not in CONTROL_CATEGORIES:
+        raise EvidenceError(f"{ref}: unknown category {data.category!r}")
+    if data.status not in CONTROL_STATUSES:
+        raise EvidenceError(f"{ref}: unknown status {data.status!r}")
+    if not 1 <= int(data.review_cycle_days) <= 3 * 365:
+        raise EvidenceError(f"{ref}: the review cycle must be between 1 and 1095 days")
+    owner_id = data.owner_id
+    if owner_id is not None and session.get(User, owner_id) is None:
+        raise EvidenceError(f"{ref}: unknown owner")
+    if actor.role == "contributor":
+        owner_id = actor.id  # a contributor's controls are their own: they could not edit them otherwise
+    return {
+        "ref": ref, "title": data.title.strip()[:300], "description": (data.description or "").strip(),
+        "category": data.category, "owner_id": owner_id, "status": data.status,
+        "review_cycle_days": int(data.review_cycle_days),
+    }
+
+
+def _set_perimeters(session: Session, control: Control, perimeter_ids: list[int]) -> tuple[list[str], bool]:
+    """(codes of the perimeters the control is now deployed in, whether that changed)."""
+    wanted = set(perimeter_ids)
+    known = {p.id: p.code for p in session.exec(select(Perimeter).where(Perimeter.id.in_(wanted or {-1})))}
+    if unknown := wanted - set(known):
+        raise EvidenceError(f"{control.ref}: unknown perimeter id(s) {sorted(unknown)}")
+    changed = replace_links(session, ControlPerimeter, ControlPerimeter.control_id, control.id,
+                            ControlPerimeter.perimeter_id, wanted)
+    return sorted(known.values()), changed
+
+
+def create_control(session: Session, actor: User, data: ControlData) -> Control:
+    require_edit(actor, None)
+    control = Control(**_validated(session, actor, data, None))
+    session.add(control)
+    session.flush()
+    codes, _changed = _set_perimeters(session, control, data.perimeter_ids)
+    audit.record(session, actor, "control.create", control, {"title": control.title, "status": control.status,
+                                                            "perimeters": codes})
+    session.commit()
+    return control
+
+
+def update_control(session: Session, actor: User, control: Control, data: ControlData,
+                   expected_version: Optional[int]) -> Control:
+    require_edit(actor, control)
+    check_version(control, expected_version)
+    values = _validated(session, actor, data, control)
+    changes = audit.diff(control, values)
+    with session.no_autoflush:  # one UPDATE, so that one save is one version
+        for key, value in values.items():
+            setattr(control, key, value)
+        codes, moved = _set_perimeters(session, control, data.perimeter_ids)
+        if moved:
+            changes["perimeters"] = codes
+        if not changes:
+            session.rollback()
+            return control
+        control.updated_at = utcnow()
+    session.add(control)
+    audit.record(session, actor, "control.update", control, {"changes": changes})
+    session.commit()
+    return control
+
+
+def retire_control(session: Session, actor: User, control: Control, expected_version: Optional[int]) -> Control:
+    require_edit(actor, control)
+    check_version(control, expected_version)
+    if control.status == "retired":
+        return control
+    previous = control.status
+    control.status = "retired"
+    control.updated_at = utcnow()
+    session.add(control)
+    audit.record(session, actor, "control.retire", control, {"from": previous})
+    session.commit()
+    return control
+
+
+def map_requirement(session: Session, actor: User, control: Control, requirement: Requirement, statement: str) -> ControlRequirement:
+    """Map a control to an item (or update the implementation statement of an existing mapping)."""
+    require_edit(actor, control)
+    statement = (statement or "").strip()
+    mapping = session.exec(select(ControlRequirement).where(
+        ControlRequirement.control_id == control.id, ControlRequirement.requirement_id == requirement.id
+    )).first()
+    if mapping is not None and mapping.statement == statement:
+        return mapping
+    action = "control.map" if mapping is None else "control.mapping_update"
+    mapping = mapping or ControlRequirement(control_id=control.id, requirement_id=requirement.id)
+    mapping.statement = statement
+    session.add(mapping)
+    audit.record(session, actor, action, control, {"requirement": requirement.ref, "statement": statement})
+    session.commit()
+    return mapping
+
+
+def unmap_requirement(session: Session, actor: User, control: Control, requirement: Requirement) -> None:
+    require_edit(actor, control)
+    result = session.execute(delete(ControlRequirement).where(
+        ControlRequirement.control_id == control.id, ControlRequirement.requirement_id == requirement.id
+    ))
+    if result.rowcount:
+        audit.record(session, actor, "control.unmap", control, {"requirement": requirement.ref})
+    session.commit()

@@ -1,0 +1,203 @@
+"""A fictional provider for newcomers and demonstrations (`evidence init --demo`).
+
+The data lives in controls/demo/; this module turns it into users, perimeters, controls and evidence through
+the same service functions the UI uses, so the demo carries a genuine audit trail and real stored files.
+"""
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import yaml
+from sqlmodel import Session, select
+
+from evidence.core.errors import EvidenceError
+from evidence.data.models import Framework, Perimeter, Requirement
+from evidence.services import controls as control_service
+from evidence.services import evidence as evidence_items
+from evidence.services import perimeters as perimeter_service
+from evidence.services import users as auth
+from evidence.settings import resource_dir
+
+
+def demo_file() -> Path:
+    return resource_dir("controls") / "demo" / "nuage-souverain.yaml"
+
+
+@dataclass
+class DemoReport:
+    users: int
+    perimeters: int
+    controls: int
+    evidence: int
+    password: str
+
+
+def minimal_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with the given lines of text (Latin-1), without pulling in a renderer."""
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    text_ops = ["BT", "/F1 11 Tf", "14 TL", "56 780 Td"]
+    for line in lines:
+        text_ops.append(f"({escape(line.encode('latin-1', 'replace').decode('latin-1'))}) Tj T*")
+    text_ops.append("ET")
+    stream = "\n".join(text_ops).encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+    ]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n".encode() + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def _file_for(item: dict, ref_hint: str) -> tuple[bytes, str]:
+    content = item.get("content", "").strip() or item["title"]
+    slug = "".join(c if c.isalnum() else "-" for c in item["title"].lower())[:50].strip("-") or "preuve"
+    fmt = item.get("format", "txt")
+    header = f"{item['title']}\nNuage Souverain SAS — document de démonstration ({ref_hint})\n\n"
+    if fmt == "pdf":
+        return minimal_pdf((header + content).splitlines()), f"{slug}.pdf"
+    if fmt == "csv":
+        return (content + "\n").encode("utf-8"), f"{slug}.csv"
+    if fmt == "md":
+        return (f"# {item['title']}\n\n{content}\n").encode("utf-8"), f"{slug}.md"
+    return (header + content + "\n").encode("utf-8"), f"{slug}.txt"
+
+
+def _dates(item: dict, today: date, rng: random.Random) -> tuple[date, date]:
+    effective = today - timedelta(days=int(item.get("age_days", 60)))
+    valid_until = effective + timedelta(days=int(item.get("validity_days", 365)))
+    state = item.get("state", "approved")
+    if state == "expired":
+        if valid_until >= today:
+            valid_until = today - timedelta(days=rng.randint(3, 60))
+    elif state == "expiring":
+        valid_until = today + timedelta(days=rng.randint(3, 25))
+    elif valid_until <= today + timedelta(days=30):  # anything else is meant to be comfortably valid
+        valid_until = today + timedelta(days=rng.randint(45, 300))
+    return effective, max(valid_until, effective)
+
+
+def load_demo(session: Session, store, actor, today: date, path: Path | None = None) -> DemoReport:
+    """Create the demo provider; refuses to run twice (its perimeters would already exist)."""
+    data = yaml.safe_load((path or demo_file()).read_text(encoding="utf-8"))
+    if session.exec(select(Perimeter).where(Perimeter.code.in_([p["code"] for p in data["perimeters"]]))).first():
+        raise EvidenceError("the demo provider is already loaded")
+    framework = session.exec(select(Framework).where(Framework.assessed)).first()
+    if framework is None:
+        raise EvidenceError("load the catalogue first (evidence catalogue load)")
+    rng = random.Random(20221108)  # the demo is the same on every machine
+    password = auth.generate_password()
+
+    users = {}
+    for spec in data["users"]:
+        user = auth.find_user(session, spec["email"]) or auth.create_user(
+            session, actor, spec["email"], spec["name"], spec["role"], password
+        )
+        users[user.email] = user
+    managers = [u for u in users.values() if u.role == "manager"]
+
+    perimeters = {}
+    for spec in data["perimeters"]:
+        perimeters[spec["code"]] = perimeter_service.create_perimeter(session, actor, perimeter_service.PerimeterData(
+            code=spec["code"], name=spec["name"], description=spec.get("description", ""),
+            service_types=tuple(spec["service_types"]), framework_key=framework.key,
+            built_on_code=spec.get("built_on"), phase=spec.get("phase", "preparation"),
+            evaluation_centre=spec.get("evaluation_centre", ""),
+        ))
+
+    requirements = {r.ref: r for r in session.exec(select(Requirement).where(Requirement.framework_id == framework.id))}
+    controls = {}
+    for spec in data["controls"]:
+        owner = users[spec["owner"]]
+        control = control_service.create_control(session, owner, control_service.ControlData(
+            ref=spec["ref"], title=spec["title"], description=spec.get("description", ""),
+            category=spec["category"], owner_id=owner.id, status=spec.get("status", "implemented"),
+            perimeter_ids=[perimeters[code].id for code in spec.get("perimeters", [])],
+        ))
+        for mapping in spec.get("requirements", []):
+            control_service.map_requirement(session, owner, control, requirements[mapping["ref"]], mapping.get("statement", ""))
+        controls[control.ref] = control
+
+    for n, item in enumerate(data["evidence"], start=1):
+        owner = users[item["owner"]]
+        effective, valid_until = _dates(item, today, rng)
+        evidence_data = evidence_items.EvidenceData(
+            title=item["title"], kind=item["kind"], description=item.get("description", ""), owner_id=owner.id,
+            classification=item.get("classification", "internal"), effective_date=effective, valid_until=valid_until,
+            control_ids=[controls[ref].id for ref in item.get("controls", [])],
+            requirement_ids=[requirements[ref].id for ref in item.get("requirements", [])],
+        )
+        if item["kind"] == "link":
+            evidence = evidence_items.create_evidence(session, owner, evidence_data, url=item["url"])
+        else:
+            content, filename = _file_for(item, f"EV-{n:04d}")
+            evidence = evidence_items.create_evidence(
+                session, owner, evidence_data, store=store, upload=io.BytesIO(content), filename=filename
+            )
+        state = item.get("state", "approved")
+        if state == "draft":
+            continue
+        evidence_items.review(session, owner, evidence, "submit")
+        if state == "in_review":
+            continue
+        reviewer = next(m for m in managers if m.id != owner.id)
+        if state == "rejected":
+            evidence_items.review(session, reviewer, evidence, "reject", "Document incomplet : signature de la direction absente.")
+        else:
+            evidence_items.review(session, reviewer, evidence, "approve")
+    _load_sovereignty(session, actor, data.get("sovereignty") or {}, perimeters, today)
+    return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]), password)
+
+
+def _load_sovereignty(session: Session, actor, data: dict, perimeters: dict, today: date) -> None:
+    from evidence.services import sovereignty
+
+    for seat in data.get("seats", []):
+        sovereignty.set_seat(session, actor, seat["kind"], seat["country"], seat.get("city", ""), seat.get("address", ""),
+                             today=today, notify=False)
+    for holder in data.get("shareholders", []):
+        sovereignty.save_holder(session, actor, sovereignty.HolderData(
+            name=holder["name"], country=holder["country"], capital=holder["capital"], voting=holder["voting"],
+            kind=holder.get("kind", "direct"), notes=holder.get("notes", "")), today=today, notify=False)
+    for sub in data.get("subcontractors", []):
+        sovereignty.save_subcontractor(session, actor, sovereignty.SubcontractorData(
+            name=sub["name"], country=sub["country"], service=sub.get("service", ""), data_access=sub["data_access"],
+            access_justification=sub.get("access_justification", ""), qualified=sub.get("qualified", False),
+            contract_ref=sub.get("contract_ref", ""),
+            perimeter_ids=tuple(perimeters[code].id for code in sub.get("perimeters", []))), today=today, notify=False)
+    for code, places in data.get("localisation", {}).items():
+        perimeter = perimeters[code]
+        for site in places.get("sites", []):
+            sovereignty.add_site(session, actor, perimeter, site["kind"], site.get("city", ""), site["country"])
+        for category, country in places.get("data", {}).items():
+            for activity in ("stored", "processed"):
+                sovereignty.add_data_location(session, actor, perimeter, category, activity, country, today=today, notify=False)
+        for operation in places.get("operations", []):
+            sovereignty.add_operation(session, actor, perimeter, operation["operation"], operation["country"],
+                                      operation.get("allowed_operations", ""), today=today, notify=False)
+    # One recorded change, so that the 19.6.f action shows: the observability provider now sees customer data.
+    telemetrix = next((s for s in sovereignty.registers(session, perimeters["saas-collab"]).subcontractors
+                       if s.name == "Telemetrix Inc."), None)
+    if telemetrix is not None:
+        sovereignty.save_subcontractor(session, actor, sovereignty.SubcontractorData(
+            name=telemetrix.name, country="US", service=telemetrix.service, data_access=True, qualified=False,
+            contract_ref=telemetrix.contract_ref, perimeter_ids=(perimeters["saas-collab"].id,)),
+            telemetrix, today=today)

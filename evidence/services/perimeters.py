@@ -1,0 +1,241 @@
+"""Perimeters (services under qualification) and their statement of applicability."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Optional
+
+from sqlmodel import Session, select
+
+from evidence.core import rules
+from evidence.core.errors import EvidenceError, check_version
+from evidence.data import audit
+from evidence.data.models import (
+    PERIMETER_PHASES,
+    SERVICE_TYPES,
+    Applicability,
+    Framework,
+    Perimeter,
+    Requirement,
+    User,
+    utcnow,
+)
+
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
+
+
+@dataclass
+class PerimeterData:
+    code: str
+    name: str
+    description: str = ""
+    service_types: tuple[str, ...] = ()
+    framework_key: str = "secnumcloud-3.2"
+    built_on_code: Optional[str] = None
+    phase: str = "preparation"
+    evaluation_centre: str = ""
+    request_filed_on: Optional[date] = None
+    evaluation_started_on: Optional[date] = None
+    qualified_on: Optional[date] = None
+    qualification_expires_on: Optional[date] = None
+    next_surveillance_on: Optional[date] = None
+
+
+DATE_FIELDS = ("request_filed_on", "evaluation_started_on", "qualified_on", "qualification_expires_on", "next_surveillance_on")
+
+
+def get_perimeter(session: Session, code_or_id: str) -> Perimeter:
+    """A perimeter by its code, or by its numeric id (what the command line accepts)."""
+    query = select(Perimeter).where(Perimeter.code == str(code_or_id).strip().lower())
+    perimeter = session.exec(query).first()
+    if perimeter is None and str(code_or_id).isdigit():
+        perimeter = session.get(Perimeter, int(code_or_id))
+    if perimeter is None:
+        raise EvidenceError(f"no perimeter {code_or_id!r}")
+    return perimeter
+
+
+def list_perimeters(session: Session) -> list[Perimeter]:
+    return list(session.exec(select(Perimeter).order_by(Perimeter.code)))
+
+
+def _validated(session: Session, data: PerimeterData, current: Optional[Perimeter]) -> dict:
+    code = (data.code or "").strip().lower()
+    if not CODE_RE.match(code):
+        raise EvidenceError(f"code {code!r}: 3 to 40 lower-case letters, digits and dashes (e.g. iaas-fr1)")
+    other = session.exec(select(Perimeter).where(Perimeter.code == code)).first()
+    if other is not None and (current is None or other.id != current.id):
+        raise EvidenceError(f"a perimeter with code {code!r} already exists")
+    if not (data.name or "").strip():
+        raise EvidenceError("a perimeter needs a name")
+    types = [t for t in SERVICE_TYPES if t in set(data.service_types)]
+    if unknown := set(data.service_types) - set(SERVICE_TYPES):
+        raise EvidenceError(f"unknown service type(s): {', '.join(sorted(unknown))}")
+    if not types:
+        raise EvidenceError("choose at least one service type (IaaS, CaaS, PaaS, SaaS)")
+    if data.phase not in PERIMETER_PHASES:
+        raise EvidenceError(f"unknown phase {data.phase!r}")
+    framework = session.exec(select(Framework).where(Framework.key == data.framework_key)).first()
+    if framework is None:
+        raise EvidenceError(f"no framework {data.framework_key!r} is loaded")
+    built_on_id = None
+    if data.built_on_code:
+        lower = get_perimeter(session, data.built_on_code)
+        if current is not None and _builds_on(session, lower, current.id):
+            raise EvidenceError(f"{lower.code} cannot be the lower layer: it is built on {current.code} itself")
+        built_on_id = lower.id
+    values = {
+        "code": code, "name": data.name.strip()[:200], "description": (data.description or "").strip(),
+        "service_types": types, "framework_id": framework.id, "built_on_id": built_on_id, "phase": data.phase,
+        "evaluation_centre": (data.evaluation_centre or "").strip()[:200],
+    }
+    values.update({name: getattr(data, name) for name in DATE_FIELDS})
+    return values
+
+
+def _builds_on(session: Session, perimeter: Perimeter, target_id: int) -> bool:
+    seen = set()
+    while perimeter is not None and perimeter.id not in seen:
+        if perimeter.id == target_id:
+            return True
+        seen.add(perimeter.id)
+        perimeter = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
+    return False
+
+
+def create_perimeter(session: Session, actor: audit.Actor, data: PerimeterData) -> Perimeter:
+    perimeter = Perimeter(**_validated(session, data, None))
+    session.add(perimeter)
+    audit.record(session, actor, "perimeter.create", perimeter, {"name": perimeter.name, "service_types": perimeter.service_types})
+    session.commit()
+    return perimeter
+
+
+def update_perimeter(session: Session, actor: audit.Actor, perimeter: Perimeter, data: PerimeterData,
+                     expected_version: Optional[int]) -> Perimeter:
+    check_version(perimeter, expected_version)
+    values = _validated(session, data, perimeter)
+    changes = audit.diff(perimeter, values)
+    if not changes:
+        return perimeter
+    for key, value in values.items():
+        setattr(perimeter, key, value)
+    perimeter.updated_at = utcnow()
+    session.add(perimeter)
+    audit.record(session, actor, "perimeter.update", perimeter, {"changes": changes})
+    session.commit()
+    return perimeter
+
+
+# --- Statement of applicability --------------------------------------------------------------------------
+
+
+@dataclass
+class ApplicabilityRow:
+    requirement: Requirement
+    applicability: rules.Applicability
+    decided_by: Optional[str] = None
+    decided_at: Optional[str] = None
+
+
+def _decision(row: Applicability) -> tuple[str, str]:
+    if not row.applicable:
+        return rules.NOT_APPLICABLE, row.justification
+    return (rules.INHERITED if row.reason == "inherited" else rules.APPLICABLE), row.justification
+
+
+def statement_of_applicability(session: Session, perimeter: Perimeter) -> list[ApplicabilityRow]:
+    lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
+    lower_types = lower.service_types if lower else []
+    decisions = {
+        row.requirement_id: (row, user)
+        for row, user in session.exec(
+            select(Applicability, User).outerjoin(User, User.id == Applicability.updated_by_id)
+            .where(Applicability.perimeter_id == perimeter.id)
+        )
+    }
+    rows = []
+    for requirement in session.exec(
+        select(Requirement).where(Requirement.framework_id == perimeter.framework_id).order_by(Requirement.order)
+    ):
+        derived = rules.derived_applicability(
+            requirement.service_types, requirement.built_on_types, perimeter.service_types, lower_types
+        )
+        decided = decisions.get(requirement.id)
+        effective = rules.effective_applicability(derived, _decision(decided[0]) if decided else None)
+        rows.append(ApplicabilityRow(
+            requirement, effective,
+            decided_by=decided[1].name if decided and decided[1] else None,
+            decided_at=decided[0].updated_at.strftime("%Y-%m-%d") if decided else None,
+        ))
+    return rows
+
+
+def set_applicability(session: Session, actor: User, perimeter: Perimeter, requirement: Requirement,
+                      state: str, justification: str) -> None:
+    """Record a manager's decision on one item; returning to what the service types imply removes it."""
+    try:
+        rules.check_applicability_change(state, justification)
+    except ValueError as error:
+        raise EvidenceError(f"{requirement.ref}: {error}") from None
+    if requirement.framework_id != perimeter.framework_id:
+        raise EvidenceError(f"{requirement.ref} is not an item of this perimeter's referential")
+    row = session.exec(select(Applicability).where(
+        Applicability.perimeter_id == perimeter.id, Applicability.requirement_id == requirement.id
+    )).first()
+    lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
+    if state == rules.INHERITED and lower is None:
+        raise EvidenceError(f"{requirement.ref}: {perimeter.code} is built on no lower layer to inherit from")
+    derived = rules.derived_applicability(requirement.service_types, requirement.built_on_types,
+                                          perimeter.service_types, lower.service_types if lower else [])
+    before = _decision(row)[0] if row else derived.state
+    justification = (justification or "").strip()
+    if state == derived.state and state == rules.APPLICABLE:
+        if row is None:
+            return
+        session.delete(row)
+    else:
+        row = row or Applicability(perimeter_id=perimeter.id, requirement_id=requirement.id)
+        row.applicable = state != rules.NOT_APPLICABLE
+        row.reason = "inherited" if state == rules.INHERITED else "manual"
+        row.justification = justification
+        row.updated_by_id = actor.id if isinstance(actor, User) else None
+        row.updated_at = utcnow()
+        session.add(row)
+    audit.record(session, actor, "applicability.change", perimeter, {
+        "requirement": requirement.ref, "from": before, "to": state, "justification": justification,
+    })
+    session.commit()
+
+
+def set_verdict(session: Session, actor: User, perimeter: Perimeter, requirement: Requirement,
+                status: Optional[str], justification: str) -> None:
+    """A manager's verdict on an item, overriding the computed status; None clears it. Always justified."""
+    from evidence.data.models import VERDICT_STATUSES, Verdict
+
+    justification = (justification or "").strip()
+    verdict = session.exec(select(Verdict).where(
+        Verdict.perimeter_id == perimeter.id, Verdict.requirement_id == requirement.id
+    )).first()
+    if status is None:
+        if verdict is None:
+            return
+        session.delete(verdict)
+        audit.record(session, actor, "verdict.clear", perimeter, {"requirement": requirement.ref, "was": verdict.status,
+                                                                "justification": justification})
+        session.commit()
+        return
+    if status not in VERDICT_STATUSES:
+        raise EvidenceError(f"unknown status {status!r}")
+    if not justification:
+        raise EvidenceError(f"{requirement.ref}: a verdict needs a justification")
+    before = verdict.status if verdict else None
+    verdict = verdict or Verdict(perimeter_id=perimeter.id, requirement_id=requirement.id, status=status, justification="")
+    verdict.status, verdict.justification = status, justification
+    verdict.decided_by_id = actor.id if isinstance(actor, User) else None
+    verdict.decided_at = utcnow()
+    session.add(verdict)
+    audit.record(session, actor, "verdict.set", perimeter, {"requirement": requirement.ref, "from": before, "to": status,
+                                                          "justification": justification})
+    session.commit()

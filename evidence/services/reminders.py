@@ -1,0 +1,95 @@
+"""Reminders: evidence that expires soon or has expired, and overdue actions, grouped by owner; sent by mail
+when SMTP is configured (EVIDENCE_SMTP_HOST, _PORT, _FROM, _USER, _PASSWORD, _STARTTLS)."""
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from email.message import EmailMessage
+from typing import Mapping, Optional
+
+from sqlmodel import Session, select
+
+from evidence.core import rules
+from evidence.core.errors import EvidenceError
+from evidence.data.models import Action, Evidence, Perimeter, User
+
+
+@dataclass
+class OwnerReminder:
+    owner: Optional[User]
+    expired: list[Evidence] = field(default_factory=list)
+    expiring: list[Evidence] = field(default_factory=list)
+    overdue_actions: list[tuple[Action, str]] = field(default_factory=list)  # (action, perimeter code)
+
+    @property
+    def label(self) -> str:
+        return f"{self.owner.name} <{self.owner.email}>" if self.owner else "(sans responsable)"
+
+
+def collect(session: Session, today: date, days: int) -> list[OwnerReminder]:
+    horizon = today + timedelta(days=days)
+    by_owner: dict[Optional[int], OwnerReminder] = {}
+    users = {u.id: u for u in session.exec(select(User))}
+
+    def entry(owner_id):
+        if owner_id not in by_owner:
+            by_owner[owner_id] = OwnerReminder(users.get(owner_id))
+        return by_owner[owner_id]
+
+    for evidence in session.exec(
+        select(Evidence).where(Evidence.valid_until.is_not(None), Evidence.valid_until <= horizon,
+                               Evidence.status != "rejected").order_by(Evidence.valid_until, Evidence.ref)
+    ):
+        kind = rules.freshness(evidence.valid_until, today, days)
+        (entry(evidence.owner_id).expired if kind == "expired" else entry(evidence.owner_id).expiring).append(evidence)
+    for action, code in session.exec(
+        select(Action, Perimeter.code).outerjoin(Perimeter, Perimeter.id == Action.perimeter_id)
+        .where(Action.status.in_(("open", "in_progress")), Action.due_date < today).order_by(Action.due_date)
+    ):
+        entry(action.owner_id).overdue_actions.append((action, code or ""))
+    return sorted(by_owner.values(), key=lambda r: r.label)
+
+
+def message_text(reminder: OwnerReminder, today: date) -> str:
+    lines = [f"Bonjour {reminder.owner.name if reminder.owner else ''},".replace(" ,", ","), "",
+             f"Voici ce qui demande votre attention au {today.isoformat()} :", ""]
+    if reminder.expired:
+        lines.append("Preuves expirées :")
+        lines += [f"  - {e.ref} {e.title} (expirée le {e.valid_until.isoformat()})" for e in reminder.expired]
+        lines.append("")
+    if reminder.expiring:
+        lines.append("Preuves à renouveler bientôt :")
+        lines += [f"  - {e.ref} {e.title} (valable jusqu'au {e.valid_until.isoformat()})" for e in reminder.expiring]
+        lines.append("")
+    if reminder.overdue_actions:
+        lines.append("Actions en retard :")
+        lines += [f"  - [{code}] {a.title} (échéance {a.due_date.isoformat()})" for a, code in reminder.overdue_actions]
+        lines.append("")
+    lines.append("— Preuves SecNumCloud")
+    return "\n".join(lines)
+
+
+def send(reminders: list[OwnerReminder], config: Mapping, today: date) -> int:
+    host = config.get("SMTP_HOST")
+    if not host:
+        raise EvidenceError("no SMTP server configured: set EVIDENCE_SMTP_HOST (and EVIDENCE_SMTP_FROM)")
+    sender = config.get("SMTP_FROM") or "evidence@localhost"
+    port = int(config.get("SMTP_PORT") or 25)
+    sent = 0
+    with smtplib.SMTP(host, port, timeout=30) as smtp:
+        if str(config.get("SMTP_STARTTLS", "")).lower() in ("1", "true", "yes"):
+            smtp.starttls()
+        if config.get("SMTP_USER"):
+            smtp.login(config["SMTP_USER"], config.get("SMTP_PASSWORD", ""))
+        for reminder in reminders:
+            if reminder.owner is None or not reminder.owner.active:
+                continue
+            message = EmailMessage()
+            message["From"] = sender
+            message["To"] = reminder.owner.email
+            message["Subject"] = f"[Preuves SecNumCloud] {len(reminder.expired) + len(reminder.expiring)} preuve(s) à renouveler, {len(reminder.overdue_actions)} action(s) en retard"
+            message.set_content(message_text(reminder, today))
+            smtp.send_message(message)
+            sent += 1
+    return sent
