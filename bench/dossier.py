@@ -149,21 +149,24 @@ def _child(queue, target, args):
 
 def product_render(settings: dict, snapshot_file: str, workers: int | None = None) -> tuple[int, float, dict]:
     import json
+    from dataclasses import asdict
 
-    from evidence import create_app, dossier
+    from evidence import context, create_app
     from evidence.data import storage
-    from evidence.dossier import render as dossier_render
+    from evidence.dossier.generate import render_pdf
 
     app = create_app(settings)
     snapshot = json.loads(Path(snapshot_file).read_text())
     with app.app_context():
         started = time.perf_counter()
-        pdf = dossier.render_pdf(snapshot, "fr", storage.get_store(app), workers=workers)
+        rendered = render_pdf(snapshot, "fr", storage.get_store(app), workers=workers,
+                              settings=context.dossier_settings())
         seconds = time.perf_counter() - started
-    Path(snapshot_file).with_suffix(".pdf").write_bytes(pdf)
+    Path(snapshot_file).with_suffix(".pdf").write_bytes(rendered.pdf)
     from pypdf import PdfReader
 
-    return len(PdfReader(io.BytesIO(pdf)).pages), seconds, dict(dossier_render.last_run)
+    stats = asdict(rendered.stats) if rendered.stats is not None else {}
+    return len(PdfReader(io.BytesIO(rendered.pdf)).pages), seconds, stats
 
 
 def plain_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
@@ -171,14 +174,16 @@ def plain_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
 
     from weasyprint import HTML
 
-    from evidence import create_app, dossier
+    from evidence import context, create_app
+    from evidence.dossier.generate import render_html
+    from evidence.dossier.render.fetcher import safe_fetcher
 
     app = create_app(settings)
     snapshot = json.loads(Path(snapshot_file).read_text())
     with app.app_context():
-        html = dossier.render_html(snapshot, "fr")
+        html = render_html(snapshot, "fr", settings=context.dossier_settings())
         started = time.perf_counter()
-        document = HTML(string=html, url_fetcher=dossier.safe_fetcher(), base_url=None).render()
+        document = HTML(string=html, url_fetcher=safe_fetcher(), base_url=None).render()
         document.write_pdf()
         return len(document.pages), time.perf_counter() - started
 
@@ -195,15 +200,17 @@ def main() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-dossier-"))
     settings = build(folder, options.controls, options.evidence)
-    from evidence import create_app, dossier
+    from evidence import context, create_app
     from evidence.data import database as db
     from evidence.data.models import Evidence
+    from evidence.dossier.snapshot import take_snapshot
     from evidence.services.perimeters import get_perimeter
 
     app = create_app(settings)
     with app.app_context(), db.session_scope(app) as session:
-        snapshot = dossier.take_snapshot(session, get_perimeter(session, "bench-full"), date(2026, 6, 15),
-                                         {"classification": "Diffusion restreinte", "attach_evidence": False})
+        snapshot = take_snapshot(session, get_perimeter(session, "bench-full"), date(2026, 6, 15),
+                                 {"classification": "Diffusion restreinte", "attach_evidence": False},
+                                 organisation=context.dossier_settings().organisation)
         snapshot["number"] = 1
     first = folder / "snapshot-1.json"
     first.write_text(json.dumps(snapshot))
@@ -221,12 +228,14 @@ def main() -> None:
 
     # One evidence item changes (a new title), then the dossier is rendered again.
     with app.app_context(), db.session_scope(app) as session:
-        evidence = session.exec(select(Evidence).where(Evidence.ref == "EV-00042")).one()
-        evidence.title = "Preuve 42 : rapport mis à jour"
+        changed = min(42, options.evidence - 1)  # a small bench (--evidence under 43) changes its last one
+        evidence = session.exec(select(Evidence).where(Evidence.ref == f"EV-{changed:05d}")).one()
+        evidence.title = f"Preuve {changed} : rapport mis à jour"
         session.add(evidence)
         session.commit()
-        snapshot = dossier.take_snapshot(session, get_perimeter(session, "bench-full"), date(2026, 6, 15),
-                                         {"classification": "Diffusion restreinte", "attach_evidence": False})
+        snapshot = take_snapshot(session, get_perimeter(session, "bench-full"), date(2026, 6, 15),
+                                 {"classification": "Diffusion restreinte", "attach_evidence": False},
+                                 organisation=context.dossier_settings().organisation)
         snapshot["number"] = 1
     second = folder / "snapshot-2.json"
     second.write_text(json.dumps(snapshot))

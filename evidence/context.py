@@ -37,3 +37,10 @@ def session_scope():
     """A session of its own (CLI, jobs, a view that must not share the request's): closed by the caller's
     `with`, committed by the service it is handed to."""
     return database.session_scope(current_app)
+
+
+def dossier_settings():
+    """What the dossier needs from the current app: its Jinja environment, the organisation, DOSSIER_*."""
+    from evidence.dossier.generate import DossierSettings
+
+    return DossierSettings.from_config(current_app.config, current_app.instance_path, current_app.jinja_env)

@@ -1,42 +1,75 @@
 """Background jobs (huey): rendering a dossier outlives the request that asked for it.
 
-The queue is huey's SQLite storage in the instance folder (EVIDENCE_HUEY_DB to move it); `evidence serve`
-runs a consumer beside the web server and `evidence worker` runs one on its own. Tests run tasks at once
-(EVIDENCE_JOBS_IMMEDIATE=1).
+The queue is huey's SQLite storage, HUEY_DB (instance/jobs.db by default); `evidence serve` runs a consumer
+beside the web server and `evidence worker` runs one on its own. With JOBS_IMMEDIATE on (the tests), a task
+runs at once, in the caller's thread.
+
+Tasks are declared at import on the process's one huey; the queue is chosen later, from the settings of
+the app being created (`init_app`, which create_app calls), so that instance/config.py can name it. The
+process's last app chooses: a web or worker process has one app, or several on the same queue.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from huey import SqliteHuey
+from huey import Huey
+from huey.storage import BaseStorage, SqliteStorage
 
-from evidence import settings as config
+from evidence.settings import job_settings
+
+NOT_SET_UP = "the job queue is not set up: create the app first (create_app calls jobs.init_app)"
 
 
-def _make_huey() -> SqliteHuey:
-    immediate = os.environ.get("EVIDENCE_JOBS_IMMEDIATE", "") in ("1", "true", "yes")
-    filename = os.environ.get("EVIDENCE_HUEY_DB") or str(config.instance_path() / "jobs.db")
+class NoQueueYet(BaseStorage):
+    """The storage until an app is created: a task sent before then is a mistake, and says so."""
+
+    def enqueue(self, data, priority=None):
+        raise RuntimeError(NOT_SET_UP)
+
+    def dequeue(self):
+        return self.enqueue(None)
+
+
+huey = Huey("evidence", results=False, storage_class=NoQueueYet)
+queue: tuple | None = None  # (immediate, filename) that huey serves, once an app has chosen
+consuming = False  # a consumer of this process reads the queue: it must not change under it
+
+
+def init_app(app) -> None:
+    """Point huey at the queue that the app's settings name (HUEY_DB, JOBS_IMMEDIATE)."""
+    global queue
+    immediate = app.config["JOBS_IMMEDIATE"]
+    wanted = (True, None) if immediate else (False, str(app.config["HUEY_DB"]))
+    if wanted == queue:
+        return
+    if consuming:
+        raise RuntimeError(f"this process consumes the job queue {queue[1] or '(immediate)'}; "
+                           f"an app on {wanted[1] or '(immediate)'} cannot be made here")
     if not immediate:
-        Path(filename).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("evidence", filename=filename, immediate=immediate, results=False)
-
-
-huey = _make_huey()
+        Path(wanted[1]).parent.mkdir(parents=True, exist_ok=True)
+    previous = huey.storage
+    huey.storage_class = SqliteStorage
+    huey.storage_kwargs = {"filename": wanted[1]} if wanted[1] else {}
+    if huey.immediate != immediate:
+        huey.immediate = immediate  # huey rebuilds its storage: in memory when immediate
+    else:
+        huey.storage = huey.create_storage()
+    previous.close()
+    queue = wanted
 
 
 def app_settings(app) -> dict:
     """What a job needs to rebuild the same app in the consumer: where the instance, database and store are."""
-    return {"INSTANCE_PATH": app.instance_path, "DATABASE_URL": app.config["DATABASE_URL"],
-            "STORAGE_URL": app.config.get("STORAGE_URL"), "SECRET_KEY": app.config["SECRET_KEY"]}
+    return {"INSTANCE_PATH": app.instance_path, **job_settings(app.config)}
 
 
 @huey.task()
 def render_dossier(dossier_id: int, settings: dict) -> None:
-    from evidence import create_app, dossier
+    from evidence import context, create_app
     from evidence.data import database as db
     from evidence.data import storage
     from evidence.data.models import Dossier
+    from evidence.dossier.generate import render_stored
 
     app = create_app(settings)
     with app.app_context(), db.session_scope(app) as session:
@@ -44,14 +77,31 @@ def render_dossier(dossier_id: int, settings: dict) -> None:
         if item is None or item.status not in ("queued", "rendering"):
             return  # already done, or removed: a re-delivered task does nothing
         try:
-            dossier.render_stored(session, storage.get_store(app), item)
+            render_stored(session, storage.get_store(app), item, settings=context.dossier_settings())
         except Exception:
             app.logger.exception("dossier %s failed", dossier_id)
     db.get_engine(app).dispose()
 
 
 def start_consumer(workers: int = 1):
-    """An in-process consumer (threads), for `evidence serve`; returns it so that the caller can stop it."""
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=False)
+    """An in-process consumer (threads), for `evidence serve`; returns it so that the caller can stop it.
+
+    With JOBS_IMMEDIATE on it has nothing to read (the web workers run their jobs), and does no harm."""
+    consumer = _consumer(workers=workers, worker_type="thread", periodic=False)
     consumer.start()
     return consumer
+
+
+def run_consumer(workers: int = 1) -> None:
+    """A consumer on its own (`evidence worker`), until it is stopped."""
+    if huey.immediate:
+        raise RuntimeError("JOBS_IMMEDIATE is on: jobs run at once where they are asked for, there is no queue to consume")
+    _consumer(workers=workers, worker_type="thread").run()
+
+
+def _consumer(**options):
+    global consuming
+    if queue is None:
+        raise RuntimeError(NOT_SET_UP)
+    consuming = True
+    return huey.create_consumer(**options)

@@ -1,14 +1,397 @@
-"""Settings: defaults, then instance/config.py, then EVIDENCE_* environment variables, then the caller's.
+"""The product's settings: one table (name, type, default, meaning), read once by `configure`.
 
-The instance folder is ./instance in the working directory unless EVIDENCE_INSTANCE names another.
+Order: the table's defaults, then instance/config.py (upper-case names, Python values, checked against the
+setting's type), then EVIDENCE_* environment variables (text, parsed by the setting's type), then the
+caller's overrides (create_app's argument). A bad value raises SettingError naming the variable. Code that
+reads a setting gets the typed value and never parses a string again.
+
+Two settings are read from the environment alone, before any app exists: EVIDENCE_INSTANCE (it locates
+instance/config.py) and EVIDENCE_DEBUG (the command line's last line of defence runs when creating the app
+is what failed). An EVIDENCE_* variable that is not in the table is not taken as a setting: it is ignored
+with a warning, unless it is one of the few documented variables read by something else (NOT_SETTINGS).
+
+The README's configuration table is this table, row for row (tests/test_config.py compares them).
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Config, Flask
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+PREFIX = "EVIDENCE_"
+LOCALES = ("fr", "en")
+MB = 1024 * 1024
+
+log = logging.getLogger(__name__)
+
+
+class SettingError(ValueError):
+    """A setting has a value its type refuses; the message names the variable and the value."""
+
+
+# --- types ---------------------------------------------------------------------------------------------
+# A type reads the environment's text (`parse`) and checks a Python value from instance/config.py or the
+# caller (`check`); both raise ValueError with what was expected ("an integer"), which SettingError completes.
+
+
+class Text:
+    label = "text"
+
+    def parse(self, text: str) -> str:
+        return text
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("a string")
+        return value
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_boolean(text: str) -> bool:
+    """The product's one reading of a yes/no text: 1/0, true/false, yes/no, on/off, in any case."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError("a boolean (1/0, true/false, yes/no, on/off)")
+
+
+class Boolean:
+    label = "boolean"
+
+    def parse(self, text: str) -> bool:
+        return parse_boolean(text)
+
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError("True or False")
+        return value
+
+
+class Integer:
+    def __init__(self, minimum: int | None = None, maximum: int | None = None):
+        self.minimum, self.maximum = minimum, maximum
+        if maximum is not None:
+            self.label = f"integer, {minimum}–{maximum}"
+        elif minimum is not None:
+            self.label = f"integer ≥ {minimum}"
+        else:
+            self.label = "integer"
+
+    def parse(self, text: str) -> int:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise ValueError("an integer") from None
+        return self.check(number)
+
+    def check(self, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("an integer")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"an integer of at least {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"an integer of at most {self.maximum}")
+        return value
+
+
+class FilePath:
+    label = "path"
+
+    def parse(self, text: str) -> Path:
+        return self.check(text.strip())
+
+    def check(self, value: Any) -> Path:
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise ValueError("a path")
+        return Path(value)
+
+
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+class Url:
+    label = "URL"
+
+    def parse(self, text: str) -> str:
+        return self.check(text.strip())
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str) or not URL.match(value):
+            raise ValueError("a URL (scheme://…)")
+        return value
+
+
+class Location(Url):
+    """A URL or an absolute path (the evidence store); which URLs are supported is the store's to say."""
+
+    label = "URL or absolute path"
+
+    def check(self, value: Any) -> str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str) and (URL.match(value) or os.path.isabs(value)):
+            return value
+        raise ValueError("a URL (scheme://…) or an absolute path")
+
+
+class Choice:
+    def __init__(self, *choices: str):
+        self.choices = choices
+        self.label = " or ".join(f"`{c}`" for c in choices)
+
+    def parse(self, text: str) -> str:
+        return self.check(text.strip())
+
+    def check(self, value: Any) -> str:
+        if value not in self.choices:
+            raise ValueError("one of " + ", ".join(self.choices))
+        return value
+
+
+class Day:
+    label = "date (YYYY-MM-DD)"
+
+    def parse(self, text: str) -> date:
+        try:
+            return date.fromisoformat(text.strip())
+        except ValueError:
+            raise ValueError("a date (YYYY-MM-DD)") from None
+
+    def check(self, value: Any) -> date:
+        if not isinstance(value, date) or isinstance(value, datetime):
+            raise ValueError("a datetime.date")
+        return value
+
+
+# --- the table -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the app.config key; the environment variable is EVIDENCE_<name>
+    type: Any
+    default: Any  # None: unset (an empty environment value means unset too); `shown` says what happens then
+    meaning: str  # the README's sentence
+    shown: str | None = None  # the README's default, when the value alone would not say it
+    environment_only: bool = False  # read before any app exists; not an app.config key
+    secret: bool = False  # never echoed in an error
+    job: bool = False  # carried by a job to rebuild the same app in the consumer (jobs.app_settings)
+
+    @property
+    def variable(self) -> str:
+        return PREFIX + self.name
+
+    @property
+    def shown_default(self) -> str:
+        if self.shown is not None:
+            return self.shown
+        if isinstance(self.default, bool):
+            return "`true`" if self.default else "`false`"
+        if self.default == "":
+            return "empty"
+        return f"`{self.default}`"
+
+    def parse(self, text: str, where: str | None = None) -> Any:
+        """The value that the environment's text stands for."""
+        if self.default is None and not text.strip():
+            return None
+        try:
+            return self.type.parse(text)
+        except ValueError as error:
+            raise self.error(where or self.variable, error, text) from None
+
+    def check(self, value: Any, where: str) -> Any:
+        """A Python value (instance/config.py, the caller's overrides), as the setting holds it."""
+        if value is None and self.default is None:
+            return None
+        try:
+            return self.type.check(value)
+        except ValueError as error:
+            raise self.error(where, error, value) from None
+
+    def error(self, where: str, expected: ValueError, value: Any) -> SettingError:
+        shown = f"a value of type {type(value).__name__}" if self.secret else repr(value)
+        return SettingError(f"{where} must be {expected}, got {shown}")
+
+
+SETTINGS = (
+    Setting("INSTANCE", FilePath(), None, "runtime folder: database, secret key, evidence store and `config.py` "
+            "(so it is read from the environment only)", shown="`./instance`", environment_only=True),
+    Setting("DATABASE_URL", Url(), None, "SQLAlchemy URL; `postgresql://user:pw@host/db` uses psycopg 3",
+            shown="`sqlite:///instance/evidence.db`", job=True),
+    Setting("SECRET_KEY", Text(), None, "signs sessions and CSRF tokens; same value on every worker",
+            shown="generated into `instance/secret_key` (mode 0600) on first start", secret=True, job=True),
+    Setting("STORAGE_URL", Location(), None, "evidence store: a local folder (`file:///srv/evidence` or an "
+            "absolute path) or S3-compatible object storage (`s3://bucket/prefix`)", shown="`instance/blobs/`",
+            job=True),
+    Setting("S3_ENDPOINT_URL", Url(), None, "endpoint of an S3-compatible service (MinIO, Ceph RGW, Garage, "
+            "OVHcloud, Scaleway…); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`", shown="AWS"),
+    Setting("S3_REGION", Text(), "us-east-1", "region name given to the S3 client"),
+    Setting("S3_SPOOL_DIR", FilePath(), None, "where an upload is staged while it is hashed, before it goes to S3",
+            shown="system temp folder"),
+    Setting("MAX_CONTENT_LENGTH", Integer(1), 200 * MB, "largest request (upload) accepted, in bytes; above it, "
+            "HTTP 413", shown="`209715200` (200 MB)"),
+    Setting("LOGIN_MAX_FAILURES", Integer(1), 5, "failed logins per account within the window before HTTP 429"),
+    Setting("LOGIN_MAX_FAILURES_PER_ADDRESS", Integer(1), 20, "failed logins per client address within the window"),
+    Setting("LOGIN_WINDOW_SECONDS", Integer(1), 15 * 60, "throttling window, in seconds"),
+    Setting("SESSION_LIFETIME_MINUTES", Integer(1), 8 * 60, "session lifetime, in minutes"),
+    Setting("TRUSTED_PROXIES", Integer(0), 0, "number of reverse proxies whose `X-Forwarded-*` headers are trusted"),
+    Setting("SQLITE_BUSY_TIMEOUT_MS", Integer(0), 15_000, "how long SQLite waits for a lock, in milliseconds"),
+    Setting("DEFAULT_LOCALE", Choice(*LOCALES), "fr", "UI language before a user picks one"),
+    Setting("ORGANISATION", Text(), "", "the provider's name, printed on the dossier's cover"),
+    Setting("DOSSIER_MAX_ATTACHMENTS", Integer(0), 200 * MB, "ceiling, in bytes, of the evidence files embedded in "
+            "a dossier (`--attach-evidence`)", shown="`209715200` (200 MB)"),
+    Setting("DOSSIER_RENDER_WORKERS", Integer(1), None, "processes laying out the dossier's parts in parallel",
+            shown="one per core"),
+    Setting("DOSSIER_CACHE", Boolean(), True, "keep rendered parts to re-render a new version fast (only changed "
+            "parts are laid out again)"),
+    Setting("DOSSIER_CACHE_DIR", FilePath(), None, "where the rendered parts are kept",
+            shown="`instance/dossier-cache/`"),
+    Setting("DOSSIER_CACHE_LIMIT", Integer(0), 256 * MB, "size of the part cache, in bytes (least recently used "
+            "parts go first)", shown="`268435456` (256 MB)"),
+    Setting("HUEY_DB", FilePath(), None, "the background-job queue (huey, SQLite storage)", shown="`instance/jobs.db`"),
+    Setting("JOBS_IMMEDIATE", Boolean(), False, "run background jobs at once, in the process that asks for them, "
+            "with no queue (the tests do)"),
+    Setting("SMTP_HOST", Text(), None, "mail server for `evidence reminders --send`", shown="none: no mail is sent"),
+    Setting("SMTP_PORT", Integer(1, 65535), 25, "mail server's port"),
+    Setting("SMTP_FROM", Text(), "evidence@localhost", "sender of the reminders"),
+    Setting("SMTP_USER", Text(), None, "account to log in to the mail server with", shown="none: no login"),
+    Setting("SMTP_PASSWORD", Text(), None, "password of `EVIDENCE_SMTP_USER`", shown="none", secret=True),
+    Setting("SMTP_STARTTLS", Boolean(), False, "switch the mail connection to TLS (STARTTLS) before logging in"),
+    Setting("TODAY", Day(), None, "the date taken for today (tests and demonstrations fix it)",
+            shown="none: the current date (UTC)"),
+    Setting("DEBUG", Boolean(), False, "show the traceback of an unexpected command-line failure instead of one "
+            "line (read from the environment only)", environment_only=True),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+APP_SETTINGS = {s.name: s for s in SETTINGS if not s.environment_only}
+
+# EVIDENCE_* variables that are not settings but are read by something else, so they draw no warning.
+NOT_SETTINGS = {
+    "ADMIN_PASSWORD": "evidence init --admin-password",
+    "USER_PASSWORD": "evidence users add --password",
+    "TEST_DATABASE_URL": "the test suite's PostgreSQL server",
+    "CHROMIUM": "the browser tests' Chromium executable",
+}
+
+
+def defaults() -> dict:
+    return {s.name: s.default for s in APP_SETTINGS.values()}
+
+
+def documentation() -> list[tuple[str, str, str, str]]:
+    """The README's configuration table, row for row: variable, type, default, meaning."""
+    return [(s.variable, s.type.label, s.shown_default, s.meaning) for s in SETTINGS]
+
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+def from_environment(environ: Mapping[str, str] = os.environ) -> dict:
+    """The app settings that EVIDENCE_* variables set, parsed by their type."""
+    return {name: APP_SETTINGS[name].parse(text) for name, text in _prefixed(environ) if name in APP_SETTINGS}
+
+
+def unknown_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """EVIDENCE_* variables that name no setting (a typo, or a setting that no longer exists)."""
+    return sorted(PREFIX + name for name, _ in _prefixed(environ) if name not in BY_NAME and name not in NOT_SETTINGS)
+
+
+def _prefixed(environ: Mapping[str, str]):
+    return ((key.removeprefix(PREFIX), value) for key, value in environ.items() if key.startswith(PREFIX))
+
+
+def from_environment_only(name: str, environ: Mapping[str, str] = os.environ) -> Any:
+    """A setting read before any app exists (EVIDENCE_INSTANCE, EVIDENCE_DEBUG)."""
+    setting = BY_NAME[name]
+    text = environ.get(setting.variable)
+    return setting.default if text is None else setting.parse(text)
+
+
+def from_instance_file(path: Path) -> dict:
+    """instance/config.py's upper-case names; those of the table are checked against their type, the others
+    (Flask's and its extensions' own settings, such as SESSION_COOKIE_SECURE) are left as they are."""
+    loaded = Config(str(path.parent))
+    loaded.from_pyfile(path.name, silent=True)
+    return checked(loaded, f"in {path}")
+
+
+def checked(values: Mapping[str, Any], where: str = "") -> dict:
+    """`values` with those of the table's app settings checked against their type."""
+    suffix = f" {where}" if where else ""
+    return {name: APP_SETTINGS[name].check(value, name + suffix) if name in APP_SETTINGS else value
+            for name, value in values.items()}
+
+
+def instance_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """The instance folder: EVIDENCE_INSTANCE, else ./instance in the working directory."""
+    return Path(from_environment_only("INSTANCE", environ) or Path.cwd() / "instance").resolve()
+
+
+def debug_requested(environ: Mapping[str, str] = os.environ) -> bool:
+    """EVIDENCE_DEBUG, for the command line's handler of unexpected failures. That handler runs when
+    creating the app failed too, perhaps over this very variable: there, a bad value counts as off (the
+    one-line error already names it)."""
+    try:
+        return from_environment_only("DEBUG", environ)
+    except SettingError:
+        return False
+
+
+def job_settings(config: Mapping[str, Any]) -> dict:
+    """What a job carries to rebuild the same app in the consumer (see jobs.app_settings)."""
+    return {s.name: config[s.name] for s in SETTINGS if s.job}
+
+
+# --- the app -------------------------------------------------------------------------------------------
+
+warned: set[str] = set()  # unknown variables already reported by this process (a worker builds many apps)
+
+
+def configure(app: Flask, overrides: Mapping[str, Any]) -> None:
+    config = app.config
+    instance = Path(app.instance_path)
+    config.update(defaults())
+    config.update(from_instance_file(instance / "config.py"))
+    config.update(from_environment())
+    config.update(checked(overrides))
+    for variable in unknown_variables():
+        if variable not in warned:
+            warned.add(variable)
+            log.warning("%s is not a setting of the product: ignored (the settings are listed in README.md)",
+                        variable)
+    # Defaults that live in the instance folder.
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = sqlite_url(instance)
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = load_secret_key(instance)
+    if config["HUEY_DB"] is None:
+        config["HUEY_DB"] = instance / "jobs.db"
+    if config["DOSSIER_CACHE_DIR"] is None:
+        config["DOSSIER_CACHE_DIR"] = instance / "dossier-cache"
+    config.update(
+        SESSION_COOKIE_NAME="evidence_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,  # "remember me" is not offered; Flask-Login may still clear the cookie
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=config["SESSION_LIFETIME_MINUTES"]),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own lifetime
+        BABEL_DEFAULT_LOCALE=config["DEFAULT_LOCALE"],
+    )
 
 
 def resource_dir(name: str) -> Path:
@@ -21,46 +404,6 @@ def resource_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise RuntimeError(f"the product's {name}/ folder is missing from {PACKAGE_DIR}")
-
-
-def instance_path() -> Path:
-    return Path(os.environ.get("EVIDENCE_INSTANCE") or Path.cwd() / "instance").resolve()
-
-
-DEFAULTS = {
-    "DATABASE_URL": None,  # None: SQLite file evidence.db in the instance folder
-    "STORAGE_URL": None,  # None: content-addressed folder blobs/ in the instance folder
-    "MAX_CONTENT_LENGTH": 200 * 1024 * 1024,
-    "LOGIN_MAX_FAILURES": 5,  # per account, within LOGIN_WINDOW_SECONDS
-    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
-    "LOGIN_WINDOW_SECONDS": 15 * 60,
-    "TRUSTED_PROXIES": 0,  # number of reverse proxies whose X-Forwarded-* headers are believed
-    "SQLITE_BUSY_TIMEOUT_MS": 15_000,
-    "DEFAULT_LOCALE": "fr",
-    "ORGANISATION": "",  # the provider's name, on the dossier's cover
-    "DOSSIER_MAX_ATTACHMENTS": 200 * 1024 * 1024,  # ceiling of the files embedded in a dossier
-    "SMTP_PORT": 25,
-    "SESSION_LIFETIME_MINUTES": 8 * 60,
-}
-
-# Environment variables read as integers; everything else is a string.
-_INTEGERS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
-
-
-def from_environment(environ=os.environ) -> dict:
-    settings = {}
-    for key, value in environ.items():
-        if not key.startswith("EVIDENCE_") or key in ("EVIDENCE_INSTANCE",):
-            continue
-        name = key.removeprefix("EVIDENCE_")
-        if name in _INTEGERS:
-            try:
-                settings[name] = int(value)
-            except ValueError:
-                raise ValueError(f"{key} must be an integer, got {value!r}") from None
-        else:
-            settings[name] = value
-    return settings
 
 
 def load_secret_key(instance: Path) -> str:

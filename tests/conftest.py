@@ -9,6 +9,9 @@ import os
 import re
 import shutil
 import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -17,14 +20,18 @@ os.environ.setdefault("EVIDENCE_JOBS_IMMEDIATE", "1")  # background jobs run at 
 from argon2 import PasswordHasher  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from sqlmodel import select  # noqa: E402
 
-from evidence import create_app
-from evidence.data import database as db
-from evidence.data.models import ROLES  # noqa: E402
+from evidence import create_app  # noqa: E402
+from evidence.data import database as db  # noqa: E402
+from evidence.data import storage  # noqa: E402
+from evidence.data.models import ROLES, User  # noqa: E402
 from evidence.services import users as auth  # noqa: E402
 
 PG_URL = os.environ.get("EVIDENCE_TEST_DATABASE_URL")
 PASSWORD = "correct horse battery staple"
+DEMO_DAY = date(2026, 6, 15)  # the day the demo provider's dates are computed from
+DEMO_DOMAIN = "nuage-souverain.example"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -79,7 +86,7 @@ def pg_url_for(database: str) -> str:
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-def _fresh_database(kind, tmp_path, sqlite_template=None, pg_template=None):
+def fresh_database(kind, tmp_path, sqlite_template=None, pg_template=None):
     """Yield the URL of a new database of `kind`, copied from a migrated template when one is given."""
     if kind == "sqlite":
         target = tmp_path / "db" / "evidence.db"
@@ -101,16 +108,29 @@ def _fresh_database(kind, tmp_path, sqlite_template=None, pg_template=None):
     admin.dispose()
 
 
+_fresh_database = fresh_database  # the old name, still imported by tests/test_backup.py
+
+
 @pytest.fixture(params=DATABASES)
-def database_url(request, tmp_path, sqlite_template, pg_template):
-    """A migrated, empty database of each kind, new for every test."""
-    yield from _fresh_database(request.param, tmp_path, sqlite_template, pg_template)
+def database_url(request, tmp_path, sqlite_template, pg_template, seeded_templates):
+    """A migrated database of each kind, new for every test: empty, or a copy of a seeded state's template
+    when the test asks for one (see `seed_layers`); then the instance folder gets that template's files too."""
+    layers = seed_layers(request.fixturenames)
+    if not layers:
+        yield from fresh_database(request.param, tmp_path, sqlite_template, pg_template)
+        return
+    if request.param == "postgresql" and not PG_URL:
+        pytest.skip("PostgreSQL not configured: set EVIDENCE_TEST_DATABASE_URL (.ci/run does)")
+    template = seeded_templates.get(request.param, layers)
+    template.copy_instance(tmp_path / "instance")
+    request.node.stash[SEEDED] = layers
+    yield from fresh_database(request.param, tmp_path, template.sqlite_path, template.pg_name)
 
 
 @pytest.fixture(params=DATABASES)
 def blank_database_url(request, tmp_path):
     """A database of each kind with no schema at all (for migration and init tests)."""
-    yield from _fresh_database(request.param, tmp_path)
+    yield from fresh_database(request.param, tmp_path)
 
 
 def make_app(instance, database_url, **config):
@@ -143,14 +163,17 @@ def runner(app):
 # --- people --------------------------------------------------------------------------------------------
 
 
+def create_role_users(session) -> dict:
+    return {role: auth.create_user(session, None, f"{role}@example.org", role.title(), role, PASSWORD) for role in ROLES}
+
+
 @pytest.fixture
-def users(app):
+def users(request, app):
     """One active user per role, e.g. users["manager"].email == "manager@example.org"."""
-    made = {}
     with app.app_context(), db.session_scope(app) as session:
-        for role in ROLES:
-            made[role] = auth.create_user(session, None, f"{role}@example.org", role.title(), role, PASSWORD)
-    return made
+        if "users" in request.node.stash.get(SEEDED, ()):  # already in the template the database was copied from
+            return {role: session.exec(select(User).where(User.email == f"{role}@example.org")).one() for role in ROLES}
+        return create_role_users(session)
 
 
 def csrf_token(client, path="/login") -> str:
@@ -175,11 +198,136 @@ def login_as(client, users):
     return _login
 
 
-@pytest.fixture
-def catalogue_loaded(app):
-    """The app with the product's catalogues loaded (SecNumCloud 3.2 and ISO 27001 Annex A)."""
+def load_product_catalogues(session) -> None:
     from evidence import catalogue
 
-    with app.app_context(), db.session_scope(app) as session:
-        catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "cli:test")
+    catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "cli:test")
+
+
+def load_demo_provider(session, store) -> None:
+    """The demo provider of `evidence init --demo`, on DEMO_DAY, its people logging in with PASSWORD."""
+    from evidence.services import demo
+
+    demo.load_demo(session, store, "cli:test", DEMO_DAY)
+    for user in session.exec(select(User).where(User.email.like(f"%@{DEMO_DOMAIN}"))):
+        auth.set_password(session, None, user, PASSWORD)
+
+
+@pytest.fixture
+def catalogue_loaded(request, app):
+    """The app with the product's catalogues loaded (SecNumCloud 3.2 and ISO 27001 Annex A)."""
+    if "catalogue" not in request.node.stash.get(SEEDED, ()):  # a database_url override that seeds nothing
+        with app.app_context(), db.session_scope(app) as session:
+            load_product_catalogues(session)
     return app
+
+
+@pytest.fixture
+def demo_loaded(request, catalogue_loaded, users):
+    """The app with the catalogues, the `users` and the demo provider (`evidence init --demo`'s data, dated
+    DEMO_DAY; its people, e.g. claire.fontaine@nuage-souverain.example, log in with PASSWORD)."""
+    app = catalogue_loaded
+    if "demo" not in request.node.stash.get(SEEDED, ()):
+        with app.app_context(), db.session_scope(app) as session:
+            load_demo_provider(session, storage.get_store(app))
+    return app
+
+
+# --- seeded templates ----------------------------------------------------------------------------------
+# Loading the catalogues takes about a second and the demo provider several (a thousand audit events, each
+# committed): far too long to repeat for every test. Each seeded state is built once per session (per xdist
+# worker) and database kind, then copied for every test that asks for it, like the migrated schema above.
+
+SEEDED = pytest.StashKey[tuple]()  # the layers the test's database was copied with
+
+
+def seed_layers(fixturenames) -> tuple[str, ...]:
+    """The state a test's database starts in, from the fixtures it uses: the layers, in the order built.
+
+    `users` joins a seeded state only: elsewhere its users are created after whatever the test's own
+    fixtures wrote first, as they always were."""
+    if "demo_loaded" in fixturenames:
+        return ("catalogue", "users", "demo")
+    if "catalogue_loaded" in fixturenames:
+        return ("catalogue", "users") if "users" in fixturenames else ("catalogue",)
+    return ()
+
+
+LAYERS = {
+    "catalogue": lambda app, session: load_product_catalogues(session),
+    "users": lambda app, session: create_role_users(session),
+    "demo": lambda app, session: load_demo_provider(session, storage.get_store(app)),
+}
+
+
+@dataclass
+class Template:
+    instance: Path  # the instance folder the layers ran with (the demo's evidence files are in its blobs/)
+    sqlite_path: Path | None = None
+    pg_name: str | None = None
+
+    def copy_instance(self, target: Path) -> None:
+        # copy2 keeps the blobs' read-only mode; a copy, not links: some tests corrupt a blob on purpose.
+        shutil.copytree(self.instance, target, symlinks=True, dirs_exist_ok=True)
+
+
+class SeededTemplates:
+    """Templates built on demand, each from the one with a layer less (the migrated schema for the first)."""
+
+    def __init__(self, root: Path, sqlite_template: Path, pg_template: str | None):
+        self.root, self.schema = root, {"sqlite": sqlite_template, "postgresql": pg_template}
+        self.built: dict[tuple, Template] = {}
+
+    def get(self, kind: str, layers: tuple[str, ...]) -> Template:
+        key = (kind, layers)
+        if key not in self.built:
+            base = self.get(kind, layers[:-1]) if len(layers) > 1 else None
+            self.built[key] = self.build(kind, layers, base)
+        return self.built[key]
+
+    def build(self, kind: str, layers: tuple[str, ...], base: Template | None) -> Template:
+        folder = self.root / kind / "-".join(layers)
+        instance = folder / "instance"
+        instance.mkdir(parents=True)
+        if base is not None:
+            base.copy_instance(instance)
+        if kind == "sqlite":
+            template = Template(instance, sqlite_path=folder / "evidence.db")
+            shutil.copyfile(base.sqlite_path if base else self.schema["sqlite"], template.sqlite_path)
+            url = f"sqlite:///{template.sqlite_path}"
+        else:
+            template = Template(instance, pg_name=f"evidence_tpl_{uuid.uuid4().hex[:8]}")
+            with _pg_admin_engine().connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{template.pg_name}" TEMPLATE '
+                                  f'"{base.pg_name if base else self.schema["postgresql"]}"'))
+            url = pg_url_for(template.pg_name)
+        app = make_app(instance, url)
+        engine = db.get_engine(app)
+        try:
+            # The blob store fsyncs every file and folder it writes (hundreds for the demo): a template that
+            # lives as long as the session has no use for that, and each test's copy is taken after the build.
+            with pytest.MonkeyPatch.context() as patch, app.app_context(), db.session_scope(app) as session:
+                patch.setattr(os, "fsync", lambda fd: None)
+                LAYERS[layers[-1]](app, session)
+            if kind == "sqlite":  # everything into the main file, which is all that gets copied
+                with engine.connect() as conn:
+                    conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        finally:
+            engine.dispose()  # PostgreSQL copies a template only while nobody is connected to it
+        return template
+
+    def drop(self) -> None:
+        names = [t.pg_name for t in self.built.values() if t.pg_name]
+        if names:
+            admin = _pg_admin_engine()
+            with admin.connect() as conn:
+                for name in names:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def seeded_templates(tmp_path_factory, sqlite_template, pg_template, cheap_password_hashing):
+    templates = SeededTemplates(tmp_path_factory.mktemp("seeded"), sqlite_template, pg_template)
+    yield templates
+    templates.drop()

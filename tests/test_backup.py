@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, Table, func, inspect, select
 
-from evidence import catalogue, dossier
+from evidence import catalogue, context
 from evidence.data import audit, storage
 from evidence.data import database as db
 from evidence.data.models import EvidenceVersion, Requirement, User
-from evidence.ops import backup
+from evidence.dossier.generate import generate as generate_dossier
+from evidence.ops import backup, database
 from evidence.services import controls, perimeters
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
@@ -42,7 +43,6 @@ def kind_of(url: str) -> str:
 
 
 def cli(app, *args):
-    backup.register(app)  # until cli.register_commands lists them (then a no-op)
     return app.test_cli_runner().invoke(args=[*map(str, args)])
 
 
@@ -75,7 +75,8 @@ def populate(app, users, dossier_too: bool = True) -> None:
         evidence_items.review(session, contributor, first, "submit")
         evidence_items.review(session, manager, first, "approve")
         if dossier_too:
-            dossier.generate(session, store, "cli:test", perimeters.get_perimeter(session, "iaas-t"), today=DAY)
+            generate_dossier(session, store, "cli:test", perimeters.get_perimeter(session, "iaas-t"), today=DAY,
+                             settings=context.dossier_settings())
 
 
 def table_rows(engine) -> dict[str, list[dict]]:
@@ -93,7 +94,7 @@ def table_rows(engine) -> dict[str, list[dict]]:
 
 def blobs(store: storage.BlobStore) -> dict[str, bytes]:
     out = {}
-    for key in backup.stored_keys(store):
+    for key in store.keys():
         with store.open(key) as f:
             out[key] = f.read()
     return out
@@ -133,8 +134,8 @@ def target(tmp_path, target_url):
 def assert_untouched(app) -> None:
     """Nothing was restored: no table in the target database, no blob in its store."""
     engine = db.get_engine(app)
-    assert backup.database_contents(engine) == ([], 0)
-    assert backup.stored_keys(storage.get_store(app)) == []
+    assert database.database_contents(engine) == ([], 0)
+    assert list(storage.get_store(app).keys()) == []
 
 
 # --- round trip --------------------------------------------------------------------------------------------
@@ -192,13 +193,31 @@ def test_round_trip_gives_identical_data_and_a_passing_verify(source_with_dossie
     assert cli(target, "verify").exit_code == 0
 
 
+def test_restore_checks_what_evidence_verify_checks(source, target, tmp_path):
+    """One verification: the problems a restore reports are the lines `evidence verify` prints afterwards."""
+    assert cli(source, "backup", tmp_path / "b").exit_code == 0
+    # A damaged copy of one of the backup's blobs already sits in the target store: the restore keeps it
+    # (content-addressed: a blob of that name is taken to be that content), and the check after it notices.
+    key = next(storage.get_store(source).keys())
+    planted = storage.get_store(target).root / key
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"tampered")
+    restored = cli(target, "restore", tmp_path / "b")
+    assert restored.exit_code == 1 and "do not use this instance" in restored.output
+    problems = [line for line in restored.output.splitlines() if line.startswith("Evidence ")]
+    assert problems and all(line.endswith(f"corrupt blob {key}") for line in problems)
+    verify = cli(target, "verify")
+    assert verify.exit_code == 1 and f"{len(problems)} problem(s) found" in verify.output
+    assert [line for line in verify.output.splitlines() if line.startswith("Evidence ")] == problems
+
+
 def test_restore_into_a_migrated_but_unused_database(source, tmp_path, database_url, sqlite_template, pg_template):
     (tmp_path / "migrated").mkdir()
     urls = _fresh_database(kind_of(database_url), tmp_path / "migrated", sqlite_template, pg_template)
     url = next(urls)
     try:
         target = make_app(tmp_path / "migrated-instance", url)
-        assert backup.database_contents(db.get_engine(target))[1] == 0  # tables, no rows: empty
+        assert database.database_contents(db.get_engine(target))[1] == 0  # tables, no rows: empty
         assert cli(source, "backup", tmp_path / "b").exit_code == 0
         result = cli(target, "restore", tmp_path / "b")
         assert result.exit_code == 0, result.output
@@ -261,8 +280,8 @@ def test_restore_refuses_a_store_holding_other_files(source, target, tmp_path):
     result = cli(target, "restore", tmp_path / "b")
     assert result.exit_code == 1
     assert "the evidence store" in result.output and "1 file(s) that are not in this backup" in result.output
-    assert backup.database_contents(db.get_engine(target)) == ([], 0)
-    assert backup.stored_keys(storage.get_store(target)) == [foreign.key]
+    assert database.database_contents(db.get_engine(target)) == ([], 0)
+    assert list(storage.get_store(target).keys()) == [foreign.key]
 
 
 def test_restore_refuses_a_database_of_the_other_kind(source, tmp_path, database_url):
@@ -448,7 +467,7 @@ def test_backup_destination_must_be_new_or_empty(source, tmp_path):
 
 def test_backup_stops_on_a_corrupt_or_missing_blob(source, tmp_path):
     store = storage.get_store(source)
-    key = backup.stored_keys(store)[0]
+    key = next(store.keys())
     path = store.root / key
     path.chmod(0o640)
     path.write_bytes(b"tampered")
@@ -462,19 +481,19 @@ def test_backup_stops_on_a_corrupt_or_missing_blob(source, tmp_path):
 
 
 def test_missing_pg_dump_is_one_clear_line(monkeypatch, tmp_path):
-    monkeypatch.setattr(backup, "PG_LIB", tmp_path / "nowhere")
-    monkeypatch.setattr(backup.shutil, "which", lambda name: None)
+    monkeypatch.setattr(database, "PG_LIB", tmp_path / "nowhere")
+    monkeypatch.setattr(database.shutil, "which", lambda name: None)
     with pytest.raises(backup.BackupError, match=r"^pg_dump not found \(neither on PATH nor under"):
-        backup.pg_tool("pg_dump", 15)
+        database.pg_tool("pg_dump", 15)
 
 
 def test_pg_tool_prefers_a_version_not_older_than_the_server(monkeypatch, tmp_path):
     for major in ("13", "15", "16"):
         (tmp_path / major / "bin").mkdir(parents=True)
         (tmp_path / major / "bin" / "pg_dump").write_text("")
-    monkeypatch.setattr(backup, "PG_LIB", tmp_path)
-    assert backup.pg_tool("pg_dump", 14) == str(tmp_path / "15" / "bin" / "pg_dump")
-    assert backup.pg_tool("pg_dump", 16) == str(tmp_path / "16" / "bin" / "pg_dump")
+    monkeypatch.setattr(database, "PG_LIB", tmp_path)
+    assert database.pg_tool("pg_dump", 14) == str(tmp_path / "15" / "bin" / "pg_dump")
+    assert database.pg_tool("pg_dump", 16) == str(tmp_path / "16" / "bin" / "pg_dump")
 
 
 # --- S3 --------------------------------------------------------------------------------------------------
@@ -518,7 +537,7 @@ def test_round_trip_with_the_s3_store(s3_endpoint, tmp_path, sqlite_template):
         assert cli(source, "backup", tmp_path / "b").exit_code == 0
         result = cli(target, "restore", tmp_path / "b")
         assert result.exit_code == 0, result.output
-        assert len(backup.stored_keys(storage.get_store(target))) == 3
+        assert len(list(storage.get_store(target).keys())) == 3
         assert blobs(storage.get_store(target)) == blobs(storage.get_store(source))
         assert cli(target, "verify").exit_code == 0
     finally:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import select
 
-from evidence import catalogue, dossier
+from evidence import catalogue, context
 from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import (
@@ -32,12 +32,13 @@ from evidence.data.models import (
     Requirement,
     User,
 )
+from evidence.dossier.generate import generate as generate_dossier
 from evidence.services import controls, perimeters
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
 
 from .browser_support import browser, live_server, pages  # noqa: F401  (fixtures)
-from .conftest import PASSWORD, _fresh_database
+from .conftest import PASSWORD, fresh_database
 
 TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"  # four items: a dossier renders in a second
 TODAY = date(2026, 6, 15)
@@ -46,7 +47,7 @@ TODAY = date(2026, 6, 15)
 @pytest.fixture
 def database_url(tmp_path, sqlite_template):
     """Overrides conftest's: these tests run on SQLite only."""
-    yield from _fresh_database("sqlite", tmp_path, sqlite_template)
+    yield from fresh_database("sqlite", tmp_path, sqlite_template)
 
 
 @pytest.fixture
@@ -206,7 +207,8 @@ def seeded(story_app, users):
             store=storage.get_store(app), upload=io.BytesIO(b"host;agent\n"), filename="edr.csv")
         evidence_items.review(session, manager, evidence, "submit")
         evidence_items.review(session, second, evidence, "approve")
-        dossier.generate(session, storage.get_store(app), "cli:test", perimeter, today=TODAY)
+        generate_dossier(session, storage.get_store(app), "cli:test", perimeter, today=TODAY,
+                         settings=context.dossier_settings())
     return app
 
 

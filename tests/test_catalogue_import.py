@@ -92,6 +92,12 @@ def test_mapping_library_links_frameworks_and_reports_unmatched(loaded):
     ("objects: {framework: {urn: 'urn:x:framework:y'}}\n", None, "no 'requirement_nodes' list"),
     ("objects: {framework: {urn: 'urn:x:framework:y', requirement_nodes: [{name: a}]}}\n", None, "node #1 has no 'urn'"),
     ("objects: {framework: {urn: 'urn:x:framework:y', requirement_nodes: [{urn: a}]}}\n", "nope", "--overlay nope: no such framework"),
+    ('objects: {framework: {urn: "urn:x:framework:\\0", requirement_nodes: [{urn: a}]}}\n', None,
+     "holds a NUL character"),
+    ("objects: {framework: {urn: 'urn:x:framework:y', requirement_nodes: [{urn: a, name: [x]}]}}\n", None,
+     "requirement node #1 (a): field 'name' must be text, got"),
+    ("objects: {framework: {urn: 'urn:x:framework:y', requirement_nodes: [{urn: a, ref_id: %s}]}}\n" % ("r" * 51), None,
+     "requirement node #1 (a): field 'ref_id' is longer than 50 characters"),
     ("objects: {framework: {urn: 'urn:x:framework:secnumcloud-3.2', requirement_nodes: [{urn: a}]}}\n", None,
      "comes from the product's catalogue"),
     ("objects:\n  requirement_mapping_set:\n    source_framework_urn: urn:x:framework:unknown\n"
@@ -111,6 +117,19 @@ def test_bad_libraries_get_a_clear_error_and_change_nothing(loaded, tmp_path, co
         run_import(loaded, path, overlay=overlay)
     assert message in str(error.value) and "library.yaml" in str(error.value)
     assert snapshot(loaded) == before
+
+
+def test_numeric_ref_ids_are_taken_as_text(loaded, tmp_path):
+    """CISO Assistant libraries write references bare, which YAML reads as numbers."""
+    path = tmp_path / "library.yaml"
+    path.write_text("objects:\n  framework:\n    urn: urn:x:framework:bare\n    requirement_nodes:\n"
+                    "    - {urn: 'urn:x:req_node:bare:5', ref_id: 5, name: Cinq}\n"
+                    "    - {urn: 'urn:x:req_node:bare:5.1', ref_id: 5.1, parent_urn: 'urn:x:req_node:bare:5',"
+                    " assessable: true, description: Texte}\n", encoding="utf-8")
+    assert run_import(loaded, path).added == 1
+    with loaded.app_context(), db.session_scope(loaded) as session:
+        item = session.exec(select(Requirement).where(Requirement.ref == "5.1", Requirement.chapter == "5")).one()
+        assert (item.section, item.official_text) == ("5", "Texte")
 
 
 def test_binary_file_is_refused(loaded, tmp_path):

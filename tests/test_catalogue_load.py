@@ -104,6 +104,7 @@ items:
     (lambda t: t + "  color: red\n", "item 1.1.a: unknown field(s) color"),
     (lambda t: "framework: [\n", "bad.yaml: not valid YAML (line 2)"),
     (lambda t: "- just\n- a list\n", "bad.yaml: not a catalogue"),
+    (lambda t: t.replace("title: Titre", 'title: "Ti\\0tre"'), "bad.yaml: holds a NUL character"),
 ])
 def test_invalid_catalogue_names_file_and_ref_and_changes_nothing(app, tmp_path, mutation, message):
     assert load(app, [write(tmp_path, GOOD, "good.yaml")])[0].added == 1
@@ -140,3 +141,28 @@ def test_tree_and_search_are_pure():
     assert [n.section.ref for n in tree] == ["1"] and tree[0].count == 2
     assert [r.ref for r in catalogue.search(items, "SECURITE reseau")] == ["1.1.a"]
     assert [r.ref for r in catalogue.search(items, "schema")] == ["1.1.a"]
+
+
+def test_a_chapter_ref_longer_than_its_column_is_refused(app, tmp_path):
+    """A top section is its items' chapter, a 20-character column: PostgreSQL failed on a longer ref."""
+    def catalogue_with_chapter(ref):
+        return write(tmp_path, "framework: {key: demo, name: Demo}\n"
+                               f"sections:\n- {{ref: '{ref}', title: T}}\n- {{ref: '{ref}.1', title: T}}\n"
+                               f"items:\n- {{ref: 'x1', parent: '{ref}.1', title: X}}\n")
+    with pytest.raises(catalogue.CatalogueError, match="a chapter's ref is longer than 20 characters"):
+        load(app, [catalogue_with_chapter("c" * 21)])
+    assert load(app, [catalogue_with_chapter("c" * 20)])[0].added == 1
+    with app.app_context(), db.session_scope(app) as session:
+        assert session.exec(select(Requirement.chapter)).one() == "c" * 20
+
+
+def test_links_to_several_frameworks_are_all_counted(app, tmp_path):
+    targets = [write(tmp_path, f"framework: {{key: {key}, name: {key}}}\nsections:\n- {{ref: '1', title: T}}\n"
+                               "items:\n- {ref: '1.a', title: A}\n- {ref: '1.b', title: B}\n", f"{key}.yaml")
+               for key in ("left", "right")]
+    source = ("framework: {key: both, name: Both, links: {left: left, right: right}}\n"
+              "sections:\n- {ref: '1', title: T}\nitems:\n- {ref: '1.a', title: A, left: ['1.a', '1.b'], right: ['1.a']}\n")
+    report = load(app, [*targets, write(tmp_path, source, "both.yaml")])[2]
+    assert (report.framework, report.links_added, report.links_removed) == ("both", 3, 0)
+    report = load(app, [*targets, write(tmp_path, source.replace("left: ['1.a', '1.b']", "left: ['1.b']"), "both.yaml")])[2]
+    assert (report.links_added, report.links_removed) == (0, 1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, make_app
 
 EVIDENCE = str(Path(sys.executable).with_name("evidence"))
 
@@ -88,6 +88,57 @@ def test_init_without_admin_email_and_no_terminal(run):
 
 def test_commands_before_init_say_so(run):
     assert_one_line_error(run("users", "list"), "run `evidence init` first")
+
+
+# Commands that run on a database that is not initialised yet: init creates the schema, restore fills an empty
+# instance, verify-bundle reads a zip offline. Every other command checks the schema before doing anything.
+NO_SCHEMA_NEEDED = {"init", "restore", "verify-bundle"}
+
+
+def _leaf_commands(group, path=()):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def _required_values(path, command, tmp_path):
+    """Arguments and required options filled with harmless values, so that only the schema check can object."""
+    import click
+
+    args = []
+    for param in command.params:
+        if not param.required:
+            continue
+        value = param.type.choices[0] if isinstance(param.type, click.Choice) else str(tmp_path / "x")
+        args += [value] if isinstance(param, click.Argument) else [param.opts[-1], value]
+    if path == ("import",):  # MANIFEST and --root are optional only for --template
+        args += [str(tmp_path / "x.csv"), "--root", str(tmp_path)]
+    return args
+
+
+def test_every_command_but_a_few_checks_the_schema_first(tmp_path, blank_database_url):
+    app = make_app(tmp_path / "instance", blank_database_url)
+    runner = app.test_cli_runner()
+    checked = set()
+    for path, command in _leaf_commands(app.cli):
+        if path == ("init",):
+            continue  # it would create the schema (the tests above run it)
+        result = runner.invoke(args=[*path, *_required_values(path, command, tmp_path)])
+        if path[-1] in NO_SCHEMA_NEEDED:
+            assert "run `evidence init` first" not in result.output, path
+            continue
+        assert result.exit_code == 1 and "the database is not initialised: run `evidence init` first" in result.output, \
+            (path, result.output)
+        checked.add(" ".join(path))
+    assert {"serve", "worker", "import", "backup", "verify", "gaps", "users list", "export bundle"} <= checked
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.csv").exists()  # nothing written
+    # The one command that needs the database only in one of its modes still works without it.
+    template = runner.invoke(args=["import", "--template", str(tmp_path / "manifest.csv")])
+    assert template.exit_code == 0 and (tmp_path / "manifest.csv").is_file()
 
 
 def test_unknown_role_is_a_usage_error(run):

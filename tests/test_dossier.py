@@ -1,9 +1,13 @@
 """The dossier: pinned snapshot, byte-identical downloads, nothing fetched, escaped text, bundles, the job."""
+import ast
 import hashlib
 import http.server
 import io
+import json
 import re
 import shutil
+import subprocess
+import sys
 import threading
 import zipfile
 from datetime import date
@@ -14,11 +18,20 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 from sqlmodel import select
 
-from evidence import catalogue, dossier
+from evidence import catalogue, context
 from evidence.core.errors import EvidenceError
 from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import Dossier, Requirement, User
+from evidence.dossier import view as dossier_view
+from evidence.dossier.generate import DEFAULT_MAX_ATTACHMENTS, DossierSettings, render_html, render_pdf
+from evidence.dossier.generate import generate as generate_dossier
+from evidence.dossier.render.cache import PartCache
+from evidence.dossier.render.fetcher import safe_fetcher
+from evidence.dossier.render.parts import receive_frame, send_frames
+from evidence.dossier.render.pool import PartRenderer, Worker
+from evidence.dossier.snapshot import take_snapshot
+from evidence.dossier.view import DossierView
 from evidence.services import controls, findings, perimeters
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
@@ -61,7 +74,8 @@ def tiny(app, users):
 def generate(app, **kw):
     with app.app_context(), db.session_scope(app) as session:
         perimeter = perimeters.get_perimeter(session, "iaas-t")
-        item = dossier.generate(session, storage.get_store(app), "cli:test", perimeter, today=DAY, **kw)
+        item = generate_dossier(session, storage.get_store(app), "cli:test", perimeter, today=DAY,
+                                settings=context.dossier_settings(), **kw)
         return item.id, item.sha256, item.snapshot
 
 
@@ -78,7 +92,7 @@ def test_snapshot_pins_evidence_versions(tiny, users):
                                    store=storage.get_store(app), upload=io.BytesIO(b"version two"), filename="edr2.csv")
         stored = session.get(Dossier, first_id)
         # Re-rendering the stored snapshot shows what was true then, not what is true now.
-        text = pdf_text(dossier.render_pdf(stored.snapshot, "fr", storage.get_store(app)))
+        text = pdf_text(render_pdf(stored.snapshot, "fr", storage.get_store(app), settings=context.dossier_settings()).pdf)
     assert v1 in text.replace("\n", "") and hashlib.sha256(b"version two").hexdigest() not in text.replace("\n", "")
     _second, _sha2, snapshot2 = generate(app)
     assert {e["ref"]: e["version"] for e in snapshot2["evidence"]}["EV-0001"] == 2
@@ -89,7 +103,7 @@ def test_same_snapshot_renders_the_same_document(tiny):
     app = tiny
     _id, sha, snapshot = generate(app)
     with app.app_context():
-        again = dossier.render_pdf(snapshot, "fr", storage.get_store(app))
+        again = render_pdf(snapshot, "fr", storage.get_store(app), settings=context.dossier_settings()).pdf
     assert hashlib.sha256(again).hexdigest() == sha
 
 
@@ -162,19 +176,25 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
             session.commit()
         refused = []
         with app.app_context(), db.session_scope(app) as session:
-            snapshot = dossier.take_snapshot(session, perimeters.get_perimeter(session, "iaas-t"), DAY,
-                                             {"classification": payload, "attach_evidence": False})
+            settings = context.dossier_settings()
+            snapshot = take_snapshot(session, perimeters.get_perimeter(session, "iaas-t"), DAY,
+                                     {"classification": payload, "attach_evidence": False},
+                                     organisation=settings.organisation)
+            assert snapshot["organisation"] == payload
             snapshot["number"] = 1
-            html = dossier.render_html(snapshot, "fr")
-            data = dossier.render_pdf(snapshot, "fr", storage.get_store(app), refused=refused)
+            html = render_html(snapshot, "fr", settings=settings)
+            data = render_pdf(snapshot, "fr", storage.get_store(app), refused=refused, settings=settings).pdf
             # The same in worker processes, and the attached variant (one pass, blobs served).
-            parallel = dossier.render_pdf(snapshot, "fr", storage.get_store(app), refused=refused, workers=2)
-            dossier.render_pdf(snapshot, "fr", storage.get_store(app), refused=refused, attach=True)
+            parallel = render_pdf(snapshot, "fr", storage.get_store(app), refused=refused, workers=2,
+                                  settings=settings).pdf
+            attached = render_pdf(snapshot, "fr", storage.get_store(app), refused=refused, attach=True,
+                                  settings=settings)
     finally:
         server.shutdown()
     assert hits == []
     assert refused == []  # escaped markup is text: no URL of a user ever reached the fetcher
     assert parallel == data
+    assert attached.pdf.startswith(b"%PDF") and attached.stats is None  # one pass: no parts, no workers
     assert "<img src=" not in html and "&lt;img src=" in html and "<script>fetch" not in html
     text = pdf_text(data)
     assert f'<img src="http://127.0.0.1:{port}/img">' in text.replace("\n", "")
@@ -184,7 +204,7 @@ def test_the_fetcher_serves_only_package_assets_and_pinned_blobs(tiny):
     from weasyprint.urls import URLFetcher  # noqa: F401
 
     refused = []
-    fetcher = dossier.safe_fetcher(None, {}, refused)
+    fetcher = safe_fetcher(None, {}, refused)
     assert fetcher.fetch("evidence-asset:css/dossier.css").read().startswith(b"/*")
     for url in ("http://127.0.0.1:1/x", "https://example.org/", "file:///etc/passwd", "data:text/plain,hi",
                 "evidence-asset:../../../../etc/passwd", "evidence-asset:../config.py", "evidence-blob:" + "0" * 64,
@@ -316,15 +336,15 @@ def _larger(snapshot: dict) -> dict:
 
 @pytest.fixture
 def small_runs(monkeypatch):
-    monkeypatch.setattr(dossier, "CHAPTER_RUN", 12)
-    monkeypatch.setattr(dossier, "INDEX_RUN", 5)
+    monkeypatch.setattr(dossier_view, "CHAPTER_RUN", 12)
+    monkeypatch.setattr(dossier_view, "INDEX_RUN", 5)
 
 
 def _plan(app, snapshot):
     from flask_babel import force_locale
 
     with app.app_context(), force_locale("fr"):
-        return dossier.DossierView(snapshot, "fr").parts()
+        return DossierView(snapshot, "fr").parts()
 
 
 def _outline(reader):
@@ -351,8 +371,9 @@ def test_parts_merge_into_the_document_one_pass_gives(tiny, small_runs):
     assert sum(p["kind"] == "chapter" and not p["first"] for p in plan) >= 2  # continued chapters
     assert sum(p["kind"] == "index" for p in plan) >= 3  # runs of the index
     with app.app_context():
-        merged = dossier.render_pdf(snapshot, "fr", storage.get_store(app), workers=1)
-        whole = HTML(string=dossier.render_html(snapshot, "fr"), url_fetcher=dossier.safe_fetcher(),
+        settings = context.dossier_settings()
+        merged = render_pdf(snapshot, "fr", storage.get_store(app), workers=1, settings=settings).pdf
+        whole = HTML(string=render_html(snapshot, "fr", settings=settings), url_fetcher=safe_fetcher(),
                      base_url=None).write_pdf()
     reader, reference = PdfReader(io.BytesIO(merged), strict=True), PdfReader(io.BytesIO(whole))
     total = len(reader.pages)
@@ -402,22 +423,20 @@ def test_parts_merge_into_the_document_one_pass_gives(tiny, small_runs):
 
 def test_workers_and_cache_do_not_change_a_byte(tiny, small_runs):
     """In this process or in worker processes, from the cache or not: the same snapshot, the same PDF."""
-    from evidence.dossier import render as dossier_render
-
     app = tiny
     _id, sha, snapshot = generate(app)
     larger = _larger(snapshot)
     with app.app_context():
         store = storage.get_store(app)
         app.config["DOSSIER_CACHE"] = False
-        alone = dossier.render_pdf(larger, "fr", store, workers=1)
+        alone = render_pdf(larger, "fr", store, workers=1, settings=context.dossier_settings())
         app.config["DOSSIER_CACHE"] = True
         shutil.rmtree(Path(app.instance_path) / "dossier-cache", ignore_errors=True)
-        parallel = dossier.render_pdf(larger, "fr", store, workers=2)
-        assert dossier_render.last_run["workers"] == 2 and dossier_render.last_run["cached"] == 0
-        cached = dossier.render_pdf(larger, "fr", store, workers=2)
-        assert dossier_render.last_run["rendered"] == 0 and dossier_render.last_run["workers"] == 1
-    assert alone == parallel == cached
+        parallel = render_pdf(larger, "fr", store, workers=2, settings=context.dossier_settings())
+        assert parallel.stats.workers == 2 and parallel.stats.cached == 0
+        cached = render_pdf(larger, "fr", store, workers=2, settings=context.dossier_settings())
+        assert cached.stats.rendered == 0 and cached.stats.workers == 1
+    assert alone.pdf == parallel.pdf == cached.pdf
 
 
 def test_a_new_version_lays_out_only_the_parts_that_changed(tiny, small_runs):
@@ -426,46 +445,41 @@ def test_a_new_version_lays_out_only_the_parts_that_changed(tiny, small_runs):
     is the one a rendering without cache gives."""
     import copy
 
-    from evidence.dossier import render as dossier_render
-
     app = tiny
     _id, _sha, snapshot = generate(app)
     first = _larger(snapshot)
     with app.app_context():
         store = storage.get_store(app)
-        dossier.render_pdf(first, "fr", store, workers=1)
-        total = dossier_render.last_run["rendered"] + dossier_render.last_run["cached"]
+        stats = render_pdf(first, "fr", store, workers=1, settings=context.dossier_settings()).stats
+        total = stats.rendered + stats.cached
         second = copy.deepcopy(first)
         second.update(number=2, taken_at="2026-06-16T09:00:00+00:00")
         changed = next(e for e in second["evidence"] if e["ref"] == "EV-1002")  # cited in 5.2.a and 12.2.a
         changed["title"] = "Preuve ajoutée 2, mise à jour"
-        again = dossier.render_pdf(second, "fr", store, workers=1)
-        run = dict(dossier_render.last_run)
+        again = render_pdf(second, "fr", store, workers=1, settings=context.dossier_settings())
+        run = again.stats
         app.config["DOSSIER_CACHE"] = False
-        fresh = dossier.render_pdf(second, "fr", store, workers=1)
+        fresh = render_pdf(second, "fr", store, workers=1, settings=context.dossier_settings())
     # The runs of 5.2 and 12.2, the index run, the front part, the running texts (a new version number).
-    assert run["rendered"] == 5 and run["rendered"] + run["cached"] == total, run
-    assert again == fresh
-    text = pdf_text(again)
+    assert run.rendered == 5 and run.rendered + run.cached == total, run
+    assert again.pdf == fresh.pdf
+    text = pdf_text(again.pdf)
     assert "Preuve ajoutée 2, mise à jour" in text and "Dossier SecNumCloud iaas-t v2" in text
 
 
 def test_worker_processes_use_the_safe_fetcher_and_report_what_it_refused(tiny):
-    from evidence.dossier import render as dossier_render
-
     page = ('<html><head><link rel="stylesheet" href="evidence-asset:css/dossier.css"></head><body>'
             '<h1>{}</h1><img src="{}"></body></html>')
     refused = []
-    with dossier_render.PartRenderer(workers=2, refused=refused) as renderer:
+    with PartRenderer(workers=2, refused=refused) as renderer:
         parts = renderer.render([page.format("a", "http://127.0.0.1:9/x"), page.format("b", "file:///etc/passwd")])
     assert [part.pages for part in parts] == [1, 1]
     assert sorted(refused) == ["file:///etc/passwd", "http://127.0.0.1:9/x"]
+    assert renderer.stats.rendered == 2 and renderer.stats.cached == 0 and renderer.stats.workers == 2
 
 
 def test_the_part_cache_keeps_whole_files_within_its_limit(tmp_path):
-    from evidence.dossier import render as dossier_render
-
-    cache = dossier_render.PartCache(tmp_path / "cache", limit=3000)
+    cache = PartCache(tmp_path / "cache", limit=3000)
     part = b"%PDF-1.7\n" + b"x" * 1000 + b"\n%%EOF\n"
     for n in range(4):
         cache.put(f"{n:064x}", part)
@@ -475,3 +489,63 @@ def test_the_part_cache_keeps_whole_files_within_its_limit(tmp_path):
     cache.prune()
     assert sum(f.stat().st_size for f in (tmp_path / "cache").glob("*/*.pdf")) <= 3000
     assert not list((tmp_path / "cache").glob("*/.*.tmp"))
+
+
+def test_worker_processes_load_neither_the_application_nor_flask():
+    """A worker is parts.py alone, loaded by path: laying a part out there imports WeasyPrint (and the
+    fetcher, by path too), never the application's package, Flask, Jinja or SQLAlchemy."""
+    request = io.BytesIO()
+    send_frames(request, b'<html><head><link rel="stylesheet" href="evidence-asset:css/dossier.css"></head>'
+                         b'<body><p>Une page</p></body></html>')
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", Worker.BOOT, str(Worker.SOURCE)],
+                          input=request.getvalue(), capture_output=True, timeout=300)
+    answers = io.BytesIO(done.stdout)
+    header, pdf = receive_frame(answers), receive_frame(answers)
+    assert header is not None, done.stderr.decode()[-2000:]
+    assert json.loads(header)["refused"] == [] and pdf.startswith(b"%PDF")
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.decode().splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "weasyprint" in imported
+    forbidden = ("evidence", "flask", "flask_babel", "jinja2", "werkzeug", "sqlalchemy", "sqlmodel")
+    assert sorted(m for m in imported if m.split(".")[0] in forbidden) == []
+
+
+def test_the_dossier_package_reads_nothing_of_the_flask_app():
+    """No module of evidence/dossier/ imports Flask (current_app, g, request) nor a boundary: what it needs
+    comes in as arguments (Flask-Babel's words excepted)."""
+    root = Path(dossier_view.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert name != "flask" and not name.startswith("flask."), (path.name, name)
+                assert not name.startswith(("evidence.web", "evidence.cli", "evidence.context")), (path.name, name)
+
+
+def test_dossier_settings_from_the_application_config(tmp_path):
+    """The environment's text arrives typed through the one settings table, and the dossier reads it as is."""
+    from evidence import settings as product_settings
+
+    def configured(environ):
+        return {**product_settings.defaults(), **product_settings.from_environment(environ)}
+
+    templates = object()  # the app's Jinja environment, passed through as it is
+    settings = DossierSettings.from_config(configured({
+        "EVIDENCE_ORGANISATION": "Nuage SAS", "EVIDENCE_DOSSIER_MAX_ATTACHMENTS": "1048576",
+        "EVIDENCE_DOSSIER_RENDER_WORKERS": "3", "EVIDENCE_DOSSIER_CACHE_LIMIT": "4096"}), tmp_path, templates)
+    assert settings.templates is templates and settings.organisation == "Nuage SAS"
+    assert settings.max_attachments == 1048576 and settings.workers == 3
+    assert settings.cache.folder == tmp_path / "dossier-cache" and settings.cache.limit == 4096
+    elsewhere = DossierSettings.from_config(configured({"EVIDENCE_DOSSIER_CACHE_DIR": str(tmp_path / "parts")}),
+                                            tmp_path, templates)
+    assert elsewhere.cache.folder == tmp_path / "parts"
+    for off in ("0", "false", "No", " off "):
+        config = configured({"EVIDENCE_DOSSIER_CACHE": off})
+        assert DossierSettings.from_config(config, tmp_path, templates).cache is None, off
+    defaults = DossierSettings.from_config(configured({}), tmp_path, templates)
+    assert defaults.organisation == "" and defaults.workers is None and defaults.max_attachments == DEFAULT_MAX_ATTACHMENTS

@@ -3,33 +3,28 @@ moves when evidence is approved or expires (with a fixed clock)."""
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from evidence.data import database as db
-from evidence.data import storage
 from evidence.data.models import Evidence, User
-from evidence.services import demo, gaps
 from evidence.services import evidence as evidence_items
+from evidence.services import gaps
 from evidence.services import users as auth
 from evidence.services.perimeters import get_perimeter
 
-from .conftest import PASSWORD, csrf_token, login
+from .conftest import DEMO_DAY, csrf_token, login
 
-DAY = date(2026, 6, 15)
+DAY = DEMO_DAY
 
 
 @pytest.fixture
-def demo_app(catalogue_loaded, users):
-    app = catalogue_loaded
-    app.config["TODAY"] = DAY
-    with app.app_context(), db.session_scope(app) as session:
-        demo.load_demo(session, storage.get_store(app), "cli:test", DAY)
-        for user in session.exec(select(User).where(User.email.like("%@nuage-souverain.example"))):
-            auth.set_password(session, None, user, PASSWORD)
-    return app
+def demo_app(demo_loaded):
+    """The demo provider (copied from a session template, see conftest), on the day its dates start from."""
+    demo_loaded.config["TODAY"] = DAY
+    return demo_loaded
 
 
 def test_dashboard_gap_list_matrix_and_command_agree(demo_app):
@@ -206,3 +201,31 @@ def test_export_matrix_command(demo_app, tmp_path):
     assert (tmp_path / "m.xlsx").stat().st_size > 5000
     result = runner.invoke(args=["export", "matrix", "saas-collab", "-o", str(tmp_path / "m.pdf")])
     assert result.exit_code == 1 and "written as .xlsx or .csv" in result.output and not (tmp_path / "m.pdf").exists()
+
+
+def test_each_test_writes_to_its_own_copy_of_the_demo(demo_app, seeded_templates, request):
+    """The demo comes from a session template (see conftest): what a test writes, rows or blobs, stays in its copy."""
+    from evidence.data import storage
+
+    from .conftest import PASSWORD, pg_url_for
+
+    kind = request.node.callspec.params["database_url"]
+    template = seeded_templates.get(kind, ("catalogue", "users", "demo"))
+    store = storage.get_store(demo_app)
+    key = next(store.keys())
+    copied, original = store.root / key, template.instance / "blobs" / key
+    assert copied.stat().st_mode == original.stat().st_mode  # read-only, as the store left it
+    assert not copied.samefile(original)
+    copied.chmod(0o640)
+    copied.write_bytes(b"tampered")
+    with demo_app.app_context(), db.session_scope(demo_app) as session:
+        auth.create_user(session, None, "intruder@example.org", "Intruder", "admin", PASSWORD)
+
+    assert original.read_bytes() != b"tampered"
+    engine = db.make_engine(f"sqlite:///{template.sqlite_path}" if kind == "sqlite" else pg_url_for(template.pg_name))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(User.id).where(User.email == "intruder@example.org")).first() is None
+            assert conn.execute(select(User.id).where(User.email.like("%@nuage-souverain.example"))).first()
+    finally:
+        engine.dispose()

@@ -26,9 +26,11 @@ from evidence.core.errors import EvidenceError
 from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import AuditEvent, Evidence, EvidenceControl, EvidenceRequirement, EvidenceVersion, User
+from evidence.importer import apply as import_apply
+from evidence.importer import rows as import_rows
 from evidence.services import users as auth
 from evidence.services.controls import ControlData, create_control
-from evidence.services.evidence import EvidenceData, create_evidence
+from evidence.services.evidence import EvidenceData, LinkedControl, LinkedRequirement, create_evidence
 
 from .conftest import PASSWORD
 
@@ -231,7 +233,7 @@ def test_unreadable_file(folder, monkeypatch):
     def refuse(path):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(importer, "_open", refuse)  # tests run as root, whom permissions do not stop
+    monkeypatch.setattr(import_rows, "open_file", refuse)  # tests run as root, whom permissions do not stop
     with pytest.raises(ValueError, match=r"not readable \(Permission denied\)"):
         importer.check_file(folder, "sub/ok.txt", 100)
 
@@ -247,8 +249,9 @@ def known_snapshot() -> importer.Known:
     }
     current = importer.CurrentVersion(1, "a" * 64, 10, None)
     return importer.Known(
-        users=users, controls={"CTL-LOG-01": (7, "implemented"), "CTL-OLD-01": (8, "retired")},
-        requirements={"12.4.a": (70, "12.4.a")},
+        users=users, controls={"CTL-LOG-01": LinkedControl(7, "CTL-LOG-01", "implemented"),
+                              "CTL-OLD-01": LinkedControl(8, "CTL-OLD-01", "retired")},
+        requirements={"12.4.a": LinkedRequirement(70, "12.4.a")},
         evidence={"EV-0042": importer.KnownEvidence(42, "EV-0042", "Rapport", 1, current)},
     )
 
@@ -258,11 +261,11 @@ ROW_ERRORS = [
     ({"file": "sub/ok.txt", "url": "https://x.example"}, "url", "https://x.example", "give a file or a url, not both"),
     ({"file": "", "url": "ftp://x.example/a"}, "url", "ftp://x.example/a", "not an http(s) address"),
     ({"file": "nope.txt"}, "file", "nope.txt", "no such file under --root"),
-    ({"title": ""}, "title", "", "new evidence needs a title"),
+    ({"title": ""}, "title", "", "evidence needs a title"),
     ({"title": "x" * 301}, "title", "x" * 301, "longer than 300 characters"),
     ({"kind": "memo"}, "kind", "memo", "unknown kind; the kinds are: policy, procedure"),
     ({"classification": "secret"}, "classification", "secret", "unknown classification"),
-    ({"owner": "nobody@example.org"}, "owner", "nobody@example.org", "no user with this e-mail"),
+    ({"owner": "nobody@example.org"}, "owner", "nobody@example.org", "no such user"),
     ({"owner": "old@example.org"}, "owner", "old@example.org", "this user is disabled"),
     ({"controls": "CTL-LOG-01; CTL-NOPE"}, "controls", "CTL-NOPE", "no such control"),
     ({"controls": "ctl-old-01"}, "controls", "CTL-OLD-01", "this control is retired"),
@@ -284,7 +287,7 @@ def test_each_row_error_names_row_column_and_value(folder, values, column, value
     assert entry is None
     assert [(e.row, e.column, e.value) for e in errors] == [(7, column, value)]
     assert message in errors[0].message
-    assert str(errors[0]).startswith(f"row 7, column {column}, value {importer._show(value)}: ")
+    assert str(errors[0]).startswith(f"row 7, column {column}, value {importer.show_value(value)}: ")
 
 
 def test_more_values_than_columns_is_a_row_error(folder):
@@ -306,7 +309,7 @@ def test_contributor_rules(folder):
     assert errors[0].column == "owner" and "a contributor's evidence is their own" in errors[0].message
     entry, errors = importer.validate_row(importer.ManifestRow(4, {"file": "sub/ok.txt", "title": "T"}), known, bob,
                                           folder, None)
-    assert errors == [] and entry.data.owner_id == 2  # the importing user owns what has no owner
+    assert errors == [] and entry.data.values["owner_id"] == 2  # the importing user owns what has no owner
 
 
 # --- the plan (pure) -----------------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def test_import_lands_good_rows_reports_bad_ones_and_a_rerun_changes_nothing(env
     report = env.tmp / "report.csv"
     result = env.run(manifest, "--root", env.root, "--report", report)
     assert result.exit_code == 1, result.output
-    assert "row 6, column owner, value 'nobody@example.org': no user with this e-mail" in result.stderr
+    assert "row 6, column owner, value 'nobody@example.org': no such user" in result.stderr
     assert "row 6, column controls, value 'CTL-NOPE': no such control" in result.stderr
     assert "Imported from m.csv: 4 new evidence, 0 new version(s), 0 unchanged, 1 error(s); 3 file(s)" in result.stdout
     assert "Importing" not in result.output  # no progress bar when not on a terminal
@@ -403,7 +406,7 @@ def test_import_lands_good_rows_reports_bad_ones_and_a_rerun_changes_nothing(env
         ("2", "new_evidence", "done", "EV-0001"), ("3", "new_evidence", "done", "EV-0002"),
         ("4", "new_evidence", "done", "EV-0003"), ("5", "new_evidence", "done", "EV-0004"), ("6", "error", "error", ""),
     ]
-    assert lines[4]["file"] == "journal.log" and "no user with this e-mail" in lines[4]["error"]
+    assert lines[4]["file"] == "journal.log" and "no such user" in lines[4]["error"]
     assert lines[0]["sha256"] == hashlib.sha256(b"%PDF-1.4 rapport EDR T1").hexdigest()
     assert runner_verify(env) == 0
 
@@ -494,14 +497,14 @@ def test_atomic_is_all_or_nothing(env):
 
 
 def test_atomic_rolls_back_when_a_file_cannot_be_stored(env, monkeypatch):
-    real = importer._store_source
+    real = import_apply.store_source
 
     def failing(store, source, max_size):
         if source.name == "journal.log":
             raise OSError(5, "Input/output error")
         return real(store, source, max_size)
 
-    monkeypatch.setattr(importer, "_store_source", failing)
+    monkeypatch.setattr(import_apply, "store_source", failing)
     before = snapshot(env.app)
     result = env.run(write_csv(env.tmp / "m.csv", good_rows()), "--root", env.root, "--atomic")
     assert result.exit_code == 1
@@ -513,14 +516,14 @@ def test_atomic_rolls_back_when_a_file_cannot_be_stored(env, monkeypatch):
 
 
 def test_per_row_mode_isolates_a_row_the_database_refuses(env, monkeypatch):
-    real = importer._write_batch
+    real = import_apply.write_batch
 
     def refusing(session, actor, batch, origin):
         if any(outcome.number == 3 for outcome, _blob in batch):
             raise IntegrityError("INSERT", {}, Exception("simulated constraint violation"))
         return real(session, actor, batch, origin)
 
-    monkeypatch.setattr(importer, "_write_batch", refusing)
+    monkeypatch.setattr(import_apply, "write_batch", refusing)
     result = env.run(write_csv(env.tmp / "m.csv", good_rows()), "--root", env.root)
     assert result.exit_code == 1
     assert "row 3, column file, value 'journal.log': database error: simulated constraint violation" in result.stderr
@@ -535,8 +538,8 @@ def test_interrupted_import_then_rerun_completes(env, monkeypatch):
         (env.root / f"export-{i:02d}.json").write_text(f'{{"n": {i}}}')
     rows = [["file", "title"]] + [[f"export-{i:02d}.json", f"Export {i}"] for i in range(12)]
     manifest = write_csv(env.tmp / "m.csv", rows)
-    monkeypatch.setattr(importer, "BATCH_ROWS", 4)
-    real, calls = importer._write_batch, []
+    monkeypatch.setattr(import_apply, "BATCH_ROWS", 4)
+    real, calls = import_apply.write_batch, []
 
     def crashing(session, actor, batch, origin):
         calls.append(len(batch))
@@ -544,7 +547,7 @@ def test_interrupted_import_then_rerun_completes(env, monkeypatch):
         if len(calls) == 2:
             raise KeyboardInterrupt  # ...when the user presses Ctrl-C
 
-    monkeypatch.setattr(importer, "_write_batch", crashing)
+    monkeypatch.setattr(import_apply, "write_batch", crashing)
     before = snapshot(env.app)
     result = env.run(manifest, "--root", env.root, "--report", env.tmp / "report.csv")
     assert result.exit_code == 130
@@ -557,7 +560,7 @@ def test_interrupted_import_then_rerun_completes(env, monkeypatch):
     assert runner_verify(env) == 0
     blobs_are_whole(env.app)
 
-    monkeypatch.setattr(importer, "_write_batch", real)
+    monkeypatch.setattr(import_apply, "write_batch", real)
     again = env.run(manifest, "--root", env.root)
     assert again.exit_code == 0, again.output
     assert "8 new evidence, 0 new version(s), 4 unchanged, 0 error(s)" in again.stdout

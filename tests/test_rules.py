@@ -1,11 +1,11 @@
 """The pure rules, with tables of cases."""
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evidence.core import rules
+from evidence.core import clock, rules
 
 TODAY = date(2026, 6, 15)
 
@@ -62,6 +62,57 @@ def test_review_transitions(action, status, expected):
             rules.review_transition(action, status)
     else:
         assert rules.review_transition(action, status) == expected
+
+
+# --- overdue actions and findings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status, due_date, expected", [
+    ("open", date(2026, 6, 14), True), ("in_progress", date(2026, 6, 14), True),
+    ("open", TODAY, False),  # due today is still on time
+    ("in_progress", date(2026, 6, 16), False), ("open", None, False),
+    ("done", date(2026, 6, 1), False), ("cancelled", date(2026, 6, 1), False),
+])
+def test_action_overdue(status, due_date, expected):
+    assert rules.action_overdue(status, due_date, TODAY) is expected
+
+
+@pytest.mark.parametrize("status, due_date, expected", [
+    ("open", date(2026, 6, 14), True), ("answered", date(2026, 6, 14), True),  # answered, not yet closed
+    ("closed", date(2026, 6, 1), False), ("open", TODAY, False), ("open", date(2026, 7, 1), False),
+    ("answered", None, False),
+])
+def test_finding_overdue(status, due_date, expected):
+    assert rules.finding_overdue(status, due_date, TODAY) is expected
+
+
+# --- the clock ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override", [TODAY, date(2000, 1, 1), date(2099, 12, 31)])
+def test_the_clock_honours_its_override(override):
+    assert clock.today(override) == override
+
+
+class LateEvening(datetime):
+    """23:30 UTC on 14 June 2026, seen from a server clock already on the next day (UTC+2)."""
+
+    @classmethod
+    def now(cls, tz=None):
+        instant = datetime(2026, 6, 14, 23, 30, tzinfo=timezone.utc)
+        if tz is None:
+            return instant.astimezone(timezone(timedelta(hours=2))).replace(tzinfo=None)
+        return instant.astimezone(tz)
+
+
+def test_without_override_the_clock_gives_the_utc_date(monkeypatch):
+    monkeypatch.setattr(clock, "datetime", LateEvening)
+    assert clock.today() == clock.today(None) == date(2026, 6, 14)
+
+
+def test_the_clock_without_override_is_the_current_date():
+    before = datetime.now(timezone.utc).date()
+    assert before <= clock.today() <= datetime.now(timezone.utc).date()
 
 
 # --- status, gaps, readiness -----------------------------------------------------------------------------

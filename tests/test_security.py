@@ -38,11 +38,12 @@ from hypothesis import strategies as st
 from sqlalchemy import func, text
 from sqlmodel import Session, SQLModel, select
 
-from evidence import catalogue, dossier, importer
+from evidence import catalogue, importer
 from evidence.core.errors import EvidenceError
 from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import ROLES, Control, Evidence, EvidenceVersion, Requirement, Section, User
+from evidence.dossier.generate import queue as queue_dossier
 from evidence.services import controls, findings, perimeters
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
@@ -147,7 +148,7 @@ def world(app, users):
             title="Action of contributor two", owner_id=contributor2.id))
         own_action = findings.save_action(session, manager, perimeter, findings.ActionData(
             title="Action of contributor one", owner_id=contributor.id))
-        item = dossier.queue(session, manager, perimeter, "fr", False, "Diffusion restreinte", DAY)
+        item = queue_dossier(session, manager, perimeter, "fr", False, "Diffusion restreinte", DAY, organisation="")
         ids.update(finding=finding.id, theirs_action=theirs_action.id, own_action=own_action.id, dossier=item.id,
                    requirement=requirement.id, contributor2=contributor2.id, manager2=manager2.id, other=other.id,
                    user=users["contributor"].id)
@@ -380,14 +381,16 @@ def test_contributor_cannot_change_another_contributors_objects(world):
         "csrf_token": token, "ref": "CTL-C1-02", "title": "Mine", "category": "technical", "status": "planned",
         "review_cycle_days": "365", "owner": str(ids["contributor2"])})
     assert response.status_code == 302
-    response = client.post("/evidence/new", data={
-        "csrf_token": token, "title": "Mine", "kind": "link", "classification": "internal",
-        "url": "https://intranet.example/mine", "owner": str(ids["contributor2"])})
-    assert response.status_code == 302
-    response = client.post("/evidence/EV-0001/edit", data={**evidence_fields, "title": "Still mine",
-                                                          "version": v["EV-0001"],
-                                                          "csrf_token": token, "owner": str(ids["contributor2"])})
-    assert response.status_code == 302
+    # Evidence naming another owner is refused, on the owner field, as the importer refuses it; left empty, the
+    # owner is the contributor.
+    new_fields = {"csrf_token": token, "title": "Mine", "kind": "link", "classification": "internal",
+                  "url": "https://intranet.example/mine"}
+    edit_fields = {**evidence_fields, "title": "Still mine", "version": v["EV-0001"], "csrf_token": token}
+    for url, fields in (("/evidence/new", new_fields), ("/evidence/EV-0001/edit", edit_fields)):
+        response = client.post(url, data={**fields, "owner": str(ids["contributor2"])})
+        assert response.status_code == 200, url
+        assert 'id="owner-error">a contributor&#39;s evidence is their own' in response.get_data(as_text=True), url
+        assert client.post(url, data={**fields, "owner": ""}).status_code == 302, url
     with app.app_context(), db.session_scope(app) as session:
         mine = session.exec(select(Control).where(Control.ref == "CTL-C1-02")).one()
         created = session.exec(select(Evidence).where(Evidence.title == "Mine")).one()
@@ -601,7 +604,7 @@ def test_xss_payloads_in_every_text_field_stay_text_on_every_page(world):
             severity="major", text=PAYLOAD, response=PAYLOAD, requirement_id=twelve.id))
         findings.save_action(session, manager, perimeter, findings.ActionData(
             title=PAYLOAD, description=PAYLOAD, owner_id=contributor2.id))
-        dossier.queue(session, manager, perimeter, "fr", False, SHORT, DAY)
+        queue_dossier(session, manager, perimeter, "fr", False, SHORT, DAY, organisation="")
         contributor2.name = PAYLOAD[:200]  # shown as the owner of controls, evidence and actions
         session.add(contributor2)
         # Library text: titles, summaries and official wording come from files an admin imports.
@@ -1191,7 +1194,8 @@ def test_library_with_a_node_that_is_its_own_parent_ends(tmp_path):
     code = f"""
 from pathlib import Path
 from sqlmodel import Session
-from evidence import catalogue, db
+from evidence import catalogue
+from evidence.data import database as db
 engine = db.make_engine("sqlite:///{tmp_path}/own-parent.db")
 db.migrate(engine)
 with Session(engine) as session:

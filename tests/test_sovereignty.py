@@ -79,7 +79,7 @@ def test_seats(seats, passed):
     ("US", True, False, False), ("US", True, True, True), ("US", False, False, True), ("DE", True, False, True),
 ])
 def test_subcontractors(country, access, qualified, passed):
-    assert rules.check_subcontractors([rules.Subcontractor("S", country, access, qualified)], EU).passed is passed
+    assert rules.check_subcontractors([rules.SubcontractorFacts("S", country, access, qualified)], EU).passed is passed
 
 
 def all_data(country="FR", **overrides):

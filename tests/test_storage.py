@@ -63,6 +63,7 @@ class Backend:
     leftovers: Callable[[], list[str]]  # temporary files that should not outlive a put
     overwrite: Callable[[str, bytes], None]  # change a blob's bytes as a faulty disk or an intruder would
     remove: Callable[[str], None]
+    plant: Callable[[str, bytes], None]  # put bytes under any name in the backend, past the store's checks
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +101,17 @@ def _local_backend(tmp_path) -> Backend:
         path.chmod(0o640)  # blobs are created read-only
         path.write_bytes(data)
 
+    def plant(name, data):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+
     return Backend(
         store=LocalBlobStore(root),
         stored_keys=stored_keys,
         leftovers=lambda: sorted(p.name for p in (root / "tmp").glob("*")) if (root / "tmp").exists() else [],
         overwrite=overwrite,
         remove=lambda key: (root / key).unlink(),
+        plant=plant,
     )
 
 
@@ -126,6 +132,7 @@ def _s3_backend(tmp_path, endpoint, bucket) -> Backend:
         leftovers=lambda: sorted(p.name for p in spool.iterdir()),
         overwrite=lambda key, data: client.put_object(Bucket=bucket, Key=store.prefix + key, Body=data),
         remove=lambda key: client.delete_object(Bucket=bucket, Key=store.prefix + key),
+        plant=lambda name, data: client.put_object(Bucket=bucket, Key=store.prefix + name, Body=data),
     )
 
 
@@ -199,6 +206,27 @@ def test_verify_detects_corruption_and_loss(backend):
     assert not backend.store.exists(blob.key)
     with pytest.raises(StorageError, match="missing"):
         backend.store.open(blob.key)
+
+
+def test_keys_lists_every_blob_in_key_order_and_nothing_else(backend):
+    assert list(backend.store.keys()) == []
+    blobs = [backend.store.put(io.BytesIO(f"evidence {i}".encode())) for i in range(5)]
+    backend.store.put(io.BytesIO(b"evidence 0"))  # stored once, listed once
+    keys = backend.store.keys()
+    assert iter(keys) is keys  # an iterator, read as it goes: a store may hold millions of blobs
+    assert list(keys) == sorted(blob.key for blob in blobs)
+    # What is not a blob key is not listed: a stray file, one in folders that do not match its hash, a
+    # temporary file, a folder that is not hex, and (S3) an object just outside the store's prefix.
+    sha256 = "ab" * 32
+    for name in ["README", "00/00/" + sha256, "tmp/x.tmp", "zz/zz/" + sha256, "ab/ab/" + sha256 + ".tmp",
+                 "ab/ab/" + sha256 + "/x"]:
+        backend.plant(name, b"not a blob")
+    if isinstance(backend.store, S3BlobStore):
+        backend.store.client.put_object(Bucket=backend.store.bucket, Key=backend.store.prefix.rstrip("/") + "x/"
+                                        + blob_key("cd" * 32), Body=b"another store's")
+    assert list(backend.store.keys()) == sorted(blob.key for blob in blobs)
+    backend.remove(blobs[0].key)
+    assert list(backend.store.keys()) == sorted(blob.key for blob in blobs[1:])
 
 
 BAD_KEYS = [

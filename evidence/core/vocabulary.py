@@ -4,10 +4,10 @@ Plain tuples, so that the rules, the models (CHECK constraints), the forms and t
 """
 ROLES = ("admin", "manager", "contributor", "auditor")
 ALL_ROLES = ROLES
+# Role groups: a view or a service names the group, never the roles one by one.
 COMPLIANCE_ROLES = ("admin", "manager")  # everything compliance: applicability, verdicts, approvals, dossiers
 WRITER_ROLES = ("admin", "manager", "contributor")  # may create controls and evidence (a contributor: their own)
 
-ROLES = ("admin", "manager", "contributor", "auditor")
 REQUIREMENT_KINDS = ("exigence", "recommandation")
 SERVICE_TYPES = ("IaaS", "CaaS", "PaaS", "SaaS")
 LINK_RELATIONSHIPS = ("equal", "subset", "superset", "intersect")
@@ -19,8 +19,10 @@ EVIDENCE_KINDS = ("policy", "procedure", "record", "report", "configuration", "s
 EVIDENCE_STATUSES = ("draft", "in_review", "approved", "rejected")
 CLASSIFICATIONS = ("public", "internal", "restricted", "confidential")
 ACTION_STATUSES = ("open", "in_progress", "done", "cancelled")
+OPEN_ACTION_STATUSES = ("open", "in_progress")  # still to do: what an owner sees and what can fall overdue
 FINDING_SEVERITIES = ("major", "minor", "observation")
 FINDING_STATUSES = ("open", "answered", "closed")
+OPEN_FINDING_STATUSES = ("open", "answered")  # not closed by the evaluation centre yet
 DOSSIER_STATUSES = ("queued", "rendering", "done", "failed")
 VERDICT_STATUSES = ("non_compliant", "partial", "compliant", "not_applicable")
 
@@ -28,6 +30,10 @@ VERDICT_STATUSES = ("non_compliant", "partial", "compliant", "not_applicable")
 SEAT_KINDS = ("registered_office", "central_administration", "principal_establishment")
 HOLDER_KINDS = ("direct", "ultimate")
 DATA_ACTIVITIES = ("stored", "processed")
+CUSTOMER_DATA = "customer_data"
+TECHNICAL_DATA = ("identities", "logs", "directory", "certificates", "backups", "network_configuration")
+DATA_CATEGORIES = (CUSTOMER_DATA,) + TECHNICAL_DATA
+OPERATIONS = ("administration", "supervision", "support_l1", "support_l2", "support_l3")
 
 # Lengths refused (never cut) wherever a person or a file gives them.
 MAX_TITLE = 300

@@ -1,0 +1,1 @@
+"""Looking after an instance's data: backup, restore and verify (their commands are in cli.ops)."""

@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from evidence.core.errors import EvidenceError, check_version
+from evidence.core.vocabulary import COMPLIANCE_ROLES
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -24,7 +25,6 @@ from evidence.data.models import (
 )
 
 REF_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,38}$")
-COMPLIANCE_ROLES = ("admin", "manager")
 
 
 def can_edit_control(user: User, control: Optional[Control]) -> bool:

@@ -1,11 +1,13 @@
-"""Evidence: files or links that prove controls, their versions, owners, validity and review."""
+"""Evidence: files or links that prove controls, their versions, owners, validity and review.
+
+`check_evidence` holds the rules on an evidence's fields: the web forms, the importer and any other door call it,
+so that the same input gets the same answer whichever way it comes in.
+"""
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Collection, Optional, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from sqlalchemy import func
@@ -14,22 +16,29 @@ from sqlmodel import Session, select
 
 from evidence.core import rules
 from evidence.core.errors import EvidenceError, check_version
+from evidence.core.vocabulary import (
+    CLASSIFICATIONS,
+    COMPLIANCE_ROLES,
+    EVIDENCE_KINDS,
+    MAX_DESCRIPTION,
+    MAX_NOTE,
+    MAX_TITLE,
+    MAX_URL,
+)
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
-    CLASSIFICATIONS,
-    EVIDENCE_KINDS,
     Control,
     Evidence,
     EvidenceControl,
     EvidenceRequirement,
     EvidenceVersion,
+    Framework,
     Requirement,
     User,
     utcnow,
 )
-
-COMPLIANCE_ROLES = ("admin", "manager")
+from evidence.services.uploads import safe_filename, store_upload
 
 
 def can_edit_evidence(user: User, evidence: Optional[Evidence]) -> bool:
@@ -47,78 +56,218 @@ def require(condition: bool, message: str) -> None:
         raise PermissionError(message)
 
 
-# --- Files ---------------------------------------------------------------------------------------------------
-
-_SIGNATURES = (
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"PK\x03\x04", "application/zip"),
-    (b"\x1f\x8b", "application/gzip"),
-    (b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"),
-    (b"-----BEGIN CERTIFICATE-----", "application/x-pem-file"),
-)
-_OFFICE = {".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-           ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-           ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-           ".odt": "application/vnd.oasis.opendocument.text", ".ods": "application/vnd.oasis.opendocument.spreadsheet"}
+# --- Checking an evidence's fields ------------------------------------------------------------------------------
 
 
-def sniff_media_type(head: bytes, filename: str = "") -> str:
-    """The media type from the file's first bytes (the client's claim is never trusted).
+@dataclass(frozen=True)
+class FieldProblem:
+    """One refused field. Fields are named as the manifest's columns (title, owner, controls, valid_until, ...),
+    which are also the web form's field names: both doors name the same field for the same input."""
 
-    Markup (HTML, SVG, XML) is reported as what it is so that the UI can warn; downloads are attachments
-    whatever the type, so it never renders in the app's origin.
-    """
-    for signature, media_type in _SIGNATURES:
-        if head.startswith(signature):
-            if media_type == "application/zip":
-                return _OFFICE.get(_extension(filename), media_type)
-            return media_type
-    if head[4:12] in (b"ftypisom", b"ftypmp42"):
-        return "video/mp4"
-    try:
-        text = head.decode("utf-8") if head else ""
-    except UnicodeDecodeError as error:
-        # The head may cut a multi-byte character; only bytes before the cut matter.
-        if error.start < len(head) - 4:
-            return "application/octet-stream"
-        text = head[:error.start].decode("utf-8")
-    if "\x00" in text:
-        return "application/octet-stream"
-    stripped = text.lstrip("\ufeff \t\r\n").lower()
-    if stripped.startswith("<svg") or (stripped.startswith("<?xml") and "<svg" in stripped):
-        return "image/svg+xml"
-    if stripped.startswith(("<!doctype html", "<html")) or "<script" in stripped[:512]:
-        return "text/html"
-    if stripped.startswith("<?xml"):
-        return "application/xml"
-    if stripped.startswith(("{", "[")) and _extension(filename) == ".json":
-        return "application/json"
-    if _extension(filename) == ".csv":
-        return "text/csv"
-    if _extension(filename) in (".md", ".markdown"):
-        return "text/markdown"
-    return "text/plain"
+    field: str
+    message: str
+    value: object = None  # the element at fault in a list (a control, an item), None when it is the whole field
 
 
-def _extension(filename: str) -> str:
-    match = re.search(r"(\.[A-Za-z0-9]{1,8})$", filename or "")
-    return match.group(1).lower() if match else ""
+class EvidenceInvalid(EvidenceError):
+    """Evidence refused for one or more of its fields; `problems` says which and why."""
+
+    def __init__(self, problems: Sequence[FieldProblem]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(
+            f"{p.field}: {p.message}" + ("" if p.value is None else f" ({p.value})") for p in self.problems
+        ))
 
 
-def safe_filename(name: str) -> str:
-    """The client's file name reduced to something safe to show and to offer back as a download name.
+@dataclass(frozen=True)
+class LinkedControl:
+    id: int
+    ref: str
+    status: str
 
-    It is never used as a path: blobs are stored under their hash.
-    """
-    name = unicodedata.normalize("NFC", name or "")
-    name = re.split(r"[\\/]", name)[-1]  # drop any directory part, Windows or POSIX
-    name = "".join(c for c in name if unicodedata.category(c)[0] != "C")  # control and format characters
-    name = name.strip().strip(".") or "file"
-    return name[:200]
+
+@dataclass(frozen=True)
+class LinkedRequirement:
+    id: int
+    ref: str
+
+
+class EvidenceLookup(Protocol):
+    """The facts `check_evidence` needs, found by the references a door holds: ids for `DatabaseLookup`; the
+    manifest's e-mails and refs for the importer, which loads them once for every row instead of once a row."""
+
+    def find_user(self, key) -> Optional[User]:
+        """The user (anything with id, email, active), or None when there is no such user."""
+
+    def find_controls(self, keys: Sequence) -> dict:
+        """key -> LinkedControl, for the keys that name a control."""
+
+    def find_requirements(self, keys: Sequence) -> dict:
+        """key -> LinkedRequirement, for the keys that name an item of the referential."""
+
+
+class DatabaseLookup:
+    """`EvidenceLookup` by id, one query per kind of fact."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def find_user(self, key) -> Optional[User]:
+        return self.session.get(User, key)
+
+    def find_controls(self, keys: Sequence) -> dict:
+        if not keys:
+            return {}
+        rows = self.session.exec(select(Control.id, Control.ref, Control.status).where(Control.id.in_(keys)))
+        return {id_: LinkedControl(id_, ref, status) for id_, ref, status in rows}
+
+    def find_requirements(self, keys: Sequence) -> dict:
+        if not keys:
+            return {}
+        rows = self.session.exec(select(Requirement.id, Requirement.ref).where(Requirement.id.in_(keys)))
+        return {id_: LinkedRequirement(id_, ref) for id_, ref in rows}
+
+
+@dataclass(frozen=True)
+class EvidenceDraft:
+    """An evidence's fields as a person gives them, before `check_evidence`. `owner` (empty: the actor),
+    `controls` and `requirements` hold references that the lookup resolves."""
+
+    title: str
+    kind: str = "record"
+    description: str = ""
+    owner: object = None
+    classification: str = "internal"
+    effective_date: Optional[date] = None
+    valid_until: Optional[date] = None
+    controls: tuple = ()
+    requirements: tuple = ()
+
+
+@dataclass(frozen=True)
+class CheckedEvidence:
+    """Fields that passed `check_evidence`: the evidence's columns, its links by id and by ref, and the first
+    version's address. Writers store them as they are."""
+
+    values: dict  # title, kind, description, owner_id, classification, effective_date, valid_until
+    control_ids: tuple = ()
+    control_refs: tuple = ()
+    requirement_ids: tuple = ()
+    requirement_refs: tuple = ()
+    url: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.values["title"]
+
+
+NO_SUCH_ITEM = "no such item in the referential"
+
+
+def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *, url: str = "", note: str = "",
+                   kept_owner_id: Optional[int] = None, kept_control_ids: Collection[int] = ()) -> CheckedEvidence:
+    """The rules on an evidence's fields, every problem at once (EvidenceInvalid); nothing is cut or replaced.
+
+    `url` and `note` are the first version's, for new evidence. The owner and the controls an evidence already
+    has (`kept_...`) are not judged again: a user disabled or a control retired since does not block editing the
+    rest. Whatever is named anew must be usable."""
+    problems: list[FieldProblem] = []
+
+    def refuse(name: str, message: str, value=None) -> None:
+        problems.append(FieldProblem(name, message, value))
+
+    title = (draft.title or "").strip()
+    if not title:
+        refuse("title", "evidence needs a title")
+    elif len(title) > MAX_TITLE:
+        refuse("title", f"longer than {MAX_TITLE} characters")
+    description = (draft.description or "").strip()
+    if len(description) > MAX_DESCRIPTION:
+        refuse("description", f"longer than {MAX_DESCRIPTION} characters")
+    if draft.kind not in EVIDENCE_KINDS:
+        refuse("kind", f"unknown kind; the kinds are: {', '.join(EVIDENCE_KINDS)}")
+    if draft.classification not in CLASSIFICATIONS:
+        refuse("classification", f"unknown classification; the classifications are: {', '.join(CLASSIFICATIONS)}")
+    if draft.effective_date and draft.valid_until and draft.valid_until < draft.effective_date:
+        refuse("valid_until", f"before the effective date {draft.effective_date.isoformat()}")
+
+    owner_id = actor.id
+    if draft.owner not in (None, ""):
+        user = lookup.find_user(draft.owner)
+        if user is None:
+            refuse("owner", "no such user")
+        elif not user.active and user.id != kept_owner_id:
+            refuse("owner", "this user is disabled")
+        elif actor.role == "contributor" and user.id != actor.id:
+            refuse("owner", f"a contributor's evidence is their own: leave owner empty or give {actor.email}")
+        else:
+            owner_id = user.id
+
+    control_keys = list(dict.fromkeys(draft.controls))
+    controls = lookup.find_controls(control_keys)
+    for key in control_keys:
+        control = controls.get(key)
+        if control is None:
+            refuse("controls", "no such control", key)
+        elif control.status == "retired" and control.id not in kept_control_ids:
+            refuse("controls", "this control is retired", control.ref)
+    requirement_keys = list(dict.fromkeys(draft.requirements))
+    requirements = lookup.find_requirements(requirement_keys)
+    for key in requirement_keys:
+        if key not in requirements:
+            refuse("requirements", NO_SUCH_ITEM, key)
+    problems += version_problems(url, note)
+    if problems:
+        raise EvidenceInvalid(problems)
+    linked = [controls[k] for k in control_keys]
+    items = [requirements[k] for k in requirement_keys]
+    return CheckedEvidence(
+        values={"title": title, "kind": draft.kind, "description": description, "owner_id": owner_id,
+                "classification": draft.classification, "effective_date": draft.effective_date,
+                "valid_until": draft.valid_until},
+        control_ids=tuple(c.id for c in linked), control_refs=tuple(c.ref for c in linked),
+        requirement_ids=tuple(r.id for r in items), requirement_refs=tuple(r.ref for r in items),
+        url=(url or "").strip(),
+    )
+
+
+
+def version_problems(url: str = "", note: str = "") -> list[FieldProblem]:
+    """A version's address (link evidence points at the provider's own systems; the app stores the address and
+    never fetches it) and note."""
+    problems = []
+    url = (url or "").strip()
+    if url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = None
+        if len(url) > MAX_URL:
+            problems.append(FieldProblem("url", f"longer than {MAX_URL} characters"))
+        elif parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
+            problems.append(FieldProblem("url", f"not an http(s) address: {url[:80]!r}"))
+    if len((note or "").strip()) > MAX_NOTE:
+        problems.append(FieldProblem("note", f"longer than {MAX_NOTE} characters"))
+    return problems
+
+
+def check_url(url: str) -> str:
+    """The address, stripped, or EvidenceInvalid naming the url field."""
+    if problems := version_problems(url):
+        raise EvidenceInvalid(problems)
+    return url.strip()
+
+
+def assessed_requirement_ids(session: Session, refs: Sequence[str]) -> list[int]:
+    """Ids of items of the assessed referential, given by ref as a person types them (the evidence form)."""
+    refs = list(dict.fromkeys(refs))
+    found = dict(session.exec(
+        select(Requirement.ref, Requirement.id).join(Framework, Framework.id == Requirement.framework_id)
+        .where(Framework.assessed, Requirement.ref.in_(refs or ["-"]))
+    ).all())
+    if unknown := [r for r in refs if r not in found]:
+        raise EvidenceInvalid([FieldProblem("requirements", NO_SUCH_ITEM, r) for r in unknown])
+    return [found[r] for r in refs]
 
 
 # --- Evidence ---------------------------------------------------------------------------------------------------
@@ -126,6 +275,8 @@ def safe_filename(name: str) -> str:
 
 @dataclass
 class EvidenceData:
+    """What a service caller gives: owner (None: the actor), controls and items by id."""
+
     title: str
     kind: str = "record"
     description: str = ""
@@ -135,6 +286,11 @@ class EvidenceData:
     valid_until: Optional[date] = None
     control_ids: list[int] = field(default_factory=list)
     requirement_ids: list[int] = field(default_factory=list)
+
+    def draft(self) -> EvidenceDraft:
+        return EvidenceDraft(self.title, self.kind, self.description, self.owner_id, self.classification,
+                             self.effective_date, self.valid_until, tuple(self.control_ids),
+                             tuple(self.requirement_ids))
 
 
 def get_evidence(session: Session, ref: str) -> Evidence:
@@ -165,47 +321,15 @@ def _insert_with_next_ref(session: Session, values: dict, attempts: int = 8) -> 
     raise AssertionError("unreachable")
 
 
-def check_url(url: str) -> str:
-    """Link evidence points at the provider's own systems; the app stores the address and never fetches it."""
-    url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc or len(url) > 2000:
-        raise EvidenceError(f"not an http(s) address: {url[:80]!r}")
-    return url
-
-
-def _validated(session: Session, actor: User, data: EvidenceData) -> dict:
-    if not (data.title or "").strip():
-        raise EvidenceError("evidence needs a title")
-    if data.kind not in EVIDENCE_KINDS:
-        raise EvidenceError(f"unknown kind {data.kind!r}")
-    if data.classification not in CLASSIFICATIONS:
-        raise EvidenceError(f"unknown classification {data.classification!r}")
-    if data.effective_date and data.valid_until and data.valid_until < data.effective_date:
-        raise EvidenceError("'valid until' comes before the effective date")
-    owner_id = data.owner_id
-    if owner_id is not None and session.get(User, owner_id) is None:
-        raise EvidenceError("unknown owner")
-    if actor.role == "contributor":
-        owner_id = actor.id
-    return {
-        "title": data.title.strip()[:300], "kind": data.kind, "description": (data.description or "").strip(),
-        "owner_id": owner_id, "classification": data.classification,
-        "effective_date": data.effective_date, "valid_until": data.valid_until,
-    }
-
-
-def _set_links(session: Session, evidence: Evidence, control_ids: list[int], requirement_ids: list[int]) -> dict:
+def _set_links(session: Session, evidence: Evidence, checked: CheckedEvidence) -> dict:
     changes = {}
-    for model, column, wanted, target, label in (
-        (EvidenceControl, EvidenceControl.control_id, set(control_ids), Control, "controls"),
-        (EvidenceRequirement, EvidenceRequirement.requirement_id, set(requirement_ids), Requirement, "requirements"),
+    for model, column, ids, refs, label in (
+        (EvidenceControl, EvidenceControl.control_id, checked.control_ids, checked.control_refs, "controls"),
+        (EvidenceRequirement, EvidenceRequirement.requirement_id, checked.requirement_ids, checked.requirement_refs,
+         "requirements"),
     ):
-        found = {row.id: row.ref for row in session.exec(select(target).where(target.id.in_(wanted or {-1})))}
-        if unknown := wanted - set(found):
-            raise EvidenceError(f"{evidence.ref}: unknown {label} {sorted(unknown)}")
-        if replace_links(session, model, model.evidence_id, evidence.id, column, wanted):
-            changes[label] = sorted(found.values())
+        if replace_links(session, model, model.evidence_id, evidence.id, column, ids):
+            changes[label] = sorted(refs)
     return changes
 
 
@@ -213,55 +337,33 @@ def create_evidence(session: Session, actor: User, data: EvidenceData, *, store=
                     filename: str = "", url: str = "", note: str = "", max_size: Optional[int] = None) -> Evidence:
     """New evidence with its first version: a stored file, or a link (kind `link`)."""
     require(can_edit_evidence(actor, None), f"{actor.email} may not add evidence")
-    values = _validated(session, actor, data)
-    if (upload is None) == (not url):
+    checked = check_evidence(actor, data.draft(), DatabaseLookup(session), url=url, note=note)
+    if (upload is None) == (not checked.url):
         raise EvidenceError("give either a file or a link")
-    blob = _store(store, upload, filename, max_size) if upload is not None else None  # slow I/O before the transaction
-    evidence = _insert_with_next_ref(session, values)
-    links = _set_links(session, evidence, data.control_ids, data.requirement_ids)
-    version = _new_version(session, actor, evidence, blob, filename, check_url(url) if url else None, note)
-    audit.record(session, actor, "evidence.create", evidence, {
-        "title": evidence.title, "kind": evidence.kind, **links, **_version_details(version),
-    })
+    blob = store_upload(store, upload, filename, max_size) if upload is not None else None  # slow I/O before the transaction
+    evidence = _insert_with_next_ref(session, checked.values)
+    _set_links(session, evidence, checked)
+    version = _new_version(session, actor, evidence, blob, filename, checked.url or None, note)
+    audit.record(session, actor, "evidence.create", evidence, creation_details(checked, version))
     session.commit()
     return evidence
 
 
-@dataclass(frozen=True)
-class _Stored:
-    key: str
-    sha256: str
-    size: int
-    media_type: str
-
-
-class _Prefixed:
-    """A stream whose first bytes were already read (to sniff the type), read again from the start."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head, self._rest = head, rest
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size < 0:
-                data, self._head = self._head + self._rest.read(), b""
-                return data
-            data, self._head = self._head[:size], self._head[size:]
-            return data
-        return self._rest.read(size)
-
-
-def _store(store, upload: BinaryIO, filename: str, max_size: Optional[int]) -> _Stored:
-    head = upload.read(8192)
-    blob = store.put(_Prefixed(head, upload), max_size=max_size)
-    return _Stored(blob.key, blob.sha256, blob.size, sniff_media_type(head, filename))
+def creation_details(checked: CheckedEvidence, version) -> dict:
+    """The audit details of new evidence (the importer records the same)."""
+    details = {"title": checked.values["title"], "kind": checked.values["kind"]}
+    if checked.control_refs:
+        details["controls"] = sorted(checked.control_refs)
+    if checked.requirement_refs:
+        details["requirements"] = sorted(checked.requirement_refs)
+    return {**details, **version_details(version)}
 
 
 def _new_version(session, actor, evidence, blob, filename, url, note) -> EvidenceVersion:
     number = (session.exec(select(func.max(EvidenceVersion.number)).where(EvidenceVersion.evidence_id == evidence.id)).one() or 0) + 1
     version = EvidenceVersion(
         evidence_id=evidence.id, number=number, author_id=actor.id if isinstance(actor, User) else None,
-        note=(note or "").strip()[:2000],
+        note=(note or "").strip(),
     )
     if blob is not None:
         version.sha256, version.size, version.storage_key = blob.sha256, blob.size, blob.key
@@ -275,7 +377,8 @@ def _new_version(session, actor, evidence, blob, filename, url, note) -> Evidenc
     return version
 
 
-def _version_details(version: EvidenceVersion) -> dict:
+def version_details(version: EvidenceVersion) -> dict:
+    """What the audit trail records of a version (the importer records the same)."""
     if version.url:
         return {"version": version.number, "url": version.url}
     return {"version": version.number, "sha256": version.sha256, "size": version.size, "file": version.original_filename}
@@ -295,16 +398,19 @@ def add_version(session: Session, actor: User, evidence: Evidence, *, store=None
     require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
     if (upload is None) == (not url):
         raise EvidenceError("give either a file or a link")
-    blob = _store(store, upload, filename, max_size) if upload is not None else None
+    if problems := version_problems(url, note):
+        raise EvidenceInvalid(problems)
+    url = (url or "").strip()
+    blob = store_upload(store, upload, filename, max_size) if upload is not None else None
     current = current_version(session, evidence)
-    if current is not None and ((blob and current.sha256 == blob.sha256) or (url and current.url == url.strip())):
+    if current is not None and ((blob and current.sha256 == blob.sha256) or (url and current.url == url)):
         return None
-    version = _new_version(session, actor, evidence, blob, filename, check_url(url) if url else None, note)
+    version = _new_version(session, actor, evidence, blob, filename, url or None, note)
     previous_status = evidence.status
     evidence.status = "draft"
     evidence.updated_at = utcnow()
     session.add(evidence)
-    audit.record(session, actor, "evidence.version", evidence, {**_version_details(version), "status_before": previous_status})
+    audit.record(session, actor, "evidence.version", evidence, {**version_details(version), "status_before": previous_status})
     session.commit()
     return version
 
@@ -313,12 +419,15 @@ def update_evidence(session: Session, actor: User, evidence: Evidence, data: Evi
                     expected_version: Optional[int]) -> Evidence:
     require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
     check_version(evidence, expected_version)
-    values = _validated(session, actor, data)
+    linked = set(session.exec(select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == evidence.id)))
+    checked = check_evidence(actor, data.draft(), DatabaseLookup(session), kept_owner_id=evidence.owner_id,
+                             kept_control_ids=linked)
+    values = checked.values
     changes = audit.diff(evidence, values)
     with session.no_autoflush:  # one UPDATE, so that one save is one version
         for key, value in values.items():
             setattr(evidence, key, value)
-        changes.update(_set_links(session, evidence, data.control_ids, data.requirement_ids))
+        changes.update(_set_links(session, evidence, checked))
         if not changes:
             session.rollback()
             return evidence

@@ -7,7 +7,9 @@ from typing import Optional
 
 from sqlmodel import Session
 
+from evidence.core import rules
 from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import COMPLIANCE_ROLES
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -23,8 +25,6 @@ from evidence.data.models import (
     User,
     utcnow,
 )
-
-MANAGERS = ("admin", "manager")
 
 
 @dataclass
@@ -91,7 +91,7 @@ class ActionData:
 
 
 def can_update_action(user: User, action: Action) -> bool:
-    return user.role in MANAGERS or (user.role == "contributor" and action.owner_id == user.id)
+    return user.role in COMPLIANCE_ROLES or (user.role == "contributor" and action.owner_id == user.id)
 
 
 def save_action(session: Session, actor: User, perimeter: Perimeter, data: ActionData,
@@ -102,11 +102,11 @@ def save_action(session: Session, actor: User, perimeter: Perimeter, data: Actio
         raise EvidenceError(f"unknown action status {data.status!r}")
     if action is not None and not can_update_action(actor, action):
         raise PermissionError(f"{actor.email} may not change this action")
-    if action is None and actor.role not in MANAGERS:
+    if action is None and actor.role not in COMPLIANCE_ROLES:
         raise PermissionError(f"{actor.email} may not plan actions")
     values = {"title": data.title.strip()[:300], "description": (data.description or "").strip(),
               "owner_id": data.owner_id, "due_date": data.due_date, "status": data.status}
-    if action is not None and actor.role not in MANAGERS:
+    if action is not None and actor.role not in COMPLIANCE_ROLES:
         values = {"status": data.status}  # an owner reports progress; a manager plans
     created = action is None
     action = action or Action(perimeter_id=perimeter.id, title=values["title"])
@@ -116,7 +116,7 @@ def save_action(session: Session, actor: User, perimeter: Perimeter, data: Actio
     action.updated_at = utcnow()
     session.add(action)
     session.flush()
-    if actor.role in MANAGERS:
+    if actor.role in COMPLIANCE_ROLES:
         for model, column, ids in ((ActionRequirement, ActionRequirement.requirement_id, data.requirement_ids),
                                    (ActionControl, ActionControl.control_id, data.control_ids),
                                    (ActionFinding, ActionFinding.finding_id, data.finding_ids)):
@@ -127,5 +127,9 @@ def save_action(session: Session, actor: User, perimeter: Perimeter, data: Actio
     return action
 
 
-def overdue(action: Action, today: date) -> bool:
-    return action.status in ("open", "in_progress") and action.due_date is not None and action.due_date < today
+def action_overdue(action: Action, today: date) -> bool:
+    return rules.action_overdue(action.status, action.due_date, today)
+
+
+def finding_overdue(finding: Finding, today: date) -> bool:
+    return rules.finding_overdue(finding.status, finding.due_date, today)

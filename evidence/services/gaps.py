@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from evidence.core import rules
+from evidence.core.vocabulary import OPEN_FINDING_STATUSES
 from evidence.data.models import (
     Control,
     ControlPerimeter,
@@ -59,7 +60,7 @@ class EvidenceLine:
 @dataclass
 class ItemRow:
     requirement: Requirement
-    applicability: rules.Applicability
+    applicability: rules.ItemApplicability
     status: rules.ItemStatus
     controls: list[ControlLine] = field(default_factory=list)
     evidence: list[EvidenceLine] = field(default_factory=list)
@@ -176,7 +177,7 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
     verdicts = {v.requirement_id: v for v in session.exec(select(Verdict).where(Verdict.perimeter_id == perimeter.id))}
     findings = defaultdict(list)
     for finding in session.exec(
-        select(Finding).where(Finding.perimeter_id == perimeter.id, Finding.status != "closed").order_by(Finding.id)
+        select(Finding).where(Finding.perimeter_id == perimeter.id, Finding.status.in_(OPEN_FINDING_STATUSES)).order_by(Finding.id)
     ):
         findings[finding.requirement_id].append(finding)
 

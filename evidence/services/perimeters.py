@@ -134,7 +134,7 @@ def update_perimeter(session: Session, actor: audit.Actor, perimeter: Perimeter,
 @dataclass
 class ApplicabilityRow:
     requirement: Requirement
-    applicability: rules.Applicability
+    applicability: rules.ItemApplicability
     decided_by: Optional[str] = None
     decided_at: Optional[str] = None
 

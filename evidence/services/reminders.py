@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from evidence.core import rules
 from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import OPEN_ACTION_STATUSES
 from evidence.data.models import Action, Evidence, Perimeter, User
 
 
@@ -45,9 +46,11 @@ def collect(session: Session, today: date, days: int) -> list[OwnerReminder]:
         (entry(evidence.owner_id).expired if kind == "expired" else entry(evidence.owner_id).expiring).append(evidence)
     for action, code in session.exec(
         select(Action, Perimeter.code).outerjoin(Perimeter, Perimeter.id == Action.perimeter_id)
-        .where(Action.status.in_(("open", "in_progress")), Action.due_date < today).order_by(Action.due_date)
+        .where(Action.status.in_(OPEN_ACTION_STATUSES), Action.due_date.is_not(None))
+        .order_by(Action.due_date, Action.id)
     ):
-        entry(action.owner_id).overdue_actions.append((action, code or ""))
+        if rules.action_overdue(action.status, action.due_date, today):
+            entry(action.owner_id).overdue_actions.append((action, code or ""))
     return sorted(by_owner.values(), key=lambda r: r.label)
 
 
@@ -74,14 +77,14 @@ def send(reminders: list[OwnerReminder], config: Mapping, today: date) -> int:
     host = config.get("SMTP_HOST")
     if not host:
         raise EvidenceError("no SMTP server configured: set EVIDENCE_SMTP_HOST (and EVIDENCE_SMTP_FROM)")
-    sender = config.get("SMTP_FROM") or "evidence@localhost"
-    port = int(config.get("SMTP_PORT") or 25)
+    sender = config["SMTP_FROM"]
+    port = config["SMTP_PORT"]
     sent = 0
     with smtplib.SMTP(host, port, timeout=30) as smtp:
-        if str(config.get("SMTP_STARTTLS", "")).lower() in ("1", "true", "yes"):
+        if config["SMTP_STARTTLS"]:
             smtp.starttls()
-        if config.get("SMTP_USER"):
-            smtp.login(config["SMTP_USER"], config.get("SMTP_PASSWORD", ""))
+        if config["SMTP_USER"]:
+            smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"] or "")
         for reminder in reminders:
             if reminder.owner is None or not reminder.owner.active:
                 continue

@@ -1,7 +1,8 @@
 """Sovereignty registers of chapter 19 (seats, shareholding, subcontractors, localisation), their checks, and
 the "inform customers" action that a change which matters to them calls for (19.6.f).
 
-The checks themselves are pure (rules.py); this module reads and writes the registers, every change audited.
+The checks themselves are pure (evidence.core.rules.sovereignty); this module reads and writes the registers,
+every change audited.
 """
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from typing import Optional
 import yaml
 from sqlmodel import Session, select
 
-from evidence.core import rules
+from evidence.core import clock, rules
 from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import DATA_CATEGORIES, OPERATIONS, SEAT_KINDS
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
-    SEAT_KINDS,
     Action,
     ActionRequirement,
     DataLocation,
@@ -106,7 +107,7 @@ def checks(regs: Registers) -> list[rules.Check]:
     return [
         rules.check_seats({s.kind: s.country for s in regs.seats}, members),
         rules.check_shareholding([_holder(h) for h in regs.holders], members),
-        rules.check_subcontractors([rules.Subcontractor(s.name, s.country, s.data_access, s.qualified)
+        rules.check_subcontractors([rules.SubcontractorFacts(s.name, s.country, s.data_access, s.qualified)
                                     for s in regs.subcontractors], members),
         *rules.check_localisation([rules.DataPlace(d.category, d.activity, d.country) for d in regs.data],
                                   [rules.OperationPlace(o.operation, o.country, o.allowed_operations) for o in regs.operations],
@@ -126,12 +127,13 @@ def failures(session: Session, perimeter: Perimeter) -> dict[str, tuple[str, ...
 # --- Changes, audited; those that matter to customers plan the 19.6.f action --------------------------------
 
 
-def _inform(session: Session, actor, perimeters: list[Perimeter], what: str, today: date) -> None:
+def _inform(session: Session, actor, perimeters: list[Perimeter], what: str, today: Optional[date]) -> None:
+    due = one_month_after(clock.today(today))
     for perimeter in perimeters:
         action = Action(perimeter_id=perimeter.id, title=f"Informer les commanditaires : {what}"[:300],
                         description="Changement pouvant affecter la conformité au chapitre 19.6 : les commanditaires "
                                     "doivent en être informés formellement dans un délai d'un mois (19.6.f).",
-                        due_date=one_month_after(today), status="open")
+                        due_date=due, status="open")
         session.add(action)
         session.flush()
         item = session.exec(select(Requirement).where(Requirement.framework_id == perimeter.framework_id,
@@ -159,7 +161,7 @@ def set_seat(session: Session, actor, kind: str, country_code: str, city: str = 
     audit.record(session, actor, "sovereignty.seat", object_type="seat", object_id=kind,
                  details={"country": code, "city": seat.city, "before": before})
     if notify and before != code and before is not None:
-        _inform(session, actor, _all_perimeters(session), f"{kind} transféré de {before} vers {code}", today or utcnow().date())
+        _inform(session, actor, _all_perimeters(session), f"{kind} transféré de {before} vers {code}", today)
     session.commit()
     return seat
 
@@ -208,7 +210,7 @@ def save_holder(session: Session, actor, data: HolderData, holder: Optional[Shar
     elif before.passed != after.passed:
         reason = f"seuils d'actionnariat : {', '.join(after.problems) or 'de nouveau respectés'}"
     if reason and notify:
-        _inform(session, actor, _all_perimeters(session), reason, today or utcnow().date())
+        _inform(session, actor, _all_perimeters(session), reason, today)
     session.commit()
     return holder
 
@@ -258,7 +260,7 @@ def save_subcontractor(session: Session, actor, data: SubcontractorData, subcont
     if notify and (created or access_changed):
         served = [p for p in _all_perimeters(session) if not data.perimeter_ids or p.id in data.perimeter_ids]
         what = ("nouveau sous-traitant" if created else "accès du sous-traitant modifié") + f" : {subcontractor.name} ({subcontractor.country})"
-        _inform(session, actor, served, what, today or utcnow().date())
+        _inform(session, actor, served, what, today)
     session.commit()
     return subcontractor
 
@@ -273,7 +275,7 @@ def delete_row(session: Session, actor, row, today: Optional[date] = None) -> No
                  details={"perimeter": perimeter.code if perimeter else None})
     if kind in ("data_location", "shareholder", "subcontractor", "operation_location"):
         targets = [perimeter] if perimeter else _all_perimeters(session)
-        _inform(session, actor, targets, f"{kind.replace('_', ' ')} supprimé : {label}", today or utcnow().date())
+        _inform(session, actor, targets, f"{kind.replace('_', ' ')} supprimé : {label}", today)
     session.commit()
 
 
@@ -289,8 +291,8 @@ def add_site(session: Session, actor, perimeter: Perimeter, kind: str, city: str
 
 def add_data_location(session: Session, actor, perimeter: Perimeter, category: str, activity: str, country_code: str,
                       today: Optional[date] = None, notify: bool = True) -> DataLocation:
-    if category not in rules.DATA_CATEGORIES:
-        raise EvidenceError(f"unknown data category {category!r} (one of {', '.join(rules.DATA_CATEGORIES)})")
+    if category not in DATA_CATEGORIES:
+        raise EvidenceError(f"unknown data category {category!r} (one of {', '.join(DATA_CATEGORIES)})")
     if activity not in ("stored", "processed"):
         raise EvidenceError(f"unknown activity {activity!r} (stored or processed)")
     row = DataLocation(perimeter_id=perimeter.id, category=category, activity=activity, country=country(country_code, "country"))
@@ -302,21 +304,21 @@ def add_data_location(session: Session, actor, perimeter: Perimeter, category: s
                  {"category": category, "activity": activity, "country": row.country})
     if notify and moved:
         _inform(session, actor, [perimeter], f"localisation des données : {category} {activity} en {row.country}",
-                today or utcnow().date())
+                today)
     session.commit()
     return row
 
 
 def add_operation(session: Session, actor, perimeter: Perimeter, operation: str, country_code: str,
                   allowed_operations: str = "", today: Optional[date] = None, notify: bool = True) -> OperationLocation:
-    if operation not in rules.OPERATIONS:
-        raise EvidenceError(f"unknown operation {operation!r} (one of {', '.join(rules.OPERATIONS)})")
+    if operation not in OPERATIONS:
+        raise EvidenceError(f"unknown operation {operation!r} (one of {', '.join(OPERATIONS)})")
     row = OperationLocation(perimeter_id=perimeter.id, operation=operation, country=country(country_code, "country"),
                             allowed_operations=(allowed_operations or "").strip())
     session.add(row)
     audit.record(session, actor, "sovereignty.operation.create", perimeter,
                  {"operation": operation, "country": row.country, "allowed_operations": row.allowed_operations})
     if notify and row.country not in eu():
-        _inform(session, actor, [perimeter], f"{operation} depuis {row.country}", today or utcnow().date())
+        _inform(session, actor, [perimeter], f"{operation} depuis {row.country}", today)
     session.commit()
     return row

@@ -87,7 +87,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(module.bp)
 
     if app.config["TRUSTED_PROXIES"]:
-        n = int(app.config["TRUSTED_PROXIES"])
+        n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     app.session_interface = TlsAwareSessionInterface()
 

@@ -31,9 +31,9 @@ class LoginForm(FlaskForm):
 def throttle_limits() -> auth.ThrottleLimits:
     config = current_app.config
     return auth.ThrottleLimits(
-        per_account=int(config["LOGIN_MAX_FAILURES"]),
-        per_address=int(config["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
-        window=timedelta(seconds=int(config["LOGIN_WINDOW_SECONDS"])),
+        per_account=config["LOGIN_MAX_FAILURES"],
+        per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+        window=timedelta(seconds=config["LOGIN_WINDOW_SECONDS"]),
     )
 
 

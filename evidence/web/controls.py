@@ -45,7 +45,6 @@ from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("controls", __name__, url_prefix="/controls")
 
-WRITERS = WRITER_ROLES
 CATEGORY_LABELS = {"organisational": _l("Organisationnelle"), "physical": _l("Physique"),
                    "technical": _l("Technique"), "procedural": _l("Procédurale")}
 STATUS_LABELS = {"planned": _l("Prévue"), "in_progress": _l("En cours"), "implemented": _l("En place"),
@@ -143,7 +142,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def new():
     """Create a control; with ?requirement=ID (from an item's page) it is mapped to that item at once."""
     session = db.get_session()
@@ -191,7 +190,7 @@ def show(ref: str):
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def edit(ref: str):
     session = db.get_session()
     control = _control_or_404(ref)
@@ -215,7 +214,7 @@ def edit(ref: str):
 
 
 @bp.route("/<ref>/retire", methods=["POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def retire(ref: str):
     session = db.get_session()
     control = _control_or_404(ref)
@@ -229,7 +228,7 @@ def retire(ref: str):
 
 @bp.route("/map", methods=["POST"], defaults={"ref": None})
 @bp.route("/<ref>/map", methods=["POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def map_item(ref: str | None):
     """Map a control to an item: from the control's page (ref in the address) or an item's page (in the form)."""
     session = db.get_session()
@@ -247,7 +246,7 @@ def map_item(ref: str | None):
 
 
 @bp.route("/<ref>/unmap/<int:requirement_id>", methods=["POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def unmap_item(ref: str, requirement_id: int):
     session = db.get_session()
     control = _control_or_404(ref)

@@ -11,12 +11,13 @@ from sqlmodel import select
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access, public
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, OPEN_ACTION_STATUSES
 from evidence.data import database
 from evidence.data.models import Action, Control, Evidence, Perimeter
 from evidence.presentation import labels
 from evidence.services import gaps
-from evidence.web.readiness import today
+from evidence.services.findings import action_overdue
+from evidence.web.clock import request_today
 
 bp = Blueprint("dashboard", __name__)
 
@@ -25,7 +26,7 @@ bp = Blueprint("dashboard", __name__)
 @access(*ALL_ROLES)
 def index():
     session = db.get_session()
-    day = today()
+    day = request_today()
     perimeters = list(session.exec(select(Perimeter).order_by(Perimeter.code)))
     results = [gaps.compute(session, perimeter, day) for perimeter in perimeters]
     soon = day + timedelta(days=rules.EXPIRING_DAYS)
@@ -40,7 +41,7 @@ def index():
     ).all()
     my_actions = session.exec(
         select(Action, Perimeter.code).join(Perimeter, Perimeter.id == Action.perimeter_id)
-        .where(Action.owner_id == current_user.id, Action.status.in_(("open", "in_progress")))
+        .where(Action.owner_id == current_user.id, Action.status.in_(OPEN_ACTION_STATUSES))
         .order_by(Action.due_date)
     ).all()
     to_review = []
@@ -49,6 +50,7 @@ def index():
     return render_template(
         "web/dashboard.html", results=results, my_controls=my_controls, my_evidence=my_evidence,
         my_actions=my_actions, to_review=to_review, today=day, freshness=rules.freshness, status_labels=labels.STATUS,
+        overdue=action_overdue, can_create_perimeter=current_user.role in COMPLIANCE_ROLES,
     )
 
 

@@ -9,14 +9,15 @@ from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import Length
 
 from evidence import context as db
-from evidence import dossier, jobs
+from evidence import jobs
 from evidence.core.access import access
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
 from evidence.data.models import Dossier, Perimeter, User
+from evidence.dossier.generate import file_name, queue
 from evidence.services.perimeters import get_perimeter
 from evidence.web import reported_errors
+from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
-from evidence.web.readiness import today
 
 bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
 
@@ -47,8 +48,8 @@ def index():
     if form.validate_on_submit():
         with reported_errors() as outcome:
             perimeter = get_perimeter(session, form.perimeter.data)
-            item = dossier.queue(session, current_user, perimeter, form.language.data, form.attach_evidence.data,
-                                 form.classification.data, today())
+            item = queue(session, current_user, perimeter, form.language.data, form.attach_evidence.data,
+                         form.classification.data, request_today(), organisation=db.dossier_settings().organisation)
         if outcome.ok:
             jobs.render_dossier(item.id, jobs.app_settings(current_app))
             return redirect(url_for("dossiers.show", dossier_id=item.id))
@@ -67,7 +68,7 @@ def show(dossier_id: int):
     perimeter = session.get(Perimeter, item.perimeter_id)
     author = session.get(User, item.author_id) if item.author_id else None
     return render_template("web/dossiers/show.html", item=item, perimeter=perimeter, author=author,
-                           file_name=dossier.file_name(perimeter.code, item))
+                           file_name=file_name(perimeter.code, item))
 
 
 @bp.route("/<int:dossier_id>/download")
@@ -79,7 +80,7 @@ def download(dossier_id: int):
         abort(404)
     perimeter = session.get(Perimeter, item.perimeter_id)
     response = send_file(db.get_store().open(item.storage_key), mimetype="application/pdf", as_attachment=True,
-                         download_name=dossier.file_name(perimeter.code, item), conditional=False, etag=False)
+                         download_name=file_name(perimeter.code, item), conditional=False, etag=False)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     return response

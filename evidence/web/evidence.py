@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -11,7 +12,7 @@ from flask_login import current_user
 from sqlalchemy import or_
 from sqlmodel import select
 from wtforms import DateField, FileField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import Length, Optional
 
 from evidence import context as db
 from evidence.core import rules
@@ -30,11 +31,12 @@ from evidence.data.models import (
     Framework,
     Requirement,
     User,
-    utcnow,
 )
 from evidence.services.evidence import (
     EvidenceData,
+    EvidenceInvalid,
     add_version,
+    assessed_requirement_ids,
     can_edit_evidence,
     can_review,
     create_evidence,
@@ -43,6 +45,7 @@ from evidence.services.evidence import (
     update_evidence,
 )
 from evidence.web import reported_errors
+from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, OwnerField, VersionedForm, choices
 from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
@@ -60,51 +63,54 @@ FRESHNESS_LABELS = {"valid": _l("Valide"), "expiring": _l("Expire bientôt"), "e
 
 
 class EvidenceForm(VersionedForm):
-    title = StringField(_l("Intitulé"), validators=[DataRequired(), Length(max=300)])
-    kind = SelectField(_l("Nature"), choices=choices(KIND_LABELS.items()))
-    description = TextAreaField(_l("Description"), validators=[Length(max=20000)])
-    owner = OwnerField(_l("Responsable"))
-    classification = SelectField(_l("Classification"), choices=choices(CLASSIFICATION_LABELS.items()), default="internal")
+    # The rules on these fields are the evidence service's (`check_evidence`), so that the form and the importer
+    # refuse the same input with the same words; the form only reads the values.
+    title = StringField(_l("Intitulé"), render_kw={"required": True})
+    kind = SelectField(_l("Nature"), choices=choices(KIND_LABELS.items()), validate_choice=False)
+    description = TextAreaField(_l("Description"))
+    owner = OwnerField(_l("Responsable"), validate_choice=False)
+    classification = SelectField(_l("Classification"), choices=choices(CLASSIFICATION_LABELS.items()), default="internal",
+                                 validate_choice=False)
     effective_date = DateField(_l("Date d'effet"), validators=[Optional()])
     valid_until = DateField(_l("Valable jusqu'au"), validators=[Optional()], description=_l("Date de revue ou d'expiration."))
-    controls = SelectMultipleField(_l("Mesures prouvées"), coerce=int)
+    controls = SelectMultipleField(_l("Mesures prouvées"), coerce=int, validate_choice=False)
     requirements = StringField(_l("Points du référentiel"), validators=[Length(max=2000)],
                                description=_l("Références séparées par « ; », ex. 12.4.a; 5.2.a"))
 
-    def fill_choices(self, session):
-        self.owner.choices = choices([("", _("— personne —"))] + [
-            (u.id, f"{u.name} <{u.email}>") for u in session.exec(select(User).where(User.active).order_by(User.name))
-        ])
+    def fill_choices(self, session, evidence: Evidence | None = None):
+        """Active users and live controls, and what the evidence has already (shown as it is, kept unless changed)."""
+        owner_id = evidence.owner_id if evidence else None
+        linked = select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == (evidence.id if evidence else -1))
+        self.owner.choices = choices(
+            (u.id, f"{u.name} <{u.email}>")
+            for u in session.exec(select(User).where(or_(User.active, User.id == owner_id)).order_by(User.name))
+        )
         self.controls.choices = choices(
-            (c.id, f"{c.ref} · {c.title}") for c in session.exec(select(Control).where(Control.status != "retired").order_by(Control.ref))
+            (c.id, f"{c.ref} · {c.title}")
+            for c in session.exec(select(Control).where(or_(Control.status != "retired", Control.id.in_(linked))).order_by(Control.ref))
         )
 
     def data_object(self, session) -> EvidenceData:
         refs = [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
-        found = dict(session.exec(
-            select(Requirement.ref, Requirement.id).join(Framework, Framework.id == Requirement.framework_id).where(Framework.assessed, Requirement.ref.in_(refs or ["-"]))
-        ).all())
-        if unknown := [r for r in refs if r not in found]:
-            raise EvidenceError(f"unknown item(s) of the referential: {', '.join(unknown)}")
         return EvidenceData(
             title=self.title.data, kind=self.kind.data, description=self.description.data, owner_id=self.owner.data,
             classification=self.classification.data, effective_date=self.effective_date.data,
             valid_until=self.valid_until.data, control_ids=list(self.controls.data or []),
-            requirement_ids=[found[r] for r in refs],
+            requirement_ids=assessed_requirement_ids(session, refs),
         )
 
 
 class NewEvidenceForm(EvidenceForm):
     file = FileField(_l("Fichier"))
-    url = StringField(_l("Ou lien (adresse https)"), validators=[Length(max=2000)],
+    url = StringField(_l("Ou lien (adresse https)"),
                       description=_l("Pour une preuve de nature « lien » : l'adresse n'est jamais consultée par l'application."))
-    note = StringField(_l("Note de version"), validators=[Length(max=2000)])
+    note = StringField(_l("Note de version"))
 
 
 class VersionForm(EmptyForm):
     file = FileField(_l("Nouveau fichier"))
-    url = StringField(_l("Ou nouvelle adresse"), validators=[Length(max=2000)])
-    note = StringField(_l("Note de version"), validators=[Length(max=2000)])
+    url = StringField(_l("Ou nouvelle adresse"))
+    note = StringField(_l("Note de version"))
 
 
 class ReviewForm(VersionedForm):
@@ -126,12 +132,33 @@ def _upload(field):
     return storage_file.stream, storage_file.filename
 
 
+@contextmanager
+def refused_on(form):
+    """`reported_errors` for an evidence form: a refused field gets its message beside it (the field the importer
+    names for the same input); what no field of the form shows is flashed."""
+    with reported_errors() as outcome:
+        try:
+            yield outcome
+        except EvidenceInvalid as invalid:
+            elsewhere = []
+            for problem in invalid.problems:
+                message = problem.message if problem.value is None else f"{problem.value}: {problem.message}"
+                if problem.field in form:
+                    form[problem.field].errors.append(message)
+                else:
+                    elsewhere.append(problem)
+            if elsewhere:
+                raise EvidenceInvalid(elsewhere) from None
+            db.get_session().rollback()
+            outcome.ok = False
+
+
 @bp.route("/")
 @access(*ALL_ROLES)
 def index():
     session = db.get_session()
     args = request.args
-    today = utcnow().date()
+    today = request_today()
     query = select(Evidence, User).outerjoin(User, User.id == Evidence.owner_id)
     query = by_owner(query, Evidence.owner_id)
     if args.get("status") in EVIDENCE_STATUSES:
@@ -173,13 +200,13 @@ def new():
     form.fill_choices(session)
     if request.method == "GET":
         form.owner.data = current_user.id
-        form.effective_date.data = utcnow().date()
+        form.effective_date.data = request_today()
         if control_id := request.args.get("control", type=int):
             form.controls.data = [control_id]
         form.requirements.data = request.args.get("requirement", "")
     if form.validate_on_submit():
         stream, filename = _upload(form.file)
-        with reported_errors() as outcome:
+        with refused_on(form) as outcome:
             evidence = create_evidence(
                 session, current_user, form.data_object(session), store=db.get_store(), upload=stream,
                 filename=filename, url=form.url.data, note=form.note.data, max_size=current_app.config["MAX_CONTENT_LENGTH"],
@@ -215,7 +242,7 @@ def show(ref: str):
         users=users, can_edit=can_edit_evidence(current_user, evidence),
         can_review=can_review(current_user) and current_author != current_user.id,
         version_form=VersionForm(), review_form=ReviewForm(version=evidence.version),
-        freshness=rules.freshness(evidence.valid_until, utcnow().date()), freshness_labels=FRESHNESS_LABELS,
+        freshness=rules.freshness(evidence.valid_until, request_today()), freshness_labels=FRESHNESS_LABELS,
         statuses=STATUS_LABELS, kinds=KIND_LABELS, classifications=CLASSIFICATION_LABELS,
     )
 
@@ -228,10 +255,10 @@ def edit(ref: str):
     if not can_edit_evidence(current_user, evidence):
         abort(403)
     form = EvidenceForm(obj=evidence) if request.method == "GET" else EvidenceForm()
-    form.fill_choices(session)
+    form.fill_choices(session, evidence)
     if request.method == "GET":
         form.version.data = evidence.version
-        form.owner.data = evidence.owner_id
+        form.owner.data = evidence.owner_id or current_user.id  # no owner: saving makes the editor the owner
         form.controls.data = list(session.exec(select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == evidence.id)))
         form.requirements.data = "; ".join(session.exec(
             select(Requirement.ref).join(EvidenceRequirement, EvidenceRequirement.requirement_id == Requirement.id)
@@ -239,7 +266,7 @@ def edit(ref: str):
             .order_by(Requirement.order)
         ))
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with refused_on(form) as outcome:
             update_evidence(session, current_user, evidence, form.data_object(session), form.expected_version())
         if outcome.ok:
             flash(_("Preuve enregistrée."), "info")

@@ -29,20 +29,18 @@ from evidence.presentation import labels
 from evidence.services.findings import (
     ActionData,
     FindingData,
+    action_overdue,
     can_update_action,
     create_finding,
-    overdue,
+    finding_overdue,
     save_action,
     update_finding,
 )
 from evidence.web import perimeter_or_404, reported_errors
+from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, OwnerField, choices
-from evidence.web.readiness import today
 
 bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
-
-MANAGERS = COMPLIANCE_ROLES
-
 
 
 def _requirement_id(session, perimeter, ref: str):
@@ -106,7 +104,7 @@ class ActionStatusForm(EmptyForm):
 
 
 @bp.route("/findings", methods=["GET", "POST"])
-@access(*ALL_ROLES, write=MANAGERS)
+@access(*ALL_ROLES, write=COMPLIANCE_ROLES)
 def findings(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -121,12 +119,12 @@ def findings(code: str):
         select(Finding, Requirement).outerjoin(Requirement, Requirement.id == Finding.requirement_id)
         .where(Finding.perimeter_id == perimeter.id).order_by(Finding.status, Finding.severity, Finding.id)
     ).all()
-    return render_template("web/findings/findings.html", perimeter=perimeter, rows=rows, form=form, today=today(),
-                           severity=labels.SEVERITY, statuses=labels.FINDING_STATUS, can_edit=current_user.role in MANAGERS)
+    return render_template("web/findings/findings.html", perimeter=perimeter, rows=rows, form=form, today=request_today(),
+                           overdue=finding_overdue, severity=labels.SEVERITY, statuses=labels.FINDING_STATUS, can_edit=current_user.role in COMPLIANCE_ROLES)
 
 
 @bp.route("/findings/<int:finding_id>", methods=["GET", "POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def finding(code: str, finding_id: int):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -146,7 +144,7 @@ def finding(code: str, finding_id: int):
 
 
 @bp.route("/actions", methods=["GET", "POST"])
-@access(*ALL_ROLES, write=MANAGERS)
+@access(*ALL_ROLES, write=COMPLIANCE_ROLES)
 def actions(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -173,8 +171,8 @@ def actions(code: str):
     for action_id, finding_id in session.exec(select(ActionFinding.action_id, ActionFinding.finding_id).where(ActionFinding.action_id.in_(ids))):
         links[action_id].append(f"#{finding_id}")
     return render_template("web/findings/actions.html", perimeter=perimeter, rows=rows, form=form, links=links,
-                           today=today(), overdue=overdue, statuses=labels.ACTION_STATUS,
-                           can_plan=current_user.role in MANAGERS, can_update=can_update_action)
+                           today=request_today(), overdue=action_overdue, statuses=labels.ACTION_STATUS,
+                           can_plan=current_user.role in COMPLIANCE_ROLES, can_update=can_update_action)
 
 
 @bp.route("/actions/<int:action_id>", methods=["GET", "POST"])
@@ -187,7 +185,7 @@ def action(code: str, action_id: int):
         abort(404)
     if not can_update_action(current_user, item):
         abort(403)
-    if current_user.role not in MANAGERS:  # an owner reports progress; planning stays with the managers
+    if current_user.role not in COMPLIANCE_ROLES:  # an owner reports progress; planning stays with the managers
         form = ActionStatusForm(obj=item) if request.method == "GET" else ActionStatusForm()
         if form.validate_on_submit():
             data = ActionData(title=item.title, description=item.description, owner_id=item.owner_id,

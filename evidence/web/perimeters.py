@@ -30,7 +30,6 @@ from evidence.web.forms import CheckboxesField, VersionedForm, choices
 
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
 
-EDITORS = COMPLIANCE_ROLES
 PHASE_LABELS = labels.PHASE
 STATE_LABELS = labels.APPLICABILITY
 
@@ -82,11 +81,12 @@ def index():
     session = db.get_session()
     perimeters = list_perimeters(session)
     by_id = {p.id: p for p in perimeters}
-    return render_template("web/perimeters/index.html", perimeters=perimeters, by_id=by_id, phases=PHASE_LABELS)
+    return render_template("web/perimeters/index.html", perimeters=perimeters, by_id=by_id, phases=PHASE_LABELS,
+                           can_create=current_user.role in COMPLIANCE_ROLES)
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@access(*EDITORS)
+@access(*COMPLIANCE_ROLES)
 def new():
     session = db.get_session()
     form = PerimeterForm()
@@ -116,12 +116,12 @@ def show(code: str):
     return render_template(
         "web/perimeters/show.html", perimeter=perimeter, rows=rows, counts=counts, decided=decided, lower=lower,
         framework=framework, phases=PHASE_LABELS, states=STATE_LABELS, state_filter=state_filter,
-        can_edit=current_user.role in EDITORS,
+        can_edit=current_user.role in COMPLIANCE_ROLES,
     )
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
-@access(*EDITORS)
+@access(*COMPLIANCE_ROLES)
 def edit(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -143,7 +143,7 @@ def edit(code: str):
 
 
 @bp.route("/<code>/applicability/<path:ref>", methods=["GET", "POST"])
-@access(*EDITORS)
+@access(*COMPLIANCE_ROLES)
 def applicability(code: str, ref: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)

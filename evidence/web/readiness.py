@@ -16,24 +16,16 @@ from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
-from evidence.data.models import Requirement, Section, utcnow
+from evidence.data.models import Requirement, Section
 from evidence.exports import matrix as exports
 from evidence.presentation import charts, labels
 from evidence.services import gaps
 from evidence.services.perimeters import set_verdict
 from evidence.web import perimeter_or_404, reported_errors
+from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
 
 bp = Blueprint("readiness", __name__, url_prefix="/perimeters/<code>")
-
-MANAGERS = COMPLIANCE_ROLES
-
-
-def today():
-    """The date the rules judge against (fixed in tests through the TODAY setting)."""
-    return current_app.config.get("TODAY") or utcnow().date()
-
-
 
 def chapter_chart(session, result, title) -> Markup:
     titles = {s.ref: s.title for s in session.exec(
@@ -48,7 +40,7 @@ def chapter_chart(session, result, title) -> Markup:
 def dashboard(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    result = gaps.compute(session, perimeter, today())
+    result = gaps.compute(session, perimeter, request_today())
     gaps.record_snapshot(session, result)
     history = gaps.trend(session, perimeter)
     trend = Markup(charts.trend_line(
@@ -69,7 +61,7 @@ def dashboard(code: str):
 def gap_list(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    result = gaps.compute(session, perimeter, today())
+    result = gaps.compute(session, perimeter, request_today())
     args = request.args
     rows = result.gaps()
     if args.get("chapter"):
@@ -83,7 +75,7 @@ def gap_list(code: str):
     chapters = sorted({r.chapter for r in result.gaps()}, key=lambda c: int(c) if c.isdigit() else 0)
     return render_template(
         "web/readiness/gaps.html", perimeter=perimeter, result=result, rows=rows, chapters=chapters,
-        status_labels=labels.STATUS, reason_labels=labels.REASON, can_verdict=current_user.role in MANAGERS,
+        status_labels=labels.STATUS, reason_labels=labels.REASON, can_verdict=current_user.role in COMPLIANCE_ROLES,
     )
 
 
@@ -93,14 +85,14 @@ class VerdictForm(EmptyForm):
 
 
 @bp.route("/verdict/<path:ref>", methods=["GET", "POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def verdict(code: str, ref: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
     requirement = session.exec(select(Requirement).where(
         Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
     )).first() or abort(404)
-    row = next(r for r in gaps.compute(session, perimeter, today()).rows if r.requirement.id == requirement.id)
+    row = next(r for r in gaps.compute(session, perimeter, request_today()).rows if r.requirement.id == requirement.id)
     form = VerdictForm()
     if request.method == "GET" and row.verdict is not None:
         form.status.data, form.justification.data = row.verdict.status, row.verdict.justification
@@ -119,7 +111,7 @@ def verdict(code: str, ref: str):
 def matrix(code: str, fmt: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    result = gaps.compute(session, perimeter, today())
+    result = gaps.compute(session, perimeter, request_today())
     data = exports.matrix_xlsx(result) if fmt == "xlsx" else exports.matrix_csv(result)
     mimetype = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
                 else "text/csv; charset=utf-8")

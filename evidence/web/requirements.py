@@ -12,7 +12,7 @@ from sqlmodel import select
 from evidence import catalogue
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES
+from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
 from evidence.data.models import (
     REQUIREMENT_KINDS,
     SERVICE_TYPES,
@@ -109,7 +109,7 @@ def show(framework: str, ref: str):
         .order_by(Control.ref)
     ).all()
     mappable = []
-    if current_user.role in ("admin", "manager", "contributor") and fw.assessed:
+    if current_user.role in WRITER_ROLES and fw.assessed:
         mapped = {control.id for _m, control, _o in controls}
         query = select(Control).where(Control.status != "retired").order_by(Control.ref)
         if current_user.role == "contributor":

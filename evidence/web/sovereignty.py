@@ -25,12 +25,10 @@ from evidence.data.models import (
 from evidence.presentation import labels
 from evidence.services import sovereignty
 from evidence.web import perimeter_or_404, reported_errors
+from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
-from evidence.web.readiness import today
 
 bp = Blueprint("sovereignty", __name__, url_prefix="/perimeters/<code>/sovereignty")
-
-MANAGERS = COMPLIANCE_ROLES
 
 
 class SeatForm(EmptyForm):
@@ -96,7 +94,7 @@ def page(code: str):
     regs = sovereignty.registers(session, perimeter)
     return render_template(
         "web/sovereignty/page.html", perimeter=perimeter, regs=regs, checks=sovereignty.checks(regs),
-        eu=sovereignty.eu_members(), labels=labels, percent=rules.percent, can_edit=current_user.role in MANAGERS,
+        eu=sovereignty.eu_members(), labels=labels, percent=rules.percent, can_edit=current_user.role in COMPLIANCE_ROLES,
         seat_form=SeatForm(), holder_form=HolderForm(), subcontractor_form=_subcontractor_form(session),
         site_form=SiteForm(), data_form=DataForm(), operation_form=OperationForm(),
     )
@@ -120,16 +118,16 @@ def _record(code: str, form, write, message):
 
 
 @bp.route("/seat", methods=["POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def seat(code: str):
     return _record(code, SeatForm(), lambda session, _perimeter, f: sovereignty.set_seat(
-        session, current_user, f.kind.data, f.country.data, f.city.data, f.address.data, today=today()),
+        session, current_user, f.kind.data, f.country.data, f.city.data, f.address.data, today=request_today()),
         _("Siège enregistré."))
 
 
 @bp.route("/holders", methods=["POST"], defaults={"holder_id": None})
 @bp.route("/holders/<int:holder_id>", methods=["GET", "POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def holder(code: str, holder_id):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -146,7 +144,7 @@ def holder(code: str, holder_id):
         sovereignty.save_holder(session, current_user, sovereignty.HolderData(
             name=form.name.data, country=form.country.data, capital=form.capital.data, voting=form.voting.data,
             kind=form.kind.data, veto=form.veto.data, board_majority=form.board_majority.data, notes=form.notes.data),
-            item, today=today())
+            item, today=request_today())
     if outcome.ok:
         flash(_("Actionnariat enregistré."), "info")
     return redirect(url_for("sovereignty.page", code=code))
@@ -154,7 +152,7 @@ def holder(code: str, holder_id):
 
 @bp.route("/subcontractors", methods=["POST"], defaults={"subcontractor_id": None})
 @bp.route("/subcontractors/<int:subcontractor_id>", methods=["GET", "POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def subcontractor(code: str, subcontractor_id):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -172,32 +170,32 @@ def subcontractor(code: str, subcontractor_id):
         sovereignty.save_subcontractor(session, current_user, sovereignty.SubcontractorData(
             name=form.name.data, country=form.country.data, service=form.service.data, data_access=form.data_access.data,
             access_justification=form.access_justification.data, qualified=form.qualified.data,
-            contract_ref=form.contract_ref.data, perimeter_ids=tuple(form.perimeters.data or ())), item, today=today())
+            contract_ref=form.contract_ref.data, perimeter_ids=tuple(form.perimeters.data or ())), item, today=request_today())
     if outcome.ok:
         flash(_("Sous-traitant enregistré."), "info")
     return redirect(url_for("sovereignty.page", code=code))
 
 
 @bp.route("/sites", methods=["POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def site(code: str):
     return _record(code, SiteForm(), lambda session, perimeter, f: sovereignty.add_site(
         session, current_user, perimeter, f.kind.data, f.city.data, f.country.data), _("Site ajouté."))
 
 
 @bp.route("/data", methods=["POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def data(code: str):
     return _record(code, DataForm(), lambda session, perimeter, f: sovereignty.add_data_location(
-        session, current_user, perimeter, f.category.data, f.activity.data, f.country.data, today=today()),
+        session, current_user, perimeter, f.category.data, f.activity.data, f.country.data, today=request_today()),
         _("Localisation ajoutée."))
 
 
 @bp.route("/operations", methods=["POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def operation(code: str):
     return _record(code, OperationForm(), lambda session, perimeter, f: sovereignty.add_operation(
-        session, current_user, perimeter, f.operation.data, f.country.data, f.allowed_operations.data, today=today()),
+        session, current_user, perimeter, f.operation.data, f.country.data, f.allowed_operations.data, today=request_today()),
         _("Opération ajoutée."))
 
 
@@ -206,7 +204,7 @@ REMOVABLE = {"holder": Shareholder, "subcontractor": Subcontractor, "site": Site
 
 
 @bp.route("/<any(holder, subcontractor, site, data, operation):kind>/<int:row_id>/delete", methods=["POST"])
-@access(*MANAGERS)
+@access(*COMPLIANCE_ROLES)
 def delete(code: str, kind: str, row_id: int):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
@@ -214,6 +212,6 @@ def delete(code: str, kind: str, row_id: int):
     if getattr(row, "perimeter_id", perimeter.id) != perimeter.id:
         abort(404)
     if EmptyForm().validate_on_submit():
-        sovereignty.delete_row(session, current_user, row, today=today())
+        sovereignty.delete_row(session, current_user, row, today=request_today())
         flash(_("Ligne supprimée."), "info")
     return redirect(url_for("sovereignty.page", code=code))

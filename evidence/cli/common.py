@@ -1,0 +1,77 @@
+"""What every command shares: who acts, one-line errors, the application context and the schema check."""
+from __future__ import annotations
+
+import functools
+import getpass
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
+
+from evidence import context
+from evidence.core import clock
+from evidence.core.errors import EvidenceError
+from evidence.data import database as db
+
+
+def cli_actor() -> str:
+    """How a command-line action appears in the audit trail: the operating-system account that ran it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def friendly_errors(command):
+    """Turn the errors a user can act on into one clear line (click prints it) and exit status 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except EvidenceError as error:
+            raise click.ClickException(str(error)) from None
+        except OperationalError as error:
+            raise click.ClickException(f"database error: {str(error.orig).strip().splitlines()[0]}") from None
+
+    return wrapper
+
+
+def require_schema() -> None:
+    """Refuse to run against a database that is unreachable or was never initialised."""
+    engine = context.get_engine()
+    try:
+        revision = db.current_revision(engine)
+    except OperationalError as error:
+        raise EvidenceError(f"database unreachable: {str(error.orig).strip().splitlines()[0]}") from None
+    if revision is None:
+        raise EvidenceError("the database is not initialised: run `evidence init` first")
+
+
+def _schema_checked(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        require_schema()
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def evidence_command(group=click, needs_schema: bool = True, **kwargs):
+    """A command that runs inside the application context with friendly errors.
+
+    With `needs_schema` (most commands), the database is checked to be initialised before the command runs;
+    init (which creates it), restore (which fills an empty one) and the offline commands pass False."""
+
+    def decorate(function):
+        body = _schema_checked(function) if needs_schema else function
+        return group.command(**kwargs)(with_appcontext(friendly_errors(body)))
+
+    return decorate
+
+
+def today():
+    """The date the rules are evaluated at: today, unless the configuration fixes it (tests do)."""
+    return clock.today(current_app.config.get("TODAY"))
+

@@ -1,0 +1,42 @@
+"""The dossier's URL fetcher: WeasyPrint gets the package's static files and the pinned evidence blobs, and
+nothing else.
+
+Standard library only (WeasyPrint is imported when a fetcher is made): worker processes load this file by
+path, without the application's package (see parts.py).
+"""
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Optional
+
+PACKAGE_DIR = Path(__file__).resolve().parents[2]  # evidence/
+ASSET_SCHEME = "evidence-asset:"
+BLOB_SCHEME = "evidence-blob:"
+STATIC_DIR = PACKAGE_DIR / "static"
+
+
+def safe_fetcher(store=None, pinned: Optional[dict[str, str]] = None, refused: Optional[list] = None):
+    """A WeasyPrint URL fetcher that serves the package's static files and the pinned evidence blobs, and
+    refuses everything else: http(s), file, data, and anything a user could have typed."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    pinned = pinned or {}
+
+    class SafeFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            if url.startswith(ASSET_SCHEME):
+                relative = url[len(ASSET_SCHEME):].lstrip("/")
+                path = (STATIC_DIR / relative).resolve()
+                if path.is_file() and STATIC_DIR.resolve() in path.parents:
+                    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": media_type})
+            elif url.startswith(BLOB_SCHEME) and store is not None:
+                sha = url[len(BLOB_SCHEME):]
+                if sha in pinned:
+                    return URLFetcherResponse(url, store.open(pinned[sha]), {"Content-Type": "application/octet-stream"})
+            if refused is not None:
+                refused.append(url)
+            raise ValueError(f"refused by the dossier's URL fetcher: {url[:200]}")
+
+    return SafeFetcher()

@@ -1,0 +1,167 @@
+"""The dossier's snapshot: everything it shows about a perimeter, frozen as plain JSON-able data.
+
+Each evidence's current version is pinned (number, SHA-256, storage key). The snapshot is kept with the
+`Dossier` row: the same snapshot renders the same document, so every stored PDF can be rendered again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timezone
+from typing import Optional
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from evidence.core import rules
+from evidence.data.models import (
+    Action,
+    Dossier,
+    Evidence,
+    EvidenceVersion,
+    Finding,
+    Perimeter,
+    Requirement,
+    Section,
+    User,
+    utcnow,
+)
+from evidence.services import gaps, sovereignty
+
+
+def _iso(value) -> Optional[str]:
+    return value.isoformat() if value else None
+
+
+def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: dict, *, organisation: str) -> dict:
+    """Everything the dossier shows, as plain JSON-able data, with each evidence's current version pinned;
+    `organisation` is the provider's name, on the cover."""
+    result = gaps.compute(session, perimeter, today)
+    framework = result.framework
+    lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
+    sections = list(session.exec(select(Section).where(Section.framework_id == framework.id).order_by(Section.order)))
+
+    evidence_refs = sorted({e.ref for row in result.rows for e in row.evidence})
+    latest = (select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
+              .group_by(EvidenceVersion.evidence_id).subquery())
+    versions = {}
+    for evidence, version, owner in session.exec(
+        select(Evidence, EvidenceVersion, User)
+        .join(EvidenceVersion, EvidenceVersion.evidence_id == Evidence.id)
+        .join(latest, (latest.c.evidence_id == EvidenceVersion.evidence_id) & (latest.c.number == EvidenceVersion.number))
+        .outerjoin(User, User.id == Evidence.owner_id)
+        .where(Evidence.ref.in_(evidence_refs or ["-"]))
+    ):
+        versions[evidence.ref] = {
+            "ref": evidence.ref, "title": evidence.title, "kind": evidence.kind, "status": evidence.status,
+            "version": version.number, "sha256": version.sha256, "size": version.size,
+            "media_type": version.media_type, "file_name": version.original_filename, "url": version.url,
+            "storage_key": version.storage_key, "version_date": _iso(version.created_at.date()),
+            "effective_date": _iso(evidence.effective_date), "valid_until": _iso(evidence.valid_until),
+            "owner": owner.name if owner else "", "classification": evidence.classification,
+            "freshness": rules.freshness(evidence.valid_until, today),
+        }
+
+    items = []
+    for row in result.rows:
+        requirement = row.requirement
+        items.append({
+            "ref": requirement.ref, "chapter": requirement.chapter, "section": requirement.section,
+            "kind": requirement.kind, "title": requirement.title, "title_en": requirement.title_en,
+            "summary": requirement.summary, "official_text": requirement.official_text,
+            "applicability": row.applicability.state, "applicability_derived": row.applicability.derived,
+            "applicability_justification": row.applicability.justification,
+            "status": row.status.status, "reasons": list(row.status.reasons),
+            "verdict": {"status": row.verdict.status, "justification": row.verdict.justification} if row.verdict else None,
+            "controls": [{"ref": c.ref, "title": c.title, "status": c.status, "owner": c.owner, "statement": c.statement}
+                         for c in row.controls],
+            "evidence": [e.ref for e in row.evidence],
+            "findings": [{"id": f.id, "severity": f.severity, "text": f.text, "status": f.status} for f in row.findings],
+        })
+
+    findings = _findings(session, perimeter)
+    history = [{
+        "number": d.number, "created_at": _iso(d.created_at.astimezone(timezone.utc).replace(microsecond=0)),
+        "author": author.name if author else "", "sha256": d.sha256, "language": d.language,
+    } for d, author in session.exec(
+        select(Dossier, User).outerjoin(User, User.id == Dossier.author_id)
+        .where(Dossier.perimeter_id == perimeter.id, Dossier.status == "done").order_by(Dossier.number)
+    )]
+    readiness = result.readiness
+    recommendations = result.recommendation_readiness
+    return {
+        "format": 1,
+        "taken_at": utcnow().replace(microsecond=0).isoformat(),
+        "today": today.isoformat(),
+        "organisation": organisation,
+        "options": options,
+        "perimeter": {
+            "code": perimeter.code, "name": perimeter.name, "description": perimeter.description,
+            "service_types": perimeter.service_types, "phase": perimeter.phase,
+            "evaluation_centre": perimeter.evaluation_centre,
+            "built_on": {"code": lower.code, "name": lower.name} if lower else None,
+            "dates": {k: _iso(getattr(perimeter, k)) for k in (
+                "request_filed_on", "evaluation_started_on", "qualified_on", "qualification_expires_on", "next_surveillance_on")},
+        },
+        "framework": {"key": framework.key, "name": framework.name, "version": framework.version, "source": framework.source},
+        "sections": [{"ref": s.ref, "parent": s.parent_ref, "title": s.title, "title_en": s.title_en, "depth": s.depth}
+                     for s in sections],
+        "items": items,
+        "evidence": [versions[ref] for ref in evidence_refs if ref in versions],
+        "findings": findings,
+        "actions": _actions(session, perimeter, today),
+        "history": history,
+        "sovereignty": _sovereignty(session, perimeter) if framework.assessed else None,
+        "readiness": {"compliant": readiness.compliant, "applicable": readiness.applicable,
+                      "recommendations": [recommendations.compliant, recommendations.applicable],
+                      "chapters": [[chapter, r.compliant, r.applicable] for chapter, r in result.chapters()]},
+        "counts": dict(result.counts()),
+    }
+
+
+def _sovereignty(session: Session, perimeter: Perimeter) -> dict:
+    """The chapter-19 registers and the verdict of each check, for the dossier's annex."""
+    regs = sovereignty.registers(session, perimeter)
+    members = sovereignty.eu_members()
+    return {
+        "checks": [{"requirement": c.requirement, "name": c.name, "passed": c.passed, "problems": list(c.problems),
+                    "figures": [list(f) for f in c.figures]} for c in sovereignty.checks(regs)],
+        "seats": [{"kind": s.kind, "address": s.address, "city": s.city, "country": s.country, "eu": s.country in members}
+                  for s in regs.seats],
+        "holders": [{"name": h.name, "country": h.country, "kind": h.kind, "capital": h.capital_bp / 100,
+                     "voting": h.voting_bp / 100, "veto": h.veto, "board_majority": h.board_majority,
+                     "eu": h.country in members} for h in regs.holders],
+        "subcontractors": [{"name": s.name, "country": s.country, "service": s.service, "data_access": s.data_access,
+                            "access_justification": s.access_justification, "qualified": s.qualified,
+                            "contract_ref": s.contract_ref, "eu": s.country in members} for s in regs.subcontractors],
+        "sites": [{"kind": s.kind, "city": s.city, "country": s.country, "eu": s.country in members} for s in regs.sites],
+        "data": [{"category": d.category, "activity": d.activity, "country": d.country, "eu": d.country in members}
+                 for d in regs.data],
+        "operations": [{"operation": o.operation, "country": o.country, "allowed_operations": o.allowed_operations,
+                        "eu": o.country in members} for o in regs.operations],
+    }
+
+
+def _findings(session: Session, perimeter: Perimeter) -> list[dict]:
+    return [{
+        "id": f.id, "severity": f.severity, "text": f.text, "response": f.response, "status": f.status,
+        "requirement": requirement.ref if requirement else None, "raised_on": _iso(f.raised_on), "due_date": _iso(f.due_date),
+    } for f, requirement in session.exec(
+        select(Finding, Requirement).outerjoin(Requirement, Requirement.id == Finding.requirement_id)
+        .where(Finding.perimeter_id == perimeter.id).order_by(Finding.id)
+    )]
+
+
+def _actions(session: Session, perimeter: Perimeter, today: date) -> list[dict]:
+    return [{
+        "title": a.title, "description": a.description, "owner": owner.name if owner else "", "due_date": _iso(a.due_date),
+        "status": a.status, "overdue": rules.action_overdue(a.status, a.due_date, today),
+    } for a, owner in session.exec(
+        select(Action, User).outerjoin(User, User.id == Action.owner_id)
+        .where(Action.perimeter_id == perimeter.id).order_by(Action.due_date, Action.id)
+    )]
+
+
+def snapshot_digest(snapshot: dict) -> str:
+    """SHA-256 of the snapshot's canonical JSON: the PDF's file identifier derives from it."""
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

@@ -1,0 +1,181 @@
+"""Stage 1 of an import: the manifest's rows as plain values with their row numbers (pure), and the template."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Iterable
+
+from evidence.core.errors import EvidenceError
+
+COLUMNS = ("file", "url", "title", "ref", "kind", "owner", "controls", "requirements", "effective_date",
+           "valid_until", "classification", "description")
+# With `ref`, a row only brings a new file or address; the evidence's other fields are edited in the app.
+METADATA_COLUMNS = ("title", "kind", "owner", "controls", "requirements", "effective_date", "valid_until",
+                    "classification", "description")
+EXAMPLE_ROW = {
+    "file": "rapports/rapport-edr-2025-t2.pdf", "url": "", "title": "Rapport trimestriel EDR", "ref": "",
+    "kind": "report", "owner": "rssi@example.org", "controls": "CTL-LOG-01", "requirements": "12.4.a;12.4.b",
+    "effective_date": "2025-06-30", "valid_until": "30/06/2026", "classification": "internal",
+    "description": "Export de la console EDR, tous les serveurs du périmètre",
+}
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    number: int  # as a spreadsheet shows it: the header is row 1
+    values: dict  # column -> str, or date / datetime from an XLSX cell; "" when empty
+    extra: tuple = ()  # non-empty cells beyond the last named column
+
+
+def read_manifest(path: Path) -> list[ManifestRow]:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise EvidenceError(f"{path.name}: a manifest is a .csv or .xlsx file")
+    try:
+        if suffix == ".xlsx":
+            return parse_xlsx(path)
+        return parse_csv(path.read_bytes())
+    except OSError as error:
+        raise EvidenceError(f"cannot read the manifest {path}: {error.strerror or error}") from None
+
+
+def parse_csv(data: bytes) -> list[ManifestRow]:
+    """UTF-8 with or without a BOM; `,` or `;` between values, whichever the header is written with."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise EvidenceError(f"the manifest is not UTF-8 (line {line}): save it as CSV UTF-8") from None
+    delimiter = max((",", ";"), key=lambda d: _header_score(text, d))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _table(enumerate(reader, start=1))
+    except csv.Error as error:
+        reason = str(error).split(" - ")[0]  # not the advice to the programmer that may follow
+        raise EvidenceError(f"the manifest is not valid CSV (line {reader.line_num}): {reason}") from None
+
+
+def _header_score(text: str, delimiter: str) -> tuple[int, int]:
+    """How well `delimiter` splits the first record into known column names (then: into many values)."""
+    try:
+        records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        names = next((r for r in records if any(c.strip() for c in r)), [])  # blank lines may come first
+    except csv.Error:
+        return -1, 0
+    return sum(_column_name(n) in COLUMNS for n in names), len(names)
+
+
+def parse_xlsx(path: Path) -> list[ManifestRow]:
+    """The first sheet of a workbook; dates may be real date cells."""
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a file that is not a workbook
+        raise EvidenceError(f"cannot read {Path(path).name} as an XLSX workbook: {error}") from None
+    try:
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # read every row, whatever size the file claims (some tools write it wrong)
+        return _table(enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1))
+    finally:
+        workbook.close()
+
+
+def _column_name(name) -> str:
+    return re.sub(r"[\s-]+", "_", str(name or "").strip().lower())
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (datetime, date)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return unicodedata.normalize("NFC", str(value)).strip()
+
+
+def _table(records: Iterable[tuple[int, list]]) -> list[ManifestRow]:
+    """Rows as {column: value} after checking the header (case-insensitive names, no unknown column)."""
+    records = iter(records)
+    for number, header in records:  # noqa: B007  (number names the header row below)
+        if any(_cell(v) != "" for v in header):
+            break
+    else:
+        raise EvidenceError("the manifest is empty: its first row must name the columns")
+    names = [_column_name(v) for v in header]
+    unknown = [str(v).strip() for v, n in zip(header, names) if n and n not in COLUMNS]
+    if unknown:
+        raise EvidenceError(f"unknown column(s) {', '.join(map(repr, unknown))} in row {number}; "
+                            f"the columns are: {', '.join(COLUMNS)}")
+    if duplicates := sorted({n for n in names if n and names.count(n) > 1}):
+        raise EvidenceError(f"column(s) {', '.join(duplicates)} appear more than once in row {number}")
+    if "file" not in names and "url" not in names:
+        raise EvidenceError(f"the manifest needs a file or a url column (row {number} names: "
+                            f"{', '.join(filter(None, names))})")
+    rows = []
+    for number, record in records:
+        cells = [_cell(v) for v in record]
+        if all(c == "" for c in cells):
+            continue
+        values = {name: "" for name in names if name}
+        extra = []
+        for index, value in enumerate(cells):
+            if index < len(names) and names[index]:
+                values[names[index]] = value
+            elif value != "":
+                extra.append(value)
+        rows.append(ManifestRow(number, values, tuple(extra)))
+    return rows
+
+
+# --- the template --------------------------------------------------------------------------------------------
+
+
+def write_template(path: Path) -> None:
+    """An empty manifest: the header and one example row (CSV with `,` in UTF-8 with a BOM, or XLSX)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        raise EvidenceError(f"{path.name}: a template is a .csv or .xlsx file")
+    if path.exists():
+        raise EvidenceError(f"{path} exists already: give another name (a template never replaces a manifest)")
+
+    def write_csv(binary):
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+        writer = csv.writer(text)
+        writer.writerow(COLUMNS)
+        writer.writerow([EXAMPLE_ROW[c] for c in COLUMNS])
+        text.flush()
+        text.detach()
+
+    def write_xlsx(binary):
+        from openpyxl import Workbook
+
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.title = "manifest"
+        sheet.append(list(COLUMNS))
+        sheet.append([EXAMPLE_ROW[c] for c in COLUMNS])
+        for letter, column in zip("ABCDEFGHIJKL", COLUMNS):
+            sheet.column_dimensions[letter].width = max(14, len(str(EXAMPLE_ROW[column])) + 2)
+        sheet.freeze_panes = "A2"
+        workbook.save(binary)
+
+    write_output(path, write_xlsx if suffix == ".xlsx" else write_csv)
+
+
+def write_output(path: Path, write) -> None:
+    """Write a file the import produces (template, report) whole or not at all."""
+    from evidence.data.files import atomic_write
+
+    try:
+        atomic_write(path, write)
+    except OSError as error:
+        raise EvidenceError(f"cannot write {path}: {error.strerror or error}") from None

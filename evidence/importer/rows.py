@@ -1,0 +1,347 @@
+"""Stage 2a of an import: each row checked against the folder and against what the database knows.
+
+The database's facts are loaded once into a `Known` snapshot (`load_known`), which is also the evidence
+service's lookup: a new-evidence row is judged by `check_evidence`, the rule the web form obeys, without a query
+per row. What is the manifest's own (a file or a url, a ref row that only adds a version, dates as written in a
+spreadsheet) is checked here.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+from typing import Iterator, Optional, Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from evidence.core.errors import EvidenceError
+from evidence.data.models import Control, Evidence, EvidenceVersion, Framework, Requirement, User
+from evidence.data.storage import hash_stream
+from evidence.importer.manifest import METADATA_COLUMNS, ManifestRow
+from evidence.services.evidence import (
+    CheckedEvidence,
+    EvidenceDraft,
+    EvidenceInvalid,
+    LinkedControl,
+    LinkedRequirement,
+    can_edit_evidence,
+    check_evidence,
+    check_url,
+)
+
+_REF_SPLIT = re.compile(r"[;,\s]+")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FRENCH_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    value: object
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}, value {show_value(self.value)}: {self.message}"
+
+
+def show_value(value) -> str:
+    """A manifest value as an error line quotes it."""
+    if isinstance(value, (date, datetime)):
+        value = value.isoformat()
+    text = str(value)
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+
+
+# --- files under the root ------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)  # compared by identity: it keys the cache of hashes
+class SourceFile:
+    name: str  # as the manifest writes it
+    path: Path  # resolved, inside the root
+    size: int
+    identity: tuple[int, int]  # (st_dev, st_ino): the file opened later must be this one
+    sha256: Optional[str] = None  # once hashed
+
+
+def check_file(root: Path, name: str, max_size: Optional[int]) -> SourceFile:
+    """The regular, readable file `name` names inside `root` (already resolved); ValueError says why not."""
+    relative = name.replace("\\", "/")  # a manifest written on Windows
+    if relative.startswith("/") or re.match(r"[A-Za-z]:", relative):
+        raise ValueError("an absolute path: give the path relative to --root")
+    parts = PurePosixPath(relative).parts
+    if ".." in parts:
+        raise ValueError("'..' is not allowed: give the path relative to --root")
+    if "\x00" in relative or not parts:
+        raise ValueError("not a file name")
+    path = _existing(root, relative)
+    try:
+        real = path.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        raise ValueError("a symbolic link to nothing") from None
+    if not real.is_relative_to(root):
+        raise ValueError("a symbolic link that leads outside --root")
+    info = real.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("not a regular file")
+    if max_size is not None and info.st_size > max_size:
+        raise ValueError(f"{info.st_size} bytes: over the upload limit of {max_size} bytes")
+    try:
+        open_file(real).close()
+    except OSError as error:
+        raise ValueError(f"not readable ({error.strerror or error})") from None
+    return SourceFile(name, real, info.st_size, (info.st_dev, info.st_ino))
+
+
+def _existing(root: Path, relative: str) -> Path:
+    # A manifest typed on one system may spell accented names in the other Unicode normal form (macOS: NFD).
+    for form in (None, "NFC", "NFD"):
+        path = root / (unicodedata.normalize(form, relative) if form else relative)
+        if os.path.lexists(path):
+            return path
+    raise ValueError("no such file under --root")
+
+
+def open_file(path: Path):
+    return open(path, "rb")
+
+
+def open_source(source: SourceFile):
+    """The file checked earlier, refusing a different file put in its place since."""
+    stream = open_file(source.path)
+    info = os.fstat(stream.fileno())
+    if (info.st_dev, info.st_ino) != source.identity or not stat.S_ISREG(info.st_mode):
+        stream.close()
+        raise EvidenceError("the file was replaced since it was checked")
+    return stream
+
+
+def hash_file(source: SourceFile) -> str:
+    with open_source(source) as stream:
+        return hash_stream(stream)  # as the store hashes: the same key
+
+
+# --- values as a spreadsheet writes them ----------------------------------------------------------------------
+
+
+def parse_date(value) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        if _ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+        if match := _FRENCH_DATE.fullmatch(value):
+            return date(int(match[3]), int(match[2]), int(match[1]))
+    except ValueError:
+        raise ValueError("no such date") from None
+    raise ValueError("not a date: write YYYY-MM-DD or DD/MM/YYYY")
+
+
+def split_refs(value) -> list[str]:
+    """References separated by `;` (also `,`, spaces or line breaks), in order, without repeats."""
+    return list(dict.fromkeys(r for r in _REF_SPLIT.split(str(value)) if r))
+
+
+# --- what the database knows ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentVersion:
+    number: int
+    sha256: Optional[str]
+    size: Optional[int]
+    url: Optional[str]
+
+
+@dataclass(frozen=True)
+class KnownEvidence:
+    id: int
+    ref: str
+    title: str
+    owner_id: Optional[int]
+    current: Optional[CurrentVersion]
+
+
+@dataclass
+class Known:
+    """What the database holds that the manifest refers to, loaded once (see `load_known`); the evidence
+    service's lookup by the manifest's words (an owner's e-mail, control refs, item refs)."""
+
+    users: dict = field(default_factory=dict)  # lower-case email -> User (id, email, role, active)
+    controls: dict = field(default_factory=dict)  # ref -> LinkedControl
+    requirements: dict = field(default_factory=dict)  # lower-case ref -> LinkedRequirement
+    evidence: dict = field(default_factory=dict)  # ref -> KnownEvidence
+    by_title: dict = field(default_factory=dict)  # title -> [KnownEvidence]: what a row without ref may repeat
+
+    def find_user(self, key):
+        return self.users.get(str(key).lower())
+
+    def find_controls(self, keys: Sequence) -> dict:
+        return {key: self.controls[key.upper()] for key in keys if key.upper() in self.controls}
+
+    def find_requirements(self, keys: Sequence) -> dict:
+        return {key: self.requirements[key.lower()] for key in keys if key.lower() in self.requirements}
+
+
+def chunks(items: list, size: int = 500) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def load_known(session: Session, rows: list[ManifestRow]) -> Known:
+    """Users, and the controls, items and evidence the manifest names (by ref, and by title for new rows)."""
+    known = Known()
+    known.users = {u.email.lower(): u for u in session.scalars(select(User))}
+    control_refs = sorted({r for row in rows for r in split_refs(str(row.values.get("controls", "")).upper())})
+    for chunk in chunks(control_refs):
+        query = select(Control.id, Control.ref, Control.status).where(Control.ref.in_(chunk))
+        for control_id, ref, status in session.execute(query):
+            known.controls[ref] = LinkedControl(control_id, ref, status)
+    # Items of the assessed referential, as the evidence form reads them.
+    for requirement_id, ref in session.execute(
+        select(Requirement.id, Requirement.ref).join(Framework, Framework.id == Requirement.framework_id)
+        .where(Framework.assessed).order_by(Requirement.id.desc())
+    ):
+        known.requirements[ref.lower()] = LinkedRequirement(requirement_id, ref)
+    refs = sorted({str(row.values.get("ref", "")).strip().upper() for row in rows} - {""})
+    titles = sorted({str(row.values.get("title", "")).strip() for row in rows
+                     if not str(row.values.get("ref", "")).strip()} - {""})
+    for chunk in chunks(refs):
+        for evidence in _evidence_with_current_version(session, Evidence.ref.in_(chunk)):
+            known.evidence[evidence.ref] = evidence
+    for chunk in chunks(titles):
+        for evidence in _evidence_with_current_version(session, Evidence.title.in_(chunk)):
+            known.by_title.setdefault(evidence.title, []).append(evidence)
+    return known
+
+
+def _evidence_with_current_version(session: Session, condition) -> list[KnownEvidence]:
+    later = aliased(EvidenceVersion)
+    newest = (select(func.max(later.number)).where(later.evidence_id == Evidence.id)
+              .correlate(Evidence).scalar_subquery())
+    rows = session.execute(
+        select(Evidence.id, Evidence.ref, Evidence.title, Evidence.owner_id, EvidenceVersion.number,
+               EvidenceVersion.sha256, EvidenceVersion.size, EvidenceVersion.url)
+        .outerjoin(EvidenceVersion, (EvidenceVersion.evidence_id == Evidence.id) & (EvidenceVersion.number == newest))
+        .where(condition).order_by(Evidence.id)
+    )
+    return [KnownEvidence(id_, ref, title, owner_id, CurrentVersion(number, sha, size, url) if number else None)
+            for id_, ref, title, owner_id, number, sha, size, url in rows]
+
+
+def resolve_actor(session: Session, email: Optional[str]) -> User:
+    """The user the import is attributed to: --as EMAIL, or else the sole active admin."""
+    if email:
+        user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+        if user is None:
+            raise EvidenceError(f"--as {email}: no such user")
+        if not user.active:
+            raise EvidenceError(f"--as {email}: this account is disabled")
+        if not can_edit_evidence(user, None):
+            raise EvidenceError(f"--as {email}: an {user.role} may not add evidence")
+        return user
+    admins = session.scalars(select(User).where(User.role == "admin", User.active).order_by(User.email)).all()
+    if len(admins) == 1:
+        return admins[0]
+    if not admins:
+        raise EvidenceError("there is no active admin to attribute the import to: give --as EMAIL")
+    raise EvidenceError(f"{len(admins)} admins exist ({', '.join(a.email for a in admins)}): "
+                        "say which user imports with --as EMAIL")
+
+
+# --- checking a row ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """A valid row: what to import."""
+
+    number: int
+    file: Optional[SourceFile]
+    url: str
+    evidence: Optional[KnownEvidence]  # the evidence this row adds a version to (column ref)
+    data: Optional[CheckedEvidence]  # the new evidence's fields, as `check_evidence` passed them (no ref)
+
+
+def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
+                 max_size: Optional[int]) -> tuple[Optional[Entry], list[RowError]]:
+    """The row as an Entry, or every error it has (each naming the row, the column and the value)."""
+    errors = []
+    values = row.values
+
+    def error(column, message, value=None):
+        errors.append(RowError(row.number, column, values.get(column, "") if value is None else value, message))
+
+    def text(column) -> str:
+        value = values.get(column, "")
+        return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+    if row.extra:
+        error("(beyond the last column)", "more values than columns: quote values that contain the separator",
+              "; ".join(map(str, row.extra)))
+    name, url = text("file"), text("url")
+    source = None
+    if name and url:
+        error("url", "give a file or a url, not both")
+    elif not name and not url:
+        error("file", "give a file (or a url)")
+    elif name:
+        try:
+            source = check_file(root, name, max_size)
+        except ValueError as reason:
+            error("file", str(reason))
+    else:
+        try:
+            url = check_url(url)
+        except EvidenceInvalid as invalid:
+            for problem in invalid.problems:
+                error(problem.field, problem.message)
+
+    if ref := text("ref").upper():
+        evidence = known.evidence.get(ref)
+        if evidence is None:
+            error("ref", "no such evidence (leave ref empty to create new evidence)")
+        elif not can_edit_evidence(actor, evidence):
+            error("ref", f"{actor.email} may not add a version to it (a contributor versions only their own evidence)")
+        for column in METADATA_COLUMNS:
+            if text(column):
+                error(column, "a row with a ref only adds a version: leave this column empty "
+                              "(edit the evidence in the app)")
+        return _entry_or_errors(row, errors, source, url, evidence, None)
+
+    dates = {}
+    for column in ("effective_date", "valid_until"):
+        if values.get(column, "") != "":
+            try:
+                dates[column] = parse_date(values[column])
+            except ValueError as reason:
+                error(column, str(reason))
+    draft = EvidenceDraft(
+        title=text("title"), kind=text("kind") or ("link" if url and not name else "record"),
+        description=text("description"), owner=text("owner") or None,
+        classification=text("classification") or "internal",
+        effective_date=dates.get("effective_date"), valid_until=dates.get("valid_until"),
+        controls=tuple(split_refs(text("controls").upper())), requirements=tuple(split_refs(text("requirements"))),
+    )
+    checked = None
+    try:
+        checked = check_evidence(actor, draft, known)  # the rule the web form obeys, on the snapshot
+    except EvidenceInvalid as invalid:
+        for problem in invalid.problems:
+            error(problem.field, problem.message, problem.value)
+    return _entry_or_errors(row, errors, source, url, None, checked)
+
+
+def _entry_or_errors(row, errors, source, url, evidence, checked):
+    if errors:
+        return None, errors
+    return Entry(row.number, source, url if source is None else "", evidence, checked), []
