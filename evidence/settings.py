@@ -25,9 +25,11 @@ from typing import Any, Mapping
 
 from flask import Config, Flask
 
+from evidence.core.vocabulary import LOCALES
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 PREFIX = "EVIDENCE_"
-LOCALES = ("fr", "en")
+
 MB = 1024 * 1024
 
 log = logging.getLogger(__name__)

@@ -108,7 +108,6 @@ def fresh_database(kind, tmp_path, sqlite_template=None, pg_template=None):
     admin.dispose()
 
 
-_fresh_database = fresh_database  # the old name, still imported by tests/test_backup.py
 
 
 @pytest.fixture(params=DATABASES)

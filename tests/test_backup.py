@@ -29,7 +29,7 @@ from evidence.services import controls, perimeters
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
 
-from .conftest import PASSWORD, _fresh_database, make_app
+from .conftest import PASSWORD, fresh_database, make_app
 
 TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"
 DAY = date(2026, 6, 15)
@@ -121,7 +121,7 @@ def source_with_dossier(app, users):
 def target_url(tmp_path, database_url):
     """A blank database (no schema) of the same kind as the source's, for the instance restored into."""
     (tmp_path / "target").mkdir()
-    yield from _fresh_database(kind_of(database_url), tmp_path / "target")
+    yield from fresh_database(kind_of(database_url), tmp_path / "target")
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def test_restore_checks_what_evidence_verify_checks(source, target, tmp_path):
 
 def test_restore_into_a_migrated_but_unused_database(source, tmp_path, database_url, sqlite_template, pg_template):
     (tmp_path / "migrated").mkdir()
-    urls = _fresh_database(kind_of(database_url), tmp_path / "migrated", sqlite_template, pg_template)
+    urls = fresh_database(kind_of(database_url), tmp_path / "migrated", sqlite_template, pg_template)
     url = next(urls)
     try:
         target = make_app(tmp_path / "migrated-instance", url)
@@ -287,7 +287,7 @@ def test_restore_refuses_a_store_holding_other_files(source, target, tmp_path):
 def test_restore_refuses_a_database_of_the_other_kind(source, tmp_path, database_url):
     other_kind = "postgresql" if kind_of(database_url) == "sqlite" else "sqlite"
     (tmp_path / "other").mkdir()
-    urls = _fresh_database(other_kind, tmp_path / "other")  # skips when PostgreSQL is not configured
+    urls = fresh_database(other_kind, tmp_path / "other")  # skips when PostgreSQL is not configured
     other = make_app(tmp_path / "other-instance", next(urls))
     try:
         assert cli(source, "backup", tmp_path / "b").exit_code == 0

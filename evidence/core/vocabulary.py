@@ -3,6 +3,7 @@
 Plain tuples, so that the rules, the models (CHECK constraints), the forms and the importer share them.
 """
 ROLES = ("admin", "manager", "contributor", "auditor")
+LOCALES = ("fr", "en")  # the UI's and the dossier's languages; French is the source
 ALL_ROLES = ROLES
 # Role groups: a view or a service names the group, never the roles one by one.
 COMPLIANCE_ROLES = ("admin", "manager")  # everything compliance: applicability, verdicts, approvals, dossiers

@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 
 from evidence.core import clock
 from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import LOCALES
 from evidence.data import audit
 from evidence.data.models import Dossier, Perimeter
 from evidence.dossier.render.cache import PartCache
@@ -41,7 +42,7 @@ from evidence.dossier.view import DossierView
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-LANGUAGES = ("fr", "en")
+LANGUAGES = LOCALES
 DEFAULT_MAX_ATTACHMENTS = 200 * 1024 * 1024
 CHROME_RUN = 160  # pages of running texts laid out per task
 PARALLEL_FROM = 100  # items + evidence/4 below which worker processes cost more (about 1 s to start) than they save

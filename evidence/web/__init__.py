@@ -28,10 +28,9 @@ from werkzeug.routing import IntegerConverter
 from evidence import context as db
 from evidence.core.access import PUBLIC, READ_METHODS, public
 from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import LOCALES  # re-exported for the views
 from evidence.extensions import login_manager
 from evidence.services import users as auth
-
-LOCALES = ("fr", "en")
 
 # The navigation, in one place; each role sees the areas it may open.
 NAVIGATION = (

@@ -21,7 +21,6 @@ from evidence.web.forms import EmptyForm, choices
 
 bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
 
-MANAGERS = COMPLIANCE_ROLES
 
 
 class GenerateForm(EmptyForm):
@@ -39,7 +38,7 @@ def _form(session) -> GenerateForm:
 
 
 @bp.route("/", methods=["GET", "POST"])
-@access(*ALL_ROLES, write=MANAGERS)
+@access(*ALL_ROLES, write=COMPLIANCE_ROLES)
 def index():
     session = db.get_session()
     form = _form(session)
@@ -57,7 +56,7 @@ def index():
         select(Dossier, Perimeter, User).join(Perimeter, Perimeter.id == Dossier.perimeter_id)
         .outerjoin(User, User.id == Dossier.author_id).order_by(Dossier.created_at.desc())
     ).all()
-    return render_template("web/dossiers/index.html", rows=rows, form=form, can_generate=current_user.role in MANAGERS)
+    return render_template("web/dossiers/index.html", rows=rows, form=form, can_generate=current_user.role in COMPLIANCE_ROLES)
 
 
 @bp.route("/<int:dossier_id>")

@@ -51,7 +51,6 @@ from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
-WRITERS = WRITER_ROLES
 KIND_LABELS = {"policy": _l("Politique"), "procedure": _l("Procédure"), "record": _l("Enregistrement"),
                "report": _l("Rapport"), "configuration": _l("Configuration"), "screenshot": _l("Capture d'écran"),
                "attestation": _l("Attestation"), "link": _l("Lien")}
@@ -193,7 +192,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def new():
     session = db.get_session()
     form = NewEvidenceForm()
@@ -248,7 +247,7 @@ def show(ref: str):
 
 
 @bp.route("/<ref>/edit", methods=["GET", "POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def edit(ref: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
@@ -275,7 +274,7 @@ def edit(ref: str):
 
 
 @bp.route("/<ref>/versions", methods=["POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def new_version(ref: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
@@ -295,7 +294,7 @@ def new_version(ref: str):
 
 
 @bp.route("/<ref>/review/<action>", methods=["POST"])
-@access(*WRITERS)
+@access(*WRITER_ROLES)
 def review_action(ref: str, action: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
