@@ -68,7 +68,8 @@ def populate(app, users, dossier_too: bool = True) -> None:
             store=store, upload=io.BytesIO(b"%PDF-1.4 version one"), filename="edr.pdf")
         evidence_items.add_version(session, contributor, first, store=store, upload=io.BytesIO(b"version two\n" * 5000),
                                    filename="edr-v2.csv", note="mise à jour")
-        evidence_items.create_evidence(session, contributor, data(title="Copie identique", kind="record"),
+        evidence_items.create_evidence(session, contributor, data(title="Copie identique", kind="record",
+                                                                  perimeter_ids=[perimeter.id]),
                                        store=store, upload=io.BytesIO(b"%PDF-1.4 version one"), filename="copie.pdf")
         evidence_items.create_evidence(session, contributor, data(title="Console SOC", kind="link",
                                        control_ids=[control.id]), url="https://soc.example.internal/")
@@ -187,8 +188,10 @@ def test_round_trip_gives_identical_data_and_a_passing_verify(source_with_dossie
     # The restored instance is alive: new rows get fresh ids (PostgreSQL sequences came along), downloads work.
     with target.app_context(), db.session_scope(target) as session:
         manager = session.execute(select(User).where(User.email == "manager@example.org")).scalars().one()
-        added = evidence_items.create_evidence(session, manager, evidence_items.EvidenceData(title="Après restauration"),
-                                               store=storage.get_store(target), upload=io.BytesIO(b"new"), filename="n.txt")
+        scope = [perimeters.get_perimeter(session, "iaas-t").id]
+        added = evidence_items.create_evidence(session, manager, evidence_items.EvidenceData(
+            title="Après restauration", perimeter_ids=scope),
+            store=storage.get_store(target), upload=io.BytesIO(b"new"), filename="n.txt")
         assert added.ref == "EV-0004"
     assert cli(target, "verify").exit_code == 0
 
@@ -235,12 +238,13 @@ def test_backup_is_consistent_while_evidence_is_added(source, target, tmp_path):
         n = 0
         with source.app_context(), db.session_scope(source) as session:
             contributor = session.execute(select(User).where(User.role == "contributor")).scalars().one()
+            scope = [perimeters.get_perimeter(session, "iaas-t").id]
             while not stop.is_set() and n < 200:
                 n += 1
                 try:
-                    evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(title=f"Flux {n}"),
-                                                   store=storage.get_store(source), upload=io.BytesIO(b"flux %d" % n),
-                                                   filename=f"f{n}.txt")
+                    evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(
+                        title=f"Flux {n}", perimeter_ids=scope), store=storage.get_store(source),
+                        upload=io.BytesIO(b"flux %d" % n), filename=f"f{n}.txt")
                 except Exception as error:  # noqa: BLE001 - reported below
                     errors.append(error)
                     return
@@ -415,11 +419,14 @@ def test_an_unfinished_backup_is_never_taken_for_a_complete_one(source, target, 
 def test_backup_killed_midway_leaves_no_complete_looking_folder(app, users, tmp_path):
     """kill -9 of a real backup process while it writes: DEST never appears; the .partial folder is refused."""
     with app.app_context(), db.session_scope(app) as session:
+        catalogue.load_catalogues(session, [TINY], "cli:test")
         contributor = session.get(User, users["contributor"].id)
+        scope = [perimeters.create_perimeter(session, session.get(User, users["manager"].id), perimeters.PerimeterData(
+            code="iaas-t", name="Socle", service_types=("IaaS",), framework_key="tiny-1.0")).id]
         for i in range(3):
-            evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(title=f"Gros {i}"),
-                                           store=storage.get_store(app), upload=io.BytesIO(os.urandom(16 << 20)),
-                                           filename=f"gros-{i}.bin")
+            evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(
+                title=f"Gros {i}", perimeter_ids=scope), store=storage.get_store(app),
+                upload=io.BytesIO(os.urandom(16 << 20)), filename=f"gros-{i}.bin")
     dest, partial = tmp_path / "b", tmp_path / "b.partial"
     env = {**os.environ, "EVIDENCE_INSTANCE": app.instance_path, "EVIDENCE_DATABASE_URL": app.config["DATABASE_URL"],
            "EVIDENCE_SECRET_KEY": app.config["SECRET_KEY"]}

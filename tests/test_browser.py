@@ -28,6 +28,7 @@ from evidence.data.models import (
     ControlRequirement,
     Dossier,
     Evidence,
+    EvidenceAnswer,
     Perimeter,
     Requirement,
     User,
@@ -138,6 +139,18 @@ def test_manager_story_from_perimeter_to_downloaded_dossier(story_app, pages):
     page.get_by_role("button", name="Enregistrer").click()
     page.wait_for_url(re.compile(r"/evidence/EV-0001$"))
     assert "export-edr.csv" in page.locator("main").inner_text()
+    # Linked to the control, it may now answer the checklists of the two items the control is mapped to: the
+    # manager ticks every expected evidence entry this export answers (valid for the control's perimeter).
+    page.get_by_role("link", name="Modifier").click()
+    page.wait_for_url(re.compile(r"/evidence/EV-0001/edit$"))
+    for entry in ("5.1.a#1", "5.1.a#2", "12.4.a#1", "12.4.a#2"):
+        page.get_by_label(re.compile("^" + re.escape(entry) + " ")).check()
+    page.get_by_role("button", name="Enregistrer").click()
+    page.wait_for_url(re.compile(r"/evidence/EV-0001$"))
+    assert flash_errors(page) == []
+    with app.app_context(), db.session_scope(app) as session:
+        answered = session.exec(select(EvidenceAnswer.entry_id)).all()
+        assert sorted(answered) == ["12.4.a#1", "12.4.a#2", "5.1.a#1", "5.1.a#2"]
 
     # Send it to review; its author may not approve it.
     page.get_by_role("button", name="Soumettre à la revue").click()
@@ -156,7 +169,9 @@ def test_manager_story_from_perimeter_to_downloaded_dossier(story_app, pages):
     page.get_by_role("button", name="Approuver").click()
     page.wait_for_url(re.compile(r"/evidence/EV-0001$"))
     assert page.locator(".page-head + .columns .badge").first.inner_text() == "Approuvée"
-    assert readiness_on_dashboard(page, "iaas-b") == "100 %"  # both applicable items: control in place, proven
+    # Both applicable exigences (5.1.b is a recommendation, 12.4.b is for SaaS): control in place with a statement,
+    # every expected evidence entry answered by approved evidence.
+    assert readiness_on_dashboard(page, "iaas-b") == "100 %"
     with app.app_context(), db.session_scope(app) as session:
         evidence = session.exec(select(Evidence)).one()
         approver = session.get(User, evidence.reviewed_by_id)
@@ -215,7 +230,8 @@ def seeded(story_app, users):
 AUDITOR_PAGES = [
     "/", "/requirements/", "/requirements/tiny-1.0/12.4.a", "/perimeters/", "/perimeters/iaas-t",
     "/perimeters/iaas-t/dashboard", "/perimeters/iaas-t/gaps", "/perimeters/iaas-t/findings",
-    "/perimeters/iaas-t/actions", "/controls/", "/controls/CTL-AV-01", "/evidence/", "/evidence/EV-0001",
+    "/perimeters/iaas-t/actions", "/perimeters/iaas-t/verdict/12.4.a", "/controls/", "/controls/CTL-AV-01",
+    "/evidence/", "/evidence/EV-0001",
     "/dossiers/", "/dossiers/1",
 ]
 
@@ -232,7 +248,8 @@ FORGED_POSTS = [
     ("/controls/map", {"control": "CTL-AV-01", "requirement": "5.1.a"}),
     ("/perimeters/new", {"code": "evil", "name": "Evil", "framework": "tiny-1.0", "phase": "preparation"}),
     ("/perimeters/iaas-t/applicability/12.4.a", {"state": "not_applicable", "justification": "x"}),
-    ("/perimeters/iaas-t/verdict/12.4.a", {"status": "compliant", "justification": "x"}),
+    ("/perimeters/iaas-t/verdict/12.4.a", {"status": "covered", "justification": "x"}),
+    ("/perimeters/iaas-t/waiver/12.4.a", {"entry": "12.4.a#1", "justification": "x"}),
     ("/perimeters/iaas-t/findings", {"severity": "minor", "text": "x", "status": "open"}),
     ("/dossiers/", {"perimeter": "iaas-t", "language": "fr", "classification": "x"}),
     ("/admin/users", {"email": "mallory@example.org", "name": "Mallory", "role": "admin"}),

@@ -24,20 +24,32 @@ def load(app, paths=None):
 
 def test_load_then_reload_changes_nothing(app):
     first = load(app)
-    assert [(r.framework, r.added) for r in first] == [("iso27001-2022", 93), ("secnumcloud-3.2", 278)]
-    assert first[1].links_added == 311
+    # The ISO file: the 93 Annex A controls and the 25 clauses (4 to 10) of ISO/IEC 27001:2022.
+    assert [(r.framework, r.added) for r in first] == [("iso27001-2022", 118), ("secnumcloud-3.2", 278)]
+    assert first[1].links_added == 444
     with app.app_context(), db.session_scope(app) as session:
-        ids = dict(session.exec(select(Requirement.ref, Requirement.id)).all())
+        ids = dict(session.exec(select(Requirement.ref, Requirement.id)
+                                .join(Framework, Framework.id == Requirement.framework_id)
+                                .where(Framework.key == "secnumcloud-3.2")).all())
         totals = (count(session, Requirement), count(session, Section), count(session, RequirementLink))
-        assert totals == (371, 119, 311)
+        assert totals == (396, 127, 444)
         snc = session.exec(select(Framework).where(Framework.key == "secnumcloud-3.2")).one()
         assert snc.assessed and snc.version == "3.2"
+        item = session.exec(select(Requirement).where(Requirement.framework_id == snc.id, Requirement.ref == "12.6.c")).one()
+        assert [e["id"] for e in item.expected_evidence] == ["12.6.c#1", "12.6.c#2", "12.6.c#3"]
+        assert all(set(e) == {"id", "text", "text_en"} and e["text"] and e["text_en"] for e in item.expected_evidence)
+        assert item.summary_en and item.title_en
+        conditional = session.exec(select(Requirement).where(Requirement.framework_id == snc.id,
+                                                             Requirement.ref == "10.2.a")).one()
+        assert conditional.condition and conditional.condition_en
     second = load(app)
-    assert [(r.added, r.updated, r.unchanged, r.links_added, r.links_removed) for r in second] == [
-        (0, 0, 93, 0, 0), (0, 0, 278, 0, 0)
+    assert [(r.added, r.updated, r.unchanged, r.links_added, r.links_removed, r.restored) for r in second] == [
+        (0, 0, 118, 0, 0, []), (0, 0, 278, 0, 0, [])
     ]
     with app.app_context(), db.session_scope(app) as session:
-        assert dict(session.exec(select(Requirement.ref, Requirement.id)).all()) == ids
+        assert dict(session.exec(select(Requirement.ref, Requirement.id)
+                                 .join(Framework, Framework.id == Requirement.framework_id)
+                                 .where(Framework.key == "secnumcloud-3.2")).all()) == ids
         assert (count(session, Requirement), count(session, Section), count(session, RequirementLink)) == totals
 
 
@@ -86,21 +98,37 @@ items:
   title: Titre
   title_en: Title
   summary: Résumé.
-  expected_evidence: [Preuve A, Preuve B]
+  summary_en: Summary.
+  expected_evidence:
+  - {id: 1.1.a#1, text: Preuve A, text_en: Evidence A}
+  - {id: 1.1.a#2, text: Preuve B, text_en: Evidence B}
+"""
+ENTRIES = """  expected_evidence:
+  - {id: 1.1.a#1, text: Preuve A, text_en: Evidence A}
+  - {id: 1.1.a#2, text: Preuve B, text_en: Evidence B}
 """
 
 
 @pytest.mark.parametrize("mutation, message", [
-    (lambda t: t + "- {ref: 1.1.a, kind: exigence, title: T, title_en: T, summary: S., expected_evidence: [A]}\n",
+    (lambda t: t + "- {ref: 1.1.a, kind: exigence, title: T, title_en: T, summary: S., summary_en: S.,"
+                   " expected_evidence: [A]}\n",
      "bad.yaml: item 1.1.a: duplicate ref"),
     (lambda t: t.replace("kind: exigence", "kind: obligation"), "item 1.1.a: unknown kind 'obligation'"),
     (lambda t: t + "  service_types: [FaaS]\n", "item 1.1.a: unknown service type 'FaaS'"),
     (lambda t: t.replace("  summary: Résumé.\n", ""), "item 1.1.a: missing field 'summary'"),
+    (lambda t: t.replace("  summary_en: Summary.\n", ""), "item 1.1.a: missing field 'summary_en'"),
     (lambda t: t.replace('- {ref: "1", title: Un, title_en: One}\n', ""), "section 1.1: orphan section"),
     (lambda t: t.replace("ref: 1.1.a", "ref: 2.1.a"), "item 2.1.a: its section '2.1' is not declared"),
     (lambda t: t.replace('ref: "1.1"', "ref: 1.1"), "field 'ref' must be text (quote it)"),
-    (lambda t: t.replace("  expected_evidence: [Preuve A, Preuve B]\n", "  expected_evidence: Preuve\n"),
-     "field 'expected_evidence' must be a list"),
+    (lambda t: t.replace(ENTRIES, "  expected_evidence: Preuve\n"), "field 'expected_evidence' must be a list"),
+    (lambda t: t.replace("id: 1.1.a#2", "id: 1.1.b#2"),
+     "item 1.1.a: expected_evidence #2: id '1.1.b#2' must be '1.1.a#' followed by a number"),
+    (lambda t: t.replace("id: 1.1.a#2", "id: 1.1.a#1"), "item 1.1.a: expected evidence id '1.1.a#1' is used twice"),
+    (lambda t: t.replace("text: Preuve B, ", ""), "item 1.1.a: expected_evidence #2: missing field 'text'"),
+    (lambda t: t.replace("text_en: Evidence B}", "text_en: Evidence B, note: x}"),
+     "item 1.1.a: field 'expected_evidence' must be a list of non-empty texts or of mappings"),
+    (lambda t: t + "  condition: Si IPsec est utilisé\n", "item 1.1.a: field 'condition' must be a mapping with 'fr'"),
+    (lambda t: t + "  condition: {en: If IPsec is used}\n", "item 1.1.a: field 'condition' must be a mapping with 'fr'"),
     (lambda t: t + "  color: red\n", "item 1.1.a: unknown field(s) color"),
     (lambda t: "framework: [\n", "bad.yaml: not valid YAML (line 2)"),
     (lambda t: "- just\n- a list\n", "bad.yaml: not a catalogue"),
@@ -135,12 +163,13 @@ def test_tree_and_search_are_pure():
     sections = [S(framework_id=1, ref="1", title="Un"), S(framework_id=1, ref="1.1", parent_ref="1", title="Un un"),
                 S(framework_id=1, ref="2", title="Deux")]
     items = [Requirement(framework_id=1, ref="1.1.a", chapter="1", section="1.1", title="Sécurité réseau",
-                         expected_evidence=["Schéma"]),
+                         expected_evidence=[{"id": "1.1.a#1", "text": "Schéma", "text_en": "Network diagram"}]),
              Requirement(framework_id=1, ref="1.1.b", chapter="1", section="1.1", title="Autre")]
     tree = catalogue.build_tree(sections, items)
     assert [n.section.ref for n in tree] == ["1"] and tree[0].count == 2
     assert [r.ref for r in catalogue.search(items, "SECURITE reseau")] == ["1.1.a"]
     assert [r.ref for r in catalogue.search(items, "schema")] == ["1.1.a"]
+    assert [r.ref for r in catalogue.search(items, "DIAGRAM")] == ["1.1.a"]  # the English wording is searched too
 
 
 def test_a_chapter_ref_longer_than_its_column_is_refused(app, tmp_path):

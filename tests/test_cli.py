@@ -113,7 +113,13 @@ def _required_values(path, command, tmp_path):
     for param in command.params:
         if not param.required:
             continue
-        value = param.type.choices[0] if isinstance(param.type, click.Choice) else str(tmp_path / "x")
+        if isinstance(param.type, click.Choice):
+            value = param.type.choices[0]
+        elif isinstance(param.type, click.Path) and param.type.exists:  # click checks it before the command runs
+            value = str(tmp_path / "existing.csv")
+            (tmp_path / "existing.csv").write_text("ref;state;justification\n", encoding="utf-8")
+        else:
+            value = str(tmp_path / "x")
         args += [value] if isinstance(param, click.Argument) else [param.opts[-1], value]
     if path == ("import",):  # MANIFEST and --root are optional only for --template
         args += [str(tmp_path / "x.csv"), "--root", str(tmp_path)]
@@ -134,7 +140,8 @@ def test_every_command_but_a_few_checks_the_schema_first(tmp_path, blank_databas
         assert result.exit_code == 1 and "the database is not initialised: run `evidence init` first" in result.output, \
             (path, result.output)
         checked.add(" ".join(path))
-    assert {"serve", "worker", "import", "backup", "verify", "gaps", "users list", "export bundle"} <= checked
+    assert {"serve", "worker", "import", "backup", "verify", "gaps", "users list", "export bundle",
+            "applicability show", "applicability set", "applicability import"} <= checked
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.csv").exists()  # nothing written
     # The one command that needs the database only in one of its modes still works without it.
     template = runner.invoke(args=["import", "--template", str(tmp_path / "manifest.csv")])

@@ -32,7 +32,7 @@ from evidence.dossier.render.parts import receive_frame, send_frames
 from evidence.dossier.render.pool import PartRenderer, Worker
 from evidence.dossier.snapshot import take_snapshot
 from evidence.dossier.view import DossierView
-from evidence.services import controls, findings, perimeters
+from evidence.services import controls, findings, perimeters, waivers
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
 
@@ -79,13 +79,21 @@ def generate(app, **kw):
         return item.id, item.sha256, item.snapshot
 
 
+def _approve(app, users, ref):
+    """The contributor submits the evidence's current version and the manager approves it (four eyes)."""
+    with app.app_context(), db.session_scope(app) as session:
+        evidence = evidence_items.get_evidence(session, ref)
+        evidence_items.review(session, session.get(User, users["contributor"].id), evidence, "submit")
+        evidence_items.review(session, session.get(User, users["manager"].id), evidence, "approve")
+
+
 def test_snapshot_pins_evidence_versions(tiny, users):
     app = tiny
     first_id, _sha, snapshot = generate(app)
     pinned = {e["ref"]: e for e in snapshot["evidence"]}
     v1 = hashlib.sha256(b"version one").hexdigest()
     assert pinned["EV-0001"]["sha256"] == v1 and pinned["EV-0001"]["version"] == 1
-    assert pinned["EV-0002"]["url"] == "https://soc.example.internal/"
+    assert "EV-0002" not in pinned  # the link is a draft: only approved versions are cited as proof
     with app.app_context(), db.session_scope(app) as session:
         evidence = evidence_items.get_evidence(session, "EV-0001")
         evidence_items.add_version(session, session.get(User, users["contributor"].id), evidence,
@@ -94,9 +102,16 @@ def test_snapshot_pins_evidence_versions(tiny, users):
         # Re-rendering the stored snapshot shows what was true then, not what is true now.
         text = pdf_text(render_pdf(stored.snapshot, "fr", storage.get_store(app), settings=context.dossier_settings()).pdf)
     assert v1 in text.replace("\n", "") and hashlib.sha256(b"version two").hexdigest() not in text.replace("\n", "")
+    _approve(app, users, "EV-0002")
     _second, _sha2, snapshot2 = generate(app)
-    assert {e["ref"]: e["version"] for e in snapshot2["evidence"]}["EV-0001"] == 2
-    assert snapshot2["history"][0]["number"] == 1  # the earlier version appears in the document history
+    pinned = {e["ref"]: e for e in snapshot2["evidence"]}
+    assert "EV-0001" not in pinned  # back to draft with its new version: nothing of it is cited until approved
+    assert pinned["EV-0002"]["url"] == "https://soc.example.internal/" and pinned["EV-0002"]["version"] == 1
+    _approve(app, users, "EV-0001")
+    _third, _sha3, snapshot3 = generate(app)
+    pinned = {e["ref"]: e for e in snapshot3["evidence"]}
+    assert pinned["EV-0001"]["version"] == 2 and pinned["EV-0001"]["sha256"] == hashlib.sha256(b"version two").hexdigest()
+    assert [d["number"] for d in snapshot3["history"]] == [1, 2]  # the earlier dossiers appear in the history
 
 
 def test_same_snapshot_renders_the_same_document(tiny):
@@ -167,9 +182,10 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
             findings.create_finding(session, manager, perimeter, findings.FindingData(
                 severity="minor", text=payload, response=payload, requirement_id=requirement.id))
             findings.save_action(session, manager, perimeter, findings.ActionData(title="A " + payload, description=payload))
-            other = session.exec(select(Requirement).where(Requirement.ref == "5.1.a")).one()
-            perimeters.set_applicability(session, manager, perimeter, other, "not_applicable", payload)
-            perimeters.set_verdict(session, manager, perimeter, requirement, "partial", payload)
+            recommendation = session.exec(select(Requirement).where(Requirement.ref == "5.1.b")).one()
+            perimeters.set_applicability(session, manager, perimeter, recommendation, "not_applicable", payload)
+            perimeters.set_verdict(session, manager, perimeter, requirement, "partly_covered", payload)
+            waivers.set_waiver(session, manager, perimeter, requirement, "12.4.a#2", payload)
             auth.set_password(session, None, manager, "x" * 12)
             manager.name = ("M " + payload)[:200]  # the column holds 200 characters
             session.add(manager)

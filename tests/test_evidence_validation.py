@@ -5,34 +5,43 @@ from __future__ import annotations
 import csv
 import html
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from sqlmodel import func, select
 
-from evidence import importer
+from evidence import catalogue, importer
 from evidence.data import database as db
 from evidence.data import storage
-from evidence.data.models import Evidence, EvidenceControl, User
+from evidence.data.models import Evidence, EvidenceControl, EvidencePerimeter, User
 from evidence.services import users as auth
 from evidence.services.controls import ControlData, create_control, get_control, update_control
 from evidence.services.evidence import EvidenceData, EvidenceInvalid, create_evidence, get_evidence, update_evidence
+from evidence.services.perimeters import PerimeterData, create_perimeter
 
 from .conftest import PASSWORD, csrf_token, login
 
 LINK = "https://intranet.example/rapport"
+TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"
+PERIMETER = "iaas-t"
 
 
 @pytest.fixture
 def world(app, users, tmp_path):
-    """One user per role, a disabled manager, a live and a retired control; a folder for the manifests."""
+    """One user per role, a disabled manager, a perimeter (of the tiny referential), a live control deployed in
+    it and a retired control deployed nowhere; a folder for the manifests."""
     with app.app_context(), db.session_scope(app) as session:
+        catalogue.load_catalogues(session, [TINY], "cli:test")
         manager = session.get(User, users["manager"].id)
         gone = auth.create_user(session, None, "gone@example.org", "Gone", "manager", PASSWORD)
         auth.set_active(session, None, gone, False)
-        live = create_control(session, manager, ControlData(ref="CTL-LIVE-01", title="Live", status="implemented"))
+        perimeter = create_perimeter(session, manager, PerimeterData(code=PERIMETER, name="Socle", service_types=("IaaS",),
+                                                                     framework_key="tiny-1.0"))
+        live = create_control(session, manager, ControlData(ref="CTL-LIVE-01", title="Live", status="implemented",
+                                                            perimeter_ids=[perimeter.id]))
         old = create_control(session, manager, ControlData(ref="CTL-OLD-01", title="Old", status="retired"))
-        ids = {"gone": gone.id, "manager": manager.id, "live": live.id, "old": old.id}
+        ids = {"gone": gone.id, "manager": manager.id, "live": live.id, "old": old.id, "perimeter": perimeter.id}
     root = tmp_path / "files"
     root.mkdir()
     return SimpleNamespace(app=app, users=users, ids=ids, root=root, tmp=tmp_path)
@@ -42,7 +51,8 @@ def post_form(world, role: str, fields: dict):
     client = world.app.test_client()
     assert login(client, f"{role}@example.org").status_code == 302
     data = {"csrf_token": csrf_token(client, "/evidence/new"), "title": "Rapport", "kind": "link",
-            "classification": "internal", "owner": "", "requirements": "", "url": LINK, **fields}
+            "classification": "internal", "owner": "", "requirements": "", "url": LINK,
+            "perimeters": [str(world.ids["perimeter"])], **fields}
     return client.post("/evidence/new", data=data)
 
 
@@ -54,7 +64,7 @@ def field_errors(page: str) -> list[tuple[str, str]]:
 
 def import_row(world, role: str, values: dict):
     manifest = world.tmp / "manifest.csv"
-    row = {"url": LINK, "title": "Rapport", **values}
+    row = {"url": LINK, "title": "Rapport", "perimeters": PERIMETER, **values}
     with open(manifest, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(row))
         writer.writeheader()
@@ -108,28 +118,35 @@ def test_the_same_bad_input_is_refused_the_same_way_by_the_form_and_the_importer
 
 def test_good_input_lands_the_same_and_whole_through_both_doors(world):
     title = "é" * 300  # exactly the limit: kept whole, never cut
-    response = post_form(world, "contributor", {"title": title, "controls": [str(world.ids["live"])]})
+    # No perimeter named: both take the perimeter their control is deployed in.
+    response = post_form(world, "contributor", {"title": title, "controls": [str(world.ids["live"])], "perimeters": []})
     assert response.status_code == 302, field_errors(response.get_data(as_text=True))
     result = import_row(world, "contributor", {"title": title + " ", "controls": "ctl-live-01",
-                                               "url": LINK + "/2"})
+                                               "url": LINK + "/2", "perimeters": ""})
     assert [o.action for o in result.outcomes] == [importer.NEW_EVIDENCE], importer.error_lines(result)
     with world.app.app_context(), db.session_scope(world.app) as session:
         rows = session.exec(select(Evidence).order_by(Evidence.ref)).all()
         assert [(e.title, e.owner_id, e.kind) for e in rows] == [(title, world.users["contributor"].id, "link")] * 2
         links = session.exec(select(EvidenceControl.control_id).order_by(EvidenceControl.evidence_id)).all()
         assert links == [world.ids["live"]] * 2
+        scopes = session.exec(select(EvidencePerimeter.perimeter_id).order_by(EvidencePerimeter.evidence_id)).all()
+        assert scopes == [world.ids["perimeter"]] * 2
 
 
 def test_every_problem_is_named_at_once_and_nothing_is_cut_on_update(world):
     with world.app.app_context(), db.session_scope(world.app) as session:
         manager = session.get(User, world.users["manager"].id)
-        evidence = create_evidence(session, manager, EvidenceData(title="Rapport", kind="link"), url=LINK)
+        scope = [world.ids["perimeter"]]
+        evidence = create_evidence(session, manager, EvidenceData(title="Rapport", kind="link", perimeter_ids=scope),
+                                   url=LINK)
         with pytest.raises(EvidenceInvalid) as refused:
             update_evidence(session, manager, evidence, EvidenceData(
                 title="y" * 301, kind="memo", owner_id=world.ids["gone"], control_ids=[world.ids["old"], 99_999],
+                perimeter_ids=scope + [99_998],
             ), evidence.version)
         assert [(p.field, p.value) for p in refused.value.problems] == [
-            ("title", None), ("kind", None), ("owner", None), ("controls", "CTL-OLD-01"), ("controls", 99_999)]
+            ("title", None), ("kind", None), ("owner", None), ("controls", "CTL-OLD-01"), ("controls", 99_999),
+            ("perimeters", 99_998)]
         session.rollback()
         assert get_evidence(session, evidence.ref).title == "Rapport"
 
@@ -147,13 +164,15 @@ def test_a_control_retired_since_it_was_linked_does_not_block_editing(world):
     login(client, "manager@example.org")
     page = client.get("/evidence/EV-0001/edit").get_data(as_text=True)
     assert re.search(rf'<option selected value="{world.ids["live"]}">|value="{world.ids["live"]}" selected', page)
+    perimeter = str(world.ids["perimeter"])  # its scope, taken from the control when it was created, is checked
+    assert re.search(rf'<input checked id="perimeters-\d+" name="perimeters" type="checkbox" value="{perimeter}">', page)
     token = csrf_token(client, "/evidence/EV-0001/edit")
     with world.app.app_context(), db.session_scope(world.app) as session:
         version = get_evidence(session, "EV-0001").version
     response = client.post("/evidence/EV-0001/edit", data={
         "csrf_token": token, "version": str(version), "title": "Rapport révisé", "kind": "link",
         "classification": "internal", "owner": str(world.ids["manager"]), "requirements": "",
-        "controls": [str(world.ids["live"])]})
+        "controls": [str(world.ids["live"])], "perimeters": [perimeter]})
     assert response.status_code == 302, field_errors(response.get_data(as_text=True))
     with world.app.app_context(), db.session_scope(world.app) as session:
         evidence = get_evidence(session, "EV-0001")

@@ -27,18 +27,30 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from evidence import catalogue
 from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import AuditEvent, Evidence, EvidenceVersion
+from evidence.services import perimeters
 from evidence.services import users as auth
 
 from .conftest import PASSWORD, PG_URL, csrf_token, login, make_app
 
 EVIDENCE = str(Path(sys.executable).with_name("evidence"))
 KEY_PATH = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}")
+TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"
+PERIMETER = "iaas-t"
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
+
+
+def add_perimeter(app) -> int:
+    """The tiny referential and one perimeter, which the evidence of these tests names (it has no control)."""
+    with app.app_context(), db.session_scope(app) as session:
+        catalogue.load_catalogues(session, [TINY], "cli:test")
+        return perimeters.create_perimeter(session, "cli:test", perimeters.PerimeterData(
+            code=PERIMETER, name="Socle", service_types=("IaaS",), framework_key="tiny-1.0")).id
 
 
 def free_port() -> int:
@@ -122,11 +134,11 @@ class Browser:
         assert status == 302, status
 
 
-def multipart(token: str, title: str, filename: str) -> tuple[str, bytes, bytes]:
+def multipart(token: str, title: str, filename: str, perimeter: int) -> tuple[str, bytes, bytes]:
     """(boundary, what comes before the file's bytes, what comes after) of the new-evidence form."""
     boundary = "----evidence-" + uuid.uuid4().hex
     fields = {"csrf_token": token, "title": title, "kind": "report", "owner": "", "classification": "internal",
-              "requirements": "", "url": "", "note": ""}
+              "requirements": "", "perimeters": str(perimeter), "url": "", "note": ""}
     head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
                     for k, v in fields.items())
     head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
@@ -139,11 +151,11 @@ class Upload:
 
     BLOCK = 1024 * 1024
 
-    def __init__(self, browser: Browser, title: str, megabytes: int):
+    def __init__(self, browser: Browser, title: str, megabytes: int, perimeter: int):
         self.title, self.blocks = title, megabytes
         self.block = os.urandom(self.BLOCK)
         self.sha256 = hashlib.sha256(self.block * megabytes).hexdigest()
-        boundary, self.head, self.tail = multipart(browser.token("/evidence/new"), title, "big.bin")
+        boundary, self.head, self.tail = multipart(browser.token("/evidence/new"), title, "big.bin", perimeter)
         length = len(self.head) + self.BLOCK * megabytes + len(self.tail)
         self.socket = socket.create_connection(("127.0.0.1", browser.port), timeout=15)
         self.socket.sendall((
@@ -200,13 +212,14 @@ def test_server_killed_during_uploads(app, users, tmp_path):
     the file; each time verify passes and no evidence, version or blob of the upload exists; then it serves."""
     store = storage.get_store(app)
     log = tmp_path / "gunicorn.log"
+    perimeter = add_perimeter(app)
     before = counts(app)
 
     # a. In the middle of the request body: the file is still being received (werkzeug spools it unnamed).
     with gunicorn(app, log) as (process, port):
         browser = Browser(port)
         browser.login(users["contributor"].email)
-        upload = Upload(browser, "Interrompue pendant l'envoi", 24)
+        upload = Upload(browser, "Interrompue pendant l'envoi", 24, perimeter)
         upload.send_blocks(10)
         time.sleep(0.5)  # the worker has read what was sent and waits for the rest
         kill_group(process)
@@ -222,7 +235,7 @@ def test_server_killed_during_uploads(app, users, tmp_path):
         with gunicorn(app, log) as (process, port):
             browser = Browser(port)
             browser.login(users["contributor"].email)
-            upload = Upload(browser, f"Interrompue pendant l'écriture {attempt}", 32)
+            upload = Upload(browser, f"Interrompue pendant l'écriture {attempt}", 32, perimeter)
             upload.finish()
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and process.poll() is None:
@@ -253,7 +266,7 @@ def test_server_killed_during_uploads(app, users, tmp_path):
         browser = Browser(port)
         browser.login(users["contributor"].email)
         token = browser.token("/evidence/new")
-        boundary, head, tail = multipart(token, "Après la panne", "ok.txt")
+        boundary, head, tail = multipart(token, "Après la panne", "ok.txt", perimeter)
         status, _page = browser.request("POST", "/evidence/new", head + b"tout va bien" + tail,
                                         {"Content-Type": f"multipart/form-data; boundary={boundary}"})
         assert status == 302
@@ -271,10 +284,11 @@ def test_import_killed_midway(app, users, tmp_path):
     count = 1200
     root = tmp_path / "preuves"
     root.mkdir()
-    rows = [["file", "title"]]
+    add_perimeter(app)
+    rows = [["file", "title", "perimeters"]]
     for i in range(count):
         (root / f"log-{i:04d}.txt").write_bytes(b"%d " % i * (1 + i % 40))
-        rows.append([f"log-{i:04d}.txt", f"Journal {i}"])
+        rows.append([f"log-{i:04d}.txt", f"Journal {i}", PERIMETER])
     manifest = tmp_path / "bulk.csv"
     with open(manifest, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(rows)
@@ -343,6 +357,7 @@ def test_full_disk_gives_a_clear_error_and_no_partial_row(tmp_path, sqlite_templ
         try:
             with app.app_context(), db.session_scope(app) as session:
                 auth.create_user(session, None, "contributor@example.org", "C", "contributor", PASSWORD)
+            perimeter = add_perimeter(app)
             client = app.test_client()
             login(client, "contributor@example.org")
             before = counts(app)
@@ -350,7 +365,8 @@ def test_full_disk_gives_a_clear_error_and_no_partial_row(tmp_path, sqlite_templ
             def upload(content: bytes, title: str):
                 return client.post("/evidence/new", data={
                     "csrf_token": csrf_token(client, "/evidence/new"), "title": title, "kind": "report", "owner": "",
-                    "classification": "internal", "requirements": "", "file": (io.BytesIO(content), "big.bin"),
+                    "classification": "internal", "requirements": "", "perimeters": [str(perimeter)],
+                    "file": (io.BytesIO(content), "big.bin"),
                 }, content_type="multipart/form-data")
 
             response = upload(os.urandom(3 * 1024 * 1024), "Trop grosse pour le disque")
@@ -424,6 +440,7 @@ def test_postgresql_restart_under_load(tmp_path):
         try:
             with app.app_context(), db.session_scope(app) as session:
                 auth.create_user(session, None, "manager@example.org", "M", "manager", PASSWORD)
+            perimeter = add_perimeter(app)
             results, stop = [], threading.Event()
             restart = {}
 
@@ -442,6 +459,7 @@ def test_postgresql_restart_under_load(tmp_path):
                             status = client.post("/evidence/new", data={
                                 "csrf_token": token, "title": f"Charge {number}-{n}", "kind": "link", "owner": "",
                                 "classification": "internal", "requirements": "", "url": "https://soc.example.internal/",
+                                "perimeters": [str(perimeter)],
                             }).status_code
                     except Exception:  # noqa: BLE001 - the 500 page itself needs the database; a server answers 500
                         status = 500

@@ -33,23 +33,27 @@ def test_dashboard_gap_list_matrix_and_command_agree(demo_app):
         result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
     readiness = result.readiness
     gap_refs = {row.requirement.ref for row in result.gaps()}
-    assert 0 < readiness.compliant < readiness.applicable == 257  # 278 items − 15 recommendations − 6 not applicable
-    assert {"no_control", "control_not_implemented", "evidence_expired", "evidence_not_approved"} <= {
+    # 278 items − 17 recommendations − 7 exigences not applicable (6 by service type, 14.7.b by a justified decision)
+    assert 0 < readiness.covered < readiness.applicable == 254
+    assert {"entry_missing", "control_not_implemented", "evidence_expired", "evidence_not_approved"} <= {
         reason for row in result.gaps() for reason in row.status.reasons
     }
+    assert all(row.requirement.kind == "exigence" for row in result.gaps())  # recommendations are never gaps
 
     # The command line: exit 1 while gaps remain, and the same figures.
     command = app.test_cli_runner().invoke(args=["gaps", "iaas-fr1", "--format", "json"])
     assert command.exit_code == 1
     payload = json.loads(command.output)
-    assert payload["readiness"] == {"compliant": readiness.compliant, "applicable": readiness.applicable,
+    assert payload["readiness"] == {"covered": readiness.covered, "applicable": readiness.applicable,
                                     "percent": readiness.percent}
     assert {g["ref"] for g in payload["gaps"]} == gap_refs
+    assert {g["ref"] for g in payload["recommendations_not_followed"]} == {
+        row.requirement.ref for row in result.recommendations_not_followed()}
 
     client = app.test_client()
     login(client, "helene.dubois@nuage-souverain.example")  # the auditor reads it all
     page = client.get("/perimeters/iaas-fr1/dashboard").get_data(as_text=True)
-    assert f"{readiness.percent} %" in page and f"{readiness.compliant} exigences conformes sur {readiness.applicable}" in page
+    assert f"{readiness.percent} %" in page and f"{readiness.covered} exigences couvertes sur {readiness.applicable}" in page
     listing = client.get("/perimeters/iaas-fr1/gaps").get_data(as_text=True)
     assert f"{len(gap_refs)} écarts" in listing
     assert all(f'<span class="ref">{ref}</span>' in listing for ref in gap_refs)
@@ -57,29 +61,34 @@ def test_dashboard_gap_list_matrix_and_command_agree(demo_app):
     rows = list(csv.reader(io.StringIO(client.get("/perimeters/iaas-fr1/matrix.csv").get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
     assert len(rows) == 279
     statuses = {row[0]: row[6] for row in rows[1:]}
-    assert {ref for ref, status in statuses.items() if status in ("Non conforme", "Partiel")} == gap_refs
-    assert sum(1 for row in rows[1:] if row[2] == "exigence" and row[6] == "Conforme") == readiness.compliant
+    assert {ref for ref, status in statuses.items() if status in ("Non couvert", "Partiellement couvert")} == gap_refs
+    assert sum(1 for row in rows[1:] if row[2] == "exigence" and row[6] == "Couvert") == readiness.covered
+    assert {row[6] for row in rows[1:] if row[2] == "recommandation"} <= {"Suivie", "Non suivie", "Non applicable"}
 
     from openpyxl import load_workbook
 
     sheet = load_workbook(io.BytesIO(client.get("/perimeters/iaas-fr1/matrix.xlsx").data)).active
     assert sheet.freeze_panes == "B2" and sheet.auto_filter.ref.startswith("A1:")
-    assert [c.value for c in sheet[1]][:7] == ["Point", "Chapitre", "Nature", "Intitulé", "Applicabilité", "Justification", "Statut"]
+    assert [c.value for c in sheet[1]] == ["Point", "Chapitre", "Nature", "Intitulé", "Applicabilité", "Justification",
+                                           "Couverture", "Ce qui manque", "Mesures", "Preuves attendues",
+                                           "Preuves citées", "Écarts ouverts"]
     assert sheet.max_row == 279
 
 
 def _readiness(app, day):
     with app.app_context(), db.session_scope(app) as session:
-        return gaps.compute(session, get_perimeter(session, "iaas-fr1"), day).readiness.compliant
+        return gaps.compute(session, get_perimeter(session, "iaas-fr1"), day).readiness.covered
 
 
 def test_readiness_moves_when_evidence_is_approved_or_expires(demo_app):
     app = demo_app
     with app.app_context(), db.session_scope(app) as session:
         result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
-        row = next(r for r in result.rows if "evidence_not_approved" in r.status.reasons and r.requirement.kind == "exigence"
-                   and any(e.status == "in_review" for e in r.evidence))
-        waiting = next(e for e in row.evidence if e.status == "in_review")
+        # An exigence whose only gap is an entry answered by evidence still in review: approving it covers the item.
+        row, waiting = next(
+            (r, e) for r in result.exigences() for e in r.evidence
+            if r.status.reasons == ("evidence_not_approved",) and e.status == "in_review"
+            and {entry.id for entry in r.status.unanswered} <= set(e.answers))
         evidence = session.exec(select(Evidence).where(Evidence.ref == waiting.ref)).one()
         evidence.valid_until = DAY + timedelta(days=100)
         session.add(evidence)
@@ -102,20 +111,20 @@ def test_verdict_and_major_finding(demo_app):
     with app.app_context(), db.session_scope(app) as session:
         result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
         gap = next(r for r in result.gaps() if r.requirement.kind == "exigence").requirement.ref
-        compliant = next(r for r in result.rows if r.status.status == "compliant").requirement.ref
+        covered = next(r for r in result.rows if r.status.status == "covered").requirement.ref
     token = csrf_token(client, f"/perimeters/iaas-fr1/verdict/{gap}")
-    page = client.post(f"/perimeters/iaas-fr1/verdict/{gap}", data={"csrf_token": token, "status": "compliant",
+    page = client.post(f"/perimeters/iaas-fr1/verdict/{gap}", data={"csrf_token": token, "status": "covered",
                                                                    "justification": ""}).get_data(as_text=True)
-    assert "a verdict needs a justification" in page
+    assert "un verdict doit être justifié" in page
     before = _readiness(app, DAY)
-    client.post(f"/perimeters/iaas-fr1/verdict/{gap}", data={"csrf_token": token, "status": "compliant",
+    client.post(f"/perimeters/iaas-fr1/verdict/{gap}", data={"csrf_token": token, "status": "covered",
                                                             "justification": "Couvert par le contrat d'hébergement"})
     assert _readiness(app, DAY) == before + 1
-    client.post("/perimeters/iaas-fr1/findings", data={"csrf_token": token, "severity": "major", "requirement": compliant,
+    client.post("/perimeters/iaas-fr1/findings", data={"csrf_token": token, "severity": "major", "requirement": covered,
                                                        "text": "Écart relevé par le CESTI", "status": "open"})
     assert _readiness(app, DAY) == before
     page = client.get("/perimeters/iaas-fr1/gaps?reason=open_finding").get_data(as_text=True)
-    assert f'<span class="ref">{compliant}</span>' in page
+    assert f'<span class="ref">{covered}</span>' in page
 
 
 def test_trend_is_recorded_daily(demo_app):

@@ -25,12 +25,28 @@ from evidence import importer
 from evidence.core.errors import EvidenceError
 from evidence.data import database as db
 from evidence.data import storage
-from evidence.data.models import AuditEvent, Evidence, EvidenceControl, EvidenceRequirement, EvidenceVersion, User
+from evidence.data.models import (
+    AuditEvent,
+    Evidence,
+    EvidenceAnswer,
+    EvidenceControl,
+    EvidencePerimeter,
+    EvidenceRequirement,
+    EvidenceVersion,
+    User,
+)
 from evidence.importer import apply as import_apply
 from evidence.importer import rows as import_rows
 from evidence.services import users as auth
 from evidence.services.controls import ControlData, create_control
-from evidence.services.evidence import EvidenceData, LinkedControl, LinkedRequirement, create_evidence
+from evidence.services.evidence import (
+    EvidenceData,
+    LinkedControl,
+    LinkedPerimeter,
+    LinkedRequirement,
+    create_evidence,
+)
+from evidence.services.perimeters import PerimeterData, create_perimeter
 
 from .conftest import PASSWORD
 
@@ -63,11 +79,15 @@ def manifest_rows(path: Path) -> list:
 
 @pytest.fixture
 def env(catalogue_loaded, users, tmp_path):
-    """An app with the catalogue, one user per role, two controls and a folder of evidence files."""
+    """An app with the catalogue, one user per role, a perimeter, two controls (CTL-LOG-01 deployed in the
+    perimeter) and a folder of evidence files."""
     app = catalogue_loaded
     with app.app_context(), db.session_scope(app) as session:
         manager = session.get(User, users["manager"].id)
-        create_control(session, manager, ControlData(ref="CTL-LOG-01", title="Journalisation", status="implemented"))
+        perimeter = create_perimeter(session, manager, PerimeterData(code=PERIMETER, name="IaaS", service_types=("IaaS",)))
+        perimeter_id = perimeter.id
+        create_control(session, manager, ControlData(ref="CTL-LOG-01", title="Journalisation", status="implemented",
+                                                     perimeter_ids=[perimeter_id]))
         create_control(session, manager, ControlData(ref="CTL-OLD-01", title="Ancienne mesure", status="retired"))
     root = tmp_path / "preuves"
     (root / "rapports").mkdir(parents=True)
@@ -80,10 +100,11 @@ def env(catalogue_loaded, users, tmp_path):
     def run(*args):
         return runner.invoke(args=["import", *map(str, args)])
 
-    return SimpleNamespace(app=app, root=root, tmp=tmp_path, run=run, users=users)
+    return SimpleNamespace(app=app, root=root, tmp=tmp_path, run=run, users=users, perimeter_id=perimeter_id)
 
 
-HEADER = ["file", "url", "title", "ref", "kind", "owner", "controls", "requirements", "effective_date",
+PERIMETER = "iaas-fr1"  # the perimeter of `env`: evidence linked to no control deployed in one names it
+HEADER = ["file", "url", "title", "ref", "kind", "owner", "controls", "requirements", "perimeters", "effective_date",
           "valid_until", "classification", "description"]
 
 
@@ -91,10 +112,10 @@ def good_rows() -> list[list]:
     return [
         HEADER,
         ["rapports/edr-t1.pdf", "", "Rapport EDR T1", "", "report", "manager@example.org", "CTL-LOG-01",
-         "12.4.a; 12.4.b", "2025-03-31", "31/03/2026", "restricted", "Console EDR"],
-        ["journal.log", "", "Journal des connexions", "", "", "", "", "", "", "", "", ""],
-        ["", "https://soc.example.internal/tableau", "Tableau SOC", "", "", "", "", "12.4.a", "", "", "", ""],
-        ["Procédure d'accès.txt", "", "Procédure d'accès", "", "procedure", "", "", "", "", "", "", ""],
+         "12.4.a; 12.4.b", "", "2025-03-31", "31/03/2026", "restricted", "Console EDR"],  # its control's perimeter
+        ["journal.log", "", "Journal des connexions", "", "", "", "", "", PERIMETER, "", "", "", ""],
+        ["", "https://soc.example.internal/tableau", "Tableau SOC", "", "", "", "", "12.4.a", PERIMETER, "", "", "", ""],
+        ["Procédure d'accès.txt", "", "Procédure d'accès", "", "procedure", "", "", "", PERIMETER, "", "", "", ""],
     ]
 
 
@@ -102,7 +123,8 @@ def snapshot(app) -> dict:
     """What an import may change: counts of rows and of stored blobs."""
     with app.app_context(), db.session_scope(app) as session:
         counts = {model.__name__: session.exec(select(func.count()).select_from(model)).one()
-                  for model in (Evidence, EvidenceVersion, EvidenceControl, EvidenceRequirement, AuditEvent)}
+                  for model in (Evidence, EvidenceVersion, EvidenceControl, EvidenceRequirement, EvidencePerimeter,
+                                EvidenceAnswer, AuditEvent)}
         store = storage.get_store(app)
     counts["blobs"] = sorted(str(p.relative_to(store.root)) for p in store.root.glob("[0-9a-f]*/*/*"))
     return counts
@@ -252,6 +274,7 @@ def known_snapshot() -> importer.Known:
         users=users, controls={"CTL-LOG-01": LinkedControl(7, "CTL-LOG-01", "implemented"),
                               "CTL-OLD-01": LinkedControl(8, "CTL-OLD-01", "retired")},
         requirements={"12.4.a": LinkedRequirement(70, "12.4.a")},
+        perimeters={"iaas-fr1": LinkedPerimeter(5, "iaas-fr1")},
         evidence={"EV-0042": importer.KnownEvidence(42, "EV-0042", "Rapport", 1, current)},
     )
 
@@ -274,14 +297,15 @@ ROW_ERRORS = [
     ({"valid_until": "bientôt"}, "valid_until", "bientôt", "not a date"),
     ({"effective_date": "2025-06-30", "valid_until": "01/01/2025"}, "valid_until", "01/01/2025",
      "before the effective date 2025-06-30"),
-    ({"ref": "EV-9999", "title": ""}, "ref", "EV-9999", "no such evidence"),
-    ({"ref": "EV-0042", "title": "Rapport"}, "title", "Rapport", "a row with a ref only adds a version"),
+    ({"ref": "EV-9999", "title": "", "perimeters": ""}, "ref", "EV-9999", "no such evidence"),
+    ({"ref": "EV-0042", "title": "Rapport", "perimeters": ""}, "title", "Rapport", "a row with a ref only adds a version"),
+    ({"ref": "EV-0042", "title": ""}, "perimeters", "iaas-fr1", "a row with a ref only adds a version"),
 ]
 
 
 @pytest.mark.parametrize("values, column, value, message", ROW_ERRORS)
 def test_each_row_error_names_row_column_and_value(folder, values, column, value, message):
-    row = importer.ManifestRow(7, {"file": "sub/ok.txt", "url": "", "title": "Preuve", **values})
+    row = importer.ManifestRow(7, {"file": "sub/ok.txt", "url": "", "title": "Preuve", "perimeters": "iaas-fr1", **values})
     actor = SimpleNamespace(id=1, role="manager", email="alice@example.org")
     entry, errors = importer.validate_row(row, known_snapshot(), actor, folder, 1000)
     assert entry is None
@@ -307,8 +331,8 @@ def test_contributor_rules(folder):
     _entry, errors = importer.validate_row(
         importer.ManifestRow(3, {"file": "sub/ok.txt", "title": "T", "owner": "alice@example.org"}), known, bob, folder, None)
     assert errors[0].column == "owner" and "a contributor's evidence is their own" in errors[0].message
-    entry, errors = importer.validate_row(importer.ManifestRow(4, {"file": "sub/ok.txt", "title": "T"}), known, bob,
-                                          folder, None)
+    entry, errors = importer.validate_row(importer.ManifestRow(4, {"file": "sub/ok.txt", "title": "T",
+                                                                   "perimeters": "iaas-fr1"}), known, bob, folder, None)
     assert errors == [] and entry.data.values["owner_id"] == 2  # the importing user owns what has no owner
 
 
@@ -322,12 +346,13 @@ def test_plan_hashes_only_files_it_must_compare(folder, tmp_path):
     known = known_snapshot()
     known.by_title = {"Rapport": [known.evidence["EV-0042"]]}
     actor = SimpleNamespace(id=1, role="manager", email="alice@example.org")
+    scope = {"perimeters": "iaas-fr1"}
     rows = [
         importer.ManifestRow(2, {"file": "longer.txt", "ref": "EV-0042"}),  # another size: a new version, unhashed
-        importer.ManifestRow(3, {"file": "same.txt", "title": "Rapport"}),  # same title and size: compared
-        importer.ManifestRow(4, {"file": "other.txt", "title": "Rapport"}),  # same again as row 3: unchanged
-        importer.ManifestRow(5, {"url": "https://soc.example/a", "title": "Lien"}),
-        importer.ManifestRow(6, {"url": "https://soc.example/a", "title": "Lien"}),  # a repeat of row 5
+        importer.ManifestRow(3, {"file": "same.txt", "title": "Rapport", **scope}),  # same title and size: compared
+        importer.ManifestRow(4, {"file": "other.txt", "title": "Rapport", **scope}),  # same again as row 3: unchanged
+        importer.ManifestRow(5, {"url": "https://soc.example/a", "title": "Lien", **scope}),
+        importer.ManifestRow(6, {"url": "https://soc.example/a", "title": "Lien", **scope}),  # a repeat of row 5
     ]
     checked = [(row, *importer.validate_row(row, known, actor, folder, None)) for row in rows]
     hashed = []
@@ -349,7 +374,7 @@ def test_plan_hashes_only_files_it_must_compare(folder, tmp_path):
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(env):
-    rows = good_rows() + [["absent.pdf", "", "Absent", "", "", "", "", "", "", "", "", ""]]
+    rows = good_rows() + [["absent.pdf", "", "Absent", "", "", "", "", "", PERIMETER, "", "", "", ""]]
     manifest = write_csv(env.tmp / "m.csv", rows)
     before = snapshot(env.app)
     result = env.run(manifest, "--root", env.root, "--dry-run")
@@ -365,7 +390,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(env):
 
 def test_import_lands_good_rows_reports_bad_ones_and_a_rerun_changes_nothing(env):
     rows = good_rows() + [
-        ["journal.log", "", "Erreurs", "", "report", "nobody@example.org", "CTL-NOPE", "", "", "", "", ""],
+        ["journal.log", "", "Erreurs", "", "report", "nobody@example.org", "CTL-NOPE", "", "", "", "", "", ""],
     ]
     manifest = write_csv(env.tmp / "m.csv", rows)
     report = env.tmp / "report.csv"
@@ -424,9 +449,11 @@ def runner_verify(env) -> int:
 def test_new_versions_by_ref(env):
     with env.app.app_context(), db.session_scope(env.app) as session:
         manager = session.get(User, env.users["manager"].id)
-        create_evidence(session, manager, EvidenceData(title="Rapport EDR", kind="report"),
+        scope = [env.perimeter_id]
+        create_evidence(session, manager, EvidenceData(title="Rapport EDR", kind="report", perimeter_ids=scope),
                         store=storage.get_store(env.app), upload=io.BytesIO(b"%PDF-1.4 rapport EDR T1"), filename="t1.pdf")
-        create_evidence(session, manager, EvidenceData(title="SOC", kind="link"), url="https://soc.example/v1")
+        create_evidence(session, manager, EvidenceData(title="SOC", kind="link", perimeter_ids=scope),
+                        url="https://soc.example/v1")
         evidence = session.exec(select(Evidence).where(Evidence.ref == "EV-0001")).one()
         evidence.status = "approved"
         session.add(evidence)
@@ -435,11 +462,11 @@ def test_new_versions_by_ref(env):
     result = env.run(unchanged, "--root", env.root, "--as", "manager@example.org")
     assert result.exit_code == 0 and "0 new evidence, 0 new version(s), 1 unchanged" in result.stdout
     manifest = write_csv(env.tmp / "m.csv", [
-        ["ref", "file", "url", "title"],
-        ["EV-0001", "rapports/edr-t2.pdf", "", ""],
-        ["EV-0002", "", "https://soc.example/v2", ""],
-        ["EV-0001", "journal.log", "", ""],  # two versions in one manifest: a second run would add two again
-        ["", "rapports/edr-t1.pdf", "", "Rapport EDR"],  # EV-0001's file and title, but EV-0001 changes above
+        ["ref", "file", "url", "title", "perimeters"],
+        ["EV-0001", "rapports/edr-t2.pdf", "", "", ""],
+        ["EV-0002", "", "https://soc.example/v2", "", ""],
+        ["EV-0001", "journal.log", "", "", ""],  # two versions in one manifest: a second run would add two again
+        ["", "rapports/edr-t1.pdf", "", "Rapport EDR", PERIMETER],  # EV-0001's file and title, but EV-0001 changes above
     ])
     result = env.run(manifest, "--root", env.root, "--as", "manager@example.org")
     assert result.exit_code == 1
@@ -466,9 +493,9 @@ def test_manifest_formats_and_non_ascii_names(env, kind):
     (env.root / "Élément d’audit — 2025.pdf").write_bytes(b"%PDF-1.4 audit")
     (env.root / "日本語.txt").write_text("ok", encoding="utf-8")
     rows = [
-        ["File", "Title", "Valid_Until", "Requirements"],
-        ["Élément d’audit — 2025.pdf", "Audit « interne »", "31/12/2026", "12.4.a"],
-        ["日本語.txt", "Fichier non latin", date(2026, 1, 31) if kind == "xlsx" else "2026-01-31", ""],
+        ["File", "Title", "Valid_Until", "Requirements", "Perimeters"],
+        ["Élément d’audit — 2025.pdf", "Audit « interne »", "31/12/2026", "12.4.a", PERIMETER],
+        ["日本語.txt", "Fichier non latin", date(2026, 1, 31) if kind == "xlsx" else "2026-01-31", "", PERIMETER.upper()],
     ]
     if kind == "xlsx":
         manifest = write_xlsx(env.tmp / "m.xlsx", rows)
@@ -485,7 +512,7 @@ def test_manifest_formats_and_non_ascii_names(env, kind):
 
 def test_atomic_is_all_or_nothing(env):
     before = snapshot(env.app)
-    bad = write_csv(env.tmp / "bad.csv", good_rows() + [["absent.pdf", "", "X", "", "", "", "", "", "", "", "", ""]])
+    bad = write_csv(env.tmp / "bad.csv", good_rows() + [["absent.pdf", "", "X", "", "", "", "", "", PERIMETER, "", "", "", ""]])
     result = env.run(bad, "--root", env.root, "--atomic")
     assert result.exit_code == 1
     assert "Nothing imported from bad.csv (--atomic): 1 row(s) in error." in result.stdout
@@ -536,7 +563,7 @@ def test_interrupted_import_then_rerun_completes(env, monkeypatch):
     """Ctrl-C (or a crash) in the middle: committed batches stay, the open one rolls back, a re-run completes."""
     for i in range(12):
         (env.root / f"export-{i:02d}.json").write_text(f'{{"n": {i}}}')
-    rows = [["file", "title"]] + [[f"export-{i:02d}.json", f"Export {i}"] for i in range(12)]
+    rows = [["file", "title", "perimeters"]] + [[f"export-{i:02d}.json", f"Export {i}", PERIMETER] for i in range(12)]
     manifest = write_csv(env.tmp / "m.csv", rows)
     monkeypatch.setattr(import_apply, "BATCH_ROWS", 4)
     real, calls = import_apply.write_batch, []
@@ -579,7 +606,8 @@ def test_killed_import_leaves_nothing_half_done(env, database_url):
     for i in range(count):
         (bulk / f"log-{i:04d}.txt").write_bytes(b"%d " % i * (1 + i % 40))
     manifest = write_csv(env.tmp / "bulk.csv",
-                         [["file", "title"]] + [[f"bulk/log-{i:04d}.txt", f"Journal {i}"] for i in range(count)])
+                         [["file", "title", "perimeters"]] + [[f"bulk/log-{i:04d}.txt", f"Journal {i}", PERIMETER]
+                                                              for i in range(count)])
     environ = {**os.environ, "EVIDENCE_INSTANCE": env.app.instance_path, "EVIDENCE_DATABASE_URL": database_url}
     command = [EVIDENCE, "import", str(manifest), "--root", str(env.root)]
     database = database_url.removeprefix("sqlite:///")
@@ -608,7 +636,7 @@ def test_killed_import_leaves_nothing_half_done(env, database_url):
 
 
 def test_attribution_rules(env):
-    manifest = write_csv(env.tmp / "m.csv", [["file", "title"], ["journal.log", "Journal"]])
+    manifest = write_csv(env.tmp / "m.csv", [["file", "title", "perimeters"], ["journal.log", "Journal", PERIMETER]])
     assert env.run(manifest, "--root", env.root, "--dry-run").exit_code == 0  # the sole admin: no --as needed
     for email, message in [
         ("ghost@example.org", "--as ghost@example.org: no such user"),
@@ -649,7 +677,8 @@ def test_template(env, suffix):
     result = env.run("--template", path)
     assert result.exit_code == 0 and f"Wrote {path}" in result.stdout
     if suffix == ".csv":
-        assert path.read_bytes().startswith(b"\xef\xbb\xbffile,url,title,ref,kind,owner,controls,requirements,")
+        assert path.read_bytes().startswith(
+            b"\xef\xbb\xbffile,url,title,ref,kind,owner,controls,requirements,perimeters,answers,effective_date,")
     else:
         assert load_workbook(path).worksheets[0]["A1"].value == "file"
     (row,) = importer.read_manifest(path)  # the template reads back as a manifest: the header and one example
@@ -658,3 +687,14 @@ def test_template(env, suffix):
     assert env.run("--template", env.tmp / "x.ods").exit_code == 1
     again = env.run("--template", path)
     assert again.exit_code == 1 and "exists already" in again.stderr
+
+
+def test_the_xlsx_template_sizes_every_column(tmp_path):
+    from openpyxl.utils import get_column_letter
+
+    path = tmp_path / "modèle.xlsx"
+    importer.write_template(path)
+    sheet = load_workbook(path).worksheets[0]
+    widths = {column: sheet.column_dimensions[get_column_letter(i)].width
+              for i, column in enumerate(importer.COLUMNS, start=1)}
+    assert widths == {c: max(14, len(str(importer.EXAMPLE_ROW[c])) + 2) for c in importer.COLUMNS}

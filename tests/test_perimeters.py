@@ -43,16 +43,16 @@ def test_applicability_change_needs_a_justification_and_is_audited(catalogue_loa
     url = "/perimeters/saas-collab/applicability/11.1.a"
     token = csrf_token(client, url)
     page = client.post(url, data={"csrf_token": token, "state": "inherited", "justification": ""}).get_data(as_text=True)
-    assert "a justification is required" in page
+    assert "une justification est requise" in page
     response = client.post(url, data={"csrf_token": token, "state": "inherited",
                                       "justification": "Sites physiques du socle iaas-fr1"})
     assert response.status_code == 302
-    page = client.get("/perimeters/saas-collab").get_data(as_text=True)
-    assert "274 applicables, 1 hérités du socle" in page and "Sites physiques du socle iaas-fr1" in page
     with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.action == "applicability.change")).one()
         assert event.details == {"requirement": "11.1.a", "from": "applicable", "to": "inherited",
                                  "justification": "Sites physiques du socle iaas-fr1"}
+    page = client.get("/perimeters/saas-collab").get_data(as_text=True)
+    assert "274 applicables, 1 hérités du socle" in page and "Sites physiques du socle iaas-fr1" in page
     # Back to applicable: the decision row goes, the default applies again.
     client.post(url, data={"csrf_token": token, "state": "applicable", "justification": ""})
     with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
@@ -67,7 +67,7 @@ def test_inherited_needs_a_lower_layer(catalogue_loaded, users):
         try:
             perimeters.set_applicability(session, manager, p, requirement, "inherited", "because")
         except EvidenceError as error:
-            assert "built on no lower layer" in str(error)
+            assert "le périmètre iaas-fr1 ne repose sur aucun socle dont hériter" in str(error)
         else:
             raise AssertionError("inherited without a lower layer was accepted")
 

@@ -17,13 +17,13 @@ def browse(app, client, users, login_as):
 
 def test_tree_shows_every_chapter_with_counts(browse):
     page = browse.get("/requirements/").get_data(as_text=True)
-    assert "278 points (263 exigences, 15 recommandations)" in page
+    assert "278 points (261 exigences, 17 recommandations)" in page
     assert '<span class="ref">19</span>' in page and "11.2.2.j" in page
 
 
 def test_filters(browse):
     page = browse.get("/requirements/?kind=recommandation").get_data(as_text=True)
-    assert "15 points" in page and "19.1.r" in page and "5.1.a" not in page
+    assert "17 points" in page and "19.1.r" in page and "10.4.b" in page and "5.1.a" not in page
     page = browse.get("/requirements/?chapter=13").get_data(as_text=True)
     assert "8 points" in page
     page = browse.get("/requirements/?service_type=IaaS").get_data(as_text=True)
@@ -40,6 +40,11 @@ def test_search_ignores_case_and_accents_and_exact_ref_jumps(browse):
 def test_item_page(browse):
     page = browse.get("/requirements/secnumcloud-3.2/12.4.a").get_data(as_text=True)
     assert "Preuves attendues" in page and "A.8.7" in page and "12.4 " in page
+    assert "12.4.a#1" in page and "12.4.a#4" in page and "Export de la console EDR/antivirus" in page
+    assert "A.8.7 porte sur la protection contre les logiciels malveillants." in page  # the link's reviewed rationale
+    assert "Conditionnelle" not in page
+    page = browse.get("/requirements/secnumcloud-3.2/10.2.a").get_data(as_text=True)
+    assert "Conditionnelle" in page and "Si le prestataire chiffre des flux réseau." in page
     page = browse.get("/requirements/iso27001-2022/A.8.7").get_data(as_text=True)
     assert "12.4.a" in page  # links are shown from both ends
     assert browse.get("/requirements/secnumcloud-3.2/99.9.z").status_code == 404
@@ -62,3 +67,7 @@ def test_english_titles(browse):
     browse.post("/locale/en", data={"csrf_token": csrf_token(browse, "/")})
     page = browse.get("/requirements/secnumcloud-3.2/12.4.a").get_data(as_text=True)
     assert "Expected evidence" in page and "malware" in page.lower()
+    assert "Export from the EDR/antivirus console" in page and "A.8.7 is about protection against malware." in page
+    assert "The provider documents and runs measures to prevent, detect and recover from malware." in page
+    page = browse.get("/requirements/secnumcloud-3.2/10.2.a").get_data(as_text=True)
+    assert "If the provider encrypts network traffic." in page

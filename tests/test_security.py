@@ -44,7 +44,7 @@ from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import ROLES, Control, Evidence, EvidenceVersion, Requirement, Section, User
 from evidence.dossier.generate import queue as queue_dossier
-from evidence.services import controls, findings, perimeters
+from evidence.services import controls, findings, perimeters, waivers
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
 
@@ -149,7 +149,7 @@ def world(app, users):
         own_action = findings.save_action(session, manager, perimeter, findings.ActionData(
             title="Action of contributor one", owner_id=contributor.id))
         item = queue_dossier(session, manager, perimeter, "fr", False, "Diffusion restreinte", DAY, organisation="")
-        ids.update(finding=finding.id, theirs_action=theirs_action.id, own_action=own_action.id, dossier=item.id,
+        ids.update(perimeter=perimeter.id, finding=finding.id, theirs_action=theirs_action.id, own_action=own_action.id, dossier=item.id,
                    requirement=requirement.id, contributor2=contributor2.id, manager2=manager2.id, other=other.id,
                    user=users["contributor"].id)
     app.config["WORLD"] = ids
@@ -384,8 +384,9 @@ def test_contributor_cannot_change_another_contributors_objects(world):
     # Evidence naming another owner is refused, on the owner field, as the importer refuses it; left empty, the
     # owner is the contributor.
     new_fields = {"csrf_token": token, "title": "Mine", "kind": "link", "classification": "internal",
-                  "url": "https://intranet.example/mine"}
-    edit_fields = {**evidence_fields, "title": "Still mine", "version": v["EV-0001"], "csrf_token": token}
+                  "url": "https://intranet.example/mine", "perimeters": str(ids["perimeter"])}  # linked to no control
+    edit_fields = {**evidence_fields, "title": "Still mine", "version": v["EV-0001"], "csrf_token": token,
+                   "perimeters": str(ids["perimeter"])}  # the form posts no control: its scope is named
     for url, fields in (("/evidence/new", new_fields), ("/evidence/EV-0001/edit", edit_fields)):
         response = client.post(url, data={**fields, "owner": str(ids["contributor2"])})
         assert response.status_code == 200, url
@@ -462,7 +463,7 @@ def test_hostile_numbers_in_addresses_never_cause_a_server_error(world):
     for url in (
         f"/evidence/?page={HUGE}", f"/controls/?page={HUGE}", f"/admin/audit?page={HUGE}",
         f"/evidence/?owner={HUGE}", f"/evidence/?perimeter={HUGE}", f"/controls/?owner={HUGE}",
-        f"/controls/?perimeter={HUGE}", f"/controls/new?requirement={HUGE}", f"/evidence/new?control={HUGE}",
+        f"/controls/?perimeter={HUGE}", f"/controls/new?requirement={HUGE}",  # /evidence/new?control=: below
         "/evidence/?owner=²", "/evidence/?perimeter=²", "/controls/?owner=²", "/controls/?perimeter=³",
         "/evidence/?page=-3", "/evidence/?owner=٣",
     ):
@@ -470,6 +471,13 @@ def test_hostile_numbers_in_addresses_never_cause_a_server_error(world):
         if status >= 500:
             failures.append(("GET", url, status))
     assert not failures, "server errors:\n" + "\n".join(f"{m} {u} -> {s}" for m, u, s in failures)
+
+
+def test_a_huge_control_number_on_the_new_evidence_form_is_not_a_server_error(world):
+    app = world
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = client_for(app, "admin")
+    assert client.get(f"/evidence/new?control={HUGE}").status_code < 500
 
 
 def test_nul_bytes_and_long_values_never_cause_a_server_error(world):
@@ -582,10 +590,12 @@ def test_xss_payloads_in_every_text_field_stay_text_on_every_page(world):
         perimeters.update_perimeter(session, manager, perimeter, perimeters.PerimeterData(
             code="iaas-t", name=PAYLOAD, description=PAYLOAD, service_types=("IaaS",), framework_key="tiny-1.0",
             evaluation_centre=PAYLOAD), perimeter.version)
-        five = session.exec(select(Requirement).where(Requirement.ref == "5.1.a")).one()
+        # 5.1.b is a recommendation: it may be declared not applicable, with a justification.
+        recommendation = session.exec(select(Requirement).where(Requirement.ref == "5.1.b")).one()
         twelve = session.get(Requirement, ids["requirement"])
-        perimeters.set_applicability(session, manager, perimeter, five, "not_applicable", PAYLOAD)
-        perimeters.set_verdict(session, manager, perimeter, twelve, "partial", PAYLOAD)
+        perimeters.set_applicability(session, manager, perimeter, recommendation, "not_applicable", PAYLOAD)
+        perimeters.set_verdict(session, manager, perimeter, twelve, "partly_covered", PAYLOAD)
+        waivers.set_waiver(session, manager, perimeter, twelve, "12.4.a#2", PAYLOAD)  # shown on the verdict page
         control = controls.get_control(session, "CTL-MGR-01")
         controls.update_control(session, manager, control, controls.ControlData(
             ref="CTL-MGR-01", title=PAYLOAD, description=PAYLOAD, owner_id=manager.id,
@@ -672,10 +682,15 @@ def test_matrix_exports_neutralise_formulas(world):
         manager = session.exec(select(User).where(User.email == "manager@example.org")).one()
         perimeter = perimeters.get_perimeter(session, "iaas-t")
         refs = {r.ref: r for r in session.exec(select(Requirement))}  # only the four-item referential is loaded
-        for ref, payload in zip(("5.1.a", "5.1.b", "12.4.a", "12.4.b"), formulas):
-            perimeters.set_applicability(session, manager, perimeter, refs[ref], "not_applicable", payload)
-        refs["5.1.a"].title, refs["5.1.b"].title = formulas[4], formulas[5]  # imported library wording
-        session.add_all([refs["5.1.a"], refs["5.1.b"]])
+        # Words a manager types: the justification of a recommendation declared not applicable (5.1.b), of a
+        # verdict and of a waiver (12.4.a).
+        perimeters.set_applicability(session, manager, perimeter, refs["5.1.b"], "not_applicable", formulas[0])
+        perimeters.set_verdict(session, manager, perimeter, refs["12.4.a"], "partly_covered", formulas[1])
+        waivers.set_waiver(session, manager, perimeter, refs["12.4.a"], "12.4.a#1", formulas[2])
+        # Imported library wording, which the matrix shows as it is, first in its cell.
+        for ref, payload in zip(("12.4.a", "12.4.b", "5.1.a", "5.1.b"), formulas[2:]):
+            refs[ref].title = payload
+        session.add_all(refs.values())
         contributor2 = session.get(User, ids["contributor2"])
         contributor2.name = formulas[0]
         session.add(contributor2)
@@ -727,7 +742,7 @@ def test_link_evidence_addresses_are_never_fetched(world, listener):
     token = csrf_token(client, "/evidence/new")
     response = client.post("/evidence/new", data={
         "csrf_token": token, "title": "Supervision", "kind": "link", "classification": "internal",
-        "url": f"{base}/created", "requirements": "12.4.a"})
+        "url": f"{base}/created", "requirements": "12.4.a", "perimeters": str(app.config["WORLD"]["perimeter"])})
     assert response.status_code == 302
     ref = response.headers["Location"].rsplit("/", 1)[-1]
     assert client.post(f"/evidence/{ref}/versions", data={"csrf_token": token, "url": f"{base}/version"}).status_code == 302
@@ -854,6 +869,7 @@ def test_uploaded_markup_is_always_an_opaque_attachment(world):
     for n, (name, content) in enumerate(MARKUP):
         response = client.post("/evidence/new", data={
             "csrf_token": token, "title": f"Markup {n}", "kind": "record", "classification": "internal",
+            "perimeters": str(app.config["WORLD"]["perimeter"]),  # linked to no control: its scope is named
             "file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
         assert response.status_code == 302, name
         ref = response.headers["Location"].rsplit("/", 1)[-1]

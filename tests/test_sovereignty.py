@@ -1,4 +1,6 @@
-"""Chapter 19: the sovereignty checks at their bounds, the registers in the UI, gaps, the 19.6.f action, the CLI."""
+"""Chapter 19: the sovereignty checks at their bounds (tables of cases), then in the product: the registers in the UI,
+gaps, the 19.6.f action, the CLI. The registers of 19.6.c-f (validation, forms, migration) are in
+test_sovereignty_registers.py."""
 from datetime import date
 
 import pytest
@@ -6,7 +8,7 @@ from sqlmodel import select
 
 from evidence.core import rules
 from evidence.data import database as db
-from evidence.data.models import Action, AuditEvent, User
+from evidence.data.models import Action, AuditEvent, SovereigntyChange, User
 from evidence.services import gaps, perimeters, sovereignty
 
 from .conftest import csrf_token
@@ -37,7 +39,7 @@ def test_combined_threshold(shares, passed):
     result = rules.check_shareholding(holders + [holder("Fondateurs", "FR", capital=5000)], EU)
     assert result.passed is passed
     if not passed:
-        assert any("non-EU holdings" in p and "> 39 %" in p for p in result.problems)
+        assert any("détentions hors UE cumulées" in p and "> 39 %" in p for p in result.problems)
 
 
 def test_combined_uses_capital_or_votes_whichever_is_higher():
@@ -45,7 +47,7 @@ def test_combined_uses_capital_or_votes_whichever_is_higher():
     assert rules.check_shareholding(holders, EU).passed  # 30 % of capital, 30 % of votes
     holders = [holder("A", capital=2000, voting=2000), holder("B", capital=1000, voting=2000)]
     result = rules.check_shareholding(holders, EU)
-    assert not result.passed and "non-EU holdings 40 % > 39 %" in result.problems
+    assert not result.passed and "détentions hors UE cumulées 40 % > 39 %" in result.problems
 
 
 def test_eu_holders_and_the_ultimate_entity():
@@ -75,11 +77,178 @@ def test_seats(seats, passed):
     assert rules.check_seats(seats, EU).passed is passed
 
 
-@pytest.mark.parametrize("country, access, qualified, passed", [
-    ("US", True, False, False), ("US", True, True, True), ("US", False, False, True), ("DE", True, False, True),
+def test_seat_problems_name_the_seat():
+    result = rules.check_seats({"registered_office": "GB", "central_administration": "FR"}, EU)
+    assert result.problems == ("principal établissement : non enregistré", "siège statutaire : GB, hors Union européenne")
+
+
+# --- 19.6.c: control in the sense of article L233-3 of the code de commerce ------------------------------------
+
+
+@pytest.mark.parametrize("voting, largest_other, presumed", [
+    (4000, 0, False),  # 40 % exactly is not more than 40 %
+    (4001, 0, True),
+    (4001, 4001, True),  # an equal share is not a larger one
+    (4001, 4002, False),  # another partner holds more
+    (5000, 5000, True),
+    (0, 0, False),
 ])
-def test_subcontractors(country, access, qualified, passed):
-    assert rules.check_subcontractors([rules.SubcontractorFacts("S", country, access, qualified)], EU).passed is passed
+def test_control_presumption(voting, largest_other, presumed):
+    assert rules.presumed_control(voting, largest_other) is presumed
+
+
+def parent(country="US", capital=0, voting=0, other=0, agreement=False, de_facto=False, board=False):
+    return rules.ParentCompany("Parent Corp", country, capital, voting, other, agreement, de_facto, board)
+
+
+@pytest.mark.parametrize("facts, ground", [
+    (parent(voting=5001, other=4999), "majorité des droits de vote, 50.01 % (L233-3 I 1°)"),
+    (parent(voting=5000, other=5000), "50 % des droits de vote, aucun autre associé n'en détenant davantage (présomption, L233-3 II)"),
+    (parent(voting=4001), "40.01 % des droits de vote, aucun autre associé n'en détenant davantage (présomption, L233-3 II)"),
+    (parent(voting=4001, other=4002), None),
+    (parent(voting=4000), None),
+    (parent(capital=5001), "détient 50.01 % du capital"),  # owned: it belongs to the parent
+    (parent(capital=5000), None),
+    (parent(voting=1000, other=6000, agreement=True), "majorité des droits de vote en vertu d'un accord avec d'autres associés (L233-3 I 2°)"),
+    (parent(voting=3000, other=3500, de_facto=True), "détermine en fait les décisions des assemblées générales (L233-3 I 3°)"),
+    (parent(board=True), "nomme ou révoque la majorité des organes d'administration, de direction ou de surveillance (L233-3 I 4°)"),
+    (parent(), None),
+])
+def test_control_grounds(facts, ground):
+    grounds = rules.control_grounds(facts)
+    assert (grounds[0] if grounds else None) == ground
+
+
+def party(name="S", country="US", data=False, technical=False, qualified=False, owner=None, **kw):
+    return rules.SubcontractorFacts(name, country, data, qualified, technical, owner, **kw)
+
+
+@pytest.mark.parametrize("facts, passed", [
+    (party(country="DE", data=True, technical=True), True),  # in the Union, not controlled from outside: out of scope
+    (party(), True),  # outside the Union, no technical possibility of reaching the data
+    (party(data=True), False),
+    (party(technical=True), False),  # technical data count as much as the customers'
+    (party(data=True, qualified=True), False),  # SecNumCloud qualification exempts nobody here
+    (party(technical=None), False),  # not assessed
+    (party(country="DE", technical=None), True),
+    (party(country="DE", data=True, owner=parent(voting=4001)), False),  # controlled (presumption) from the US
+    (party(country="DE", data=True, owner=parent(voting=4000)), True),
+    (party(country="DE", data=True, owner=parent(voting=4001, other=4002)), True),
+    (party(country="DE", technical=True, owner=parent(board=True)), False),
+    (party(country="DE", data=True, owner=parent(country="FR", voting=10000)), True),  # a European parent
+    (party(country="DE", data=False, technical=False, owner=parent(voting=10000)), True),  # controlled, no access
+])
+def test_third_party_access(facts, passed):
+    assert rules.check_subcontractors([facts], EU).passed is passed
+
+
+def test_third_party_access_problem_names_the_control_and_the_data():
+    controlled = party("Atlantic Cloud Inc.", "US", data=True, qualified=True,
+                       owner=rules.ParentCompany("Atlantic Cloud Holdings", "US", 0, 6000, 4000))
+    result = rules.check_subcontractors([controlled, party("Rhône Ops", "FR", data=True)], EU)
+    assert result.problems == (
+        "Atlantic Cloud Inc. (US, contrôlée par Atlantic Cloud Holdings (US) : majorité des droits de vote, 60 % "
+        "(L233-3 I 1°)) : accès technique possible aux données des commanditaires ; la qualification SecNumCloud n'en "
+        "dispense pas",)
+    assert dict(result.figures) == {"third_parties": "2", "non_eu_or_controlled": "1"}
+    result = rules.check_subcontractors([party("Trace Co", technical=True, data=True)], EU)
+    assert result.problems == ("Trace Co (US) : accès technique possible aux données des commanditaires et aux données "
+                               "techniques",)
+
+
+# --- 19.6.d: SecNumCloud qualification or operating autonomy ------------------------------------------------------
+
+
+@pytest.mark.parametrize("facts, passed", [
+    (party(qualified=True, qualification_decision="D-2024-17", qualification_date=date(2024, 3, 12)), True),
+    (party(qualified=True, qualification_date=date(2024, 3, 12)), False),  # qualified, but which decision?
+    (party(qualified=True, qualification_decision="D-2024-17"), False),
+    (party(own_skills=True), True),
+    (party(alternatives=("Alpha",)), False),  # one alternative is not two
+    (party(alternatives=("Alpha", "Beta")), True),
+    (party(alternatives=("Alpha", " alpha ")), False),  # the same one twice
+    (party("S", alternatives=("S", "Alpha")), False),  # not its own alternative
+    (party(qualified=True, alternatives=("Alpha", "Beta")), True),  # autonomy is enough
+    (party(country="FR"), False),  # every third party, wherever it is
+    (party(), False),
+])
+def test_operating_autonomy(facts, passed):
+    assert rules.check_autonomy([facts]).passed is passed
+
+
+def test_operating_autonomy_problems():
+    result = rules.check_autonomy([party("Solo", alternatives=("Alpha",)), party("Q", qualified=True)])
+    assert result.problems == (
+        "Solo : ni qualifiée SecNumCloud ni autonomie d'exploitation garantie (compétences propres non déclarées ; "
+        "1 société(s) tierce(s) alternative(s) nommée(s) sur 2 requises)",
+        "Q : qualifiée SecNumCloud sans référence de qualification (numéro et date de la décision), et sans autonomie "
+        "d'exploitation garantie")
+    assert dict(result.figures) == {"third_parties": "2", "qualified": "0", "autonomous": "0"}
+
+
+# --- 19.6.e: links with foreign governments and public bodies ---------------------------------------------------
+
+DECLARED = rules.NoLinkDeclaration("Claire Fontaine <claire@example.org>", date(2026, 6, 1))
+
+
+@pytest.mark.parametrize("links, declaration, passed", [
+    ([], None, False),  # nothing recorded, nothing declared
+    ([], DECLARED, True),  # an empty register, declared
+    ([rules.ForeignLink("Ministry", "US", "Contrat de 2019 clos ; aucune obligation résiduelle.")], None, True),
+    ([rules.ForeignLink("Ministry", "US", "")], None, False),  # not assessed
+    ([rules.ForeignLink("Ministry", "US", "   ")], DECLARED, False),
+])
+def test_foreign_public_links(links, declaration, passed):
+    assert rules.check_foreign_links(links, declaration).passed is passed
+
+
+def test_foreign_public_links_figures():
+    assert rules.check_foreign_links([], DECLARED).figures[-1] == (
+        "declared_none", "2026-06-01, Claire Fontaine <claire@example.org>")
+    assert rules.check_foreign_links([rules.ForeignLink("Agency", "CN")], None).problems == ("Agency (CN) : lien non évalué",)
+    assert "ni déclaration" in rules.check_foreign_links([], None).problems[0]
+
+
+# --- 19.6.f: customers told of a change within one month ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("day, month_later", [
+    (date(2026, 6, 15), date(2026, 7, 15)), (date(2026, 1, 31), date(2026, 2, 28)), (date(2028, 1, 31), date(2028, 2, 29)),
+    (date(2026, 12, 15), date(2027, 1, 15)), (date(2026, 3, 31), date(2026, 4, 30)),
+])
+def test_one_month_after(day, month_later):
+    assert rules.one_month_after(day) == month_later == sovereignty.one_month_after(day)
+
+
+@pytest.mark.parametrize("changed_on, notified_on, today, passed", [
+    (date(2026, 1, 31), date(2026, 2, 28), date(2026, 6, 1), True),  # on the deadline: in time
+    (date(2026, 1, 31), date(2026, 3, 1), date(2026, 6, 1), False),  # a day late
+    (date(2026, 1, 31), date(2026, 1, 20), date(2026, 6, 1), True),  # told before it happened
+    (date(2026, 1, 31), None, date(2026, 2, 28), True),  # not yet told, still in time
+    (date(2026, 1, 31), None, date(2026, 3, 1), False),  # not told, a day past the deadline
+    (date(2026, 6, 15), date(2026, 7, 15), date(2026, 8, 1), True),
+    (date(2026, 6, 15), date(2026, 7, 16), date(2026, 8, 1), False),
+])
+def test_customer_notices(changed_on, notified_on, today, passed):
+    changes = [rules.ChangeFacts("legal", "Entrée d'un actionnaire", changed_on, notified_on)]
+    assert rules.check_notices(changes, today).passed is passed
+
+
+def test_customer_notices_carry_their_dates_and_days():
+    changes = [rules.ChangeFacts("technical", "Support N2 depuis Montréal", date(2026, 3, 17), date(2026, 5, 1)),
+               rules.ChangeFacts("legal", "Nouvel actionnaire", date(2026, 4, 1), None),
+               rules.ChangeFacts("organisational", "Nouveau sous-traitant", date(2026, 6, 1), None)]
+    result = rules.check_notices(changes, date(2026, 6, 15))
+    assert result.problems == (
+        "changement technique du 2026-03-17 « Support N2 depuis Montréal » : commanditaires informés le 2026-05-01, "
+        "14 jours après l'échéance du 2026-04-17",
+        "changement juridique du 2026-04-01 « Nouvel actionnaire » : commanditaires non informés, échéance du 2026-05-01 "
+        "dépassée de 45 jours")
+    assert dict(result.figures) == {"changes": "3", "late": "2", "pending": "1"}
+    assert rules.check_notices([], DAY).passed
+
+
+# --- 19.2: localisation -------------------------------------------------------------------------------------------
 
 
 def all_data(country="FR", **overrides):
@@ -114,6 +283,7 @@ def test_missing_locations_and_operations():
     checks = by_ref(rules.check_localisation([], [], EU))
     assert not checks["19.2.b"].passed and not checks["19.2.d"].passed and not checks["19.2.c"].passed
     assert checks["19.2.e"].passed  # no support outside the EU: nothing to document
+    assert "données des commanditaires : lieu de stockage non enregistré" in checks["19.2.b"].problems
 
 
 @pytest.mark.parametrize("operations, ref, passed", [
@@ -158,17 +328,18 @@ def test_failed_check_is_a_gap_whatever_the_evidence(perimeter_app, client, logi
     post(client, "holders", name="Overseas Capital", country="us", kind="direct", capital="41", voting="20")
     with app.app_context(), db.session_scope(app) as session:
         row = next(r for r in gaps.compute(session, perimeters.get_perimeter(session, "iaas-s"), DAY).rows if r.requirement.ref == "19.6.b")
-    assert row.status.status == "non_compliant" and "sovereignty_check" in row.status.reasons
-    assert "non-EU holdings 41 % > 39 %" in row.status.notes
+    assert row.status.is_gap and "sovereignty_check" in row.status.reasons
+    assert "détentions hors UE cumulées 41 % > 39 %" in row.status.notes
     listing = client.get("/perimeters/iaas-s/gaps?reason=sovereignty_check").get_data(as_text=True)
-    assert "non-EU holdings 41 % &gt; 39 %" in listing
+    assert "détentions hors UE cumulées 41 % &gt; 39 %" in listing
 
 
 def test_changes_that_matter_plan_an_inform_customers_action(perimeter_app, client, login_as):
     app = perimeter_app
     login_as("manager")
     post(client, "holders", name="Fonds FR", country="FR", kind="direct", capital="60", voting="60")
-    post(client, "subcontractors", name="Hébergeur", country="FR", service="Salles", access_justification="Aucun accès logique")
+    post(client, "subcontractors", name="Hébergeur", country="FR", service="Salles", technical_data_access="no",
+         access_justification="Aucun accès logique", own_skills="y", autonomy_arrangements="Équipe interne")
     post(client, "holders", name="Overseas Capital", country="US", kind="direct", capital="10", voting="10")
     post(client, "data", category="customer_data", activity="stored", country="FR")
     post(client, "data", category="customer_data", activity="stored", country="DE")  # a second place: a change
@@ -178,11 +349,20 @@ def test_changes_that_matter_plan_an_inform_customers_action(perimeter_app, clie
     assert titles == [
         "Informer les commanditaires : nouveau sous-traitant : Hébergeur (FR)",
         "Informer les commanditaires : nouvel actionnaire hors UE : Overseas Capital (US)",
-        "Informer les commanditaires : localisation des données : customer_data stored en DE",
+        "Informer les commanditaires : localisation des données : données des commanditaires (stockage) en DE",
     ]
     assert all(a.due_date == date(2026, 7, 15) for a in actions)  # one month later
     page = client.get("/perimeters/iaas-s/actions").get_data(as_text=True)
     assert "Overseas Capital" in page
+    # Each change is in the register of changes too, with its kind and the perimeters it concerns.
+    with app.app_context(), db.session_scope(app) as session:
+        perimeter = perimeters.get_perimeter(session, "iaas-s")
+        regs = sovereignty.registers(session, perimeter, DAY)
+        recorded = sorted((c.kind, c.changed_on, regs.change_scopes.get(c.id, [])) for c in session.exec(select(SovereigntyChange)))
+        assert sovereignty.failures(session, perimeter, DAY).get("19.6.f") is None  # told within a month: pending
+        late = sovereignty.failures(session, perimeter, date(2026, 7, 16))["19.6.f"]
+    assert recorded == [("legal", DAY, []), ("organisational", DAY, []), ("technical", DAY, ["iaas-s"])]
+    assert len(late) == 3 and all("commanditaires non informés, échéance du 2026-07-15 dépassée de 1 jour" in p for p in late)
 
 
 def test_registers_are_audited_and_validated(perimeter_app, client, login_as):
@@ -191,9 +371,11 @@ def test_registers_are_audited_and_validated(perimeter_app, client, login_as):
     page = post(client, "holders", name="X", country="USA", capital="10", voting="10", kind="direct").get_data(as_text=True)
     assert "Pays du siège (ISO)" in page  # longer than two letters: refused with the field named
     page = post(client, "holders", name="X", country="US", capital="150", voting="10", kind="direct").get_data(as_text=True)
-    assert "capital: 150 is not between 0 and 100" in page
-    page = post(client, "subcontractors", name="Sans justification", country="FR").get_data(as_text=True)
-    assert "justification required" in page
+    assert "capital : 150 n&#39;est pas compris entre 0 et 100" in page
+    page = post(client, "subcontractors", name="Sans évaluation", country="FR").get_data(as_text=True)
+    assert "accès aux données techniques : Sans évaluation — évaluez" in page
+    page = post(client, "subcontractors", name="Sans justification", country="FR", technical_data_access="no").get_data(as_text=True)
+    assert "justification requise" in page
     page = post(client, "operations", operation="support_l1", country="CA").get_data(as_text=True)
     assert "Opération ajoutée." in page and "en échec" in page
     with app.app_context(), db.session_scope(app) as session:
@@ -213,9 +395,11 @@ def test_cli_exit_status(perimeter_app):
     app = perimeter_app
     runner = app.test_cli_runner()
     result = runner.invoke(args=["sovereignty", "iaas-s"])
-    assert result.exit_code == 1 and "19.2.b" in result.output and "location not recorded" in result.output
+    assert result.exit_code == 1 and "19.2.b" in result.output and "lieu de stockage non enregistré" in result.output
+    assert "19.6.e  FAIL" in result.output and "ni déclaration qu'il n'en existe aucun" in result.output
     with app.app_context(), db.session_scope(app) as session:
         perimeter = perimeters.get_perimeter(session, "iaas-s")
+        sovereignty.declare_no_foreign_links(session, None, today=DAY)
         for category in rules.DATA_CATEGORIES:
             for activity in ("stored", "processed"):
                 sovereignty.add_data_location(session, None, perimeter, category, activity, "FR", today=DAY)

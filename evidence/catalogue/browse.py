@@ -17,8 +17,9 @@ def fold(text: str) -> str:
 
 def searchable_text(requirement: Requirement) -> str:
     return fold(" ".join([
-        requirement.ref, requirement.title, requirement.title_en, requirement.summary, requirement.official_text,
-        " ".join(requirement.expected_evidence or []),
+        requirement.ref, requirement.title, requirement.title_en, requirement.summary, requirement.summary_en,
+        requirement.official_text, requirement.condition, requirement.condition_en,
+        " ".join(f"{e['text']} {e.get('text_en', '')}" for e in requirement.expected_evidence or []),
     ]))
 
 

@@ -23,8 +23,12 @@ MAX_CATALOGUE_BYTES = 20 * 1024 * 1024
 LIMITS = {"ref": 50, "key": 100, "name": 300, "title": 300, "title_en": 300, "version": 50, "source": 300,
           "locale": 10, "chapter": 20}
 
-ASSESSED_FIELDS = ("kind", "title_en", "summary", "expected_evidence")
-ITEM_FIELDS = {"ref", "parent", "kind", "title", "title_en", "summary", "expected_evidence", "service_types", "built_on"}
+ASSESSED_FIELDS = ("kind", "title_en", "summary", "summary_en", "expected_evidence")
+ITEM_FIELDS = {"ref", "parent", "kind", "title", "title_en", "summary", "summary_en", "condition", "expected_evidence",
+               "service_types", "built_on"}
+ENTRY_FIELDS = {"id", "text", "text_en"}
+LINK_FIELDS = {"ref", "rationale", "rationale_en"}
+MAX_ENTRIES = 20
 SECTION_FIELDS = {"ref", "parent", "title", "title_en"}
 
 
@@ -42,6 +46,28 @@ class SectionSpec:
     depth: int = 1
 
 
+@dataclass(frozen=True)
+class ExpectedEvidence:
+    """One entry of an item's checklist. Its id (`12.6.c#2`) is written in the file, never derived from the
+    position, so that the evidence answering it stays linked when entries are reworded, added or reordered."""
+
+    id: str
+    text: str
+    text_en: str = ""
+
+    def as_json(self) -> dict:
+        return {"id": self.id, "text": self.text, "text_en": self.text_en}
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A link to an item of another framework, with why it holds (reviewed links carry their rationale)."""
+
+    ref: str
+    rationale: str = ""
+    rationale_en: str = ""
+
+
 @dataclass
 class ItemSpec:
     ref: str
@@ -51,11 +77,14 @@ class ItemSpec:
     title: str
     title_en: str
     summary: str
-    expected_evidence: list[str]
+    expected_evidence: list[ExpectedEvidence]
     service_types: list[str]
     built_on: list[str]
-    links: dict[str, list[str]]  # target framework key -> refs
+    links: dict[str, list[LinkSpec]]  # target framework key -> links
     order: int
+    summary_en: str = ""
+    condition: str = ""  # the situation in which the item applies, when it does not always (FR)
+    condition_en: str = ""
 
 
 @dataclass
@@ -270,9 +299,81 @@ def _items(path: Path, raws: list, sections: dict[str, SectionSpec], links: dict
             title=text_field(raw.get("title"), where, "title"),
             title_en=text_field(raw.get("title_en"), where, "title_en", required=False),
             summary=text_field(raw.get("summary"), where, "summary", required=False),
-            expected_evidence=text_list(raw.get("expected_evidence"), where, "expected_evidence"),
+            summary_en=text_field(raw.get("summary_en"), where, "summary_en", required=False),
+            expected_evidence=expected_entries(raw.get("expected_evidence"), where, ref),
             service_types=service_types, built_on=built_on,
-            links={links[f]: text_list(raw.get(f), where, f) for f in links if raw.get(f)},
+            links={links[f]: link_list(raw.get(f), where, f) for f in links if raw.get(f)},
             order=order,
+            **_condition(raw.get("condition"), where),
         )
     return list(items.values())
+
+
+def _condition(value: Any, where: str) -> dict:
+    if value is None:
+        return {"condition": "", "condition_en": ""}
+    if not isinstance(value, dict) or set(value) - {"fr", "en"} or not value.get("fr"):
+        raise CatalogueError(f"{where}: field 'condition' must be a mapping with 'fr' (and 'en') texts")
+    return {"condition": text_field(value["fr"], where, "condition"),
+            "condition_en": text_field(value.get("en"), where, "condition", required=False)}
+
+
+def expected_entries(value: Any, where: str, ref: str) -> list[ExpectedEvidence]:
+    """The item's checklist. A plain text entry (older catalogues, libraries) gets the id of its position; a
+    mapping names its own id, which must be the item's ref, '#', and a number, once per item."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CatalogueError(f"{where}: field 'expected_evidence' must be a list")
+    if len(value) > MAX_ENTRIES:
+        raise CatalogueError(f"{where}: field 'expected_evidence' holds more than {MAX_ENTRIES} entries")
+    entries: list[ExpectedEvidence] = []
+    for number, raw in enumerate(value, start=1):
+        if isinstance(raw, str) and raw.strip():
+            entry = ExpectedEvidence(f"{ref}#{number}", " ".join(raw.split()))
+        elif isinstance(raw, dict) and not set(raw) - ENTRY_FIELDS:
+            place = f"{where}: expected_evidence #{number}"
+            entry_id = as_text(raw.get("id"), place, "id")
+            if not re.fullmatch(re.escape(ref) + r"#[1-9][0-9]{0,2}", entry_id):
+                raise CatalogueError(f"{place}: id {entry_id!r} must be '{ref}#' followed by a number")
+            entry = ExpectedEvidence(entry_id, bounded(raw.get("text"), place, "text", required=True),
+                                     bounded(raw.get("text_en"), place, "text_en"))
+        else:
+            raise CatalogueError(f"{where}: field 'expected_evidence' must be a list of non-empty texts or of "
+                                 f"mappings with 'id', 'text' and 'text_en'")
+        if any(e.id == entry.id for e in entries):
+            raise CatalogueError(f"{where}: expected evidence id {entry.id!r} is used twice")
+        entries.append(entry)
+    return entries
+
+
+MAX_ENTRY_TEXT = 500  # an entry or a rationale: a sentence or two
+
+
+def bounded(value: Any, where: str, name: str, required: bool = False) -> str:
+    text = as_text(value, where, name)
+    if required and not text:
+        raise CatalogueError(f"{where}: missing field '{name}'")
+    if len(text) > MAX_ENTRY_TEXT:
+        raise CatalogueError(f"{where}: field '{name}' is longer than {MAX_ENTRY_TEXT} characters")
+    return text
+
+
+def link_list(value: Any, where: str, name: str) -> list[LinkSpec]:
+    """Links as refs, or as mappings with the ref and its rationale in French and English."""
+    if not isinstance(value, list):
+        raise CatalogueError(f"{where}: field '{name}' must be a list")
+    links: list[LinkSpec] = []
+    for raw in value:
+        if isinstance(raw, str) and raw.strip():
+            links.append(LinkSpec(raw.strip()))
+        elif isinstance(raw, dict) and not set(raw) - LINK_FIELDS and raw.get("ref"):
+            place = f"{where}: {name} {raw['ref']}"
+            links.append(LinkSpec(as_text(raw["ref"], where, name, numbers=True),
+                                  bounded(raw.get("rationale"), place, "rationale"),
+                                  bounded(raw.get("rationale_en"), place, "rationale_en")))
+        else:
+            raise CatalogueError(f"{where}: field '{name}' must list refs, or mappings with 'ref', 'rationale' "
+                                 f"and 'rationale_en'")
+    return links
+

@@ -12,9 +12,10 @@ from typing import Iterable, Optional
 
 from sqlmodel import Session, select
 
-from evidence.catalogue.format import CatalogueError, CatalogueSpec, parse_catalogue
+from evidence.catalogue.format import CatalogueError, CatalogueSpec, LinkSpec, parse_catalogue
 from evidence.data import audit
-from evidence.data.models import Framework, Requirement, RequirementLink, Section
+from evidence.data.models import Framework, Perimeter, Requirement, RequirementLink, Section
+from evidence.services.perimeters import restore_disallowed_exclusions
 
 
 @dataclass
@@ -28,6 +29,7 @@ class LoadReport:
     links_added: int = 0
     links_removed: int = 0
     not_in_file: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # "perimeter ref": exclusions the referential no longer allows
 
     def __str__(self) -> str:
         text = (
@@ -36,12 +38,19 @@ class LoadReport:
         )
         if self.not_in_file:
             text += f"; kept though no longer in the file: {', '.join(self.not_in_file)}"
+        if self.restored:
+            text += (f"; back to applicable (SecNumCloud allows no exclusion of an unconditional requirement, "
+                     f"justifications kept in the audit trail): {', '.join(self.restored)}")
         return text
 
 
 def load_catalogues(session: Session, paths: Iterable[Path], actor: audit.Actor) -> list[LoadReport]:
     specs = _ordered([parse_catalogue(Path(p)) for p in paths])
     reports = [_upsert_catalogue(session, spec) for spec in specs]
+    session.flush()
+    restored = restore_disallowed_exclusions(session, actor)
+    for report in reports:
+        report.restored = [r for r in restored if r.split(" ", 1)[0] in _codes_of(session, report.framework)]
     for report in reports:
         audit.record(session, actor, "catalogue.load", object_type="framework", object_id=report.framework, details={
             "file": Path(report.path).name, "added": report.added, "updated": report.updated,
@@ -49,6 +58,11 @@ def load_catalogues(session: Session, paths: Iterable[Path], actor: audit.Actor)
         })
     session.commit()
     return reports
+
+
+def _codes_of(session: Session, framework_key: str) -> set[str]:
+    return set(session.exec(select(Perimeter.code).join(Framework, Framework.id == Perimeter.framework_id)
+                            .where(Framework.key == framework_key)))
 
 
 # --- Row helpers, shared with the library importer -------------------------------------------------------------
@@ -126,8 +140,10 @@ def _upsert_items(session: Session, framework: Framework, spec: CatalogueSpec,
         row = existing.pop(item.ref, None)
         values = {
             "chapter": item.chapter, "section": item.section, "title": item.title, "title_en": item.title_en,
-            "summary": item.summary, "kind": item.kind, "service_types": item.service_types,
-            "built_on_types": item.built_on, "expected_evidence": item.expected_evidence, "order": item.order,
+            "summary": item.summary, "summary_en": item.summary_en, "condition": item.condition,
+            "condition_en": item.condition_en, "kind": item.kind, "service_types": item.service_types,
+            "built_on_types": item.built_on, "expected_evidence": [e.as_json() for e in item.expected_evidence],
+            "order": item.order,
         }
         if row is None:
             row = Requirement(framework_id=framework.id, ref=item.ref, **values)
@@ -151,16 +167,17 @@ def _link(session: Session, spec: CatalogueSpec, framework: Framework, by_ref: d
     if target is None:
         raise CatalogueError(f"{spec.path}: links point to framework {target_key!r}, which is not loaded")
     targets = {r.ref: r.id for r in session.exec(select(Requirement).where(Requirement.framework_id == target.id))}
-    wanted = set()
+    wanted: dict[tuple[int, int], LinkSpec] = {}
     for item in spec.items:
-        for ref in item.links.get(target_key, []):
-            if ref not in targets:
-                raise CatalogueError(f"{spec.path}: item {item.ref}: {target_key} has no {ref!r}")
-            wanted.add((by_ref[item.ref].id, targets[ref]))
+        for link in item.links.get(target_key, []):
+            if link.ref not in targets:
+                raise CatalogueError(f"{spec.path}: item {item.ref}: {target_key} has no {link.ref!r}")
+            wanted[(by_ref[item.ref].id, targets[link.ref])] = link
     return _sync_links(session, framework.id, target.id, wanted)
 
 
-def _sync_links(session: Session, source_fw: int, target_fw: int, wanted: set[tuple[int, int]]) -> tuple[int, int]:
+def _sync_links(session: Session, source_fw: int, target_fw: int,
+                wanted: dict[tuple[int, int], LinkSpec]) -> tuple[int, int]:
     source_ids = select(Requirement.id).where(Requirement.framework_id == source_fw)
     target_ids = select(Requirement.id).where(Requirement.framework_id == target_fw)
     present = {
@@ -172,11 +189,16 @@ def _sync_links(session: Session, source_fw: int, target_fw: int, wanted: set[tu
         )
     }
     added = 0
-    for pair in wanted - set(present):
-        session.add(RequirementLink(source_id=pair[0], target_id=pair[1], relationship="intersect"))
-        added += 1
+    for pair, spec in wanted.items():
+        link = present.get(pair)
+        if link is None:
+            link = RequirementLink(source_id=pair[0], target_id=pair[1], relationship="intersect")
+            added += 1
+        # A link a mapping library brought in keeps its origin (a reload may not remove it) and gains the review.
+        assign(link, {"rationale": spec.rationale, "rationale_en": spec.rationale_en})
+        session.add(link)
     removed = 0
-    for pair in set(present) - wanted:
+    for pair in set(present) - set(wanted):
         if present[pair].origin == "catalogue":  # links a user imported from a mapping library stay
             session.delete(present[pair])
             removed += 1

@@ -1,7 +1,7 @@
 """The command line: `evidence …` (also `flask --app evidence …`).
 
 Each command is a thin wrapper over a service function the web views use too, in a module per domain:
-instance (init, serve, worker), users, catalogue, evidence (import, reminders, gaps, sovereignty), exports
+instance (init, serve, worker), users, catalogue, applicability, evidence (import, reminders, gaps, sovereignty), exports
 (dossier, export, verify-bundle) and ops (backup, restore, verify); cli.common holds what they share. Errors the
 user can act on come out as one line on stderr and a non-zero exit status, never a traceback.
 """
@@ -13,11 +13,12 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from evidence.cli import catalogue, evidence, exports, instance, ops, users
+from evidence.cli import applicability, catalogue, evidence, exports, instance, ops, users
 from evidence.settings import debug_requested
 
 COMMANDS = (
-    instance.init, instance.serve, instance.worker, users.users, catalogue.catalogue, evidence.import_evidence,
+    instance.init, instance.serve, instance.worker, users.users, catalogue.catalogue, applicability.applicability,
+    evidence.import_evidence,
     evidence.gaps_command, evidence.reminders_command, exports.dossier_command, evidence.sovereignty_command,
     exports.export, ops.verify, exports.verify_bundle_command, ops.backup_command, ops.restore_command,
 )

@@ -114,7 +114,7 @@ def reminders_command(days, send):
 @click.option("--format", "output", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--chapter", help="Only this chapter (e.g. 12).")
 def gaps_command(perimeter, output, chapter):
-    """List what stands between PERIMETER and qualification. Exit 1 while an applicable exigence is not compliant."""
+    """List what stands between PERIMETER and qualification. Exit 1 while an applicable exigence is not covered."""
     import csv as csv_module
     import json
 
@@ -124,18 +124,25 @@ def gaps_command(perimeter, output, chapter):
     with context.session_scope() as session:
         result = gaps.compute(session, get_perimeter(session, perimeter), today())
         gaps.record_snapshot(session, result)
-    rows = [r for r in result.gaps() if not chapter or r.chapter == chapter]
-    records = [{
-        "ref": r.requirement.ref, "chapter": r.chapter, "kind": r.requirement.kind, "title": r.requirement.title,
-        "status": r.status.status, "reasons": list(r.status.reasons),
-        "controls": [c.ref for c in r.controls], "owners": sorted({c.owner_email for c in r.controls if c.owner_email}),
-    } for r in rows]
+    def record(r):
+        return {
+            "ref": r.requirement.ref, "chapter": r.chapter, "kind": r.requirement.kind, "title": r.requirement.title,
+            "status": r.status.status, "reasons": list(r.status.reasons),
+            "missing": [{"id": e.id, "state": e.state} for e in r.status.unanswered],
+            "controls": [c.ref for c in r.controls], "owners": sorted({c.owner_email for c in r.controls if c.owner_email}),
+        }
+
+    in_chapter = [r for r in result.gaps() if not chapter or r.chapter == chapter]
+    records = [record(r) for r in in_chapter]
+    # Recommendations are reported apart: never among the gaps, never in the exit status.
+    not_followed = [record(r) for r in result.recommendations_not_followed() if not chapter or r.chapter == chapter]
     if output == "json":
         readiness = result.readiness
         click.echo(json.dumps({
             "perimeter": result.perimeter.code, "date": result.today.isoformat(),
-            "readiness": {"compliant": readiness.compliant, "applicable": readiness.applicable, "percent": readiness.percent},
+            "readiness": {"covered": readiness.covered, "applicable": readiness.applicable, "percent": readiness.percent},
             "gaps": records,
+            "recommendations_not_followed": not_followed,
         }, ensure_ascii=False, indent=2))
     elif output == "csv":
         writer = csv_module.writer(sys.stdout)
@@ -148,11 +155,11 @@ def gaps_command(perimeter, output, chapter):
             reasons = ", ".join(labels.text(labels.REASON, x) for x in rec["reasons"])
             click.echo(f"{rec['ref']:<10} {labels.text(labels.STATUS, rec['status']):<14} {reasons:<40} {rec['title'][:60]}")
         readiness = result.readiness
-        click.echo(f"{result.perimeter.code}: {readiness.percent} % ready ({readiness.compliant}/{readiness.applicable} "
-                   f"applicable exigences compliant); {len(result.blocking_gaps())} exigence(s) with a gap"
+        click.echo(f"{result.perimeter.code}: {readiness.percent} % ready ({readiness.covered}/{readiness.applicable} "
+                   f"applicable exigences covered); {len(result.gaps())} exigence(s) with a gap; "
+                   f"{len(result.recommendations_not_followed())} recommendation(s) not followed (not gaps)"
                    + (f"; {len(records)} gap(s) shown in chapter {chapter}" if chapter else ""))
-    blocking = [r for r in result.blocking_gaps() if not chapter or r.chapter == chapter]
-    if blocking:
+    if in_chapter:
         sys.exit(1)
 
 
@@ -167,7 +174,7 @@ def sovereignty_command(perimeter, output):
     from evidence.services import sovereignty
 
     with context.session_scope() as session:
-        results = sovereignty.checks(sovereignty.registers(session, get_perimeter(session, perimeter)))
+        results = sovereignty.checks(sovereignty.registers(session, get_perimeter(session, perimeter), today()))
     if output == "json":
         click.echo(json.dumps([{"requirement": c.requirement, "check": c.name, "passed": c.passed,
                                 "problems": list(c.problems), "figures": dict(c.figures)} for c in results],

@@ -13,7 +13,9 @@ REQUIREMENT_KINDS = ("exigence", "recommandation")
 SERVICE_TYPES = ("IaaS", "CaaS", "PaaS", "SaaS")
 LINK_RELATIONSHIPS = ("equal", "subset", "superset", "intersect")
 PERIMETER_PHASES = ("preparation", "request_filed", "under_evaluation", "qualified", "surveillance", "lapsed")
-APPLICABILITY_REASONS = ("service_type", "inherited", "manual")
+# Why a manager decided: inherited from the lower layer, a condition that does not hold, a recommendation
+# not applicable ("manual": decisions recorded before conditions existed).
+APPLICABILITY_REASONS = ("service_type", "inherited", "manual", "condition", "recommendation")
 CONTROL_CATEGORIES = ("organisational", "physical", "technical", "procedural")
 CONTROL_STATUSES = ("planned", "in_progress", "implemented", "retired")
 EVIDENCE_KINDS = ("policy", "procedure", "record", "report", "configuration", "screenshot", "attestation", "link")
@@ -25,7 +27,11 @@ FINDING_SEVERITIES = ("major", "minor", "observation")
 FINDING_STATUSES = ("open", "answered", "closed")
 OPEN_FINDING_STATUSES = ("open", "answered")  # not closed by the evaluation centre yet
 DOSSIER_STATUSES = ("queued", "rendering", "done", "failed")
-VERDICT_STATUSES = ("non_compliant", "partial", "compliant", "not_applicable")
+# Coverage: the team's claim on an item, never the evaluation centre's conclusion ("conforme" is theirs).
+COVERAGE_STATES = ("not_covered", "partly_covered", "covered")
+RECOMMENDATION_STATES = ("not_followed", "followed")
+# A manager's verdict overrides the computed coverage; applicability is decided apart (no verdict excludes).
+VERDICT_STATUSES = COVERAGE_STATES + RECOMMENDATION_STATES
 
 # Sovereignty registers (chapter 19)
 SEAT_KINDS = ("registered_office", "central_administration", "principal_establishment")
@@ -35,6 +41,7 @@ CUSTOMER_DATA = "customer_data"
 TECHNICAL_DATA = ("identities", "logs", "directory", "certificates", "backups", "network_configuration")
 DATA_CATEGORIES = (CUSTOMER_DATA,) + TECHNICAL_DATA
 OPERATIONS = ("administration", "supervision", "support_l1", "support_l2", "support_l3")
+CHANGE_KINDS = ("legal", "organisational", "technical")  # the changes customers are told of (19.6.f)
 
 # Lengths refused (never cut) wherever a person or a file gives them.
 MAX_TITLE = 300

@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 from evidence.core.vocabulary import (  # noqa: F401  (re-exported: models name their allowed values)
     ACTION_STATUSES,
     APPLICABILITY_REASONS,
+    CHANGE_KINDS,
     CLASSIFICATIONS,
     CONTROL_CATEGORIES,
     CONTROL_STATUSES,
@@ -193,11 +194,16 @@ class Requirement(SQLModel, table=True):
     title: str = Field(max_length=300)
     title_en: str = Field(default="", max_length=300)
     summary: str = ""
+    summary_en: str = ""
     official_text: str = ""
+    # The situation in which the item applies, when the referential makes it depend on one (e.g. IPsec in use):
+    # only such an item, or a recommendation, may be declared not applicable, with a justification.
+    condition: str = ""
+    condition_en: str = ""
     kind: str = Field(default="exigence", max_length=20)
     service_types: list = json_column()  # only these service types (empty: every type)
     built_on_types: list = json_column()  # only when built on a lower layer of these types (empty: always)
-    expected_evidence: list = json_column()
+    expected_evidence: list = json_column()  # [{"id": "12.6.c#1", "text": …, "text_en": …}]: the checklist
     # URNs of the library nodes folded into this item (its own and its sub-bullets'), recorded by an overlay
     # import so that mapping libraries that point at sub-bullets still find the item.
     urns: list = json_column()
@@ -216,6 +222,8 @@ class RequirementLink(SQLModel, table=True):
     target_id: int = Field(foreign_key="requirement.id", index=True, ondelete="CASCADE")
     relationship: str = Field(default="intersect", max_length=20)
     origin: str = Field(default="catalogue", max_length=20)  # catalogue: re-loading may remove it; library: kept
+    rationale: str = ""  # why the link holds (reviewed catalogue links); empty for a library's unreviewed link
+    rationale_en: str = ""
 
 
 # --- Qualification -----------------------------------------------------------------------------------
@@ -236,6 +244,7 @@ class Perimeter(Versioned, SQLModel, table=True):
     request_filed_on: Optional[date] = None
     evaluation_started_on: Optional[date] = None
     qualified_on: Optional[date] = None
+    qualification_reference: str = Field(default="", max_length=100)  # ANSSI's decision number
     qualification_expires_on: Optional[date] = None
     next_surveillance_on: Optional[date] = None
     version: int = 1
@@ -273,6 +282,21 @@ class Verdict(SQLModel, table=True):
     perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
     requirement_id: int = Field(foreign_key="requirement.id", index=True, ondelete="CASCADE")
     status: str = Field(max_length=20)
+    justification: str
+    decided_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    decided_at: datetime = Field(default_factory=utcnow)
+
+
+class EntryWaiver(SQLModel, table=True):
+    """A manager's decision that one expected evidence entry of an item needs no proof in one perimeter."""
+
+    __tablename__ = "entry_waiver"
+    __table_args__ = (UniqueConstraint("perimeter_id", "requirement_id", "entry_id"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    requirement_id: int = Field(foreign_key="requirement.id", index=True, ondelete="CASCADE")
+    entry_id: str = Field(max_length=60)  # e.g. "12.6.c#2"
     justification: str
     decided_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     decided_at: datetime = Field(default_factory=utcnow)
@@ -351,6 +375,25 @@ class EvidenceRequirement(SQLModel, table=True):
     requirement_id: int = Field(foreign_key="requirement.id", primary_key=True, index=True, ondelete="CASCADE")
 
 
+class EvidencePerimeter(SQLModel, table=True):
+    """The perimeters a piece of evidence is valid for: it proves nothing anywhere else."""
+
+    __tablename__ = "evidence_perimeter"
+
+    evidence_id: int = Field(foreign_key="evidence.id", primary_key=True, ondelete="CASCADE")
+    perimeter_id: int = Field(foreign_key="perimeter.id", primary_key=True, index=True, ondelete="CASCADE")
+
+
+class EvidenceAnswer(SQLModel, table=True):
+    """An expected evidence entry of an item that a piece of evidence answers (its checklist line)."""
+
+    __tablename__ = "evidence_answer"
+
+    evidence_id: int = Field(foreign_key="evidence.id", primary_key=True, ondelete="CASCADE")
+    requirement_id: int = Field(foreign_key="requirement.id", primary_key=True, index=True, ondelete="CASCADE")
+    entry_id: str = Field(max_length=60, primary_key=True)
+
+
 class EvidenceVersion(SQLModel, table=True):
     __tablename__ = "evidence_version"
     __table_args__ = (UniqueConstraint("evidence_id", "number"),)
@@ -367,6 +410,9 @@ class EvidenceVersion(SQLModel, table=True):
     author_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     note: str = ""
+    # Set when a reviewer approves the evidence while this is its current version: the one version cited as proof.
+    approved_at: Optional[datetime] = None
+    approved_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
 
 
 class Finding(SQLModel, table=True):
@@ -429,11 +475,11 @@ class ReadinessSnapshot(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
     taken_on: date
-    compliant: int
-    partial: int
-    non_compliant: int
-    applicable: int
-    chapters: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # chapter -> [compliant, applicable]
+    covered: int
+    partly_covered: int
+    not_covered: int
+    applicable: int  # applicable exigences (recommendations are reported apart)
+    chapters: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # chapter -> [covered, applicable]
     updated_at: datetime = Field(default_factory=utcnow)
 
 
@@ -473,15 +519,34 @@ class Shareholder(SQLModel, table=True):
 
 
 class Subcontractor(SQLModel, table=True):
-    """A third party the service relies on (19.6.c/d, chapter 15)."""
+    """A third party that provides all or part of the service (19.6.c/d, chapter 15): its reach into the data,
+    the company that owns or controls it (article L233-3 of the code de commerce; shares in basis points, held
+    directly or indirectly), and its SecNumCloud qualification or the operating autonomy it guarantees."""
+
+    __table_args__ = (CheckConstraint("parent_capital_bp BETWEEN 0 AND 10000 AND parent_voting_bp BETWEEN 0 AND 10000 "
+                                      "AND largest_other_voting_bp BETWEEN 0 AND 10000", name="parent_shares"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     country: str = Field(max_length=2)
     service: str = Field(default="", max_length=300)
-    data_access: bool = False
+    data_access: bool = False  # to the customers' data
+    technical_data_access: Optional[bool] = None  # identities, SDN, logs, directory, certificates…; None: not assessed
     access_justification: str = ""
+    parent_name: str = Field(default="", max_length=200)
+    parent_country: str = Field(default="", max_length=2)
+    parent_capital_bp: int = 0
+    parent_voting_bp: int = 0
+    largest_other_voting_bp: int = 0  # the largest voting share another partner holds
+    parent_agreement: bool = False  # majority of the votes by agreement with other partners (L233-3 I 2°)
+    parent_de_facto: bool = False  # determines the general meetings' decisions in fact (I 3°)
+    parent_board_power: bool = False  # appoints or dismisses the majority of the board (I 4°)
     qualified: bool = False
+    qualification_decision: str = Field(default="", max_length=100)  # the qualification decision's number
+    qualification_date: Optional[date] = None
+    own_skills: bool = False  # operating autonomy through the provider's own skills (19.6.d)
+    alternatives: list = json_column()  # or through these other third parties, named (at least two)
+    autonomy_arrangements: str = ""  # how: own team, update mirror, source-code escrow…
     contract_ref: str = Field(default="", max_length=100)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -527,6 +592,71 @@ class OperationLocation(SQLModel, table=True):
     operation: str = Field(max_length=20)
     country: str = Field(max_length=2)
     allowed_operations: str = ""
+
+
+class ForeignPublicLink(SQLModel, table=True):
+    """A link of the provider with a government or public body outside the Union, and its assessment (19.6.e)."""
+
+    __tablename__ = "foreign_public_link"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    body: str = Field(max_length=200)
+    country: str = Field(max_length=2)
+    nature: str = ""  # what the link is: contract, funding, seat on a board…
+    assessment: str = ""  # empty: not assessed yet, a gap
+    assessed_on: Optional[date] = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ForeignLinkDeclaration(SQLModel, table=True):
+    """The positive declaration that the provider has no link with a foreign government or public body: an empty
+    register means nothing without it. Recording a link withdraws it."""
+
+    __tablename__ = "foreign_link_declaration"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    declared_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    declared_by: str = Field(max_length=254)  # the declarant's name and e-mail at the time, or the CLI actor
+    declared_on: date
+    statement: str = ""
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class SovereigntyChange(SQLModel, table=True):
+    """A legal, organisational or technical change that may affect compliance with 19.6: the customers of the
+    perimeters it concerns must be told formally within a month (19.6.f)."""
+
+    __tablename__ = "sovereignty_change"
+    __table_args__ = (one_of("kind", CHANGE_KINDS),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    changed_on: date = Field(index=True)
+    description: str = Field(max_length=2000)
+    recorded_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class SovereigntyChangePerimeter(SQLModel, table=True):
+    """The perimeters a change concerns (none recorded: all of them)."""
+
+    __tablename__ = "sovereignty_change_perimeter"
+
+    change_id: int = Field(foreign_key="sovereignty_change.id", primary_key=True, ondelete="CASCADE")
+    perimeter_id: int = Field(foreign_key="perimeter.id", primary_key=True, index=True, ondelete="CASCADE")
+
+
+class ChangeNotice(SQLModel, table=True):
+    """The day the customers were told of a change: those of one perimeter, or of all it concerns (None)."""
+
+    __tablename__ = "change_notice"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    change_id: int = Field(foreign_key="sovereignty_change.id", index=True, ondelete="CASCADE")
+    perimeter_id: Optional[int] = Field(default=None, foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    sent_on: date
+    means: str = Field(default="", max_length=300)  # registered letter, contractual notice, customer portal…
+    recorded_at: datetime = Field(default_factory=utcnow)
 
 
 class Dossier(SQLModel, table=True):

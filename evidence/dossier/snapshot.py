@@ -1,6 +1,7 @@
 """The dossier's snapshot: everything it shows about a perimeter, frozen as plain JSON-able data.
 
-Each evidence's current version is pinned (number, SHA-256, storage key). The snapshot is kept with the
+Only proofs are cited: evidence valid for the perimeter, approved and unexpired; each is pinned at the version
+that was approved (number, SHA-256, storage key). The snapshot is kept with the
 `Dossier` row: the same snapshot renders the same document, so every stored PDF can be rendered again.
 """
 from __future__ import annotations
@@ -41,8 +42,9 @@ def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: 
     lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
     sections = list(session.exec(select(Section).where(Section.framework_id == framework.id).order_by(Section.order)))
 
-    evidence_refs = sorted({e.ref for row in result.rows for e in row.evidence})
+    evidence_refs = sorted({e.ref for row in result.rows for e in row.proofs})
     latest = (select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
+              .where(EvidenceVersion.approved_at.is_not(None))
               .group_by(EvidenceVersion.evidence_id).subquery())
     versions = {}
     for evidence, version, owner in session.exec(
@@ -71,11 +73,22 @@ def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: 
             "summary": requirement.summary, "official_text": requirement.official_text,
             "applicability": row.applicability.state, "applicability_derived": row.applicability.derived,
             "applicability_justification": row.applicability.justification,
+            "applicability_basis": row.applicability.basis, "limited_to": list(row.applicability.limited_to),
+            "condition": requirement.condition, "condition_en": requirement.condition_en,
+            "summary_en": requirement.summary_en,
+            "inherited_from": row.lower.code if row.lower else None,
             "status": row.status.status, "reasons": list(row.status.reasons),
+            "gap": row.status.is_gap,
+            "expected_evidence": [
+                {**entry, "state": state.state, "proofs": list(state.proofs),
+                 "waiver": row.waivers[entry["id"]].justification if entry["id"] in row.waivers else None}
+                for entry in requirement.expected_evidence or []
+                for state in row.status.entries if state.id == entry["id"]
+            ],
             "verdict": {"status": row.verdict.status, "justification": row.verdict.justification} if row.verdict else None,
             "controls": [{"ref": c.ref, "title": c.title, "status": c.status, "owner": c.owner, "statement": c.statement}
                          for c in row.controls],
-            "evidence": [e.ref for e in row.evidence],
+            "evidence": [e.ref for e in row.proofs],
             "findings": [{"id": f.id, "severity": f.severity, "text": f.text, "status": f.status} for f in row.findings],
         })
 
@@ -99,7 +112,10 @@ def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: 
             "code": perimeter.code, "name": perimeter.name, "description": perimeter.description,
             "service_types": perimeter.service_types, "phase": perimeter.phase,
             "evaluation_centre": perimeter.evaluation_centre,
-            "built_on": {"code": lower.code, "name": lower.name} if lower else None,
+            "built_on": {"code": lower.code, "name": lower.name, "phase": lower.phase,
+                         "qualification_reference": lower.qualification_reference,
+                         "qualified_on": _iso(lower.qualified_on)} if lower else None,
+            "qualification_reference": perimeter.qualification_reference,
             "dates": {k: _iso(getattr(perimeter, k)) for k in (
                 "request_filed_on", "evaluation_started_on", "qualified_on", "qualification_expires_on", "next_surveillance_on")},
         },
@@ -111,17 +127,18 @@ def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: 
         "findings": findings,
         "actions": _actions(session, perimeter, today),
         "history": history,
-        "sovereignty": _sovereignty(session, perimeter) if framework.assessed else None,
-        "readiness": {"compliant": readiness.compliant, "applicable": readiness.applicable,
-                      "recommendations": [recommendations.compliant, recommendations.applicable],
-                      "chapters": [[chapter, r.compliant, r.applicable] for chapter, r in result.chapters()]},
+        "sovereignty": _sovereignty(session, perimeter, today) if framework.assessed else None,
+        "readiness": {"covered": readiness.covered, "applicable": readiness.applicable,
+                      "recommendations": [recommendations.covered, recommendations.applicable],
+                      "chapters": [[chapter, r.covered, r.applicable] for chapter, r in result.chapters()]},
         "counts": dict(result.counts()),
+        "recommendation_counts": dict(result.recommendation_counts()),
     }
 
 
-def _sovereignty(session: Session, perimeter: Perimeter) -> dict:
+def _sovereignty(session: Session, perimeter: Perimeter, today: date) -> dict:
     """The chapter-19 registers and the verdict of each check, for the dossier's annex."""
-    regs = sovereignty.registers(session, perimeter)
+    regs = sovereignty.registers(session, perimeter, today)
     members = sovereignty.eu_members()
     return {
         "checks": [{"requirement": c.requirement, "name": c.name, "passed": c.passed, "problems": list(c.problems),

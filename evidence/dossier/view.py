@@ -46,13 +46,30 @@ class DossierView:
         return section["ref"]
 
     def title(self, item) -> str:
-        return item["title_en"] if self.lang == "en" and item.get("title_en") else item["title"]
+        return self.text(item, "title")
+
+    def text(self, item, name: str) -> str:
+        """An item's text in the dossier's language (French when it has no English)."""
+        return (item.get(f"{name}_en") if self.lang == "en" else "") or item.get(name) or ""
+
+    def entry(self, entry) -> str:
+        return labels.entry_text(entry, self.lang)
+
+    def gaps(self, item) -> list[str]:
+        unanswered = [(e["id"], e["state"]) for e in item.get("expected_evidence", [])
+                      if e["state"] not in (rules.ANSWERED, rules.WAIVED)]
+        return labels.describe_gaps(item["reasons"], unanswered, item.get("expected_evidence"), self.lang)
+
+    def basis(self, item) -> str:
+        return labels.basis(rules.ItemApplicability(item["applicability"], item["applicability_derived"],
+                                                    basis=item.get("applicability_basis", ""),
+                                                    limited_to=tuple(item.get("limited_to", ()))))
 
     def chart(self) -> str:
-        """The overview's bar chart (SVG): compliant items per chapter."""
+        """The overview's bar chart (SVG): covered exigences per chapter."""
         data = [(chapter, self.section_titles.get(chapter, ""), rules.Readiness(c, a))
                 for chapter, c, a in self.s["readiness"]["chapters"]]
-        return charts.chapter_bars(data, _("Exigences conformes par chapitre"))
+        return charts.chapter_bars(data, _("Exigences couvertes par chapitre"))
 
     @property
     def contents(self) -> list[dict]:

@@ -11,9 +11,11 @@ from evidence.services.gaps import ItemRow, PerimeterStatus
 
 COLUMNS = [
     ("Point", 10), ("Chapitre", 9), ("Nature", 14), ("Intitulé", 48), ("Applicabilité", 14), ("Justification", 36),
-    ("Statut", 14), ("Raisons", 34), ("Mesures", 40), ("Preuves", 52), ("Écarts ouverts", 30),
+    ("Couverture", 14), ("Ce qui manque", 44), ("Mesures", 40), ("Preuves attendues", 52), ("Preuves citées", 52),
+    ("Écarts ouverts", 30),
 ]
-STATUS_FILL = {"compliant": "D9EFE0", "partial": "FFF1D6", "non_compliant": "FDE5E5", "not_applicable": "EEF1F5"}
+STATUS_FILL = {"covered": "D9EFE0", "followed": "D9EFE0", "partly_covered": "FFF1D6", "not_covered": "FDE5E5",
+               "not_followed": "FFF1D6", "not_applicable": "EEF1F5"}
 
 
 def matrix_rows(result: PerimeterStatus) -> list[list[str]]:
@@ -22,9 +24,12 @@ def matrix_rows(result: PerimeterStatus) -> list[list[str]]:
 
 def _row(row: ItemRow) -> list[str]:
     applicability = row.applicability
-    justification = "" if applicability.derived and applicability.justification in ("service_type", "built_on") else applicability.justification
+    justification = " : ".join(t for t in (labels.basis(applicability), applicability.justification) if t)
     if row.verdict is not None:
-        justification = (justification + " | " if justification else "") + f"Verdict : {row.verdict.justification}"
+        justification = (justification + " | " if justification else "") + (
+            f"Verdict du responsable conformité ({labels.text(labels.STATUS, row.verdict.status)}) : "
+            f"{row.verdict.justification}")
+    states = {e.id: e for e in row.status.entries}
     return [
         row.requirement.ref,
         row.requirement.chapter,
@@ -33,11 +38,17 @@ def _row(row: ItemRow) -> list[str]:
         labels.text(labels.APPLICABILITY, applicability.state),
         justification,
         labels.text(labels.STATUS, row.status.status),
-        ", ".join(labels.text(labels.REASON, r) for r in row.status.reasons),
+        "\n".join(labels.gap_sentences(row.status, row.requirement, "fr")),
         "\n".join(f"{c.ref} ({c.owner or '—'})" for c in row.controls),
         "\n".join(
-            f"{e.ref} v{e.version or '-'} ({labels.text(labels.EVIDENCE_STATUS, e.status)}{', valable jusqu’au ' + e.valid_until.isoformat() if e.valid_until else ''})"
-            for e in row.evidence
+            f"{e['id']} {e['text']} — {labels.text(labels.ENTRY_STATE, states[e['id']].state)}"
+            + (f" ({', '.join(states[e['id']].proofs)})" if states[e["id"]].proofs else "")
+            for e in row.requirement.expected_evidence or [] if e["id"] in states
+        ),
+        "\n".join(  # only approved, unexpired versions valid for the perimeter are cited as proof
+            f"{e.ref} v{e.version} ({', valable jusqu’au ' + e.valid_until.isoformat() if e.valid_until else ''})"
+            .replace("(, ", "(").replace(" ()", "")
+            for e in row.proofs
         ),
         "\n".join(f"{labels.text(labels.SEVERITY, f.severity)} : {f.text[:120]}" for f in row.findings),
     ]
@@ -70,7 +81,7 @@ def matrix_xlsx(result: PerimeterStatus) -> bytes:
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor="1F3A68")
         cell.alignment = Alignment(vertical="center", wrap_text=True)
-    status_column = [name for name, _w in COLUMNS].index("Statut") + 1
+    status_column = [name for name, _w in COLUMNS].index("Couverture") + 1
     for row, item in zip(matrix_rows(result), result.rows):
         sheet.append([safe_cell(value) for value in row])
         excel_row = sheet.max_row

@@ -17,7 +17,16 @@ from sqlmodel import Session
 
 from evidence.core.errors import EvidenceError
 from evidence.data import audit
-from evidence.data.models import Evidence, EvidenceControl, EvidenceRequirement, EvidenceVersion, User, utcnow
+from evidence.data.models import (
+    Evidence,
+    EvidenceAnswer,
+    EvidenceControl,
+    EvidencePerimeter,
+    EvidenceRequirement,
+    EvidenceVersion,
+    User,
+    utcnow,
+)
 from evidence.importer.manifest import read_manifest
 from evidence.importer.plan import (
     DONE,
@@ -265,10 +274,14 @@ def write_batch(session: Session, actor: User, batch: list, origin: str) -> None
                         for o, _b in new for c in o.entry.data.control_ids]
         requirement_rows = [{"evidence_id": evidence_ids[o], "requirement_id": r}
                             for o, _b in new for r in o.entry.data.requirement_ids]
-        if control_rows:
-            connection.execute(insert(EvidenceControl), control_rows)
-        if requirement_rows:
-            connection.execute(insert(EvidenceRequirement), requirement_rows)
+        perimeter_rows = [{"evidence_id": evidence_ids[o], "perimeter_id": p}
+                          for o, _b in new for p in o.entry.data.perimeter_ids]
+        answer_rows = [{"evidence_id": evidence_ids[o], "requirement_id": r, "entry_id": e}
+                       for o, _b in new for r, e in o.entry.data.answers]
+        for model, link_rows in ((EvidenceControl, control_rows), (EvidenceRequirement, requirement_rows),
+                                 (EvidencePerimeter, perimeter_rows), (EvidenceAnswer, answer_rows)):
+            if link_rows:
+                connection.execute(insert(model), link_rows)
 
     state = {}  # evidence id -> [status before this batch, highest version number]
     if versions:

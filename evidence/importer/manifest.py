@@ -12,14 +12,15 @@ from typing import Iterable
 
 from evidence.core.errors import EvidenceError
 
-COLUMNS = ("file", "url", "title", "ref", "kind", "owner", "controls", "requirements", "effective_date",
-           "valid_until", "classification", "description")
+COLUMNS = ("file", "url", "title", "ref", "kind", "owner", "controls", "requirements", "perimeters", "answers",
+           "effective_date", "valid_until", "classification", "description")
 # With `ref`, a row only brings a new file or address; the evidence's other fields are edited in the app.
-METADATA_COLUMNS = ("title", "kind", "owner", "controls", "requirements", "effective_date", "valid_until",
-                    "classification", "description")
+METADATA_COLUMNS = ("title", "kind", "owner", "controls", "requirements", "perimeters", "answers", "effective_date",
+                    "valid_until", "classification", "description")
 EXAMPLE_ROW = {
     "file": "rapports/rapport-edr-2025-t2.pdf", "url": "", "title": "Rapport trimestriel EDR", "ref": "",
     "kind": "report", "owner": "rssi@example.org", "controls": "CTL-LOG-01", "requirements": "12.4.a;12.4.b",
+    "perimeters": "iaas-fr1", "answers": "12.4.a#1",
     "effective_date": "2025-06-30", "valid_until": "30/06/2026", "classification": "internal",
     "description": "Export de la console EDR, tous les serveurs du périmètre",
 }
@@ -157,13 +158,14 @@ def write_template(path: Path) -> None:
 
     def write_xlsx(binary):
         from openpyxl import Workbook
+        from openpyxl.utils import get_column_letter
 
         workbook = Workbook()
         sheet = workbook.active
         sheet.title = "manifest"
         sheet.append(list(COLUMNS))
         sheet.append([EXAMPLE_ROW[c] for c in COLUMNS])
-        for letter, column in zip("ABCDEFGHIJKL", COLUMNS):
+        for letter, column in zip(map(get_column_letter, range(1, len(COLUMNS) + 1)), COLUMNS):
             sheet.column_dimensions[letter].width = max(14, len(str(EXAMPLE_ROW[column])) + 2)
         sheet.freeze_panes = "A2"
         workbook.save(binary)

@@ -21,7 +21,17 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from evidence.core.errors import EvidenceError
-from evidence.data.models import Control, Evidence, EvidenceVersion, Framework, Requirement, User
+from evidence.data.models import (
+    Control,
+    ControlPerimeter,
+    ControlRequirement,
+    Evidence,
+    EvidenceVersion,
+    Framework,
+    Perimeter,
+    Requirement,
+    User,
+)
 from evidence.data.storage import hash_stream
 from evidence.importer.manifest import METADATA_COLUMNS, ManifestRow
 from evidence.services.evidence import (
@@ -29,6 +39,7 @@ from evidence.services.evidence import (
     EvidenceDraft,
     EvidenceInvalid,
     LinkedControl,
+    LinkedPerimeter,
     LinkedRequirement,
     can_edit_evidence,
     check_evidence,
@@ -179,6 +190,10 @@ class Known:
     users: dict = field(default_factory=dict)  # lower-case email -> User (id, email, role, active)
     controls: dict = field(default_factory=dict)  # ref -> LinkedControl
     requirements: dict = field(default_factory=dict)  # lower-case ref -> LinkedRequirement
+    perimeters: dict = field(default_factory=dict)  # code -> LinkedPerimeter
+    control_scope: dict = field(default_factory=dict)  # control id -> [LinkedPerimeter]
+    entries: dict = field(default_factory=dict)  # requirement id -> entry ids of its checklist
+    mapped: dict = field(default_factory=dict)  # control id -> requirement ids it is mapped to
     evidence: dict = field(default_factory=dict)  # ref -> KnownEvidence
     by_title: dict = field(default_factory=dict)  # title -> [KnownEvidence]: what a row without ref may repeat
 
@@ -190,6 +205,17 @@ class Known:
 
     def find_requirements(self, keys: Sequence) -> dict:
         return {key: self.requirements[key.lower()] for key in keys if key.lower() in self.requirements}
+
+    def find_perimeters(self, keys: Sequence) -> dict:
+        return {key: self.perimeters[key.lower()] for key in keys if key.lower() in self.perimeters}
+
+    def control_perimeters(self, control_ids: Sequence[int]) -> list:
+        found = {p.id: p for c in control_ids for p in self.control_scope.get(c, [])}
+        return sorted(found.values(), key=lambda p: p.code)
+
+    def entries_of(self, requirement_ids: Sequence[int], control_ids: Sequence[int]) -> dict:
+        items = set(requirement_ids) | {r for c in control_ids for r in self.mapped.get(c, ())}
+        return {entry: r for r in items for entry in self.entries.get(r, ())}
 
 
 def chunks(items: list, size: int = 500) -> Iterator[list]:
@@ -206,12 +232,29 @@ def load_known(session: Session, rows: list[ManifestRow]) -> Known:
         query = select(Control.id, Control.ref, Control.status).where(Control.ref.in_(chunk))
         for control_id, ref, status in session.execute(query):
             known.controls[ref] = LinkedControl(control_id, ref, status)
+    known.perimeters = {code: LinkedPerimeter(id_, code) for id_, code in session.execute(select(Perimeter.id, Perimeter.code))}
+    control_ids = [c.id for c in known.controls.values()]
+    by_id = {p.id: p for p in known.perimeters.values()}
+    for chunk in chunks(control_ids):
+        for control_id, perimeter_id in session.execute(
+                select(ControlPerimeter.control_id, ControlPerimeter.perimeter_id).where(ControlPerimeter.control_id.in_(chunk))):
+            known.control_scope.setdefault(control_id, []).append(by_id[perimeter_id])
+        for control_id, requirement_id in session.execute(
+                select(ControlRequirement.control_id, ControlRequirement.requirement_id)
+                .where(ControlRequirement.control_id.in_(chunk))):
+            known.mapped.setdefault(control_id, []).append(requirement_id)
     # Items of the assessed referential, as the evidence form reads them.
     for requirement_id, ref in session.execute(
         select(Requirement.id, Requirement.ref).join(Framework, Framework.id == Requirement.framework_id)
         .where(Framework.assessed).order_by(Requirement.id.desc())
     ):
         known.requirements[ref.lower()] = LinkedRequirement(requirement_id, ref)
+    if any(str(row.values.get("answers", "")).strip() for row in rows):  # the checklists, only when answers are given
+        for requirement_id, entries in session.execute(
+            select(Requirement.id, Requirement.expected_evidence).join(Framework, Framework.id == Requirement.framework_id)
+            .where(Framework.assessed)
+        ):
+            known.entries[requirement_id] = [e["id"] for e in entries or []]
     refs = sorted({str(row.values.get("ref", "")).strip().upper() for row in rows} - {""})
     titles = sorted({str(row.values.get("title", "")).strip() for row in rows
                      if not str(row.values.get("ref", "")).strip()} - {""})
@@ -331,6 +374,7 @@ def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
         classification=text("classification") or "internal",
         effective_date=dates.get("effective_date"), valid_until=dates.get("valid_until"),
         controls=tuple(split_refs(text("controls").upper())), requirements=tuple(split_refs(text("requirements"))),
+        perimeters=tuple(split_refs(text("perimeters").lower())) or None, answers=tuple(split_refs(text("answers"))),
     )
     checked = None
     try:

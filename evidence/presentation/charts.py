@@ -19,7 +19,7 @@ def _text(x, y, content, size=11, anchor="start", fill=INK, weight="normal") -> 
 
 
 def chapter_bars(chapters: Sequence[tuple[str, str, Readiness]], title: str, width: int = 640) -> str:
-    """Horizontal bars, one per chapter: (ref, title, readiness) → compliant share of applicable items."""
+    """Horizontal bars, one per chapter: (ref, title, readiness) → covered share of applicable items."""
     row, top, label_w, value_w = 22, 28, 250, 90
     bar_w = width - label_w - value_w
     height = top + row * len(chapters) + 8
@@ -36,7 +36,7 @@ def chapter_bars(chapters: Sequence[tuple[str, str, Readiness]], title: str, wid
         parts.append(f'<rect x="{label_w}" y="{y + 4}" width="{bar_w}" height="13" rx="2" fill="{GREY}"/>')
         if readiness.applicable:
             parts.append(f'<rect x="{label_w}" y="{y + 4}" width="{bar_w * readiness.ratio:.1f}" height="13" rx="2" fill="{colour}"/>')
-        parts.append(_text(width - 4, y + 15, f"{readiness.percent} % ({readiness.compliant}/{readiness.applicable})",
+        parts.append(_text(width - 4, y + 15, f"{readiness.percent} % ({readiness.covered}/{readiness.applicable})",
                            size=11, anchor="end", fill=MUTED))
     parts.append("</svg>")
     return "".join(parts)

@@ -4,20 +4,38 @@ French is the source language (and the dossier's); the English UI translates the
 """
 from flask_babel import lazy_gettext as _l
 
+# The team's claim of coverage: "conforme" is the evaluation centre's word, not ours.
 STATUS = {
-    "compliant": _l("Conforme"),
-    "partial": _l("Partiel"),
-    "non_compliant": _l("Non conforme"),
+    "covered": _l("Couvert"),
+    "partly_covered": _l("Partiellement couvert"),
+    "not_covered": _l("Non couvert"),
     "not_applicable": _l("Non applicable"),
+    "followed": _l("Suivie"),
+    "not_followed": _l("Non suivie"),
 }
+COVERAGE_STATUSES = ("covered", "partly_covered", "not_covered", "not_applicable")
+RECOMMENDATION_STATUSES = ("followed", "not_followed", "not_applicable")
 REASON = {
     "no_control": _l("aucune mesure"),
     "control_not_implemented": _l("mesure non mise en œuvre"),
+    "no_statement": _l("déclaration de mise en œuvre manquante"),
+    "entry_missing": _l("preuve attendue manquante"),
     "evidence_missing": _l("preuve manquante"),
     "evidence_not_approved": _l("preuve non approuvée"),
     "evidence_expired": _l("preuve expirée"),
     "open_finding": _l("écart majeur ouvert"),
     "sovereignty_check": _l("contrôle de souveraineté en échec"),
+}
+ENTRY_STATE = {
+    "answered": _l("fournie"), "waived": _l("dispensée"), "missing": _l("preuve attendue manquante"),
+    "not_approved": _l("preuve attendue non approuvée"), "expired": _l("preuve attendue expirée"),
+}
+APPLICABILITY_BASIS = {
+    "service_type": _l("Ne s’applique qu’aux services %(types)s ; le périmètre n’en relève pas."),
+    "built_on": _l("Ne s’applique qu’aux services reposant sur un socle %(types)s ; ce n’est pas le cas du périmètre."),
+    "condition": _l("Condition non remplie"),
+    "recommendation": _l("Recommandation non applicable"),
+    "lower_layer": _l("Hérité du socle"),
 }
 EVIDENCE_STATUS = {"draft": _l("brouillon"), "in_review": _l("en revue"), "approved": _l("approuvée"), "rejected": _l("rejetée")}
 APPLICABILITY = {"applicable": _l("Applicable"), "not_applicable": _l("Non applicable"), "inherited": _l("Hérité")}
@@ -28,6 +46,49 @@ ACTION_STATUS = {"open": _l("À faire"), "in_progress": _l("En cours"), "done": 
 
 def text(mapping: dict, key: str) -> str:
     return str(mapping.get(key, key))
+
+
+def basis(applicability) -> str:
+    """Why an item is not applicable or inherited, written out (a derived exclusion names the service types)."""
+    template = APPLICABILITY_BASIS.get(applicability.basis)
+    if template is None:
+        return ""
+    if applicability.basis in ("service_type", "built_on"):
+        return str(template) % {"types": ", ".join(applicability.limited_to)}
+    return str(template)
+
+
+def entry_text(entry: dict, locale: str) -> str:
+    """An expected evidence entry in the reader's language (French when it has no English)."""
+    return (entry.get("text_en") if locale == "en" else "") or entry.get("text", "")
+
+
+def localised(requirement, name: str, locale: str) -> str:
+    """A requirement's title, summary or condition in the reader's language (French when it has no English)."""
+    return (getattr(requirement, f"{name}_en", "") if locale == "en" else "") or getattr(requirement, name, "")
+
+
+ENTRY_REASON_STATE = {"entry_missing": "missing", "evidence_not_approved": "not_approved", "evidence_expired": "expired"}
+
+
+def describe_gaps(reasons, unanswered, entries, locale: str) -> list[str]:
+    """Each missing piece as a sentence that names it: "preuve attendue manquante : <entry> (12.6.a#1)".
+
+    `unanswered`: (entry id, state) of the checklist lines not answered; `entries`: the item's checklist."""
+    by_id = {e["id"]: e for e in entries or []}
+    sentences = []
+    for reason in reasons:
+        missing = [(i, s) for i, s in unanswered if s == ENTRY_REASON_STATE.get(reason)]
+        if missing:
+            sentences += [f"{ENTRY_STATE[s]} : {entry_text(by_id.get(i, {}), locale)} ({i})" for i, s in missing]
+        else:
+            sentences.append(str(REASON.get(reason, reason)))
+    return sentences
+
+
+def gap_sentences(status, requirement, locale: str) -> list[str]:
+    return describe_gaps(status.reasons, [(e.id, e.state) for e in status.unanswered],
+                         requirement.expected_evidence, locale)
 CONTROL_STATUS = {"planned": _l("prévue"), "in_progress": _l("en cours"), "implemented": _l("en place"), "retired": _l("retirée")}
 FRESHNESS = {"valid": _l("valide"), "expiring": _l("expire bientôt"), "expired": _l("expirée")}
 PHASE = {
@@ -41,7 +102,11 @@ PERIMETER_DATES = {
 }
 CHECK = {
     "seats": _l("Sièges dans l'Union européenne"), "shareholding": _l("Actionnariat et contrôle"),
-    "subcontractors": _l("Sous-traitants hors UE"), "customer_data": _l("Données des commanditaires dans l'UE"),
+    "subcontractors": _l("Aucun accès technique de tiers extra-européens aux données"),
+    "operating_autonomy": _l("Tiers qualifiés SecNumCloud ou autonomie d'exploitation garantie"),
+    "foreign_public_links": _l("Liens avec des gouvernements ou organismes publics étrangers évalués"),
+    "customer_notices": _l("Commanditaires informés des changements sous un mois"),
+    "customer_data": _l("Données des commanditaires dans l'UE"),
     "technical_data": _l("Données techniques dans l'UE"), "administration": _l("Administration et supervision depuis l'UE"),
     "support": _l("Support hors UE limité aux opérations listées"),
 }
@@ -55,3 +120,5 @@ DATA_CATEGORY = {
 DATA_ACTIVITY = {"stored": _l("stockage"), "processed": _l("traitement")}
 OPERATION = {"administration": _l("Administration"), "supervision": _l("Supervision"), "support_l1": _l("Support N1"),
              "support_l2": _l("Support N2"), "support_l3": _l("Support N3")}
+CHANGE_KIND = {"legal": _l("juridique"), "organisational": _l("organisationnel"), "technical": _l("technique")}
+ACCESS_ASSESSMENT = {True: _l("oui"), False: _l("non"), None: _l("non évalué")}

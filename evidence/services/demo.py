@@ -20,6 +20,7 @@ from evidence.services import controls as control_service
 from evidence.services import evidence as evidence_items
 from evidence.services import perimeters as perimeter_service
 from evidence.services import users as auth
+from evidence.services import waivers
 from evidence.settings import resource_dir
 
 
@@ -121,6 +122,7 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             service_types=tuple(spec["service_types"]), framework_key=framework.key,
             built_on_code=spec.get("built_on"), phase=spec.get("phase", "preparation"),
             evaluation_centre=spec.get("evaluation_centre", ""),
+            qualification_reference=spec.get("qualification_reference", ""),
         ))
 
     requirements = {r.ref: r for r in session.exec(select(Requirement).where(Requirement.framework_id == framework.id))}
@@ -144,6 +146,8 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             classification=item.get("classification", "internal"), effective_date=effective, valid_until=valid_until,
             control_ids=[controls[ref].id for ref in item.get("controls", [])],
             requirement_ids=[requirements[ref].id for ref in item.get("requirements", [])],
+            perimeter_ids=[perimeters[code].id for code in item["perimeters"]] if "perimeters" in item else None,
+            answers=list(item.get("answers", [])),
         )
         if item["kind"] == "link":
             evidence = evidence_items.create_evidence(session, owner, evidence_data, url=item["url"])
@@ -163,11 +167,30 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             evidence_items.review(session, reviewer, evidence, "reject", "Document incomplet : signature de la direction absente.")
         else:
             evidence_items.review(session, reviewer, evidence, "approve")
+    _load_statement(session, users, data, perimeters, requirements)
     _load_sovereignty(session, actor, data.get("sovereignty") or {}, perimeters, today)
     return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]), password)
 
 
+def _load_statement(session: Session, users: dict, data: dict, perimeters: dict, requirements: dict) -> None:
+    """The managers' decisions: applicability (a conditional item that does not apply, inherited items), waived
+    entries and verdicts, each by the manager named, through the services the pages call."""
+    for spec in data.get("applicability") or []:
+        perimeter_service.set_applicability(session, users[spec["by"]], perimeters[spec["perimeter"]],
+                                            requirements[spec["ref"]], spec["state"], spec["justification"])
+    for spec in data.get("waivers") or []:
+        waivers.set_waiver(session, users[spec["by"]], perimeters[spec["perimeter"]], requirements[spec["entry"].split("#")[0]],
+                           spec["entry"], spec["justification"])
+    for spec in data.get("verdicts") or []:
+        perimeter_service.set_verdict(session, users[spec["by"]], perimeters[spec["perimeter"]], requirements[spec["ref"]],
+                                      spec["status"], spec["justification"])
+
+
 def _load_sovereignty(session: Session, actor, data: dict, perimeters: dict, today: date) -> None:
+    """The chapter-19 registers, through the services' validation; only the last step is a change customers must
+    hear of (the other dated changes are history, with the day they were told)."""
+    from dataclasses import replace
+
     from evidence.services import sovereignty
 
     for seat in data.get("seats", []):
@@ -177,12 +200,31 @@ def _load_sovereignty(session: Session, actor, data: dict, perimeters: dict, tod
         sovereignty.save_holder(session, actor, sovereignty.HolderData(
             name=holder["name"], country=holder["country"], capital=holder["capital"], voting=holder["voting"],
             kind=holder.get("kind", "direct"), notes=holder.get("notes", "")), today=today, notify=False)
+    third_parties = {}
     for sub in data.get("subcontractors", []):
-        sovereignty.save_subcontractor(session, actor, sovereignty.SubcontractorData(
+        parent = sub.get("parent") or {}
+        third_parties[sub["name"]] = sovereignty.SubcontractorData(
             name=sub["name"], country=sub["country"], service=sub.get("service", ""), data_access=sub["data_access"],
-            access_justification=sub.get("access_justification", ""), qualified=sub.get("qualified", False),
-            contract_ref=sub.get("contract_ref", ""),
-            perimeter_ids=tuple(perimeters[code].id for code in sub.get("perimeters", []))), today=today, notify=False)
+            technical_data_access=sub.get("technical_data_access"), access_justification=sub.get("access_justification", ""),
+            qualified=sub.get("qualified", False), qualification_decision=sub.get("qualification_decision", ""),
+            qualification_date=sub.get("qualification_date"), contract_ref=sub.get("contract_ref", ""),
+            parent_name=parent.get("name", ""), parent_country=parent.get("country", ""),
+            parent_capital=parent.get("capital", "0"), parent_voting=parent.get("voting", "0"),
+            largest_other_voting=parent.get("largest_other", "0"), own_skills=sub.get("own_skills", False),
+            alternatives=sub.get("alternatives", ()), autonomy_arrangements=sub.get("autonomy_arrangements", ""),
+            perimeter_ids=tuple(perimeters[code].id for code in sub.get("perimeters", [])))
+        sovereignty.save_subcontractor(session, actor, third_parties[sub["name"]], today=today, notify=False)
+    links = data.get("foreign_links") or {}
+    if links.get("none_declared_by"):
+        sovereignty.declare_no_foreign_links(session, auth.find_user(session, links["none_declared_by"]) or actor,
+                                             links.get("statement", ""), today=today)
+    for change in data.get("changes", []):
+        recorded = sovereignty.save_change(session, actor, sovereignty.ChangeData(
+            kind=change["kind"], changed_on=today - timedelta(days=int(change["changed_days_ago"])),
+            description=change["description"], perimeter_ids=tuple(perimeters[c].id for c in change.get("perimeters", []))))
+        for notice in change.get("notices", []):
+            sovereignty.add_notice(session, actor, recorded, perimeters.get(notice.get("perimeter")),
+                                   today - timedelta(days=int(notice["sent_days_ago"])), notice.get("means", ""), today=today)
     for code, places in data.get("localisation", {}).items():
         perimeter = perimeters[code]
         for site in places.get("sites", []):
@@ -193,11 +235,11 @@ def _load_sovereignty(session: Session, actor, data: dict, perimeters: dict, tod
         for operation in places.get("operations", []):
             sovereignty.add_operation(session, actor, perimeter, operation["operation"], operation["country"],
                                       operation.get("allowed_operations", ""), today=today, notify=False)
-    # One recorded change, so that the 19.6.f action shows: the observability provider now sees customer data.
+    # Today's change, through the register like any other: the observability provider now sees customer data, so
+    # the change is recorded and the 19.6.f action planned (its customers are still to be told, within a month).
     telemetrix = next((s for s in sovereignty.registers(session, perimeters["saas-collab"]).subcontractors
                        if s.name == "Telemetrix Inc."), None)
     if telemetrix is not None:
-        sovereignty.save_subcontractor(session, actor, sovereignty.SubcontractorData(
-            name=telemetrix.name, country="US", service=telemetrix.service, data_access=True, qualified=False,
-            contract_ref=telemetrix.contract_ref, perimeter_ids=(perimeters["saas-collab"].id,)),
-            telemetrix, today=today)
+        sovereignty.save_subcontractor(session, actor, replace(
+            third_parties[telemetrix.name], data_access=True,
+            access_justification="Traces applicatives complètes, contenu des requêtes compris."), telemetrix, today=today)

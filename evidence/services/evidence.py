@@ -1,14 +1,13 @@
 """Evidence: files or links that prove controls, their versions, owners, validity and review.
 
-`check_evidence` holds the rules on an evidence's fields: the web forms, the importer and any other door call it,
-so that the same input gets the same answer whichever way it comes in.
+The rules on an evidence's fields (`check_evidence`) live in evidence_fields; they are re-exported here, where
+callers look for the evidence service.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import BinaryIO, Collection, Optional, Protocol, Sequence
-from urllib.parse import urlsplit
+from typing import BinaryIO, Collection, Optional
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -17,26 +16,37 @@ from sqlmodel import Session, select
 from evidence.core import rules
 from evidence.core.errors import EvidenceError, check_version
 from evidence.core.vocabulary import (
-    CLASSIFICATIONS,
     COMPLIANCE_ROLES,
-    EVIDENCE_KINDS,
-    MAX_DESCRIPTION,
-    MAX_NOTE,
-    MAX_TITLE,
-    MAX_URL,
 )
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
-    Control,
     Evidence,
+    EvidenceAnswer,
     EvidenceControl,
+    EvidencePerimeter,
     EvidenceRequirement,
     EvidenceVersion,
-    Framework,
-    Requirement,
     User,
     utcnow,
+)
+from evidence.services.evidence_fields import (  # noqa: F401  (the evidence service's rules, re-exported)
+    NO_SUCH_ITEM,
+    CheckedEvidence,
+    DatabaseLookup,
+    EvidenceDraft,
+    EvidenceInvalid,
+    EvidenceLookup,
+    FieldProblem,
+    LinkedControl,
+    LinkedPerimeter,
+    LinkedRequirement,
+    assessed_requirement_ids,
+    check_evidence,
+    check_url,
+    control_perimeters,
+    entries_of,
+    version_problems,
 )
 from evidence.services.uploads import safe_filename, store_upload
 
@@ -56,220 +66,6 @@ def require(condition: bool, message: str) -> None:
         raise PermissionError(message)
 
 
-# --- Checking an evidence's fields ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    """One refused field. Fields are named as the manifest's columns (title, owner, controls, valid_until, ...),
-    which are also the web form's field names: both doors name the same field for the same input."""
-
-    field: str
-    message: str
-    value: object = None  # the element at fault in a list (a control, an item), None when it is the whole field
-
-
-class EvidenceInvalid(EvidenceError):
-    """Evidence refused for one or more of its fields; `problems` says which and why."""
-
-    def __init__(self, problems: Sequence[FieldProblem]):
-        self.problems = tuple(problems)
-        super().__init__("; ".join(
-            f"{p.field}: {p.message}" + ("" if p.value is None else f" ({p.value})") for p in self.problems
-        ))
-
-
-@dataclass(frozen=True)
-class LinkedControl:
-    id: int
-    ref: str
-    status: str
-
-
-@dataclass(frozen=True)
-class LinkedRequirement:
-    id: int
-    ref: str
-
-
-class EvidenceLookup(Protocol):
-    """The facts `check_evidence` needs, found by the references a door holds: ids for `DatabaseLookup`; the
-    manifest's e-mails and refs for the importer, which loads them once for every row instead of once a row."""
-
-    def find_user(self, key) -> Optional[User]:
-        """The user (anything with id, email, active), or None when there is no such user."""
-
-    def find_controls(self, keys: Sequence) -> dict:
-        """key -> LinkedControl, for the keys that name a control."""
-
-    def find_requirements(self, keys: Sequence) -> dict:
-        """key -> LinkedRequirement, for the keys that name an item of the referential."""
-
-
-class DatabaseLookup:
-    """`EvidenceLookup` by id, one query per kind of fact."""
-
-    def __init__(self, session: Session):
-        self.session = session
-
-    def find_user(self, key) -> Optional[User]:
-        return self.session.get(User, key)
-
-    def find_controls(self, keys: Sequence) -> dict:
-        if not keys:
-            return {}
-        rows = self.session.exec(select(Control.id, Control.ref, Control.status).where(Control.id.in_(keys)))
-        return {id_: LinkedControl(id_, ref, status) for id_, ref, status in rows}
-
-    def find_requirements(self, keys: Sequence) -> dict:
-        if not keys:
-            return {}
-        rows = self.session.exec(select(Requirement.id, Requirement.ref).where(Requirement.id.in_(keys)))
-        return {id_: LinkedRequirement(id_, ref) for id_, ref in rows}
-
-
-@dataclass(frozen=True)
-class EvidenceDraft:
-    """An evidence's fields as a person gives them, before `check_evidence`. `owner` (empty: the actor),
-    `controls` and `requirements` hold references that the lookup resolves."""
-
-    title: str
-    kind: str = "record"
-    description: str = ""
-    owner: object = None
-    classification: str = "internal"
-    effective_date: Optional[date] = None
-    valid_until: Optional[date] = None
-    controls: tuple = ()
-    requirements: tuple = ()
-
-
-@dataclass(frozen=True)
-class CheckedEvidence:
-    """Fields that passed `check_evidence`: the evidence's columns, its links by id and by ref, and the first
-    version's address. Writers store them as they are."""
-
-    values: dict  # title, kind, description, owner_id, classification, effective_date, valid_until
-    control_ids: tuple = ()
-    control_refs: tuple = ()
-    requirement_ids: tuple = ()
-    requirement_refs: tuple = ()
-    url: str = ""
-
-    @property
-    def title(self) -> str:
-        return self.values["title"]
-
-
-NO_SUCH_ITEM = "no such item in the referential"
-
-
-def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *, url: str = "", note: str = "",
-                   kept_owner_id: Optional[int] = None, kept_control_ids: Collection[int] = ()) -> CheckedEvidence:
-    """The rules on an evidence's fields, every problem at once (EvidenceInvalid); nothing is cut or replaced.
-
-    `url` and `note` are the first version's, for new evidence. The owner and the controls an evidence already
-    has (`kept_...`) are not judged again: a user disabled or a control retired since does not block editing the
-    rest. Whatever is named anew must be usable."""
-    problems: list[FieldProblem] = []
-
-    def refuse(name: str, message: str, value=None) -> None:
-        problems.append(FieldProblem(name, message, value))
-
-    title = (draft.title or "").strip()
-    if not title:
-        refuse("title", "evidence needs a title")
-    elif len(title) > MAX_TITLE:
-        refuse("title", f"longer than {MAX_TITLE} characters")
-    description = (draft.description or "").strip()
-    if len(description) > MAX_DESCRIPTION:
-        refuse("description", f"longer than {MAX_DESCRIPTION} characters")
-    if draft.kind not in EVIDENCE_KINDS:
-        refuse("kind", f"unknown kind; the kinds are: {', '.join(EVIDENCE_KINDS)}")
-    if draft.classification not in CLASSIFICATIONS:
-        refuse("classification", f"unknown classification; the classifications are: {', '.join(CLASSIFICATIONS)}")
-    if draft.effective_date and draft.valid_until and draft.valid_until < draft.effective_date:
-        refuse("valid_until", f"before the effective date {draft.effective_date.isoformat()}")
-
-    owner_id = actor.id
-    if draft.owner not in (None, ""):
-        user = lookup.find_user(draft.owner)
-        if user is None:
-            refuse("owner", "no such user")
-        elif not user.active and user.id != kept_owner_id:
-            refuse("owner", "this user is disabled")
-        elif actor.role == "contributor" and user.id != actor.id:
-            refuse("owner", f"a contributor's evidence is their own: leave owner empty or give {actor.email}")
-        else:
-            owner_id = user.id
-
-    control_keys = list(dict.fromkeys(draft.controls))
-    controls = lookup.find_controls(control_keys)
-    for key in control_keys:
-        control = controls.get(key)
-        if control is None:
-            refuse("controls", "no such control", key)
-        elif control.status == "retired" and control.id not in kept_control_ids:
-            refuse("controls", "this control is retired", control.ref)
-    requirement_keys = list(dict.fromkeys(draft.requirements))
-    requirements = lookup.find_requirements(requirement_keys)
-    for key in requirement_keys:
-        if key not in requirements:
-            refuse("requirements", NO_SUCH_ITEM, key)
-    problems += version_problems(url, note)
-    if problems:
-        raise EvidenceInvalid(problems)
-    linked = [controls[k] for k in control_keys]
-    items = [requirements[k] for k in requirement_keys]
-    return CheckedEvidence(
-        values={"title": title, "kind": draft.kind, "description": description, "owner_id": owner_id,
-                "classification": draft.classification, "effective_date": draft.effective_date,
-                "valid_until": draft.valid_until},
-        control_ids=tuple(c.id for c in linked), control_refs=tuple(c.ref for c in linked),
-        requirement_ids=tuple(r.id for r in items), requirement_refs=tuple(r.ref for r in items),
-        url=(url or "").strip(),
-    )
-
-
-
-def version_problems(url: str = "", note: str = "") -> list[FieldProblem]:
-    """A version's address (link evidence points at the provider's own systems; the app stores the address and
-    never fetches it) and note."""
-    problems = []
-    url = (url or "").strip()
-    if url:
-        try:
-            parts = urlsplit(url)
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            parts = None
-        if len(url) > MAX_URL:
-            problems.append(FieldProblem("url", f"longer than {MAX_URL} characters"))
-        elif parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
-            problems.append(FieldProblem("url", f"not an http(s) address: {url[:80]!r}"))
-    if len((note or "").strip()) > MAX_NOTE:
-        problems.append(FieldProblem("note", f"longer than {MAX_NOTE} characters"))
-    return problems
-
-
-def check_url(url: str) -> str:
-    """The address, stripped, or EvidenceInvalid naming the url field."""
-    if problems := version_problems(url):
-        raise EvidenceInvalid(problems)
-    return url.strip()
-
-
-def assessed_requirement_ids(session: Session, refs: Sequence[str]) -> list[int]:
-    """Ids of items of the assessed referential, given by ref as a person types them (the evidence form)."""
-    refs = list(dict.fromkeys(refs))
-    found = dict(session.exec(
-        select(Requirement.ref, Requirement.id).join(Framework, Framework.id == Requirement.framework_id)
-        .where(Framework.assessed, Requirement.ref.in_(refs or ["-"]))
-    ).all())
-    if unknown := [r for r in refs if r not in found]:
-        raise EvidenceInvalid([FieldProblem("requirements", NO_SUCH_ITEM, r) for r in unknown])
-    return [found[r] for r in refs]
-
-
 # --- Evidence ---------------------------------------------------------------------------------------------------
 
 
@@ -286,11 +82,14 @@ class EvidenceData:
     valid_until: Optional[date] = None
     control_ids: list[int] = field(default_factory=list)
     requirement_ids: list[int] = field(default_factory=list)
+    perimeter_ids: Optional[list[int]] = None  # None: the perimeters of its controls
+    answers: list[str] = field(default_factory=list)
 
     def draft(self) -> EvidenceDraft:
         return EvidenceDraft(self.title, self.kind, self.description, self.owner_id, self.classification,
                              self.effective_date, self.valid_until, tuple(self.control_ids),
-                             tuple(self.requirement_ids))
+                             tuple(self.requirement_ids),
+                             None if self.perimeter_ids is None else tuple(self.perimeter_ids), tuple(self.answers))
 
 
 def get_evidence(session: Session, ref: str) -> Evidence:
@@ -330,7 +129,24 @@ def _set_links(session: Session, evidence: Evidence, checked: CheckedEvidence) -
     ):
         if replace_links(session, model, model.evidence_id, evidence.id, column, ids):
             changes[label] = sorted(refs)
+    if replace_links(session, EvidencePerimeter, EvidencePerimeter.evidence_id, evidence.id,
+                     EvidencePerimeter.perimeter_id, checked.perimeter_ids):
+        changes["perimeters"] = sorted(checked.perimeter_codes)
+    if set_answers(session, evidence.id, checked.answers):
+        changes["answers"] = sorted(entry for _r, entry in checked.answers)
     return changes
+
+
+def set_answers(session: Session, evidence_id: int, answers: Collection[tuple[int, str]]) -> bool:
+    """Make the entries the evidence answers exactly `answers` ((requirement id, entry id)); whether any changed."""
+    present = {(a.requirement_id, a.entry_id): a for a in session.exec(
+        select(EvidenceAnswer).where(EvidenceAnswer.evidence_id == evidence_id))}
+    wanted = set(answers)
+    for key in set(present) - wanted:
+        session.delete(present[key])
+    for requirement_id, entry_id in wanted - set(present):
+        session.add(EvidenceAnswer(evidence_id=evidence_id, requirement_id=requirement_id, entry_id=entry_id))
+    return wanted != set(present)
 
 
 def create_evidence(session: Session, actor: User, data: EvidenceData, *, store=None, upload: Optional[BinaryIO] = None,
@@ -356,6 +172,9 @@ def creation_details(checked: CheckedEvidence, version) -> dict:
         details["controls"] = sorted(checked.control_refs)
     if checked.requirement_refs:
         details["requirements"] = sorted(checked.requirement_refs)
+    details["perimeters"] = sorted(checked.perimeter_codes)
+    if checked.answers:
+        details["answers"] = sorted(entry for _r, entry in checked.answers)
     return {**details, **version_details(version)}
 
 
@@ -458,13 +277,19 @@ def review(session: Session, actor: User, evidence: Evidence, action: str, comme
         raise EvidenceError(f"{evidence.ref}: {error}") from None
     previous = evidence.status
     evidence.status = status
+    details = {"from": previous, "to": status, "comment": comment}
     if action in ("approve", "reject"):
         evidence.review_comment = comment
         evidence.reviewed_by_id = actor.id
         evidence.reviewed_at = utcnow()
+    if action == "approve" and current is not None:
+        # What was approved is this version: it stays the one cited until another version is approved.
+        current.approved_at, current.approved_by_id = evidence.reviewed_at, actor.id
+        session.add(current)
+        details["version"] = current.number
     evidence.updated_at = utcnow()
     session.add(evidence)
-    audit.record(session, actor, f"evidence.{action}", evidence, {"from": previous, "to": status, "comment": comment})
+    audit.record(session, actor, f"evidence.{action}", evidence, details)
     session.commit()
     return evidence
 

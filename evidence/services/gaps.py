@@ -17,8 +17,11 @@ from evidence.data.models import (
     Control,
     ControlPerimeter,
     ControlRequirement,
+    EntryWaiver,
     Evidence,
+    EvidenceAnswer,
     EvidenceControl,
+    EvidencePerimeter,
     EvidenceRequirement,
     EvidenceVersion,
     Finding,
@@ -49,12 +52,17 @@ class EvidenceLine:
     title: str
     status: str
     kind: str
-    version: Optional[int]
+    version: Optional[int]  # for a proof: the approved version; otherwise the current one
     valid_until: Optional[date]
     effective_date: Optional[date]
     sha256: Optional[str]
     owner: str
     freshness: str
+    answers: tuple[str, ...] = ()  # expected evidence entries of this item it answers
+
+    @property
+    def is_proof(self) -> bool:
+        return self.status == "approved" and self.freshness != rules.EXPIRED and self.version is not None
 
 
 @dataclass
@@ -63,13 +71,29 @@ class ItemRow:
     applicability: rules.ItemApplicability
     status: rules.ItemStatus
     controls: list[ControlLine] = field(default_factory=list)
+    # Evidence valid for the perimeter: `proofs` are cited (approved, unexpired), `pending` are still to review
+    # or renew. Evidence of other perimeters never appears here.
     evidence: list[EvidenceLine] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     verdict: Optional[Verdict] = None
+    waivers: dict = field(default_factory=dict)  # entry id -> EntryWaiver
+    lower: Optional[Perimeter] = None  # the layer an inherited item takes its coverage from
 
     @property
     def chapter(self) -> str:
         return self.requirement.chapter
+
+    @property
+    def proofs(self) -> list[EvidenceLine]:
+        return [e for e in self.evidence if e.is_proof]
+
+    @property
+    def pending(self) -> list[EvidenceLine]:
+        return [e for e in self.evidence if not e.is_proof]
+
+    @property
+    def is_recommendation(self) -> bool:
+        return self.requirement.kind == "recommandation"
 
 
 @dataclass
@@ -80,10 +104,10 @@ class PerimeterStatus:
     rows: list[ItemRow]
 
     def exigences(self) -> list[ItemRow]:
-        return [r for r in self.rows if r.requirement.kind == "exigence"]
+        return [r for r in self.rows if not r.is_recommendation]
 
     def recommendations(self) -> list[ItemRow]:
-        return [r for r in self.rows if r.requirement.kind == "recommandation"]
+        return [r for r in self.rows if r.is_recommendation]
 
     @property
     def readiness(self) -> rules.Readiness:
@@ -100,14 +124,20 @@ class PerimeterStatus:
         return [(chapter, rules.readiness(statuses)) for chapter, statuses in by_chapter.items()]
 
     def counts(self) -> Counter:
+        """Exigences by coverage (recommendations are counted apart: `recommendation_counts`)."""
         return Counter(r.status.status for r in self.exigences())
 
+    def recommendation_counts(self) -> Counter:
+        return Counter(r.status.status for r in self.recommendations())
+
     def gaps(self) -> list[ItemRow]:
+        """What stands between the perimeter and qualification: exigences not (fully) covered."""
         return [r for r in self.rows if r.status.is_gap]
 
-    def blocking_gaps(self) -> list[ItemRow]:
-        """Gaps on exigences: what stands between the perimeter and qualification."""
-        return [r for r in self.exigences() if r.status.is_gap]
+    blocking_gaps = gaps
+
+    def recommendations_not_followed(self) -> list[ItemRow]:
+        return [r for r in self.recommendations() if r.status.status == rules.NOT_FOLLOWED]
 
     def freshness(self) -> Counter:
         seen = {}
@@ -115,6 +145,28 @@ class PerimeterStatus:
             for line in row.evidence:
                 seen[line.ref] = line.freshness
         return Counter(seen.values())
+
+
+def _versions(session: Session) -> tuple[dict, dict]:
+    """evidence id -> (number, sha256) of its current version, and of its approved version."""
+    latest = (
+        select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
+        .group_by(EvidenceVersion.evidence_id).subquery()
+    )
+    current = {
+        evidence_id: (number, sha)
+        for evidence_id, number, sha in session.exec(
+            select(EvidenceVersion.evidence_id, EvidenceVersion.number, EvidenceVersion.sha256)
+            .join(latest, (latest.c.evidence_id == EvidenceVersion.evidence_id) & (latest.c.number == EvidenceVersion.number))
+        )
+    }
+    approved = {}
+    for evidence_id, number, sha in session.exec(
+        select(EvidenceVersion.evidence_id, EvidenceVersion.number, EvidenceVersion.sha256)
+        .where(EvidenceVersion.approved_at.is_not(None)).order_by(EvidenceVersion.number)
+    ):
+        approved[evidence_id] = (number, sha)  # the latest approved wins
+    return current, approved
 
 
 def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0) -> PerimeterStatus:
@@ -131,50 +183,50 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
         .order_by(Control.ref)
     ).all()
     control_ids = {control.id for _m, control, _u in mappings}
+    current, approved = _versions(session)
+    in_scope = select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == perimeter.id)
+    answers = defaultdict(set)  # (evidence id, requirement id) -> entry ids
+    for evidence_id, requirement_id, entry_id in session.exec(
+        select(EvidenceAnswer.evidence_id, EvidenceAnswer.requirement_id, EvidenceAnswer.entry_id)
+        .where(EvidenceAnswer.evidence_id.in_(in_scope))
+    ):
+        answers[(evidence_id, requirement_id)].add(entry_id)
 
-    latest = (
-        select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
-        .group_by(EvidenceVersion.evidence_id).subquery()
-    )
-    version_of = {
-        evidence_id: (number, sha)
-        for evidence_id, number, sha in session.exec(
-            select(EvidenceVersion.evidence_id, EvidenceVersion.number, EvidenceVersion.sha256)
-            .join(latest, (latest.c.evidence_id == EvidenceVersion.evidence_id) & (latest.c.number == EvidenceVersion.number))
-        )
-    }
-
-    def line(evidence: Evidence, owner: Optional[User]) -> EvidenceLine:
-        number, sha = version_of.get(evidence.id, (None, None))
+    def line(evidence: Evidence, owner: Optional[User], requirement_id: int) -> EvidenceLine:
+        number, sha = (approved if evidence.status == "approved" else current).get(evidence.id, (None, None))
         return EvidenceLine(
             ref=evidence.ref, title=evidence.title, status=evidence.status, kind=evidence.kind, version=number,
             valid_until=evidence.valid_until, effective_date=evidence.effective_date, sha256=sha,
             owner=owner.name if owner else "", freshness=rules.freshness(evidence.valid_until, today),
+            answers=tuple(sorted(answers.get((evidence.id, requirement_id), ()))),
         )
 
-    by_control = defaultdict(list)
+    by_control = defaultdict(list)  # control id -> (evidence, owner), evidence valid for this perimeter only
     for control_id, evidence, owner in session.exec(
         select(EvidenceControl.control_id, Evidence, User)
         .join(Evidence, Evidence.id == EvidenceControl.evidence_id)
         .outerjoin(User, User.id == Evidence.owner_id)
-        .where(EvidenceControl.control_id.in_(control_ids or {-1}))
+        .where(EvidenceControl.control_id.in_(control_ids or {-1}), Evidence.id.in_(in_scope))
         .order_by(Evidence.ref)
     ):
-        by_control[control_id].append(line(evidence, owner))
+        by_control[control_id].append((evidence, owner))
     direct = defaultdict(list)
     for requirement_id, evidence, owner in session.exec(
         select(EvidenceRequirement.requirement_id, Evidence, User)
         .join(Evidence, Evidence.id == EvidenceRequirement.evidence_id)
         .outerjoin(User, User.id == Evidence.owner_id)
-        .where(EvidenceRequirement.requirement_id.in_(requirement_ids or [-1]))
+        .where(EvidenceRequirement.requirement_id.in_(requirement_ids or [-1]), Evidence.id.in_(in_scope))
         .order_by(Evidence.ref)
     ):
-        direct[requirement_id].append(line(evidence, owner))
+        direct[requirement_id].append((evidence, owner))
 
     controls_of = defaultdict(list)
     for mapping, control, owner in mappings:
         controls_of[mapping.requirement_id].append((control, owner, mapping.statement))
     verdicts = {v.requirement_id: v for v in session.exec(select(Verdict).where(Verdict.perimeter_id == perimeter.id))}
+    waivers = defaultdict(dict)
+    for waiver in session.exec(select(EntryWaiver).where(EntryWaiver.perimeter_id == perimeter.id)):
+        waivers[waiver.requirement_id][waiver.entry_id] = waiver
     findings = defaultdict(list)
     for finding in session.exec(
         select(Finding).where(Finding.perimeter_id == perimeter.id, Finding.status.in_(OPEN_FINDING_STATUSES)).order_by(Finding.id)
@@ -183,38 +235,42 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
 
     from evidence.services.sovereignty import failures
 
-    failed_checks = failures(session, perimeter)
-    lower = None
+    failed_checks = failures(session, perimeter, today)
+    lower, lower_rows = None, None
     if perimeter.built_on_id and _depth < 5 and any(r.applicability.state == rules.INHERITED for r in soa):
-        lower_perimeter = session.get(Perimeter, perimeter.built_on_id)
-        lower = {row.requirement.id: row for row in compute(session, lower_perimeter, today, _depth + 1).rows}
+        lower = session.get(Perimeter, perimeter.built_on_id)
+        lower_rows = {row.requirement.id: row for row in compute(session, lower, today, _depth + 1).rows}
+
+    def facts(line: EvidenceLine) -> rules.EvidenceFacts:
+        return rules.EvidenceFacts(line.status, line.valid_until, True, line.answers, line.ref)
 
     rows = []
     for soa_row in soa:
         requirement = soa_row.requirement
         controls = controls_of.get(requirement.id, [])
-        evidence_lines = {}
+        evidence_lines: dict[str, EvidenceLine] = {}
         facts_controls = []
-        for control, _owner, _statement in controls:
-            lines = by_control.get(control.id, [])
-            facts_controls.append(rules.ControlFacts(
-                control.status, tuple(rules.EvidenceFacts(e.status, e.valid_until) for e in lines)
-            ))
+        for control, _owner, statement in controls:
+            lines = [line(e, o, requirement.id) for e, o in by_control.get(control.id, [])]
+            facts_controls.append(rules.ControlFacts(control.status, tuple(facts(e) for e in lines), statement))
             evidence_lines.update({e.ref: e for e in lines})
-        own = direct.get(requirement.id, [])
-        evidence_lines.update({e.ref: e for e in own})
+        own = [line(e, o, requirement.id) for e, o in direct.get(requirement.id, [])]
+        for e in own:  # linked both ways: the answers recorded on the item count
+            evidence_lines[e.ref] = e
         verdict = verdicts.get(requirement.id)
         open_findings = findings.get(requirement.id, [])
-        if soa_row.applicability.state == rules.INHERITED and lower is not None and requirement.id in lower:
-            inherited = lower[requirement.id]
-            status = inherited.status
-            control_lines = inherited.controls
-            evidence_list = inherited.evidence
+        inherited = soa_row.applicability.state == rules.INHERITED and lower_rows is not None
+        if inherited and requirement.id in lower_rows:
+            from_lower = lower_rows[requirement.id]
+            status, control_lines, evidence_list = from_lower.status, from_lower.controls, from_lower.evidence
         else:
             status = rules.item_status(rules.ItemFacts(
+                kind=requirement.kind,
                 applicable=soa_row.applicability.applicable,
+                entries=tuple(e["id"] for e in requirement.expected_evidence or []),
+                waived=tuple(waivers.get(requirement.id, {})),
                 controls=tuple(facts_controls),
-                direct_evidence=tuple(rules.EvidenceFacts(e.status, e.valid_until) for e in own),
+                direct_evidence=tuple(facts(e) for e in own),
                 verdict=verdict.status if verdict else None,
                 open_major_findings=sum(1 for f in open_findings if f.severity == "major" and f.status == "open"),
                 failed_checks=failed_checks.get(requirement.ref, ()),
@@ -224,7 +280,8 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
                 for c, owner, statement in controls
             ]
             evidence_list = sorted(evidence_lines.values(), key=lambda e: e.ref)
-        rows.append(ItemRow(requirement, soa_row.applicability, status, control_lines, evidence_list, open_findings, verdict))
+        rows.append(ItemRow(requirement, soa_row.applicability, status, control_lines, evidence_list, open_findings,
+                            verdict, dict(waivers.get(requirement.id, {})), lower if inherited else None))
     return PerimeterStatus(perimeter, framework, today, rows)
 
 
@@ -233,12 +290,12 @@ def record_snapshot(session: Session, result: PerimeterStatus) -> ReadinessSnaps
     counts = result.counts()
     snapshot = session.exec(select(ReadinessSnapshot).where(
         ReadinessSnapshot.perimeter_id == result.perimeter.id, ReadinessSnapshot.taken_on == result.today
-    )).first() or ReadinessSnapshot(perimeter_id=result.perimeter.id, taken_on=result.today, compliant=0, partial=0,
-                                    non_compliant=0, applicable=0)
+    )).first() or ReadinessSnapshot(perimeter_id=result.perimeter.id, taken_on=result.today, covered=0,
+                                    partly_covered=0, not_covered=0, applicable=0)
     values = {
-        "compliant": counts.get(rules.COMPLIANT, 0), "partial": counts.get(rules.PARTIAL, 0),
-        "non_compliant": counts.get(rules.NON_COMPLIANT, 0), "applicable": result.readiness.applicable,
-        "chapters": {chapter: [r.compliant, r.applicable] for chapter, r in result.chapters()},
+        "covered": counts.get(rules.COVERED, 0), "partly_covered": counts.get(rules.PARTLY_COVERED, 0),
+        "not_covered": counts.get(rules.NOT_COVERED, 0), "applicable": result.readiness.applicable,
+        "chapters": {chapter: [r.covered, r.applicable] for chapter, r in result.chapters()},
     }
     if any(getattr(snapshot, k) != v for k, v in values.items()) or snapshot.id is None:
         for key, value in values.items():

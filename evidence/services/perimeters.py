@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from evidence.core import rules
 from evidence.core.errors import EvidenceError, check_version
+from evidence.core.vocabulary import COVERAGE_STATES, RECOMMENDATION_STATES
 from evidence.data import audit
 from evidence.data.models import (
     PERIMETER_PHASES,
@@ -19,6 +20,7 @@ from evidence.data.models import (
     Perimeter,
     Requirement,
     User,
+    Verdict,
     utcnow,
 )
 
@@ -35,6 +37,7 @@ class PerimeterData:
     built_on_code: Optional[str] = None
     phase: str = "preparation"
     evaluation_centre: str = ""
+    qualification_reference: str = ""
     request_filed_on: Optional[date] = None
     evaluation_started_on: Optional[date] = None
     qualified_on: Optional[date] = None
@@ -54,6 +57,15 @@ def get_perimeter(session: Session, code_or_id: str) -> Perimeter:
     if perimeter is None:
         raise EvidenceError(f"no perimeter {code_or_id!r}")
     return perimeter
+
+
+def get_item(session: Session, perimeter: Perimeter, ref: str) -> Requirement:
+    """An item of the perimeter's referential by its ref (what the command line accepts)."""
+    item = session.exec(select(Requirement).where(Requirement.framework_id == perimeter.framework_id,
+                                                  Requirement.ref == (ref or "").strip())).first()
+    if item is None:
+        raise EvidenceError(f"no item {ref!r} in the referential of {perimeter.code}")
+    return item
 
 
 def list_perimeters(session: Session) -> list[Perimeter]:
@@ -89,7 +101,10 @@ def _validated(session: Session, data: PerimeterData, current: Optional[Perimete
         "code": code, "name": data.name.strip()[:200], "description": (data.description or "").strip(),
         "service_types": types, "framework_id": framework.id, "built_on_id": built_on_id, "phase": data.phase,
         "evaluation_centre": (data.evaluation_centre or "").strip()[:200],
+        "qualification_reference": (data.qualification_reference or "").strip(),
     }
+    if len(values["qualification_reference"]) > 100:
+        raise EvidenceError("qualification reference: longer than 100 characters")
     values.update({name: getattr(data, name) for name in DATE_FIELDS})
     return values
 
@@ -139,14 +154,35 @@ class ApplicabilityRow:
     decided_at: Optional[str] = None
 
 
-def _decision(row: Applicability) -> tuple[str, str]:
+REFUSALS = {
+    rules.NO_EXCLUSION: "{ref} : le référentiel SecNumCloud n’admet aucune exclusion ; cette exigence sans condition "
+                        "s’applique à tout le périmètre qualifié.",
+    rules.JUSTIFICATION_REQUIRED: "{ref} : une justification est requise (pourquoi la condition de l’exigence n’est pas "
+                                  "remplie, ou pourquoi l’hériter du socle).",
+    rules.NO_LOWER_LAYER: "{ref} : le périmètre {code} ne repose sur aucun socle dont hériter.",
+    rules.UNKNOWN_STATE: "{ref} : applicabilité inconnue {state!r} (applicable, not_applicable ou inherited).",
+}
+
+
+def nature(requirement: Requirement) -> rules.ItemNature:
+    return rules.ItemNature(requirement.kind, bool(requirement.condition), tuple(requirement.service_types),
+                            tuple(requirement.built_on_types))
+
+
+def _decision(row: Applicability) -> tuple[str, str, str]:
     if not row.applicable:
-        return rules.NOT_APPLICABLE, row.justification
-    return (rules.INHERITED if row.reason == "inherited" else rules.APPLICABLE), row.justification
+        return rules.NOT_APPLICABLE, row.justification, row.reason
+    if row.reason == "inherited":
+        return rules.INHERITED, row.justification, rules.LOWER_LAYER
+    return rules.APPLICABLE, row.justification, ""
+
+
+def lower_layer(session: Session, perimeter: Perimeter) -> Optional[Perimeter]:
+    return session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
 
 
 def statement_of_applicability(session: Session, perimeter: Perimeter) -> list[ApplicabilityRow]:
-    lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
+    lower = lower_layer(session, perimeter)
     lower_types = lower.service_types if lower else []
     decisions = {
         row.requirement_id: (row, user)
@@ -174,31 +210,75 @@ def statement_of_applicability(session: Session, perimeter: Perimeter) -> list[A
 
 def set_applicability(session: Session, actor: User, perimeter: Perimeter, requirement: Requirement,
                       state: str, justification: str) -> None:
-    """Record a manager's decision on one item; returning to what the service types imply removes it."""
-    try:
-        rules.check_applicability_change(state, justification)
-    except ValueError as error:
-        raise EvidenceError(f"{requirement.ref}: {error}") from None
+    """Record a manager's decision on one item; returning to what the referential implies removes it.
+
+    The web form, the command line and the applicability import all come here: an unconditional exigence is
+    refused "not applicable" whoever asks."""
+    record_applicability(session, actor, perimeter, requirement, state, justification)
+    session.commit()
+
+
+@dataclass(frozen=True)
+class ApplicabilityLine:
+    """One line of an applicability import: the row it came from, the item's ref, the decision."""
+
+    row: int
+    ref: str
+    state: str
+    justification: str = ""
+
+
+def import_applicability(session: Session, actor: User, perimeter: Perimeter, lines: list[ApplicabilityLine]) -> int:
+    """Apply a statement of applicability in one transaction: every line is judged by the same rule as the form,
+    and one refused line changes nothing (EvidenceError naming every refused row). The number of lines applied."""
+    items = {r.ref: r for r in session.exec(select(Requirement).where(Requirement.framework_id == perimeter.framework_id))}
+    problems = []
+    for line in lines:
+        requirement = items.get(line.ref.strip())
+        try:
+            if requirement is None:
+                raise EvidenceError(f"{line.ref!r} n’est pas un point du référentiel du périmètre")
+            record_applicability(session, actor, perimeter, requirement, line.state.strip(), line.justification)
+            session.flush()
+        except EvidenceError as error:
+            problems.append(f"ligne {line.row} : {error}")
+    if problems:
+        session.rollback()
+        raise EvidenceError("aucune décision enregistrée ; " + " ; ".join(problems))
+    session.commit()
+    return len(lines)
+
+
+def record_applicability(session: Session, actor: User, perimeter: Perimeter, requirement: Requirement,
+                         state: str, justification: str) -> None:
+    """`set_applicability` in the caller's transaction."""
     if requirement.framework_id != perimeter.framework_id:
         raise EvidenceError(f"{requirement.ref} is not an item of this perimeter's referential")
+    lower = lower_layer(session, perimeter)
+    justification = (justification or "").strip()
+    derived = rules.derived_applicability(requirement.service_types, requirement.built_on_types,
+                                          perimeter.service_types, lower.service_types if lower else [])
+    if state == rules.NOT_APPLICABLE and derived.state == rules.NOT_APPLICABLE:
+        basis = derived.basis  # the referential's own exclusion needs no decision
+    else:
+        try:
+            basis = rules.decision_basis(state, justification, nature(requirement), lower is not None)
+        except rules.ApplicabilityRefused as refused:
+            raise EvidenceError(REFUSALS[refused.code].format(ref=requirement.ref, code=perimeter.code,
+                                                              state=state)) from None
     row = session.exec(select(Applicability).where(
         Applicability.perimeter_id == perimeter.id, Applicability.requirement_id == requirement.id
     )).first()
-    lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
-    if state == rules.INHERITED and lower is None:
-        raise EvidenceError(f"{requirement.ref}: {perimeter.code} is built on no lower layer to inherit from")
-    derived = rules.derived_applicability(requirement.service_types, requirement.built_on_types,
-                                          perimeter.service_types, lower.service_types if lower else [])
     before = _decision(row)[0] if row else derived.state
-    justification = (justification or "").strip()
-    if state == derived.state and state == rules.APPLICABLE:
+    if state == derived.state:
         if row is None:
             return
         session.delete(row)
     else:
         row = row or Applicability(perimeter_id=perimeter.id, requirement_id=requirement.id)
         row.applicable = state != rules.NOT_APPLICABLE
-        row.reason = "inherited" if state == rules.INHERITED else "manual"
+        row.reason = {rules.LOWER_LAYER: "inherited", rules.CONDITION: "condition",
+                      rules.RECOMMENDATION: "recommendation"}.get(basis, "manual")
         row.justification = justification
         row.updated_by_id = actor.id if isinstance(actor, User) else None
         row.updated_at = utcnow()
@@ -206,14 +286,39 @@ def set_applicability(session: Session, actor: User, perimeter: Perimeter, requi
     audit.record(session, actor, "applicability.change", perimeter, {
         "requirement": requirement.ref, "from": before, "to": state, "justification": justification,
     })
-    session.commit()
+
+
+def restore_disallowed_exclusions(session: Session, actor: audit.Actor) -> list[str]:
+    """Put back to applicable every recorded exclusion the referential does not allow (after a catalogue change
+    made an item unconditional, say); the old justification stays in the audit trail. "code ref" per change."""
+    changed = []
+    for row, requirement, perimeter in session.exec(
+        select(Applicability, Requirement, Perimeter)
+        .join(Requirement, Requirement.id == Applicability.requirement_id)
+        .join(Perimeter, Perimeter.id == Applicability.perimeter_id)
+        .where(Applicability.applicable == False)  # noqa: E712  (SQL comparison)
+    ):
+        lower = lower_layer(session, perimeter)
+        derived = rules.derived_applicability(requirement.service_types, requirement.built_on_types,
+                                              perimeter.service_types, lower.service_types if lower else [])
+        if rules.exclusion_allowed(nature(requirement), derived):
+            continue
+        session.delete(row)
+        audit.record(session, actor, "applicability.restore", perimeter, {
+            "requirement": requirement.ref, "from": rules.NOT_APPLICABLE, "to": rules.APPLICABLE,
+            "justification": row.justification,
+            "reason": "SecNumCloud allows no exclusion of an unconditional requirement",
+        })
+        changed.append(f"{perimeter.code} {requirement.ref}")
+    return changed
 
 
 def set_verdict(session: Session, actor: User, perimeter: Perimeter, requirement: Requirement,
                 status: Optional[str], justification: str) -> None:
-    """A manager's verdict on an item, overriding the computed status; None clears it. Always justified."""
-    from evidence.data.models import VERDICT_STATUSES, Verdict
+    """A manager's verdict on an item, overriding the computed coverage; None clears it. Always justified.
 
+    A verdict speaks of coverage (of following, for a recommendation), never of applicability: excluding an
+    item is the statement of applicability's business, under its own rules."""
     justification = (justification or "").strip()
     verdict = session.exec(select(Verdict).where(
         Verdict.perimeter_id == perimeter.id, Verdict.requirement_id == requirement.id
@@ -226,10 +331,11 @@ def set_verdict(session: Session, actor: User, perimeter: Perimeter, requirement
                                                                 "justification": justification})
         session.commit()
         return
-    if status not in VERDICT_STATUSES:
-        raise EvidenceError(f"unknown status {status!r}")
+    allowed = RECOMMENDATION_STATES if requirement.kind == "recommandation" else COVERAGE_STATES
+    if status not in allowed:
+        raise EvidenceError(f"{requirement.ref}: verdict {status!r} inconnu (attendu : {', '.join(allowed)})")
     if not justification:
-        raise EvidenceError(f"{requirement.ref}: a verdict needs a justification")
+        raise EvidenceError(f"{requirement.ref} : un verdict doit être justifié")
     before = verdict.status if verdict else None
     verdict = verdict or Verdict(perimeter_id=perimeter.id, requirement_id=requirement.id, status=status, justification="")
     verdict.status, verdict.justification = status, justification

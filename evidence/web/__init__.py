@@ -30,6 +30,7 @@ from evidence.core.access import PUBLIC, READ_METHODS, public
 from evidence.core.errors import EvidenceError
 from evidence.core.vocabulary import LOCALES  # re-exported for the views
 from evidence.extensions import login_manager
+from evidence.presentation import labels
 from evidence.services import users as auth
 
 # The navigation, in one place; each role sees the areas it may open.
@@ -198,9 +199,14 @@ def select_locale() -> str:
 
 def template_globals() -> dict:
     locale = select_locale()
+    words = {
+        "localized": lambda obj, name="title": labels.localised(obj, name, locale),
+        "entry_text": lambda entry: labels.entry_text(entry, locale),
+        "gap_sentences": lambda status, requirement: labels.gap_sentences(status, requirement, locale),
+        "basis_text": labels.basis,
+    }
     if g.get("without_user"):
-        return {"navigation": [], "locales": LOCALES, "current_locale": locale, "show_user": False,
-                "localized": lambda obj, name="title": getattr(obj, name)}
+        return {"navigation": [], "locales": LOCALES, "current_locale": locale, "show_user": False, **words}
     nav = []
     for endpoint, label in NAVIGATION:
         rule = current_app.view_functions[endpoint].access_rule
@@ -212,13 +218,7 @@ def template_globals() -> dict:
     area = [item for item in nav if request.blueprint and item["endpoint"].split(".")[0] == request.blueprint]
     for item in (exact or area[:1]):
         item["current"] = True
-    def localized(obj, name: str = "title") -> str:
-        """The English variant of a catalogue text (title_en) in the English UI, when there is one."""
-        if locale == "en":
-            return getattr(obj, f"{name}_en", "") or getattr(obj, name)
-        return getattr(obj, name)
-
-    return {"navigation": nav, "locales": LOCALES, "current_locale": locale, "localized": localized, "show_user": True}
+    return {"navigation": nav, "locales": LOCALES, "current_locale": locale, "show_user": True, **words}
 
 
 ERROR_TITLES = {

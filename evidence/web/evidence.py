@@ -23,15 +23,18 @@ from evidence.data.models import (
     EVIDENCE_KINDS,
     EVIDENCE_STATUSES,
     Control,
-    ControlPerimeter,
     Evidence,
+    EvidenceAnswer,
     EvidenceControl,
+    EvidencePerimeter,
     EvidenceRequirement,
     EvidenceVersion,
     Framework,
+    Perimeter,
     Requirement,
     User,
 )
+from evidence.presentation import labels
 from evidence.services.evidence import (
     EvidenceData,
     EvidenceInvalid,
@@ -40,14 +43,16 @@ from evidence.services.evidence import (
     can_edit_evidence,
     can_review,
     create_evidence,
+    entries_of,
     get_evidence,
     review,
     update_evidence,
 )
-from evidence.web import reported_errors
+from evidence.services.perimeters import list_perimeters
+from evidence.web import reported_errors, select_locale
 from evidence.web.clock import request_today
-from evidence.web.forms import EmptyForm, OwnerField, VersionedForm, choices
-from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
+from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
+from evidence.web.listing import MAX_ID, by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
@@ -75,6 +80,13 @@ class EvidenceForm(VersionedForm):
     controls = SelectMultipleField(_l("Mesures prouvées"), coerce=int, validate_choice=False)
     requirements = StringField(_l("Points du référentiel"), validators=[Length(max=2000)],
                                description=_l("Références séparées par « ; », ex. 12.4.a; 5.2.a"))
+    perimeters = CheckboxesField(_l("Valable pour les périmètres"), coerce=int, validate_choice=False,
+                                 description=_l("Une preuve ne compte que dans ces périmètres. Rien de coché : les "
+                                                "périmètres où ses mesures sont déployées."))
+    answers = CheckboxesField(_l("Preuves attendues auxquelles elle répond"), validate_choice=False,
+                              description=_l("Les lignes de la liste de contrôle des points liés (directement ou par "
+                                             "ses mesures) que ce document apporte. Sans ligne cochée, il étaye le "
+                                             "point sans répondre à une preuve attendue."))
 
     def fill_choices(self, session, evidence: Evidence | None = None):
         """Active users and live controls, and what the evidence has already (shown as it is, kept unless changed)."""
@@ -88,6 +100,15 @@ class EvidenceForm(VersionedForm):
             (c.id, f"{c.ref} · {c.title}")
             for c in session.exec(select(Control).where(or_(Control.status != "retired", Control.id.in_(linked))).order_by(Control.ref))
         )
+        self.perimeters.choices = choices((p.id, f"{p.code} · {p.name}") for p in list_perimeters(session))
+
+    def fill_answers(self, session, requirement_ids, control_ids, locale: str):
+        """The checklist lines of the items the evidence supports, as the answers it may give."""
+        entries = entries_of(session, requirement_ids, control_ids)
+        texts = {e["id"]: labels.entry_text(e, locale) for r in session.exec(
+            select(Requirement).where(Requirement.id.in_(set(entries.values()) or {-1})).order_by(Requirement.order))
+            for e in r.expected_evidence or []}
+        self.answers.choices = choices((entry, f"{entry} · {texts.get(entry, '')}") for entry in texts)
 
     def data_object(self, session) -> EvidenceData:
         refs = [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
@@ -96,6 +117,8 @@ class EvidenceForm(VersionedForm):
             classification=self.classification.data, effective_date=self.effective_date.data,
             valid_until=self.valid_until.data, control_ids=list(self.controls.data or []),
             requirement_ids=assessed_requirement_ids(session, refs),
+            perimeter_ids=list(self.perimeters.data) if self.perimeters.data else None,
+            answers=list(self.answers.data or []),
         )
 
 
@@ -152,6 +175,17 @@ def refused_on(form):
             outcome.ok = False
 
 
+def _offer_answers(session, form) -> None:
+    """Offer the checklist of the items the form links (as loaded or as posted)."""
+    refs = [r.strip() for r in (form.requirements.data or "").replace(",", ";").split(";") if r.strip()]
+    try:
+        requirement_ids = assessed_requirement_ids(session, refs)
+    except EvidenceInvalid:
+        requirement_ids = []  # the save reports the unknown ref beside the field
+    control_ids = [int(c) for c in form.controls.data or [] if str(c).isdigit() and int(c) <= MAX_ID]
+    form.fill_answers(session, requirement_ids, control_ids, select_locale())
+
+
 @bp.route("/")
 @access(*ALL_ROLES)
 def index():
@@ -166,8 +200,7 @@ def index():
         query = query.where(Evidence.kind == args["kind"])
     if id_arg("perimeter") is not None:
         query = query.where(Evidence.id.in_(
-            select(EvidenceControl.evidence_id).join(ControlPerimeter, ControlPerimeter.control_id == EvidenceControl.control_id)
-            .where(ControlPerimeter.perimeter_id == id_arg("perimeter"))
+            select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == id_arg("perimeter"))
         ))
     soon = today + timedelta(days=rules.EXPIRING_DAYS)
     if args.get("freshness") == "expired":
@@ -200,9 +233,10 @@ def new():
     if request.method == "GET":
         form.owner.data = current_user.id
         form.effective_date.data = request_today()
-        if control_id := request.args.get("control", type=int):
+        if control_id := id_arg("control"):
             form.controls.data = [control_id]
         form.requirements.data = request.args.get("requirement", "")
+    _offer_answers(session, form)
     if form.validate_on_submit():
         stream, filename = _upload(form.file)
         with refused_on(form) as outcome:
@@ -235,10 +269,20 @@ def show(ref: str):
         .where(EvidenceRequirement.evidence_id == evidence.id).order_by(Requirement.order)
     ).all()
     users = {u.id: u for u in session.exec(select(User).where(User.id.in_({evidence.owner_id, evidence.reviewed_by_id} - {None} or {-1})))}
+    perimeters = session.exec(select(Perimeter).join(EvidencePerimeter, EvidencePerimeter.perimeter_id == Perimeter.id)
+                              .where(EvidencePerimeter.evidence_id == evidence.id).order_by(Perimeter.code)).all()
+    locale = select_locale()
+    answers = []
+    for answer, requirement in session.exec(
+        select(EvidenceAnswer, Requirement).join(Requirement, Requirement.id == EvidenceAnswer.requirement_id)
+        .where(EvidenceAnswer.evidence_id == evidence.id).order_by(Requirement.order, EvidenceAnswer.entry_id)
+    ):
+        entry = next((e for e in requirement.expected_evidence or [] if e["id"] == answer.entry_id), {})
+        answers.append((answer.entry_id, labels.entry_text(entry, locale)))
     current_author = versions[0][0].author_id if versions else None
     return render_template(
         "web/evidence/show.html", evidence=evidence, versions=versions, controls=controls, requirements=requirements,
-        users=users, can_edit=can_edit_evidence(current_user, evidence),
+        users=users, perimeters=perimeters, answers=answers, can_edit=can_edit_evidence(current_user, evidence),
         can_review=can_review(current_user) and current_author != current_user.id,
         version_form=VersionForm(), review_form=ReviewForm(version=evidence.version),
         freshness=rules.freshness(evidence.valid_until, request_today()), freshness_labels=FRESHNESS_LABELS,
@@ -264,6 +308,11 @@ def edit(ref: str):
             .where(EvidenceRequirement.evidence_id == evidence.id)
             .order_by(Requirement.order)
         ))
+        form.perimeters.data = list(session.exec(
+            select(EvidencePerimeter.perimeter_id).where(EvidencePerimeter.evidence_id == evidence.id)))
+        form.answers.data = list(session.exec(
+            select(EvidenceAnswer.entry_id).where(EvidenceAnswer.evidence_id == evidence.id)))
+    _offer_answers(session, form)
     if form.validate_on_submit():
         with refused_on(form) as outcome:
             update_evidence(session, current_user, evidence, form.data_object(session), form.expected_version())

@@ -21,6 +21,7 @@ from evidence.services.perimeters import (
     PerimeterData,
     create_perimeter,
     list_perimeters,
+    lower_layer,
     set_applicability,
     statement_of_applicability,
     update_perimeter,
@@ -46,6 +47,8 @@ class PerimeterForm(VersionedForm):
     request_filed_on = DateField(_l("Demande déposée le"), validators=[Optional()])
     evaluation_started_on = DateField(_l("Évaluation commencée le"), validators=[Optional()])
     qualified_on = DateField(_l("Qualifié le"), validators=[Optional()])
+    qualification_reference = StringField(_l("Référence de la décision de qualification"), validators=[Length(max=100)],
+                                          description=_l("numéro de la décision de l’ANSSI"))
     qualification_expires_on = DateField(_l("Qualification valable jusqu'au"), validators=[Optional()])
     next_surveillance_on = DateField(_l("Prochain audit de surveillance"), validators=[Optional()])
 
@@ -64,6 +67,7 @@ class PerimeterForm(VersionedForm):
             service_types=tuple(self.service_types.data or ()), framework_key=self.framework.data,
             built_on_code=self.built_on.data or None, phase=self.phase.data,
             evaluation_centre=self.evaluation_centre.data,
+            qualification_reference=self.qualification_reference.data or "",
             **{name: getattr(self, name).data for name in DATE_FIELDS},
         )
 
@@ -163,4 +167,4 @@ def applicability(code: str, ref: str):
             flash(_("Applicabilité de %(ref)s enregistrée.", ref=requirement.ref), "info")
             return redirect(url_for("perimeters.show", code=perimeter.code) + f"#req-{requirement.id}")
     return render_template("web/perimeters/applicability.html", form=form, perimeter=perimeter, requirement=requirement,
-                           row=row, states=STATE_LABELS)
+                           row=row, states=STATE_LABELS, lower=lower_layer(session, perimeter), phases=PHASE_LABELS)

@@ -9,18 +9,19 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 from sqlmodel import select
-from wtforms import SelectField, TextAreaField
+from wtforms import HiddenField, SelectField, TextAreaField
 from wtforms.validators import Length
 
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, COVERAGE_STATES, RECOMMENDATION_STATES
 from evidence.data.models import Requirement, Section
 from evidence.exports import matrix as exports
 from evidence.presentation import charts, labels
 from evidence.services import gaps
 from evidence.services.perimeters import set_verdict
+from evidence.services.waivers import set_waiver
 from evidence.web import perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
@@ -44,13 +45,13 @@ def dashboard(code: str):
     gaps.record_snapshot(session, result)
     history = gaps.trend(session, perimeter)
     trend = Markup(charts.trend_line(
-        [(s.taken_on, s.compliant / s.applicable if s.applicable else 0) for s in history], _("Évolution de l'état de préparation")
+        [(s.taken_on, s.covered / s.applicable if s.applicable else 0) for s in history], _("Évolution de l'état de préparation")
     ))
     reasons = Counter(reason for row in result.blocking_gaps() for reason in row.status.reasons)
     findings = Counter(f.severity for row in result.rows for f in row.findings)
     return render_template(
         "web/readiness/dashboard.html", perimeter=perimeter, result=result,
-        chart=chapter_chart(session, result, _("Exigences conformes par chapitre")), trend=trend,
+        chart=chapter_chart(session, result, _("Exigences couvertes par chapitre")), trend=trend,
         counts=result.counts(), freshness=result.freshness(), reasons=reasons, findings=findings,
         status_labels=labels.STATUS, reason_labels=labels.REASON, severity_labels=labels.SEVERITY,
     )
@@ -63,37 +64,45 @@ def gap_list(code: str):
     perimeter = perimeter_or_404(code)
     result = gaps.compute(session, perimeter, request_today())
     args = request.args
-    rows = result.gaps()
+    # Recommendations are never gaps: asked for, the list shows those not followed, apart.
+    recommendations = args.get("kind") == "recommandation"
+    rows = result.recommendations_not_followed() if recommendations else result.gaps()
+    if args.get("status") in rules.GAP_STATES:
+        rows = [r for r in rows if r.status.status == args["status"]]
     if args.get("chapter"):
         rows = [r for r in rows if r.chapter == args["chapter"]]
     if args.get("reason") in rules.REASONS:
         rows = [r for r in rows if args["reason"] in r.status.reasons]
-    if args.get("kind") in ("exigence", "recommandation"):
-        rows = [r for r in rows if r.requirement.kind == args["kind"]]
     if args.get("owner") == "me":
         rows = [r for r in rows if any(c.owner_email == current_user.email for c in r.controls)]
     chapters = sorted({r.chapter for r in result.gaps()}, key=lambda c: int(c) if c.isdigit() else 0)
     return render_template(
         "web/readiness/gaps.html", perimeter=perimeter, result=result, rows=rows, chapters=chapters,
+        recommendations=recommendations,
         status_labels=labels.STATUS, reason_labels=labels.REASON, can_verdict=current_user.role in COMPLIANCE_ROLES,
     )
 
 
 class VerdictForm(EmptyForm):
-    status = SelectField(_l("Verdict"), choices=choices([("", _l("— aucun : statut calculé —"))] + list(labels.STATUS.items())))
+    status = SelectField(_l("Verdict du responsable"))
     justification = TextAreaField(_l("Justification"), validators=[Length(max=5000)])
+
+    def fill_choices(self, requirement: Requirement) -> None:
+        states = RECOMMENDATION_STATES if requirement.kind == "recommandation" else COVERAGE_STATES
+        self.status.choices = choices([("", _l("— aucun : couverture calculée —"))]
+                                      + [(s, labels.STATUS[s]) for s in states])
 
 
 @bp.route("/verdict/<path:ref>", methods=["GET", "POST"])
-@access(*COMPLIANCE_ROLES)
+@access(*ALL_ROLES, write=COMPLIANCE_ROLES)
 def verdict(code: str, ref: str):
+    """One item in the perimeter: its checklist, proofs and waivers; the manager's verdict."""
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    requirement = session.exec(select(Requirement).where(
-        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
-    )).first() or abort(404)
+    requirement = _item_or_404(session, perimeter, ref)
     row = next(r for r in gaps.compute(session, perimeter, request_today()).rows if r.requirement.id == requirement.id)
     form = VerdictForm()
+    form.fill_choices(requirement)
     if request.method == "GET" and row.verdict is not None:
         form.status.data, form.justification.data = row.verdict.status, row.verdict.justification
     if form.validate_on_submit():
@@ -103,7 +112,38 @@ def verdict(code: str, ref: str):
             flash(_("Verdict enregistré pour %(ref)s.", ref=requirement.ref), "info")
             return redirect(url_for("readiness.gap_list", code=perimeter.code))
     return render_template("web/readiness/verdict.html", perimeter=perimeter, row=row, form=form,
-                           status_labels=labels.STATUS, reason_labels=labels.REASON)
+                           status_labels=labels.STATUS, reason_labels=labels.REASON, entry_states=labels.ENTRY_STATE,
+                           waiver_form=WaiverForm(), can_verdict=current_user.role in COMPLIANCE_ROLES)
+
+
+class WaiverForm(EmptyForm):
+    entry = HiddenField()
+    justification = TextAreaField(_l("Justification de la dispense"), validators=[Length(max=5000)])
+
+
+@bp.route("/waiver/<path:ref>", methods=["POST"])
+@access(*COMPLIANCE_ROLES)
+def waiver(code: str, ref: str):
+    """Waive an expected evidence entry (with a justification), or lift the waiver (the `clear` button)."""
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    requirement = _item_or_404(session, perimeter, ref)
+    form = WaiverForm()
+    if form.validate_on_submit():
+        lifting = "clear" in request.form
+        with reported_errors() as outcome:
+            set_waiver(session, current_user, perimeter, requirement, form.entry.data,
+                       None if lifting else form.justification.data)
+        if outcome.ok:
+            flash(_("Dispense levée pour %(entry)s.", entry=form.entry.data) if lifting
+                  else _("Preuve attendue %(entry)s dispensée.", entry=form.entry.data), "info")
+    return redirect(url_for("readiness.verdict", code=perimeter.code, ref=requirement.ref))
+
+
+def _item_or_404(session, perimeter, ref: str) -> Requirement:
+    return session.exec(select(Requirement).where(
+        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
+    )).first() or abort(404)
 
 
 @bp.route("/matrix.<any(xlsx, csv):fmt>")

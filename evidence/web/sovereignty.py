@@ -6,19 +6,24 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import select
-from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
+from wtforms.validators import Optional as Blank
 
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
 from evidence.data.models import (
+    ChangeNotice,
     DataLocation,
+    ForeignPublicLink,
     OperationLocation,
     Perimeter,
     Shareholder,
     Site,
+    SovereigntyChange,
+    SovereigntyChangePerimeter,
     Subcontractor,
     SubcontractorPerimeter,
 )
@@ -49,15 +54,70 @@ class HolderForm(EmptyForm):
     notes = TextAreaField(_l("Notes"), validators=[Length(max=5000)])
 
 
+def assessed(value):
+    """A yes / no / not assessed answer: "yes", "no", "" from a form; True, False, None from a row."""
+    return {"yes": True, "no": False}.get(value) if isinstance(value, str) else value
+
+
 class SubcontractorForm(EmptyForm):
     name = StringField(_l("Sous-traitant"), validators=[DataRequired(), Length(max=200)])
     country = StringField(_l("Pays du siège (ISO)"), validators=[DataRequired(), Length(max=2)])
     service = StringField(_l("Prestation"), validators=[Length(max=300)])
-    data_access = BooleanField(_l("Peut techniquement accéder aux données des commanditaires"))
-    access_justification = TextAreaField(_l("Pourquoi il ne le peut pas"), validators=[Length(max=5000)])
-    qualified = BooleanField(_l("Qualifié SecNumCloud"))
     contract_ref = StringField(_l("Référence du contrat"), validators=[Length(max=100)])
+    data_access = BooleanField(_l("Peut techniquement accéder aux données des commanditaires"))
+    technical_data_access = SelectField(
+        _l("Peut techniquement accéder aux données techniques"), coerce=assessed,
+        choices=choices([("", _l("— à évaluer —")), ("yes", _l("oui")), ("no", _l("non"))]),
+        description=_l("identités, SDN, journaux, annuaire, certificats, configuration des accès"))
+    access_justification = TextAreaField(_l("Pourquoi il ne peut pas accéder à ces données"), validators=[Length(max=5000)])
+    parent_name = StringField(_l("Société qui le détient ou le contrôle"), validators=[Length(max=200)])
+    parent_country = StringField(_l("Pays de cette société (ISO)"), validators=[Length(max=2)])
+    parent_capital = StringField(_l("Capital qu'elle détient (%)"), default="0", validators=[Length(max=10)])
+    parent_voting = StringField(_l("Droits de vote qu'elle détient (%)"), default="0", validators=[Length(max=10)],
+                                description=_l("directement ou indirectement"))
+    largest_other_voting = StringField(_l("Plus forte part des droits de vote d'un autre associé (%)"), default="0",
+                                       validators=[Length(max=10)])
+    parent_agreement = BooleanField(_l("Majorité des droits de vote par accord avec d'autres associés (L233-3 I 2°)"))
+    parent_de_facto = BooleanField(_l("Détermine en fait les décisions des assemblées générales (L233-3 I 3°)"))
+    parent_board_power = BooleanField(_l("Nomme ou révoque la majorité des dirigeants (L233-3 I 4°)"))
+    qualified = BooleanField(_l("Qualifié SecNumCloud"))
+    qualification_decision = StringField(_l("Numéro de la décision de qualification"), validators=[Length(max=100)])
+    qualification_date = DateField(_l("Date de la décision de qualification"), validators=[Blank()])
+    own_skills = BooleanField(_l("Autonomie d'exploitation par les compétences propres du prestataire"))
+    autonomy_arrangements = TextAreaField(_l("Dispositions d'autonomie"), validators=[Length(max=5000)],
+                                          description=_l("équipe interne, miroir des mises à jour, séquestre du code source…"))
+    alternatives = TextAreaField(_l("Sociétés tierces alternatives (une par ligne)"), validators=[Length(max=5000)],
+                                 description=_l("au moins deux, à défaut de compétences propres (19.6.d)"))
     perimeters = SelectMultipleField(_l("Périmètres servis (aucun : tous)"), coerce=int)
+
+
+class ForeignLinkForm(EmptyForm):
+    body = StringField(_l("Gouvernement ou organisme public"), validators=[DataRequired(), Length(max=200)])
+    country = StringField(_l("Pays (ISO)"), validators=[DataRequired(), Length(max=2)])
+    nature = TextAreaField(_l("Nature du lien"), validators=[Length(max=5000)])
+    assessment = TextAreaField(_l("Évaluation"), validators=[Length(max=5000)],
+                               description=_l("Vide : lien non évalué, ce qui est un écart (19.6.e)."))
+    assessed_on = DateField(_l("Évalué le"), validators=[Blank()])
+
+
+class NoLinkForm(EmptyForm):
+    statement = TextAreaField(_l("Déclaration"), validators=[Length(max=5000)],
+                              default=_l("Le prestataire n'entretient aucun lien avec un gouvernement ou un organisme "
+                                         "public étranger."))
+
+
+class ChangeForm(EmptyForm):
+    kind = SelectField(_l("Nature du changement"), choices=choices(labels.CHANGE_KIND.items()))
+    changed_on = DateField(_l("Date du changement"), validators=[DataRequired()])
+    description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=2000)])
+    perimeters = SelectMultipleField(_l("Périmètres concernés (aucun : tous)"), coerce=int)
+
+
+class NoticeForm(EmptyForm):
+    sent_on = DateField(_l("Commanditaires informés le"), validators=[DataRequired()])
+    scope = SelectField(_l("Commanditaires informés"), choices=choices([("perimeter", _l("ceux de ce périmètre")),
+                                                                        ("all", _l("tous ceux que le changement concerne"))]))
+    means = StringField(_l("Moyen"), validators=[Length(max=300)], description=_l("lettre recommandée, avenant, portail…"))
 
 
 class SiteForm(EmptyForm):
@@ -80,9 +140,19 @@ class OperationForm(EmptyForm):
 
 
 
+def _perimeter_choices(session):
+    return choices((p.id, p.code) for p in session.exec(select(Perimeter).order_by(Perimeter.code)))
+
+
 def _subcontractor_form(session, obj=None) -> SubcontractorForm:
     form = SubcontractorForm(obj=obj) if obj is not None and request.method == "GET" else SubcontractorForm()
-    form.perimeters.choices = choices((p.id, p.code) for p in session.exec(select(Perimeter).order_by(Perimeter.code)))
+    form.perimeters.choices = _perimeter_choices(session)
+    return form
+
+
+def _change_form(session, obj=None) -> ChangeForm:
+    form = ChangeForm(obj=obj) if obj is not None and request.method == "GET" else ChangeForm()
+    form.perimeters.choices = _perimeter_choices(session)
     return form
 
 
@@ -91,12 +161,15 @@ def _subcontractor_form(session, obj=None) -> SubcontractorForm:
 def page(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    regs = sovereignty.registers(session, perimeter)
+    regs = sovereignty.registers(session, perimeter, request_today())
+    members = set(sovereignty.eu_members())
     return render_template(
         "web/sovereignty/page.html", perimeter=perimeter, regs=regs, checks=sovereignty.checks(regs),
         eu=sovereignty.eu_members(), labels=labels, percent=rules.percent, can_edit=current_user.role in COMPLIANCE_ROLES,
         seat_form=SeatForm(), holder_form=HolderForm(), subcontractor_form=_subcontractor_form(session),
-        site_form=SiteForm(), data_form=DataForm(), operation_form=OperationForm(),
+        site_form=SiteForm(), data_form=DataForm(), operation_form=OperationForm(), link_form=ForeignLinkForm(),
+        no_link_form=NoLinkForm(), change_form=_change_form(session), notice_form=NoticeForm(),
+        tie=lambda s: rules.foreign_tie(sovereignty.third_party(s), members), deadline=rules.one_month_after,
     )
 
 
@@ -163,14 +236,20 @@ def subcontractor(code: str, subcontractor_id):
     if request.method == "GET":
         form.perimeters.data = list(session.exec(select(SubcontractorPerimeter.perimeter_id).where(
             SubcontractorPerimeter.subcontractor_id == item.id)))
+        form.parent_capital.data, form.parent_voting.data, form.largest_other_voting.data = (
+            f"{bp / 100:g}" for bp in (item.parent_capital_bp, item.parent_voting_bp, item.largest_other_voting_bp))
+        form.alternatives.data = "\n".join(item.alternatives or ())
         return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=item.name)
     if not form.validate_on_submit():
         return _form_errors(code, form)
+    fields = ("name", "country", "service", "data_access", "technical_data_access", "access_justification", "parent_name",
+              "parent_country", "parent_capital", "parent_voting", "largest_other_voting", "parent_agreement",
+              "parent_de_facto", "parent_board_power", "qualified", "qualification_decision", "qualification_date",
+              "own_skills", "alternatives", "autonomy_arrangements", "contract_ref")
     with reported_errors() as outcome:
         sovereignty.save_subcontractor(session, current_user, sovereignty.SubcontractorData(
-            name=form.name.data, country=form.country.data, service=form.service.data, data_access=form.data_access.data,
-            access_justification=form.access_justification.data, qualified=form.qualified.data,
-            contract_ref=form.contract_ref.data, perimeter_ids=tuple(form.perimeters.data or ())), item, today=request_today())
+            **{name: form[name].data for name in fields}, perimeter_ids=tuple(form.perimeters.data or ())),
+            item, today=request_today())
     if outcome.ok:
         flash(_("Sous-traitant enregistré."), "info")
     return redirect(url_for("sovereignty.page", code=code))
@@ -199,17 +278,86 @@ def operation(code: str):
         _("Opération ajoutée."))
 
 
+@bp.route("/links", methods=["POST"], defaults={"row_id": None})
+@bp.route("/links/<int:row_id>", methods=["GET", "POST"])
+@access(*COMPLIANCE_ROLES)
+def foreign_link(code: str, row_id):
+    """Record a link with a foreign government or public body (19.6.e), or assess one."""
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    item = session.get(ForeignPublicLink, row_id) if row_id else None
+    if row_id and item is None:
+        abort(404)
+    form = ForeignLinkForm(obj=item) if item is not None and request.method == "GET" else ForeignLinkForm()
+    if request.method == "GET":
+        return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=item.body)
+    if not form.validate_on_submit():
+        return _form_errors(code, form)
+    with reported_errors() as outcome:
+        sovereignty.save_foreign_link(session, current_user, sovereignty.ForeignLinkData(
+            body=form.body.data, country=form.country.data, nature=form.nature.data, assessment=form.assessment.data,
+            assessed_on=form.assessed_on.data), item, today=request_today())
+    if outcome.ok:
+        flash(_("Lien enregistré."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
+
+
+@bp.route("/links/none", methods=["POST"])
+@access(*COMPLIANCE_ROLES)
+def no_foreign_link(code: str):
+    return _record(code, NoLinkForm(), lambda session, _perimeter, f: sovereignty.declare_no_foreign_links(
+        session, current_user, f.statement.data, today=request_today()), _("Absence de lien déclarée."))
+
+
+@bp.route("/changes", methods=["POST"], defaults={"row_id": None})
+@bp.route("/changes/<int:row_id>", methods=["GET", "POST"])
+@access(*COMPLIANCE_ROLES)
+def change(code: str, row_id):
+    """Record a change that may affect compliance with 19.6 (19.6.f), or correct one."""
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    item = session.get(SovereigntyChange, row_id) if row_id else None
+    if row_id and item is None:
+        abort(404)
+    form = _change_form(session, item)
+    if request.method == "GET":
+        form.perimeters.data = list(session.exec(select(SovereigntyChangePerimeter.perimeter_id).where(
+            SovereigntyChangePerimeter.change_id == item.id)))
+        return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form,
+                               title=_("Changement n° %(number)s", number=item.id))
+    if not form.validate_on_submit():
+        return _form_errors(code, form)
+    with reported_errors() as outcome:
+        sovereignty.save_change(session, current_user, sovereignty.ChangeData(
+            kind=form.kind.data, changed_on=form.changed_on.data, description=form.description.data,
+            perimeter_ids=tuple(form.perimeters.data or ())), item)
+    if outcome.ok:
+        flash(_("Changement enregistré."), "info")
+    return redirect(url_for("sovereignty.page", code=code))
+
+
+@bp.route("/changes/<int:row_id>/notices", methods=["POST"])
+@access(*COMPLIANCE_ROLES)
+def notice(code: str, row_id: int):
+    """The day the customers were told of a change: this perimeter's, or all those it concerns."""
+    item = db.get_session().get(SovereigntyChange, row_id) or abort(404)
+    return _record(code, NoticeForm(), lambda session, perimeter, f: sovereignty.add_notice(
+        session, current_user, item, perimeter if f.scope.data == "perimeter" else None, f.sent_on.data, f.means.data,
+        today=request_today()), _("Information des commanditaires enregistrée."))
+
+
 REMOVABLE = {"holder": Shareholder, "subcontractor": Subcontractor, "site": Site, "data": DataLocation,
-             "operation": OperationLocation}
+             "operation": OperationLocation, "link": ForeignPublicLink, "change": SovereigntyChange, "notice": ChangeNotice}
 
 
-@bp.route("/<any(holder, subcontractor, site, data, operation):kind>/<int:row_id>/delete", methods=["POST"])
+@bp.route("/<any(holder, subcontractor, site, data, operation, link, change, notice):kind>/<int:row_id>/delete",
+          methods=["POST"])
 @access(*COMPLIANCE_ROLES)
 def delete(code: str, kind: str, row_id: int):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
     row = session.get(REMOVABLE[kind], row_id) or abort(404)
-    if getattr(row, "perimeter_id", perimeter.id) != perimeter.id:
+    if getattr(row, "perimeter_id", None) not in (None, perimeter.id):
         abort(404)
     if EmptyForm().validate_on_submit():
         sovereignty.delete_row(session, current_user, row, today=request_today())

@@ -1,0 +1,314 @@
+"""The rules on an evidence's fields, whichever door they come through: `check_evidence` and what it looks up.
+
+The web form, the importer and any other door call `check_evidence` with their own lookup (by id for the form,
+by the manifest's words for the importer), so that the same input gets the same answer whichever way it comes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Collection, Optional, Protocol, Sequence
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, select
+
+from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import (
+    CLASSIFICATIONS,
+    EVIDENCE_KINDS,
+    MAX_DESCRIPTION,
+    MAX_NOTE,
+    MAX_TITLE,
+    MAX_URL,
+)
+from evidence.data.models import (
+    Control,
+    ControlPerimeter,
+    ControlRequirement,
+    Framework,
+    Perimeter,
+    Requirement,
+    User,
+)
+
+# --- Checking an evidence's fields ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One refused field. Fields are named as the manifest's columns (title, owner, controls, valid_until, ...),
+    which are also the web form's field names: both doors name the same field for the same input."""
+
+    field: str
+    message: str
+    value: object = None  # the element at fault in a list (a control, an item), None when it is the whole field
+
+
+class EvidenceInvalid(EvidenceError):
+    """Evidence refused for one or more of its fields; `problems` says which and why."""
+
+    def __init__(self, problems: Sequence[FieldProblem]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(
+            f"{p.field}: {p.message}" + ("" if p.value is None else f" ({p.value})") for p in self.problems
+        ))
+
+
+@dataclass(frozen=True)
+class LinkedControl:
+    id: int
+    ref: str
+    status: str
+
+
+@dataclass(frozen=True)
+class LinkedRequirement:
+    id: int
+    ref: str
+
+
+@dataclass(frozen=True)
+class LinkedPerimeter:
+    id: int
+    code: str
+
+
+class EvidenceLookup(Protocol):
+    """The facts `check_evidence` needs, found by the references a door holds: ids for `DatabaseLookup`; the
+    manifest's e-mails and refs for the importer, which loads them once for every row instead of once a row."""
+
+    def find_user(self, key) -> Optional[User]:
+        """The user (anything with id, email, active), or None when there is no such user."""
+
+    def find_controls(self, keys: Sequence) -> dict:
+        """key -> LinkedControl, for the keys that name a control."""
+
+    def find_requirements(self, keys: Sequence) -> dict:
+        """key -> LinkedRequirement, for the keys that name an item of the referential."""
+
+    def find_perimeters(self, keys: Sequence) -> dict:
+        """key -> LinkedPerimeter, for the keys that name a perimeter."""
+
+    def control_perimeters(self, control_ids: Sequence[int]) -> list:
+        """The LinkedPerimeters the controls are deployed in: new evidence's scope when none is given."""
+
+    def entries_of(self, requirement_ids: Sequence[int], control_ids: Sequence[int]) -> dict:
+        """expected evidence id -> requirement id, for the items given and the items the controls are mapped to."""
+
+
+class DatabaseLookup:
+    """`EvidenceLookup` by id, one query per kind of fact."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def find_user(self, key) -> Optional[User]:
+        return self.session.get(User, key)
+
+    def find_controls(self, keys: Sequence) -> dict:
+        if not keys:
+            return {}
+        rows = self.session.exec(select(Control.id, Control.ref, Control.status).where(Control.id.in_(keys)))
+        return {id_: LinkedControl(id_, ref, status) for id_, ref, status in rows}
+
+    def find_requirements(self, keys: Sequence) -> dict:
+        if not keys:
+            return {}
+        rows = self.session.exec(select(Requirement.id, Requirement.ref).where(Requirement.id.in_(keys)))
+        return {id_: LinkedRequirement(id_, ref) for id_, ref in rows}
+
+    def find_perimeters(self, keys: Sequence) -> dict:
+        if not keys:
+            return {}
+        rows = self.session.exec(select(Perimeter.id, Perimeter.code).where(Perimeter.id.in_(keys)))
+        return {id_: LinkedPerimeter(id_, code) for id_, code in rows}
+
+    def control_perimeters(self, control_ids: Sequence[int]) -> list:
+        return control_perimeters(self.session, control_ids)
+
+    def entries_of(self, requirement_ids: Sequence[int], control_ids: Sequence[int]) -> dict:
+        return entries_of(self.session, requirement_ids, control_ids)
+
+
+def control_perimeters(session: Session, control_ids: Sequence[int]) -> list:
+    if not control_ids:
+        return []
+    rows = session.exec(select(Perimeter.id, Perimeter.code).join(ControlPerimeter, ControlPerimeter.perimeter_id == Perimeter.id)
+                        .where(ControlPerimeter.control_id.in_(list(control_ids))).distinct().order_by(Perimeter.code))
+    return [LinkedPerimeter(id_, code) for id_, code in rows]
+
+
+def entries_of(session: Session, requirement_ids: Sequence[int], control_ids: Sequence[int]) -> dict:
+    mapped = select(ControlRequirement.requirement_id).where(ControlRequirement.control_id.in_(list(control_ids) or [-1]))
+    found = {}
+    for requirement_id, entries in session.exec(select(Requirement.id, Requirement.expected_evidence).where(
+            Requirement.id.in_(list(requirement_ids) or [-1]) | Requirement.id.in_(mapped))):
+        found.update({entry["id"]: requirement_id for entry in entries or []})
+    return found
+
+
+@dataclass(frozen=True)
+class EvidenceDraft:
+    """An evidence's fields as a person gives them, before `check_evidence`. `owner` (empty: the actor),
+    `controls` and `requirements` hold references that the lookup resolves."""
+
+    title: str
+    kind: str = "record"
+    description: str = ""
+    owner: object = None
+    classification: str = "internal"
+    effective_date: Optional[date] = None
+    valid_until: Optional[date] = None
+    controls: tuple = ()
+    requirements: tuple = ()
+    perimeters: Optional[tuple] = None  # None: the perimeters its controls are deployed in
+    answers: tuple = ()  # expected evidence ids ("12.6.c#2") of the linked items that it answers
+
+
+@dataclass(frozen=True)
+class CheckedEvidence:
+    """Fields that passed `check_evidence`: the evidence's columns, its links by id and by ref, and the first
+    version's address. Writers store them as they are."""
+
+    values: dict  # title, kind, description, owner_id, classification, effective_date, valid_until
+    control_ids: tuple = ()
+    control_refs: tuple = ()
+    requirement_ids: tuple = ()
+    requirement_refs: tuple = ()
+    perimeter_ids: tuple = ()
+    perimeter_codes: tuple = ()
+    answers: tuple = ()  # (requirement id, entry id)
+    url: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.values["title"]
+
+
+NO_SUCH_ITEM = "no such item in the referential"
+
+
+def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *, url: str = "", note: str = "",
+                   kept_owner_id: Optional[int] = None, kept_control_ids: Collection[int] = ()) -> CheckedEvidence:
+    """The rules on an evidence's fields, every problem at once (EvidenceInvalid); nothing is cut or replaced.
+
+    `url` and `note` are the first version's, for new evidence. The owner and the controls an evidence already
+    has (`kept_...`) are not judged again: a user disabled or a control retired since does not block editing the
+    rest. Whatever is named anew must be usable."""
+    problems: list[FieldProblem] = []
+
+    def refuse(name: str, message: str, value=None) -> None:
+        problems.append(FieldProblem(name, message, value))
+
+    title = (draft.title or "").strip()
+    if not title:
+        refuse("title", "evidence needs a title")
+    elif len(title) > MAX_TITLE:
+        refuse("title", f"longer than {MAX_TITLE} characters")
+    description = (draft.description or "").strip()
+    if len(description) > MAX_DESCRIPTION:
+        refuse("description", f"longer than {MAX_DESCRIPTION} characters")
+    if draft.kind not in EVIDENCE_KINDS:
+        refuse("kind", f"unknown kind; the kinds are: {', '.join(EVIDENCE_KINDS)}")
+    if draft.classification not in CLASSIFICATIONS:
+        refuse("classification", f"unknown classification; the classifications are: {', '.join(CLASSIFICATIONS)}")
+    if draft.effective_date and draft.valid_until and draft.valid_until < draft.effective_date:
+        refuse("valid_until", f"before the effective date {draft.effective_date.isoformat()}")
+
+    owner_id = actor.id
+    if draft.owner not in (None, ""):
+        user = lookup.find_user(draft.owner)
+        if user is None:
+            refuse("owner", "no such user")
+        elif not user.active and user.id != kept_owner_id:
+            refuse("owner", "this user is disabled")
+        elif actor.role == "contributor" and user.id != actor.id:
+            refuse("owner", f"a contributor's evidence is their own: leave owner empty or give {actor.email}")
+        else:
+            owner_id = user.id
+
+    control_keys = list(dict.fromkeys(draft.controls))
+    controls = lookup.find_controls(control_keys)
+    for key in control_keys:
+        control = controls.get(key)
+        if control is None:
+            refuse("controls", "no such control", key)
+        elif control.status == "retired" and control.id not in kept_control_ids:
+            refuse("controls", "this control is retired", control.ref)
+    requirement_keys = list(dict.fromkeys(draft.requirements))
+    requirements = lookup.find_requirements(requirement_keys)
+    for key in requirement_keys:
+        if key not in requirements:
+            refuse("requirements", NO_SUCH_ITEM, key)
+    linked = [controls[k] for k in control_keys if k in controls]
+    items = [requirements[k] for k in requirement_keys if k in requirements]
+    if draft.perimeters is None:
+        scope = lookup.control_perimeters([c.id for c in linked])
+    else:
+        perimeter_keys = list(dict.fromkeys(draft.perimeters))
+        found = lookup.find_perimeters(perimeter_keys)
+        for key in perimeter_keys:
+            if key not in found:
+                refuse("perimeters", "no such perimeter", key)
+        scope = [found[k] for k in perimeter_keys if k in found]
+    if not scope and not any(p.field in ("controls", "perimeters") for p in problems):
+        # Valid nowhere, it would prove nothing: say so rather than store it (a refused control says it already).
+        refuse("perimeters", "say which perimeters this evidence is valid for: it is linked to no control "
+                             "deployed in one")
+    entries = lookup.entries_of([r.id for r in items], [c.id for c in linked]) if draft.answers else {}
+    for entry in dict.fromkeys(draft.answers):
+        if entry not in entries:
+            refuse("answers", "not an expected evidence entry of the items this evidence supports "
+                              "(directly or through its controls)", entry)
+    problems += version_problems(url, note)
+    if problems:
+        raise EvidenceInvalid(problems)
+    return CheckedEvidence(
+        values={"title": title, "kind": draft.kind, "description": description, "owner_id": owner_id,
+                "classification": draft.classification, "effective_date": draft.effective_date,
+                "valid_until": draft.valid_until},
+        control_ids=tuple(c.id for c in linked), control_refs=tuple(c.ref for c in linked),
+        requirement_ids=tuple(r.id for r in items), requirement_refs=tuple(r.ref for r in items),
+        perimeter_ids=tuple(p.id for p in scope), perimeter_codes=tuple(p.code for p in scope),
+        answers=tuple((entries[e], e) for e in dict.fromkeys(draft.answers)),
+        url=(url or "").strip(),
+    )
+
+
+
+def version_problems(url: str = "", note: str = "") -> list[FieldProblem]:
+    """A version's address (link evidence points at the provider's own systems; the app stores the address and
+    never fetches it) and note."""
+    problems = []
+    url = (url or "").strip()
+    if url:
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            parts = None
+        if len(url) > MAX_URL:
+            problems.append(FieldProblem("url", f"longer than {MAX_URL} characters"))
+        elif parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
+            problems.append(FieldProblem("url", f"not an http(s) address: {url[:80]!r}"))
+    if len((note or "").strip()) > MAX_NOTE:
+        problems.append(FieldProblem("note", f"longer than {MAX_NOTE} characters"))
+    return problems
+
+
+def check_url(url: str) -> str:
+    """The address, stripped, or EvidenceInvalid naming the url field."""
+    if problems := version_problems(url):
+        raise EvidenceInvalid(problems)
+    return url.strip()
+
+
+def assessed_requirement_ids(session: Session, refs: Sequence[str]) -> list[int]:
+    """Ids of items of the assessed referential, given by ref as a person types them (the evidence form)."""
+    refs = list(dict.fromkeys(refs))
+    found = dict(session.exec(
+        select(Requirement.ref, Requirement.id).join(Framework, Framework.id == Requirement.framework_id)
+        .where(Framework.assessed, Requirement.ref.in_(refs or ["-"]))
+    ).all())
+    if unknown := [r for r in refs if r not in found]:
+        raise EvidenceInvalid([FieldProblem("requirements", NO_SUCH_ITEM, r) for r in unknown])
+    return [found[r] for r in refs]

@@ -1,0 +1,167 @@
+"""What the provider declares for 19.6.e and 19.6.f: its links with foreign governments and public bodies (or
+that it has none), the changes that may affect compliance with 19.6 and the day the customers were told of each."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Optional
+
+from sqlmodel import Session, select
+
+from evidence.core import clock
+from evidence.core.errors import EvidenceError
+from evidence.core.rules import one_month_after
+from evidence.core.vocabulary import CHANGE_KINDS
+from evidence.data import audit
+from evidence.data.links import replace_links
+from evidence.data.models import (
+    ChangeNotice,
+    ForeignLinkDeclaration,
+    ForeignPublicLink,
+    Perimeter,
+    SovereigntyChange,
+    SovereigntyChangePerimeter,
+    User,
+    utcnow,
+)
+from evidence.services.sovereignty.registers import (
+    MAX_CHANGE,
+    country,
+    eu,
+    inform,
+    plain,
+    who,
+)
+
+
+@dataclass
+class ForeignLinkData:
+    body: str
+    country: str
+    nature: str = ""
+    assessment: str = ""
+    assessed_on: Optional[date] = None
+
+
+def save_foreign_link(session: Session, actor, data: ForeignLinkData, link: Optional[ForeignPublicLink] = None,
+                      today: Optional[date] = None, notify: bool = True) -> ForeignPublicLink:
+    day = clock.today(today)
+    body = (data.body or "").strip()[:200]
+    if not body:
+        raise EvidenceError("organisme : nommez le gouvernement ou l'organisme public étranger")
+    code = country(data.country, "pays")
+    if code in eu():
+        raise EvidenceError(f"pays : {code} est un État membre de l'Union ; ce registre recense les liens avec des "
+                            "gouvernements ou organismes publics hors Union (19.6.e)")
+    assessment = (data.assessment or "").strip()
+    assessed_on = data.assessed_on or (day if assessment else None)
+    if assessed_on and not assessment:
+        raise EvidenceError(f"évaluation : une date d'évaluation ({assessed_on.isoformat()}) sans évaluation")
+    if assessed_on and assessed_on > day:
+        raise EvidenceError(f"date d'évaluation : {assessed_on.isoformat()} est dans le futur")
+    values = {"body": body, "country": code, "nature": (data.nature or "").strip(), "assessment": assessment,
+              "assessed_on": assessed_on}
+    created = link is None
+    changes = plain(audit.diff(link, values) if link else values)
+    link = link or ForeignPublicLink(body=body, country=code)
+    for key, value in values.items():
+        setattr(link, key, value)
+    link.updated_at = utcnow()
+    session.add(link)
+    for declaration in session.exec(select(ForeignLinkDeclaration)) if created else ():
+        session.delete(declaration)  # "none" no longer holds
+        audit.record(session, actor, "sovereignty.foreign_link_declaration.withdraw", object_type="foreign_link_declaration",
+                     object_id=str(declaration.id), details={"reason": f"lien recensé : {body} ({code})"})
+    audit.record(session, actor, "sovereignty.foreign_link.create" if created else "sovereignty.foreign_link.update",
+                 object_type="foreign_public_link", object_id=body, details={"changes": changes})
+    if notify and created:
+        inform(session, actor, None, f"lien avec un organisme public étranger : {body} ({code})", day, "organisational")
+    session.commit()
+    return link
+
+
+def declare_no_foreign_links(session: Session, actor, statement: str = "",
+                             today: Optional[date] = None) -> ForeignLinkDeclaration:
+    """The positive declaration of an empty register: who declares it, on which day."""
+    if session.exec(select(ForeignPublicLink.id)).first() is not None:
+        raise EvidenceError("déclaration : le registre recense des liens ; supprimez-les avant de déclarer qu'il n'en "
+                            "existe aucun")
+    for old in session.exec(select(ForeignLinkDeclaration)):
+        session.delete(old)
+    declaration = ForeignLinkDeclaration(declared_by_id=actor.id if isinstance(actor, User) else None,
+                                         declared_by=who(actor)[:254], declared_on=clock.today(today),
+                                         statement=(statement or "").strip())
+    session.add(declaration)
+    session.flush()
+    audit.record(session, actor, "sovereignty.foreign_link_declaration.create", object_type="foreign_link_declaration",
+                 object_id=str(declaration.id), details={"declared_by": declaration.declared_by,
+                                                         "declared_on": declaration.declared_on.isoformat(),
+                                                         "statement": declaration.statement})
+    session.commit()
+    return declaration
+
+
+# --- 19.6.f: the register of changes and the notices customers got -------------------------------------------
+
+
+@dataclass
+class ChangeData:
+    kind: str
+    changed_on: Optional[date]
+    description: str
+    perimeter_ids: tuple[int, ...] = ()  # none: every perimeter
+
+
+def save_change(session: Session, actor, data: ChangeData, change: Optional[SovereigntyChange] = None) -> SovereigntyChange:
+    if data.kind not in CHANGE_KINDS:
+        raise EvidenceError(f"nature du changement : {data.kind!r} inconnue (l'une de {', '.join(CHANGE_KINDS)})")
+    if data.changed_on is None:
+        raise EvidenceError("date du changement : obligatoire")
+    description = (data.description or "").strip()
+    if not description:
+        raise EvidenceError("description : décrivez le changement")
+    if len(description) > MAX_CHANGE:
+        raise EvidenceError(f"description : {len(description)} caractères, {MAX_CHANGE} au plus")
+    unknown = set(data.perimeter_ids) - set(session.exec(select(Perimeter.id)))
+    if unknown:
+        raise EvidenceError(f"périmètres concernés : {sorted(unknown)} inconnu(s)")
+    values = {"kind": data.kind, "changed_on": data.changed_on, "description": description}
+    created = change is None
+    changes = plain(audit.diff(change, values) if change else values)
+    change = change or SovereigntyChange(**values, recorded_by_id=actor.id if isinstance(actor, User) else None)
+    for key, value in values.items():
+        setattr(change, key, value)
+    session.add(change)
+    session.flush()
+    replace_links(session, SovereigntyChangePerimeter, SovereigntyChangePerimeter.change_id, change.id,
+                  SovereigntyChangePerimeter.perimeter_id, data.perimeter_ids)
+    audit.record(session, actor, "sovereignty.change.create" if created else "sovereignty.change.update",
+                 object_type="sovereignty_change", object_id=str(change.id),
+                 details={"changes": changes, "perimeters": sorted(data.perimeter_ids) or "all", "origin": "manual"})
+    session.commit()
+    return change
+
+
+def add_notice(session: Session, actor, change: SovereigntyChange, perimeter: Optional[Perimeter], sent_on: Optional[date],
+               means: str = "", today: Optional[date] = None) -> ChangeNotice:
+    """Record the day the customers were told of a change: those of one perimeter, or of all it concerns (None)."""
+    if sent_on is None:
+        raise EvidenceError("date d'envoi : obligatoire")
+    if sent_on > clock.today(today):
+        raise EvidenceError(f"date d'envoi : {sent_on.isoformat()} est dans le futur ; consignez l'information une fois "
+                            "envoyée")
+    scope = set(session.exec(select(SovereigntyChangePerimeter.perimeter_id)
+                             .where(SovereigntyChangePerimeter.change_id == change.id)))
+    if perimeter is not None and scope and perimeter.id not in scope:
+        raise EvidenceError(f"périmètre : le changement n° {change.id} ne concerne pas {perimeter.code}")
+    notice = ChangeNotice(change_id=change.id, perimeter_id=perimeter.id if perimeter else None, sent_on=sent_on,
+                          means=(means or "").strip()[:300])
+    session.add(notice)
+    session.flush()
+    late = (sent_on - one_month_after(change.changed_on)).days
+    audit.record(session, actor, "sovereignty.change_notice.create", object_type="change_notice", object_id=str(notice.id),
+                 details={"change": change.id, "perimeter": perimeter.code if perimeter else "all",
+                          "sent_on": sent_on.isoformat(), "means": notice.means, "days_late": max(late, 0)})
+    session.commit()
+    return notice
+

@@ -1,0 +1,218 @@
+"""The provider's seats and shareholding (19.6.a/b) and the third parties it relies on (19.6.c/d), validated here
+once for the web forms and the demo loader."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Optional, Sequence, Union
+
+from sqlmodel import Session, select
+
+from evidence.core import clock, rules
+from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import SEAT_KINDS
+from evidence.data import audit
+from evidence.data.links import replace_links
+from evidence.data.models import (
+    Perimeter,
+    Seat,
+    Shareholder,
+    Subcontractor,
+    SubcontractorPerimeter,
+    utcnow,
+)
+from evidence.services.sovereignty.registers import (
+    all_perimeters,
+    country,
+    eu,
+    holder_facts,
+    inform,
+    names,
+    percent_to_bp,
+    plain,
+    third_party,
+)
+
+
+def set_seat(session: Session, actor, kind: str, country_code: str, city: str = "", address: str = "",
+             today: Optional[date] = None, notify: bool = True) -> Seat:
+    if kind not in SEAT_KINDS:
+        raise EvidenceError(f"siège : {kind!r} inconnu (l'un de {', '.join(SEAT_KINDS)})")
+    code = country(country_code, "pays")
+    seat = session.exec(select(Seat).where(Seat.kind == kind)).first()
+    before = seat.country if seat else None
+    seat = seat or Seat(kind=kind, country=code)
+    seat.country, seat.city, seat.address, seat.updated_at = code, city.strip()[:100], address.strip()[:300], utcnow()
+    session.add(seat)
+    audit.record(session, actor, "sovereignty.seat", object_type="seat", object_id=kind,
+                 details={"country": code, "city": seat.city, "before": before})
+    if notify and before != code and before is not None:
+        inform(session, actor, None, f"{rules.SEAT_WORDS[kind]} transféré de {before} vers {code}", today, "legal")
+    session.commit()
+    return seat
+
+
+@dataclass
+class HolderData:
+    name: str
+    country: str
+    capital: str = "0"
+    voting: str = "0"
+    kind: str = "direct"
+    veto: bool = False
+    board_majority: bool = False
+    notes: str = ""
+
+
+def save_holder(session: Session, actor, data: HolderData, holder: Optional[Shareholder] = None,
+                today: Optional[date] = None, notify: bool = True) -> Shareholder:
+    if not (data.name or "").strip():
+        raise EvidenceError("détenteur : un détenteur doit être nommé")
+    if data.kind not in ("direct", "ultimate"):
+        raise EvidenceError(f"nature : {data.kind!r} inconnue (direct ou ultimate)")
+    members = eu()
+    all_holders = list(session.exec(select(Shareholder)))
+    before = rules.check_shareholding([holder_facts(h) for h in all_holders], members)
+    values = {
+        "name": data.name.strip()[:200], "country": country(data.country, "pays"), "kind": data.kind,
+        "capital_bp": percent_to_bp(data.capital, "capital"), "voting_bp": percent_to_bp(data.voting, "droits de vote"),
+        "veto": bool(data.veto), "board_majority": bool(data.board_majority), "notes": (data.notes or "").strip(),
+    }
+    created = holder is None
+    changes = audit.diff(holder, values) if holder else values
+    was_foreign = holder is not None and holder.country not in members
+    holder = holder or Shareholder(name=values["name"], country=values["country"])
+    for key, value in values.items():
+        setattr(holder, key, value)
+    holder.updated_at = utcnow()
+    session.add(holder)
+    session.flush()
+    after = rules.check_shareholding([holder_facts(h) for h in session.exec(select(Shareholder))], members)
+    audit.record(session, actor, "sovereignty.holder.create" if created else "sovereignty.holder.update",
+                 object_type="shareholder", object_id=holder.name, details={"changes": changes})
+    reason = None
+    if holder.country not in members and (created or not was_foreign):
+        reason = f"nouvel actionnaire hors UE : {holder.name} ({holder.country})"
+    elif before.passed != after.passed:
+        reason = f"seuils d'actionnariat : {', '.join(after.problems) or 'de nouveau respectés'}"
+    if reason and notify:
+        inform(session, actor, None, reason, today, "legal")
+    session.commit()
+    return holder
+
+
+@dataclass
+class SubcontractorData:
+    name: str
+    country: str
+    service: str = ""
+    data_access: bool = False
+    access_justification: str = ""
+    qualified: bool = False
+    contract_ref: str = ""
+    perimeter_ids: tuple[int, ...] = ()
+    technical_data_access: Optional[bool] = None  # must be assessed: True or False
+    parent_name: str = ""  # the company that owns or controls it, if any
+    parent_country: str = ""
+    parent_capital: str = "0"
+    parent_voting: str = "0"
+    largest_other_voting: str = "0"
+    parent_agreement: bool = False
+    parent_de_facto: bool = False
+    parent_board_power: bool = False
+    qualification_decision: str = ""
+    qualification_date: Optional[date] = None
+    own_skills: bool = False
+    alternatives: Union[str, Sequence[str]] = ()
+    autonomy_arrangements: str = ""
+
+
+def subcontractor_values(data: SubcontractorData, today: date) -> dict:
+    """The register row a form or the demo describes, or the refusal naming the field."""
+    name = (data.name or "").strip()[:200]
+    if not name:
+        raise EvidenceError("sous-traitant : un sous-traitant doit être nommé")
+    if data.technical_data_access is None:
+        raise EvidenceError(f"accès aux données techniques : {name} — évaluez s'il peut techniquement obtenir les données "
+                            "techniques (identités, SDN, journaux, annuaire, certificats, configuration des accès)")
+    justification = (data.access_justification or "").strip()
+    if not (data.data_access and data.technical_data_access) and not justification:
+        raise EvidenceError(f"justification : {name} — dites pourquoi il ne peut pas accéder aux données "
+                            "(justification requise)")
+    parent_name = (data.parent_name or "").strip()[:200]
+    parent = {"parent_capital_bp": percent_to_bp(data.parent_capital, "capital de la société mère"),
+              "parent_voting_bp": percent_to_bp(data.parent_voting, "droits de vote de la société mère"),
+              "largest_other_voting_bp": percent_to_bp(data.largest_other_voting, "plus forte part d'un autre associé"),
+              "parent_agreement": bool(data.parent_agreement), "parent_de_facto": bool(data.parent_de_facto),
+              "parent_board_power": bool(data.parent_board_power)}
+    if not parent_name and ((data.parent_country or "").strip() or any(parent.values())):
+        raise EvidenceError("société mère : nommez la société qui détient ou contrôle le sous-traitant")
+    if parent["parent_voting_bp"] + parent["largest_other_voting_bp"] > 10000:
+        raise EvidenceError(f"plus forte part d'un autre associé : {rules.percent(parent['largest_other_voting_bp'])} et "
+                            f"{rules.percent(parent['parent_voting_bp'])} pour la société mère dépassent 100 %")
+    decision = (data.qualification_decision or "").strip()[:100] if data.qualified else ""
+    qualified_on = data.qualification_date if data.qualified else None
+    if data.qualified and not decision:
+        raise EvidenceError(f"référence de qualification : {name} est déclaré qualifié SecNumCloud ; donnez le numéro de "
+                            "la décision de qualification")
+    if data.qualified and qualified_on is None:
+        raise EvidenceError(f"date de qualification : {name} est déclaré qualifié SecNumCloud ; donnez la date de la décision")
+    if qualified_on and qualified_on > today:
+        raise EvidenceError(f"date de qualification : {qualified_on.isoformat()} est dans le futur")
+    arrangements = (data.autonomy_arrangements or "").strip()
+    if data.own_skills and not arrangements:
+        raise EvidenceError("dispositions d'autonomie : décrivez les compétences propres qui garantissent l'autonomie "
+                            "d'exploitation (équipe, miroir des mises à jour, séquestre du code source…)")
+    alternatives = names(data.alternatives)
+    if any(a.casefold() == name.casefold() for a in alternatives):
+        raise EvidenceError(f"sociétés tierces alternatives : {name} ne peut être sa propre alternative")
+    if any(len(a) > 200 for a in alternatives):
+        raise EvidenceError("sociétés tierces alternatives : un nom par ligne, 200 caractères au plus")
+    return {
+        "name": name, "country": country(data.country, "pays"), "service": (data.service or "").strip()[:300],
+        "data_access": bool(data.data_access), "technical_data_access": bool(data.technical_data_access),
+        "access_justification": justification, "parent_name": parent_name,
+        "parent_country": country(data.parent_country, "pays de la société mère") if parent_name else "", **parent,
+        "qualified": bool(data.qualified), "qualification_decision": decision, "qualification_date": qualified_on,
+        "own_skills": bool(data.own_skills), "alternatives": alternatives, "autonomy_arrangements": arrangements,
+        "contract_ref": (data.contract_ref or "").strip()[:100],
+    }
+
+
+def save_subcontractor(session: Session, actor, data: SubcontractorData, subcontractor: Optional[Subcontractor] = None,
+                       today: Optional[date] = None, notify: bool = True) -> Subcontractor:
+    values = subcontractor_values(data, clock.today(today))
+    known = set(session.exec(select(Perimeter.id)))
+    if set(data.perimeter_ids) - known:
+        raise EvidenceError(f"périmètres servis : {sorted(set(data.perimeter_ids) - known)} inconnu(s)")
+    members = eu()
+    created = subcontractor is None
+    access_changed = not created and (subcontractor.data_access != values["data_access"]
+                                      or subcontractor.technical_data_access != values["technical_data_access"]
+                                      or subcontractor.country != values["country"])
+    tie_before = None if created else rules.foreign_tie(third_party(subcontractor), members)
+    changes = plain(audit.diff(subcontractor, values) if subcontractor else values)
+    subcontractor = subcontractor or Subcontractor(name=values["name"], country=values["country"])
+    for key, value in values.items():
+        setattr(subcontractor, key, value)
+    subcontractor.updated_at = utcnow()
+    session.add(subcontractor)
+    session.flush()
+    replace_links(session, SubcontractorPerimeter, SubcontractorPerimeter.subcontractor_id, subcontractor.id,
+                  SubcontractorPerimeter.perimeter_id, data.perimeter_ids)
+    audit.record(session, actor, "sovereignty.subcontractor.create" if created else "sovereignty.subcontractor.update",
+                 object_type="subcontractor", object_id=subcontractor.name,
+                 details={"changes": changes, "perimeters": sorted(data.perimeter_ids)})
+    tie_after = rules.foreign_tie(third_party(subcontractor), members)
+    if notify and (created or access_changed or tie_before != tie_after):
+        served = [p for p in all_perimeters(session) if p.id in data.perimeter_ids] if data.perimeter_ids else None
+        if created:
+            what, kind = "nouveau sous-traitant", "organisational"
+        elif access_changed:
+            what, kind = "accès du sous-traitant modifié", "technical"
+        else:
+            what, kind = "contrôle du sous-traitant modifié", "legal"
+        inform(session, actor, served, f"{what} : {subcontractor.name} ({tie_after or subcontractor.country})", today, kind)
+    session.commit()
+    return subcontractor
+
