@@ -300,10 +300,10 @@ def test_a_waiver_answers_an_entry_and_is_audited(demo_app):
     app = demo_app
     with app.app_context(), db.session_scope(app) as session:
         result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DEMO_DAY)
-        # An exigence whose only gap is one expected evidence entry nothing answers.
-        row = next(r for r in result.exigences()
-                   if r.status.reasons == ("entry_missing",) and len(r.status.unanswered) == 1)
-        ref, entry = row.requirement.ref, row.status.unanswered[0].id
+        # An exigence whose only gap is one expected evidence entry nothing usable answers.
+        row = next(r for r in result.exigences() if len(r.status.unanswered) == 1 and r.status.reasons in (
+            ("entry_missing",), ("evidence_expired",), ("evidence_not_approved",)))
+        ref, entry, before = row.requirement.ref, row.status.unanswered[0].id, row.status.unanswered[0].state
         covered = result.readiness.covered
     url = f"/perimeters/iaas-fr1/waiver/{ref}"
     client = manager_client(app)
@@ -333,7 +333,7 @@ def test_a_waiver_answers_an_entry_and_is_audited(demo_app):
 
     token = csrf_token(client, f"/perimeters/iaas-fr1/verdict/{ref}")
     assert client.post(url, data={"csrf_token": token, "entry": entry, "clear": "1"}).status_code == 302
-    assert {e.id: e.state for e in _row(app, ref).status.entries}[entry] == "missing"
+    assert {e.id: e.state for e in _row(app, ref).status.entries}[entry] == before
     assert events(app, "waiver.set", "waiver.clear")[-1] == ("waiver.clear", MANAGER, {
         "requirement": ref, "entry": entry, "justification": why})
 
