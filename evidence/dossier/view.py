@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 
 from evidence.core import rules
+from evidence.core.vocabulary import COVERAGE_STATES
 from evidence.presentation import charts, labels
 
 INDEX_RUN = 250  # evidence versions per run of the index (each run starts a page: one change re-lays one run)
@@ -17,6 +18,9 @@ CHAPTER_RUN = 300  # lines, about 8 pages: a longer chapter comes in runs of who
 
 class DossierView:
     """The snapshot arranged for the template: chapters → sections → items, evidence by ref, labels."""
+
+    # The summary's figures, best first (the words are the team's claim of coverage).
+    coverage_states = tuple(reversed(COVERAGE_STATES)) + (rules.NOT_APPLICABLE,)
 
     def __init__(self, snapshot: dict, lang: str):
         self.s = snapshot
@@ -55,10 +59,11 @@ class DossierView:
     def entry(self, entry) -> str:
         return labels.entry_text(entry, self.lang)
 
-    def gaps(self, item) -> list[str]:
-        unanswered = [(e["id"], e["state"]) for e in item.get("expected_evidence", [])
-                      if e["state"] not in (rules.ANSWERED, rules.WAIVED)]
-        return labels.describe_gaps(item["reasons"], unanswered, item.get("expected_evidence"), self.lang)
+    def gaps(self, item) -> str:
+        """What the item still lacks, each piece named, as one line."""
+        entries = item.get("expected_evidence", [])
+        sentences = labels.describe_gaps(item["reasons"], [(e["id"], e["state"]) for e in entries], entries, self.lang)
+        return _(" ; ").join(sentences)
 
     def basis(self, item) -> str:
         return labels.basis(rules.ItemApplicability(item["applicability"], item["applicability_derived"],

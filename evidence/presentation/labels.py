@@ -4,6 +4,8 @@ French is the source language (and the dossier's); the English UI translates the
 """
 from flask_babel import lazy_gettext as _l
 
+from evidence.core import rules
+
 # The team's claim of coverage: "conforme" is the evaluation centre's word, not ours.
 STATUS = {
     "covered": _l("Couvert"),
@@ -13,8 +15,6 @@ STATUS = {
     "followed": _l("Suivie"),
     "not_followed": _l("Non suivie"),
 }
-COVERAGE_STATUSES = ("covered", "partly_covered", "not_covered", "not_applicable")
-RECOMMENDATION_STATUSES = ("followed", "not_followed", "not_applicable")
 REASON = {
     "no_control": _l("aucune mesure"),
     "control_not_implemented": _l("mesure non mise en œuvre"),
@@ -26,6 +26,9 @@ REASON = {
     "open_finding": _l("écart majeur ouvert"),
     "sovereignty_check": _l("contrôle de souveraineté en échec"),
 }
+KIND = {"exigence": _l("Exigence"), "recommandation": _l("Recommandation")}
+# A missing piece and its place in the checklist; French puts a space before the colon, English does not.
+GAP_LINE = _l("%(state)s : %(entry)s (%(id)s)")
 ENTRY_STATE = {
     "answered": _l("fournie"), "waived": _l("dispensée"), "missing": _l("preuve attendue manquante"),
     "not_approved": _l("preuve attendue non approuvée"), "expired": _l("preuve attendue expirée"),
@@ -68,26 +71,24 @@ def localised(requirement, name: str, locale: str) -> str:
     return (getattr(requirement, f"{name}_en", "") if locale == "en" else "") or getattr(requirement, name, "")
 
 
-ENTRY_REASON_STATE = {"entry_missing": "missing", "evidence_not_approved": "not_approved", "evidence_expired": "expired"}
-
-
-def describe_gaps(reasons, unanswered, entries, locale: str) -> list[str]:
+def describe_gaps(reasons, states, entries, locale: str) -> list[str]:
     """Each missing piece as a sentence that names it: "preuve attendue manquante : <entry> (12.6.a#1)".
 
-    `unanswered`: (entry id, state) of the checklist lines not answered; `entries`: the item's checklist."""
+    `states`: (entry id, state) of the checklist lines; `entries`: the item's checklist (for the words)."""
     by_id = {e["id"]: e for e in entries or []}
     sentences = []
     for reason in reasons:
-        missing = [(i, s) for i, s in unanswered if s == ENTRY_REASON_STATE.get(reason)]
+        missing = [(i, s) for i, s in states if s == rules.REASON_ENTRY.get(reason)]
         if missing:
-            sentences += [f"{ENTRY_STATE[s]} : {entry_text(by_id.get(i, {}), locale)} ({i})" for i, s in missing]
+            sentences += [str(GAP_LINE) % {"state": ENTRY_STATE[s], "entry": entry_text(by_id.get(i, {}), locale), "id": i}
+                          for i, s in missing]
         else:
             sentences.append(str(REASON.get(reason, reason)))
     return sentences
 
 
 def gap_sentences(status, requirement, locale: str) -> list[str]:
-    return describe_gaps(status.reasons, [(e.id, e.state) for e in status.unanswered],
+    return describe_gaps(status.reasons, [(e.id, e.state) for e in status.entries],
                          requirement.expected_evidence, locale)
 CONTROL_STATUS = {"planned": _l("prévue"), "in_progress": _l("en cours"), "implemented": _l("en place"), "retired": _l("retirée")}
 FRESHNESS = {"valid": _l("valide"), "expiring": _l("expire bientôt"), "expired": _l("expirée")}
@@ -122,3 +123,14 @@ OPERATION = {"administration": _l("Administration"), "supervision": _l("Supervis
              "support_l2": _l("Support N2"), "support_l3": _l("Support N3")}
 CHANGE_KIND = {"legal": _l("juridique"), "organisational": _l("organisationnel"), "technical": _l("technique")}
 ACCESS_ASSESSMENT = {True: _l("oui"), False: _l("non"), None: _l("non évalué")}
+
+# The figures a sovereignty check gives beside its verdict (seats are named by SEAT).
+FIGURE = {
+    **SEAT,
+    "non_eu_combined": _l("détention hors UE cumulée"), "largest_non_eu": _l("plus forte détention hors UE"),
+    "third_parties": _l("sociétés tierces"), "non_eu_or_controlled": _l("hors UE ou contrôlées hors UE"),
+    "qualified": _l("qualifiées"), "autonomous": _l("autonomes"), "links": _l("liens"), "assessed": _l("évalués"),
+    "declared_none": _l("absence déclarée"), "changes": _l("changements"), "late": _l("en retard"),
+    "pending": _l("à informer"), "places": _l("lieux"), "non_eu_support": _l("support hors UE"),
+    "administration": _l("administration"),
+}

@@ -59,10 +59,7 @@ class EvidenceLine:
     owner: str
     freshness: str
     answers: tuple[str, ...] = ()  # expected evidence entries of this item it answers
-
-    @property
-    def is_proof(self) -> bool:
-        return self.status == "approved" and self.freshness != rules.EXPIRED and self.version is not None
+    is_proof: bool = False  # cited as proof: what `rules.usable` says, at an approved version
 
 
 @dataclass
@@ -134,8 +131,6 @@ class PerimeterStatus:
         """What stands between the perimeter and qualification: exigences not (fully) covered."""
         return [r for r in self.rows if r.status.is_gap]
 
-    blocking_gaps = gaps
-
     def recommendations_not_followed(self) -> list[ItemRow]:
         return [r for r in self.recommendations() if r.status.status == rules.NOT_FOLLOWED]
 
@@ -147,10 +142,12 @@ class PerimeterStatus:
         return Counter(seen.values())
 
 
-def _versions(session: Session) -> tuple[dict, dict]:
-    """evidence id -> (number, sha256) of its current version, and of its approved version."""
+def _versions(session: Session, evidence_ids) -> tuple[dict, dict]:
+    """evidence id -> (number, sha256) of its current version, and of its approved version, for `evidence_ids`
+    (a subquery: the perimeter's evidence, not the whole store)."""
     latest = (
         select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
+        .where(EvidenceVersion.evidence_id.in_(evidence_ids))
         .group_by(EvidenceVersion.evidence_id).subquery()
     )
     current = {
@@ -163,7 +160,8 @@ def _versions(session: Session) -> tuple[dict, dict]:
     approved = {}
     for evidence_id, number, sha in session.exec(
         select(EvidenceVersion.evidence_id, EvidenceVersion.number, EvidenceVersion.sha256)
-        .where(EvidenceVersion.approved_at.is_not(None)).order_by(EvidenceVersion.number)
+        .where(EvidenceVersion.approved_at.is_not(None), EvidenceVersion.evidence_id.in_(evidence_ids))
+        .order_by(EvidenceVersion.number)
     ):
         approved[evidence_id] = (number, sha)  # the latest approved wins
     return current, approved
@@ -183,8 +181,8 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
         .order_by(Control.ref)
     ).all()
     control_ids = {control.id for _m, control, _u in mappings}
-    current, approved = _versions(session)
     in_scope = select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == perimeter.id)
+    current, approved = _versions(session, in_scope)
     answers = defaultdict(set)  # (evidence id, requirement id) -> entry ids
     for evidence_id, requirement_id, entry_id in session.exec(
         select(EvidenceAnswer.evidence_id, EvidenceAnswer.requirement_id, EvidenceAnswer.entry_id)
@@ -194,11 +192,13 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
 
     def line(evidence: Evidence, owner: Optional[User], requirement_id: int) -> EvidenceLine:
         number, sha = (approved if evidence.status == "approved" else current).get(evidence.id, (None, None))
+        entries = tuple(sorted(answers.get((evidence.id, requirement_id), ())))
+        usable = rules.usable(rules.EvidenceFacts(evidence.status, evidence.valid_until), today)
         return EvidenceLine(
             ref=evidence.ref, title=evidence.title, status=evidence.status, kind=evidence.kind, version=number,
             valid_until=evidence.valid_until, effective_date=evidence.effective_date, sha256=sha,
             owner=owner.name if owner else "", freshness=rules.freshness(evidence.valid_until, today),
-            answers=tuple(sorted(answers.get((evidence.id, requirement_id), ()))),
+            answers=entries, is_proof=usable and evidence.id in approved,
         )
 
     by_control = defaultdict(list)  # control id -> (evidence, owner), evidence valid for this perimeter only

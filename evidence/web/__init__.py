@@ -151,6 +151,16 @@ def perimeter_or_404(code: str):
         abort(404)
 
 
+def item_or_404(perimeter, ref: str):
+    """An item of the perimeter's referential, by its ref in the address."""
+    from evidence.services.perimeters import get_item
+
+    try:
+        return get_item(db.get_session(), perimeter, ref)
+    except EvidenceError:
+        abort(404)
+
+
 def enforce_access():
     """Deny by default: a view without a declared rule answers 403 to everyone."""
     if request.endpoint is None:

@@ -110,8 +110,11 @@ class EvidenceForm(VersionedForm):
             for e in r.expected_evidence or []}
         self.answers.choices = choices((entry, f"{entry} · {texts.get(entry, '')}") for entry in texts)
 
+    def requirement_refs(self) -> list[str]:
+        return [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
+
     def data_object(self, session) -> EvidenceData:
-        refs = [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
+        refs = self.requirement_refs()
         return EvidenceData(
             title=self.title.data, kind=self.kind.data, description=self.description.data, owner_id=self.owner.data,
             classification=self.classification.data, effective_date=self.effective_date.data,
@@ -177,9 +180,8 @@ def refused_on(form):
 
 def _offer_answers(session, form) -> None:
     """Offer the checklist of the items the form links (as loaded or as posted)."""
-    refs = [r.strip() for r in (form.requirements.data or "").replace(",", ";").split(";") if r.strip()]
     try:
-        requirement_ids = assessed_requirement_ids(session, refs)
+        requirement_ids = assessed_requirement_ids(session, form.requirement_refs())
     except EvidenceInvalid:
         requirement_ids = []  # the save reports the unknown ref beside the field
     control_ids = [int(c) for c in form.controls.data or [] if str(c).isdigit() and int(c) <= MAX_ID]

@@ -13,7 +13,6 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.errors import EvidenceError
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, WRITER_ROLES
 from evidence.data.models import (
     Action,
@@ -36,6 +35,7 @@ from evidence.services.findings import (
     save_action,
     update_finding,
 )
+from evidence.services.perimeters import get_item
 from evidence.web import perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, OwnerField, choices
@@ -47,12 +47,7 @@ def _requirement_id(session, perimeter, ref: str):
     ref = (ref or "").strip()
     if not ref:
         return None
-    requirement = session.exec(select(Requirement).where(
-        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
-    )).first()
-    if requirement is None:
-        raise EvidenceError(f"no item {ref!r} in this perimeter's referential")
-    return requirement.id
+    return get_item(session, perimeter, ref).id
 
 
 class FindingForm(EmptyForm):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from evidence import context as db
 from evidence.core.access import access
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
-from evidence.data.models import SERVICE_TYPES, Framework, Perimeter, Requirement
+from evidence.data.models import SERVICE_TYPES, Framework, Perimeter
 from evidence.presentation import labels
 from evidence.services.perimeters import (
     DATE_FIELDS,
@@ -26,7 +26,7 @@ from evidence.services.perimeters import (
     statement_of_applicability,
     update_perimeter,
 )
-from evidence.web import perimeter_or_404, reported_errors
+from evidence.web import item_or_404, perimeter_or_404, reported_errors
 from evidence.web.forms import CheckboxesField, VersionedForm, choices
 
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
@@ -151,9 +151,7 @@ def edit(code: str):
 def applicability(code: str, ref: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    requirement = session.exec(select(Requirement).where(
-        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
-    )).first() or abort(404)
+    requirement = item_or_404(perimeter, ref)
     row = next(r for r in statement_of_applicability(session, perimeter) if r.requirement.id == requirement.id)
     form = ApplicabilityForm()
     if request.method == "GET":

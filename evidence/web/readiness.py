@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,7 +22,7 @@ from evidence.presentation import charts, labels
 from evidence.services import gaps
 from evidence.services.perimeters import set_verdict
 from evidence.services.waivers import set_waiver
-from evidence.web import perimeter_or_404, reported_errors
+from evidence.web import item_or_404, perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
 
@@ -47,7 +47,7 @@ def dashboard(code: str):
     trend = Markup(charts.trend_line(
         [(s.taken_on, s.covered / s.applicable if s.applicable else 0) for s in history], _("Évolution de l'état de préparation")
     ))
-    reasons = Counter(reason for row in result.blocking_gaps() for reason in row.status.reasons)
+    reasons = Counter(reason for row in result.gaps() for reason in row.status.reasons)
     findings = Counter(f.severity for row in result.rows for f in row.findings)
     return render_template(
         "web/readiness/dashboard.html", perimeter=perimeter, result=result,
@@ -99,7 +99,7 @@ def verdict(code: str, ref: str):
     """One item in the perimeter: its checklist, proofs and waivers; the manager's verdict."""
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    requirement = _item_or_404(session, perimeter, ref)
+    requirement = item_or_404(perimeter, ref)
     row = next(r for r in gaps.compute(session, perimeter, request_today()).rows if r.requirement.id == requirement.id)
     form = VerdictForm()
     form.fill_choices(requirement)
@@ -127,7 +127,7 @@ def waiver(code: str, ref: str):
     """Waive an expected evidence entry (with a justification), or lift the waiver (the `clear` button)."""
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    requirement = _item_or_404(session, perimeter, ref)
+    requirement = item_or_404(perimeter, ref)
     form = WaiverForm()
     if form.validate_on_submit():
         lifting = "clear" in request.form
@@ -138,12 +138,6 @@ def waiver(code: str, ref: str):
             flash(_("Dispense levée pour %(entry)s.", entry=form.entry.data) if lifting
                   else _("Preuve attendue %(entry)s dispensée.", entry=form.entry.data), "info")
     return redirect(url_for("readiness.verdict", code=perimeter.code, ref=requirement.ref))
-
-
-def _item_or_404(session, perimeter, ref: str) -> Requirement:
-    return session.exec(select(Requirement).where(
-        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref
-    )).first() or abort(404)
 
 
 @bp.route("/matrix.<any(xlsx, csv):fmt>")

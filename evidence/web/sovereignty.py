@@ -190,6 +190,27 @@ def _record(code: str, form, write, message):
     return redirect(url_for("sovereignty.page", code=code))
 
 
+def _edit_row(code: str, model, row_id, form, write, message, *, fill=None, title):
+    """The shape of every register row's own page: GET shows the row in its form (404 for a row that is not
+    there), POST saves it like `_record`, `write(session, perimeter, form, row)` with row None for a new one."""
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    row = session.get(model, row_id) if row_id else None
+    if row_id and row is None:
+        abort(404)
+    form = form(session, row)
+    if request.method == "GET":
+        if fill is not None:
+            fill(session, form, row)
+        return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=title(row))
+    return _record(code, form, lambda session, perimeter, f: write(session, perimeter, f, row), message)
+
+
+def _loaded(form_class):
+    """A form factory: the row's values on GET, the posted values otherwise."""
+    return lambda _session, row: form_class(obj=row) if row is not None and request.method == "GET" else form_class()
+
+
 @bp.route("/seat", methods=["POST"])
 @access(*COMPLIANCE_ROLES)
 def seat(code: str):
@@ -202,57 +223,44 @@ def seat(code: str):
 @bp.route("/holders/<int:holder_id>", methods=["GET", "POST"])
 @access(*COMPLIANCE_ROLES)
 def holder(code: str, holder_id):
-    session = db.get_session()
-    perimeter = perimeter_or_404(code)
-    item = session.get(Shareholder, holder_id) if holder_id else None
-    if holder_id and item is None:
-        abort(404)
-    form = HolderForm(obj=item) if item is not None and request.method == "GET" else HolderForm()
-    if request.method == "GET":
+    def fill(_session, form, item):
         form.capital.data, form.voting.data = f"{item.capital_bp / 100:g}", f"{item.voting_bp / 100:g}"
-        return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=item.name)
-    if not form.validate_on_submit():
-        return _form_errors(code, form)
-    with reported_errors() as outcome:
+
+    def write(session, _perimeter, form, item):
         sovereignty.save_holder(session, current_user, sovereignty.HolderData(
             name=form.name.data, country=form.country.data, capital=form.capital.data, voting=form.voting.data,
             kind=form.kind.data, veto=form.veto.data, board_majority=form.board_majority.data, notes=form.notes.data),
             item, today=request_today())
-    if outcome.ok:
-        flash(_("Actionnariat enregistré."), "info")
-    return redirect(url_for("sovereignty.page", code=code))
+
+    return _edit_row(code, Shareholder, holder_id, _loaded(HolderForm), write, _("Actionnariat enregistré."), fill=fill,
+                     title=lambda item: item.name)
+
+
+SUBCONTRACTOR_FIELDS = ("name", "country", "service", "data_access", "technical_data_access", "access_justification",
+                        "parent_name", "parent_country", "parent_capital", "parent_voting", "largest_other_voting",
+                        "parent_agreement", "parent_de_facto", "parent_board_power", "qualified",
+                        "qualification_decision", "qualification_date", "own_skills", "alternatives",
+                        "autonomy_arrangements", "contract_ref")
 
 
 @bp.route("/subcontractors", methods=["POST"], defaults={"subcontractor_id": None})
 @bp.route("/subcontractors/<int:subcontractor_id>", methods=["GET", "POST"])
 @access(*COMPLIANCE_ROLES)
 def subcontractor(code: str, subcontractor_id):
-    session = db.get_session()
-    perimeter = perimeter_or_404(code)
-    item = session.get(Subcontractor, subcontractor_id) if subcontractor_id else None
-    if subcontractor_id and item is None:
-        abort(404)
-    form = _subcontractor_form(session, item)
-    if request.method == "GET":
+    def fill(session, form, item):
         form.perimeters.data = list(session.exec(select(SubcontractorPerimeter.perimeter_id).where(
             SubcontractorPerimeter.subcontractor_id == item.id)))
         form.parent_capital.data, form.parent_voting.data, form.largest_other_voting.data = (
             f"{bp / 100:g}" for bp in (item.parent_capital_bp, item.parent_voting_bp, item.largest_other_voting_bp))
         form.alternatives.data = "\n".join(item.alternatives or ())
-        return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=item.name)
-    if not form.validate_on_submit():
-        return _form_errors(code, form)
-    fields = ("name", "country", "service", "data_access", "technical_data_access", "access_justification", "parent_name",
-              "parent_country", "parent_capital", "parent_voting", "largest_other_voting", "parent_agreement",
-              "parent_de_facto", "parent_board_power", "qualified", "qualification_decision", "qualification_date",
-              "own_skills", "alternatives", "autonomy_arrangements", "contract_ref")
-    with reported_errors() as outcome:
+
+    def write(session, _perimeter, form, item):
         sovereignty.save_subcontractor(session, current_user, sovereignty.SubcontractorData(
-            **{name: form[name].data for name in fields}, perimeter_ids=tuple(form.perimeters.data or ())),
+            **{name: form[name].data for name in SUBCONTRACTOR_FIELDS}, perimeter_ids=tuple(form.perimeters.data or ())),
             item, today=request_today())
-    if outcome.ok:
-        flash(_("Sous-traitant enregistré."), "info")
-    return redirect(url_for("sovereignty.page", code=code))
+
+    return _edit_row(code, Subcontractor, subcontractor_id, _subcontractor_form, write, _("Sous-traitant enregistré."),
+                     fill=fill, title=lambda item: item.name)
 
 
 @bp.route("/sites", methods=["POST"])
@@ -283,23 +291,13 @@ def operation(code: str):
 @access(*COMPLIANCE_ROLES)
 def foreign_link(code: str, row_id):
     """Record a link with a foreign government or public body (19.6.e), or assess one."""
-    session = db.get_session()
-    perimeter = perimeter_or_404(code)
-    item = session.get(ForeignPublicLink, row_id) if row_id else None
-    if row_id and item is None:
-        abort(404)
-    form = ForeignLinkForm(obj=item) if item is not None and request.method == "GET" else ForeignLinkForm()
-    if request.method == "GET":
-        return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form, title=item.body)
-    if not form.validate_on_submit():
-        return _form_errors(code, form)
-    with reported_errors() as outcome:
+    def write(session, _perimeter, form, item):
         sovereignty.save_foreign_link(session, current_user, sovereignty.ForeignLinkData(
             body=form.body.data, country=form.country.data, nature=form.nature.data, assessment=form.assessment.data,
             assessed_on=form.assessed_on.data), item, today=request_today())
-    if outcome.ok:
-        flash(_("Lien enregistré."), "info")
-    return redirect(url_for("sovereignty.page", code=code))
+
+    return _edit_row(code, ForeignPublicLink, row_id, _loaded(ForeignLinkForm), write, _("Lien enregistré."),
+                     title=lambda item: item.body)
 
 
 @bp.route("/links/none", methods=["POST"])
@@ -314,26 +312,17 @@ def no_foreign_link(code: str):
 @access(*COMPLIANCE_ROLES)
 def change(code: str, row_id):
     """Record a change that may affect compliance with 19.6 (19.6.f), or correct one."""
-    session = db.get_session()
-    perimeter = perimeter_or_404(code)
-    item = session.get(SovereigntyChange, row_id) if row_id else None
-    if row_id and item is None:
-        abort(404)
-    form = _change_form(session, item)
-    if request.method == "GET":
+    def fill(session, form, item):
         form.perimeters.data = list(session.exec(select(SovereigntyChangePerimeter.perimeter_id).where(
             SovereigntyChangePerimeter.change_id == item.id)))
-        return render_template("web/sovereignty/edit.html", perimeter=perimeter, form=form,
-                               title=_("Changement n° %(number)s", number=item.id))
-    if not form.validate_on_submit():
-        return _form_errors(code, form)
-    with reported_errors() as outcome:
+
+    def write(session, _perimeter, form, item):
         sovereignty.save_change(session, current_user, sovereignty.ChangeData(
             kind=form.kind.data, changed_on=form.changed_on.data, description=form.description.data,
             perimeter_ids=tuple(form.perimeters.data or ())), item)
-    if outcome.ok:
-        flash(_("Changement enregistré."), "info")
-    return redirect(url_for("sovereignty.page", code=code))
+
+    return _edit_row(code, SovereigntyChange, row_id, _change_form, write, _("Changement enregistré."), fill=fill,
+                     title=lambda item: _("Changement n° %(number)s", number=item.id))
 
 
 @bp.route("/changes/<int:row_id>/notices", methods=["POST"])

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Optional
 
+from evidence.core.rules.applicability import NOT_APPLICABLE
 from evidence.core.rules.freshness import EXPIRED, freshness
 
 NOT_COVERED, PARTLY_COVERED, COVERED = "not_covered", "partly_covered", "covered"
 NOT_FOLLOWED, FOLLOWED = "not_followed", "followed"
-NOT_APPLICABLE = "not_applicable"
 COVERAGE_ORDER = {NOT_COVERED: 0, PARTLY_COVERED: 1, COVERED: 2}
 GAP_STATES = (NOT_COVERED, PARTLY_COVERED)
 
@@ -115,6 +115,7 @@ def entry_state(entry: str, evidence: Iterable[EvidenceFacts], waived: bool, tod
 
 
 ENTRY_REASON = {MISSING: ENTRY_MISSING, NOT_APPROVED: EVIDENCE_NOT_APPROVED, EXPIRED: EVIDENCE_EXPIRED}
+REASON_ENTRY = {reason: state for state, reason in ENTRY_REASON.items()}  # the entries a gap reason speaks of
 
 
 def item_status(facts: ItemFacts, today: date) -> ItemStatus:

@@ -39,6 +39,13 @@ def _text_column(name):
     return sa.Column(name, sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default='')
 
 
+def _json_list(value) -> list:
+    """A JSON column as the driver returns it: a list (PostgreSQL), text (SQLite), or NULL (no lower layer)."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else json.loads(value)
+
+
 def _bundled_items() -> dict:
     """ref → (kind, has a condition) from the catalogue shipped with this version: which exclusions it allows."""
     from evidence.settings import resource_dir
@@ -118,6 +125,7 @@ def upgrade() -> None:
 
 
 def _migrate_data() -> None:
+    from evidence.core import rules
     from evidence.data import audit
 
     conn = op.get_bind()
@@ -128,7 +136,7 @@ def _migrate_data() -> None:
     # Expected evidence: plain texts become entries with the id of their position (the catalogue reload that
     # follows writes the ids it keeps from then on).
     for req_id, ref, entries in conn.execute(sa.text("SELECT id, ref, expected_evidence FROM requirement")).all():
-        entries = entries if isinstance(entries, list) else json.loads(entries or "[]")
+        entries = _json_list(entries)
         if entries and isinstance(entries[0], str):
             converted = [{"id": f"{ref}#{n}", "text": t, "text_en": ""} for n, t in enumerate(entries, start=1)]
             conn.execute(sa.text("UPDATE requirement SET expected_evidence = :e WHERE id = :id"),
@@ -158,12 +166,15 @@ def _migrate_data() -> None:
 
     # Exclusions: only conditional items and recommendations may be declared not applicable.
     rows = conn.execute(sa.text(
-        "SELECT a.id, a.justification, r.ref, p.code FROM applicability a JOIN requirement r ON r.id = a.requirement_id "
-        "JOIN perimeter p ON p.id = a.perimeter_id WHERE a.applicable = :false AND r.framework_id = :f"),
+        "SELECT a.id, a.justification, r.ref, p.code, r.service_types, r.built_on_types, p.service_types, "
+        "lower.service_types FROM applicability a JOIN requirement r ON r.id = a.requirement_id "
+        "JOIN perimeter p ON p.id = a.perimeter_id LEFT JOIN perimeter lower ON lower.id = p.built_on_id "
+        "WHERE a.applicable = :false AND r.framework_id = :f"),
         {"false": False, "f": framework}).all() if framework is not None else []
-    for row_id, justification, ref, code in rows:
+    for row_id, justification, ref, code, only_for, built_on, offered, lower in rows:
         kind, conditional = bundled.get(ref, ("exigence", False))
-        if kind == 'recommandation' or conditional:
+        derived = rules.derived_applicability(*(_json_list(v) for v in (only_for, built_on, offered, lower)))
+        if rules.exclusion_allowed(rules.ItemNature(kind, conditional), derived):  # the rule the service applies
             continue
         conn.execute(sa.text("DELETE FROM applicability WHERE id = :id"), {"id": row_id})
         events.append(("applicability.restore", "perimeter", code, {
