@@ -44,3 +44,15 @@ def dossier_settings():
     from evidence.dossier.generate import DossierSettings
 
     return DossierSettings.from_config(current_app.config, current_app.instance_path, current_app.jinja_env)
+
+
+def dossier_marking() -> str:
+    """The marking a dossier carries when the user types none (DOSSIER_MARKING, empty by default)."""
+    return current_app.config["DOSSIER_MARKING"] or ""
+
+
+def approver_functions() -> tuple[str, ...]:
+    """The functions a dossier version is approved in (DOSSIER_APPROVER_FUNCTIONS, `;`-separated)."""
+    from evidence.core import rules
+
+    return rules.signoff.approver_functions(current_app.config["DOSSIER_APPROVER_FUNCTIONS"])

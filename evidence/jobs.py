@@ -65,6 +65,8 @@ def app_settings(app) -> dict:
 
 @huey.task()
 def render_dossier(dossier_id: int, settings: dict) -> None:
+    """Lay out a queued version: a draft, or once two people approved it the final version (signed when a
+    certificate is configured). Asked for by the web when a version is queued, approved or rendered again."""
     from evidence import context, create_app
     from evidence.data import database as db
     from evidence.data import storage

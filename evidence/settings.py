@@ -264,6 +264,21 @@ SETTINGS = (
             shown="`instance/dossier-cache/`"),
     Setting("DOSSIER_CACHE_LIMIT", Integer(0), 256 * MB, "size of the part cache, in bytes (least recently used "
             "parts go first)", shown="`268435456` (256 MB)"),
+    Setting("DOSSIER_TAGGED", Boolean(), False, "tag the dossier (one PDF structure tree, for assistive "
+            "technologies); the merge of a large dossier then takes about eight times longer"),
+    Setting("DOSSIER_MARKING", Text(), "", "the marking printed on every page of the dossier (e.g. "
+            "\"C2 – usage interne\"); empty: none. This tool cannot honour a regulated protection mention "
+            "(\"Diffusion restreinte\"): do not use one", shown="none"),
+    Setting("DOSSIER_APPROVER_FUNCTIONS", Text(), "Responsable de la sécurité des systèmes d'information (RSSI);"
+            "Direction", "the two functions that approve a dossier version (four eyes), separated by `;`; the "
+            "approval page prints them", shown="`Responsable de la sécurité des systèmes d'information (RSSI);Direction`"),
+    Setting("DOSSIER_SIGNING_PKCS12", FilePath(), None, "the organisation's certificate and key (PKCS#12) that "
+            "sign approved dossiers (PAdES)", shown="none: dossiers are not signed"),
+    Setting("DOSSIER_SIGNING_PASSPHRASE_FILE", FilePath(), None, "a file holding the PKCS#12's passphrase "
+            "(kept out of the environment)", shown="none: no passphrase"),
+    Setting("DOSSIER_TSA_URL", Url(), None, "an RFC 3161 time-stamping authority the signature's timestamp comes "
+            "from (the one outbound call the app makes, to an address the administrator sets)",
+            shown="none: no timestamp"),
     Setting("HUEY_DB", FilePath(), None, "the background-job queue (huey, SQLite storage)", shown="`instance/jobs.db`"),
     Setting("JOBS_IMMEDIATE", Boolean(), False, "run background jobs at once, in the process that asks for them, "
             "with no queue (the tests do)"),

@@ -197,6 +197,36 @@ def login_as(client, users):
     return _login
 
 
+TINY_CATALOGUE = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"
+
+
+@dataclass
+class TinyPerimeter:
+    manager: User
+    contributor: User
+    perimeter: object
+    control: object
+
+
+def seed_tiny_perimeter(session, users, name: str = "Socle test", **fields) -> TinyPerimeter:
+    """The four-item referential and a perimeter on it (`fields`: more PerimeterData) with one implemented
+    control mapped to 12.4.a: the ground the dossier tests stand on."""
+    from evidence import catalogue
+    from evidence.data.models import Requirement
+    from evidence.services import controls, perimeters
+
+    catalogue.load_catalogues(session, [TINY_CATALOGUE], "cli:test")
+    manager = session.get(User, users["manager"].id)
+    contributor = session.get(User, users["contributor"].id)
+    perimeter = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(
+        code="iaas-t", name=name, service_types=("IaaS",), framework_key="tiny-1.0", **fields))
+    control = controls.create_control(session, contributor, controls.ControlData(
+        ref="CTL-AV-01", title="EDR", status="implemented", perimeter_ids=[perimeter.id]))
+    requirement = session.exec(select(Requirement).where(Requirement.ref == "12.4.a")).one()
+    controls.map_requirement(session, contributor, control, requirement, "EDR sur tous les postes")
+    return TinyPerimeter(manager, contributor, perimeter, control)
+
+
 def load_product_catalogues(session) -> None:
     from evidence import catalogue
 

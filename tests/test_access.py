@@ -27,6 +27,8 @@ MATRIX = {
     "perimeters.new": (MANAGERS, MANAGERS),
     "perimeters.edit": (MANAGERS, MANAGERS),
     "perimeters.applicability": (MANAGERS, MANAGERS),
+    "perimeters.designate_document": (None, MANAGERS),
+    "perimeters.remove_document": (None, MANAGERS),
     "readiness.dashboard": (EVERYONE, None),
     "readiness.gap_list": (EVERYONE, None),
     "readiness.matrix": (EVERYONE, None),
@@ -51,6 +53,9 @@ MATRIX = {
     "dossiers.index": (EVERYONE, MANAGERS),
     "dossiers.show": (EVERYONE, None),
     "dossiers.download": (EVERYONE, None),
+    "dossiers.approve": (None, MANAGERS),
+    "dossiers.render_again": (None, MANAGERS),
+    "dossiers.diff": (EVERYONE, None),
     "controls.index": (EVERYONE, None),
     "controls.show": (EVERYONE, None),
     "controls.new": (WRITERS, WRITERS),
@@ -73,7 +78,7 @@ MATRIX = {
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1}
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1}
 
 
 def test_every_route_declares_an_access_rule(app):

@@ -22,16 +22,16 @@ from sqlalchemy import MetaData, Table, func, inspect, select
 from evidence import catalogue, context
 from evidence.data import audit, storage
 from evidence.data import database as db
-from evidence.data.models import EvidenceVersion, Requirement, User
+from evidence.data.models import EvidenceVersion, User
 from evidence.dossier.generate import generate as generate_dossier
 from evidence.ops import backup, database
-from evidence.services import controls, perimeters
 from evidence.services import evidence as evidence_items
+from evidence.services import perimeters
 from evidence.services import users as auth
+from tests.conftest import TINY_CATALOGUE, seed_tiny_perimeter
 
 from .conftest import PASSWORD, fresh_database, make_app
 
-TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"
 DAY = date(2026, 6, 15)
 
 
@@ -52,15 +52,8 @@ def populate(app, users, dossier_too: bool = True) -> None:
     so tests that need no dossier leave it out)."""
     app.config["TODAY"] = DAY
     with app.app_context(), db.session_scope(app) as session:
-        catalogue.load_catalogues(session, [TINY], "cli:test")
-        manager = session.get(User, users["manager"].id)
-        contributor = session.get(User, users["contributor"].id)
-        perimeter = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(
-            code="iaas-t", name="Socle « test »", service_types=("IaaS",), framework_key="tiny-1.0"))
-        control = controls.create_control(session, contributor, controls.ControlData(
-            ref="CTL-AV-01", title="EDR", status="implemented", perimeter_ids=[perimeter.id]))
-        requirement = session.execute(select(Requirement).where(Requirement.ref == "12.4.a")).scalars().one()
-        controls.map_requirement(session, contributor, control, requirement, "EDR sur tous les postes")
+        tiny = seed_tiny_perimeter(session, users, name="Socle « test »")
+        manager, contributor, perimeter, control = tiny.manager, tiny.contributor, tiny.perimeter, tiny.control
         store = storage.get_store(app)
         data = evidence_items.EvidenceData
         first = evidence_items.create_evidence(session, contributor, data(
@@ -419,7 +412,7 @@ def test_an_unfinished_backup_is_never_taken_for_a_complete_one(source, target, 
 def test_backup_killed_midway_leaves_no_complete_looking_folder(app, users, tmp_path):
     """kill -9 of a real backup process while it writes: DEST never appears; the .partial folder is refused."""
     with app.app_context(), db.session_scope(app) as session:
-        catalogue.load_catalogues(session, [TINY], "cli:test")
+        catalogue.load_catalogues(session, [TINY_CATALOGUE], "cli:test")
         contributor = session.get(User, users["contributor"].id)
         scope = [perimeters.create_perimeter(session, session.get(User, users["manager"].id), perimeters.PerimeterData(
             code="iaas-t", name="Socle", service_types=("IaaS",), framework_key="tiny-1.0")).id]

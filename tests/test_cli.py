@@ -115,6 +115,8 @@ def _required_values(path, command, tmp_path):
             continue
         if isinstance(param.type, click.Choice):
             value = param.type.choices[0]
+        elif isinstance(param.type, click.types.IntParamType):  # a dossier version
+            value = "1"
         elif isinstance(param.type, click.Path) and param.type.exists:  # click checks it before the command runs
             value = str(tmp_path / "existing.csv")
             (tmp_path / "existing.csv").write_text("ref;state;justification\n", encoding="utf-8")
@@ -187,9 +189,9 @@ def test_catalogue_commands(run, tmp_path):
 def test_init_with_demo_builds_a_living_provider(run):
     result = run("init", "--admin-email", "admin@example.org", "--demo")
     assert result.returncode == 0, result.stderr
-    assert "Demo: 8 users, 2 perimeters, 60 controls, 352 evidence items" in result.stdout
+    assert "Demo: 8 users, 2 perimeters, 60 controls, 354 evidence items" in result.stdout
     verified = run("verify")
     assert verified.returncode == 0, verified.stderr
-    assert "342 stored versions re-hashed, 0 problem(s)" in verified.stdout  # 10 of the 352 are links
+    assert "344 stored versions re-hashed, 0 problem(s)" in verified.stdout  # 10 of the 354 are links
     again = run("init", "--demo")
     assert again.returncode == 0 and "Demo: perimeters exist already; nothing added." in again.stdout

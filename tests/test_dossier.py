@@ -18,11 +18,12 @@ from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 from sqlmodel import select
 
-from evidence import catalogue, context
+from evidence import context
 from evidence.core.errors import EvidenceError
 from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import Dossier, Requirement, User
+from evidence.dossier import generate as dossier_life
 from evidence.dossier import view as dossier_view
 from evidence.dossier.generate import DEFAULT_MAX_ATTACHMENTS, DossierSettings, render_html, render_pdf
 from evidence.dossier.generate import generate as generate_dossier
@@ -35,11 +36,14 @@ from evidence.dossier.view import DossierView
 from evidence.services import controls, findings, perimeters, waivers
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
+from tests.conftest import seed_tiny_perimeter
 
 from .conftest import csrf_token, login
 
-TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"
 DAY = date(2026, 6, 15)
+APPROVED = {"final": True, "manifest_sha256": "0" * 64, "approvals": [
+    {"name": "Claire Fontaine", "function": "RSSI", "approved_at": "2026-06-16T09:00:00+00:00"},
+    {"name": "Marc Petit", "function": "Direction", "approved_at": "2026-06-17T09:00:00+00:00"}]}
 
 
 def pdf_text(data: bytes) -> str:
@@ -51,15 +55,8 @@ def tiny(app, users):
     """A perimeter on the four-item referential, with a control, evidence (a file and a link) and a finding."""
     app.config["TODAY"] = DAY
     with app.app_context(), db.session_scope(app) as session:
-        catalogue.load_catalogues(session, [TINY], "cli:test")
-        manager = session.get(User, users["manager"].id)
-        contributor = session.get(User, users["contributor"].id)
-        perimeter = perimeters.create_perimeter(session, manager, perimeters.PerimeterData(
-            code="iaas-t", name="Socle test", service_types=("IaaS",), framework_key="tiny-1.0"))
-        control = controls.create_control(session, contributor, controls.ControlData(
-            ref="CTL-AV-01", title="EDR", status="implemented", perimeter_ids=[perimeter.id]))
-        requirement = session.exec(select(Requirement).where(Requirement.ref == "12.4.a")).one()
-        controls.map_requirement(session, contributor, control, requirement, "EDR sur tous les postes")
+        tiny = seed_tiny_perimeter(session, users)
+        manager, contributor, control = tiny.manager, tiny.contributor, tiny.control
         store = storage.get_store(app)
         evidence = evidence_items.create_evidence(session, contributor, evidence_items.EvidenceData(
             title="Export EDR", kind="report", valid_until=date(2027, 1, 1), control_ids=[control.id]),
@@ -77,6 +74,12 @@ def generate(app, **kw):
         item = generate_dossier(session, storage.get_store(app), "cli:test", perimeter, today=DAY,
                                 settings=context.dossier_settings(), **kw)
         return item.id, item.sha256, item.snapshot
+
+
+def stored_signoff(app, dossier_id) -> dict:
+    """What the stored PDF of a version says of its approval (rendering again needs the same)."""
+    with app.app_context(), db.session_scope(app) as session:
+        return dossier_life.signoff(session, session.get(Dossier, dossier_id))
 
 
 def _approve(app, users, ref):
@@ -116,9 +119,10 @@ def test_snapshot_pins_evidence_versions(tiny, users):
 
 def test_same_snapshot_renders_the_same_document(tiny):
     app = tiny
-    _id, sha, snapshot = generate(app)
+    dossier_id, sha, snapshot = generate(app)
     with app.app_context():
-        again = render_pdf(snapshot, "fr", storage.get_store(app), settings=context.dossier_settings()).pdf
+        again = render_pdf(snapshot, "fr", storage.get_store(app), settings=context.dossier_settings(),
+                           signoff=stored_signoff(app, dossier_id)).pdf
     assert hashlib.sha256(again).hexdigest() == sha
 
 
@@ -132,12 +136,13 @@ def test_dossier_content_and_metadata(tiny):
     info = reader.metadata
     assert "Socle test" in info.title and info.author and "iaas-t" in info.subject
     outline = [o.title for o in reader.outline if not isinstance(o, list)]
-    assert "Sommaire" in outline and any(t.startswith("12.") for t in outline) and "Index des preuves" in outline
+    assert "Sommaire" in outline and any(t.startswith("12.") for t in outline) and "Registre des documents" in outline
     text = pdf_text(data).replace("\n", " ")
-    for expected in ("Dossier de qualification SecNumCloud", "Diffusion restreinte", "Matrice de traçabilité",
-                     "EDR sur tous les postes", "Export EDR", "Index des preuves", "1 / "):
+    for expected in ("Dossier de qualification SecNumCloud", "Déclaration d'applicabilité", "PROJET",
+                     "EDR sur tous les postes", "Export EDR", "Registre des documents", "1 / "):
         assert expected in text, expected
     assert "12.4.b" in text  # not applicable to an IaaS, and listed as such
+    assert "Diffusion restreinte" not in text  # no marking unless one is set: never a regulated mention
 
 
 def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
@@ -194,7 +199,7 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
         with app.app_context(), db.session_scope(app) as session:
             settings = context.dossier_settings()
             snapshot = take_snapshot(session, perimeters.get_perimeter(session, "iaas-t"), DAY,
-                                     {"classification": payload, "attach_evidence": False},
+                                     {"marking": payload, "attach_evidence": False},
                                      organisation=settings.organisation)
             assert snapshot["organisation"] == payload
             snapshot["number"] = 1
@@ -210,7 +215,7 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
     assert hits == []
     assert refused == []  # escaped markup is text: no URL of a user ever reached the fetcher
     assert parallel == data
-    assert attached.pdf.startswith(b"%PDF") and attached.stats is None  # one pass: no parts, no workers
+    assert attached.pdf.startswith(b"%PDF")
     assert "<img src=" not in html and "&lt;img src=" in html and "<script>fetch" not in html
     text = pdf_text(data)
     assert f'<img src="http://127.0.0.1:{port}/img">' in text.replace("\n", "")
@@ -236,7 +241,7 @@ def test_attached_evidence_makes_a_pdf_a3_with_the_files(tiny):
     with app.app_context(), db.session_scope(app) as session:
         data = storage.get_store(app).open(session.get(Dossier, dossier_id).storage_key).read()
     reader = PdfReader(io.BytesIO(data))
-    attached = [name for page in reader.pages for name in _annotation_files(page)]
+    attached = [str(spec.get_object().get("/UF")) for spec in reader.trailer["/Root"].get("/AF") or []]
     assert any(name.endswith("edr.csv") for name in attached)
     root = reader.trailer["/Root"]
     assert root["/OutputIntents"][0].get_object()["/S"] == "/GTS_PDFA1"
@@ -246,18 +251,12 @@ def test_attached_evidence_makes_a_pdf_a3_with_the_files(tiny):
         generate(app, attach=True)
 
 
-def _annotation_files(page):
-    for annotation in page.get("/Annots") or []:
-        annotation = annotation.get_object()
-        if annotation.get("/Subtype") == "/FileAttachment":
-            yield str(annotation["/FS"].get_object().get("/UF") or annotation["/FS"].get_object().get("/F"))
-
-
 def test_bundle_and_its_verification(tiny, tmp_path):
     app = tiny
+    generate(app)  # the bundle is a rendered version's (here its draft, asked for explicitly)
     runner = app.test_cli_runner()
     bundle = tmp_path / "bundle.zip"
-    result = runner.invoke(args=["export", "bundle", "iaas-t", "-o", str(bundle)])
+    result = runner.invoke(args=["export", "bundle", "iaas-t", "-o", str(bundle), "--draft"])
     assert result.exit_code == 0, result.output
     names = zipfile.ZipFile(bundle).namelist()
     assert "manifest.json" in names and "manifest.csv" in names and any(n.startswith("evidence/EV-0001-v1-") for n in names)
@@ -289,7 +288,7 @@ def test_generate_in_the_web_then_download_twice(tiny, users):
     assert "Télécharger" in status_page and "refresh" not in status_page
     with app.app_context(), db.session_scope(app) as session:
         item = session.exec(select(Dossier)).one()
-        assert item.status == "done" and item.language == "en"
+        assert item.status == "draft" and item.language == "en"
     first = auditor.get(f"/dossiers/{item.id}/download")
     second = auditor.get(f"/dossiers/{item.id}/download")
     assert first.status_code == 200 and first.data == second.data
@@ -325,7 +324,7 @@ def test_dossier_command_writes_the_file(tiny, tmp_path):
 
 def _larger(snapshot: dict) -> dict:
     """The tiny perimeter's snapshot grown to several sections per chapter and a dozen evidence versions, so
-    that with small runs (see `small_runs`) the dossier comes in many parts: continued chapters and index runs."""
+    that with small runs (see `small_runs`) the dossier comes in many parts: continued chapters and register runs."""
     import copy
 
     snapshot = copy.deepcopy(snapshot)
@@ -354,6 +353,8 @@ def _larger(snapshot: dict) -> dict:
 def small_runs(monkeypatch):
     monkeypatch.setattr(dossier_view, "CHAPTER_RUN", 12)
     monkeypatch.setattr(dossier_view, "INDEX_RUN", 5)
+    monkeypatch.setattr(dossier_view, "SOA_RUN", 2)
+    monkeypatch.setattr(dossier_view, "GAPS_RUN", 2)
 
 
 def _plan(app, snapshot):
@@ -385,11 +386,14 @@ def test_parts_merge_into_the_document_one_pass_gives(tiny, small_runs):
     snapshot = _larger(snapshot)
     plan = _plan(app, snapshot)
     assert sum(p["kind"] == "chapter" and not p["first"] for p in plan) >= 2  # continued chapters
-    assert sum(p["kind"] == "index" for p in plan) >= 3  # runs of the index
+    assert sum(p["kind"] == "register" for p in plan) >= 3  # runs of the register
+    assert sum(p["kind"] == "soa" for p in plan) >= 3  # runs of the statement of applicability
     with app.app_context():
         settings = context.dossier_settings()
-        merged = render_pdf(snapshot, "fr", storage.get_store(app), workers=1, settings=settings).pdf
-        whole = HTML(string=render_html(snapshot, "fr", settings=settings), url_fetcher=safe_fetcher(),
+        # An approved version: a draft's cover carries its mark only once rendered in parts (the page chrome
+        # is not stamped on the cover), while a single pass repeats it on every page.
+        merged = render_pdf(snapshot, "fr", storage.get_store(app), workers=1, settings=settings, signoff=APPROVED).pdf
+        whole = HTML(string=render_html(snapshot, "fr", settings=settings, signoff=APPROVED), url_fetcher=safe_fetcher(),
                      base_url=None).write_pdf()
     reader, reference = PdfReader(io.BytesIO(merged), strict=True), PdfReader(io.BytesIO(whole))
     total = len(reader.pages)
@@ -403,7 +407,7 @@ def test_parts_merge_into_the_document_one_pass_gives(tiny, small_runs):
     assert f"/ {total}" not in texts[0]
     for number, text in enumerate(texts[1:], start=2):
         assert text.endswith(f"{number} / {total}"), (number, text[-40:])
-        assert "Dossier SecNumCloud iaas-t v1 — Diffusion restreinte" in text
+        assert "Dossier SecNumCloud iaas-t v1" in text and "PROJET" not in text
     # The header of a page that continues a chapter in a new part names the chapter.
     continued = [p for p in plan if p["kind"] == "chapter" and not p["first"]][0]
     first_section = continued["blocks"][0]["ref"]
@@ -413,26 +417,27 @@ def test_parts_merge_into_the_document_one_pass_gives(tiny, small_runs):
     # The contents: each entry's number is the page its anchor is on.
     destinations = {name: reader.get_destination_page_number(d) + 1 for name, d in reader.named_destinations.items()}
     contents = next(t for t in texts if t.startswith("Sommaire"))
-    for anchor, label in (("matrix", "Matrice de traçabilité"), ("ch-5", "5. Politiques"),
-                          ("ch-12", "12. Exploitation"), ("gaps", "Écarts et plan d'action"),
-                          ("findings", "Constats de l'évaluation"), ("index", "Index des preuves")):
+    for anchor, label in (("soa", "Déclaration d'applicabilité"), ("references", "Documents de référence"),
+                          ("ch-5", "5. Politiques"), ("ch-12", "12. Exploitation"), ("gaps", "Écarts et plan d'action"),
+                          ("findings", "Constats de l'évaluation"), ("register", "Registre des documents")):
         assert re.search(re.escape(label) + r"[^0-9]*?\.{3,} ?" + str(destinations[anchor]) + r"\b", contents), anchor
     # The links of the contents resolve to those pages.
     toc_page = reader.pages[texts.index(contents)]
     targets = {str(a.get_object()["/Dest"]) for a in toc_page["/Annots"] if a.get_object().get("/Subtype") == "/Link"}
-    assert {"matrix", "ch-5", "ch-12", "index"} <= targets <= set(destinations)
+    assert {"soa", "ch-5", "ch-12", "register"} <= targets <= set(destinations)
 
     # The outline: every chapter, the sections of continued parts under their chapter, in page order.
     outline = _outline(reader)
     titles = [title for title, _page, _children in outline]
-    assert titles[:5] == ["Historique du document", "Sommaire", "Le périmètre", "Synthèse", "Matrice de traçabilité"]
-    assert "Index des preuves" in titles and "Constats de l'évaluation" in titles
+    assert titles[:7] == ["Approbation", "Historique du document", "Sommaire", "Le périmètre", "Synthèse",
+                          "Documents de référence", "Déclaration d'applicabilité"]
+    assert "Registre des documents" in titles and "Constats de l'évaluation" in titles
     chapter_12 = next(entry for entry in outline if entry[0].startswith("12."))
     assert [title for title, _page in chapter_12[2]] == ["12.4 Codes malveillants", "12.2 Section 12.2",
                                                           "12.3 Section 12.3", "12.6 Section 12.6"]
     pages = [number for _title, page, children in outline for number in [page, *(p for _t, p in children)]]
     assert pages == sorted(pages)
-    # Every pinned version is in the index with its full SHA-256.
+    # Every pinned version is in the register with its full SHA-256.
     joined = "".join(texts)
     assert all(e["sha256"] in joined for e in snapshot["evidence"] if e["sha256"])
 
@@ -456,9 +461,9 @@ def test_workers_and_cache_do_not_change_a_byte(tiny, small_runs):
 
 
 def test_a_new_version_lays_out_only_the_parts_that_changed(tiny, small_runs):
-    """Version 2 of a dossier where one evidence changed: its chapter's run, its index run, the front part and
-    the running texts (new version number) are laid out; every other part comes from the cache, and the PDF
-    is the one a rendering without cache gives."""
+    """Version 2 of a dossier where one evidence's title changed: its register run, the front part and the
+    running texts (new version number) are laid out (the items cite it by ref only, so their chapters' runs do
+    not change); every other part comes from the cache, and the PDF is the one a rendering without cache gives."""
     import copy
 
     app = tiny
@@ -476,8 +481,8 @@ def test_a_new_version_lays_out_only_the_parts_that_changed(tiny, small_runs):
         run = again.stats
         app.config["DOSSIER_CACHE"] = False
         fresh = render_pdf(second, "fr", store, workers=1, settings=context.dossier_settings())
-    # The runs of 5.2 and 12.2, the index run, the front part, the running texts (a new version number).
-    assert run.rendered == 5 and run.rendered + run.cached == total, run
+    # The register run, the front part, the running texts (a new version number).
+    assert run.rendered == 3 and run.rendered + run.cached == total, run
     assert again.pdf == fresh.pdf
     text = pdf_text(again.pdf)
     assert "Preuve ajoutée 2, mise à jour" in text and "Dossier SecNumCloud iaas-t v2" in text

@@ -1,4 +1,4 @@
-"""Evidence and where a perimeter stands: `evidence import`, `reminders`, `gaps`, `sovereignty`."""
+"""Evidence and where a perimeter stands: `evidence import`, `reminders`, `gaps`, `sovereignty`, `perimeter-document`."""
 from __future__ import annotations
 
 import sys
@@ -9,6 +9,7 @@ from flask import current_app
 
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command, require_schema, today
+from evidence.core.vocabulary import PERIMETER_DOCUMENT_ROLES
 from evidence.services.perimeters import get_perimeter
 
 
@@ -171,20 +172,89 @@ def sovereignty_command(perimeter, output):
     import json
 
     from evidence.presentation import labels
+    from evidence.presentation import sovereignty_words as words
     from evidence.services import sovereignty
 
     with context.session_scope() as session:
         results = sovereignty.checks(sovereignty.registers(session, get_perimeter(session, perimeter), today()))
     if output == "json":
+        # Codes and raw values for programs, with the sentence in the instance's language beside each problem.
         click.echo(json.dumps([{"requirement": c.requirement, "check": c.name, "passed": c.passed,
-                                "problems": list(c.problems), "figures": dict(c.figures)} for c in results],
-                              ensure_ascii=False, indent=2))
+                                "problems": [{**p.as_dict(), "text": words.problem(p)} for p in c.problems],
+                                "figures": {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in c.figures}}
+                               for c in results], ensure_ascii=False, indent=2))
     else:
         for check in results:
             verdict = "pass" if check.passed else "FAIL"
-            figures = ", ".join(f"{k}={v}" for k, v in check.figures)
+            figures = " ; ".join(words.figure(k, v) for k, v in check.figures)
             click.echo(f"{check.requirement:<7} {verdict:<4} {labels.text(labels.CHECK, check.name)}" + (f"  ({figures})" if figures else ""))
             for problem in check.problems:
-                click.echo(f"        - {problem}")
+                click.echo(f"        - {words.problem(problem)}")
     if not all(check.passed for check in results):
         sys.exit(1)
+
+
+@click.group(name="perimeter-document")
+def perimeter_document():
+    """Designate a perimeter's reference documents and architecture diagrams from its evidence."""
+
+
+@evidence_command(perimeter_document, name="set")
+@click.argument("perimeter")
+@click.argument("role", type=click.Choice(PERIMETER_DOCUMENT_ROLES))
+@click.argument("evidence_ref")
+@click.option("--note", default="", help="A word on the document, e.g. the risk method (EBIOS RM).")
+def perimeter_document_set(perimeter, role, evidence_ref, note):
+    """Designate EVIDENCE_REF (valid for PERIMETER) as its ROLE document (audited, attributed to the command line)."""
+    from evidence.services import perimeter_documents
+    from evidence.services.evidence import get_evidence
+
+    with context.session_scope() as session:
+        target = get_perimeter(session, perimeter)
+        evidence = get_evidence(session, evidence_ref)
+        perimeter_documents.designate(session, cli_actor(), target, role, evidence, note, store=context.get_store())
+        click.echo(f"{target.code} {role}: {evidence.ref}")
+
+
+@evidence_command(perimeter_document, name="remove")
+@click.argument("perimeter")
+@click.argument("role", type=click.Choice(PERIMETER_DOCUMENT_ROLES))
+@click.argument("evidence_ref")
+def perimeter_document_remove(perimeter, role, evidence_ref):
+    """Withdraw EVIDENCE_REF as PERIMETER's ROLE document (the evidence itself stays)."""
+    from evidence.services import perimeter_documents
+    from evidence.services.evidence import get_evidence
+
+    with context.session_scope() as session:
+        target = get_perimeter(session, perimeter)
+        evidence = get_evidence(session, evidence_ref)
+        perimeter_documents.remove(session, cli_actor(), target, role, evidence)
+        click.echo(f"{target.code} {role}: {evidence.ref} removed")
+
+
+@evidence_command(perimeter_document, name="list")
+@click.argument("perimeter")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def perimeter_document_list(perimeter, output):
+    """Every document role of PERIMETER with the evidence designated for it ("missing" when none is)."""
+    import json
+
+    from evidence.services import perimeter_documents
+
+    with context.session_scope() as session:
+        target = get_perimeter(session, perimeter)
+        records = [{"role": role, "item": perimeter_documents.ROLE_ITEMS.get(role),
+                    "documents": [{"evidence": e.ref, "title": e.title, "status": e.status,
+                                   "document_version": e.document_version, "note": d.note} for d, e in rows]}
+                   for role, rows in perimeter_documents.by_role(session, target).items()]
+    if output == "json":
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    for record in records:
+        head = f"{record['role']:<18} {record['item'] or '':<9}"
+        if not record["documents"]:
+            click.echo(f"{head} missing")
+        for document in record["documents"]:
+            version = f" v{document['document_version']}" if document["document_version"] else ""
+            note = f" ({document['note']})" if document["note"] else ""
+            click.echo(f"{head} {document['evidence']:<9} {document['status']:<9} {document['title'][:50]}{version}{note}")

@@ -1,43 +1,14 @@
-"""What leaves the instance: `evidence dossier`, `evidence export matrix|bundle`, `evidence verify-bundle`."""
+"""What leaves the instance: `evidence export matrix|bundle`, `evidence verify-bundle` (the dossier's own
+commands are in cli/dossiers.py)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
 from evidence import context
-from evidence.cli.common import cli_actor, evidence_command, today
-from evidence.core.errors import EvidenceError
+from evidence.cli.common import evidence_command, today
 from evidence.services.perimeters import get_perimeter
-
-
-@evidence_command(name="dossier")
-@click.argument("perimeter")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="FILE.pdf")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
-@click.option("--attach-evidence", is_flag=True, help="Embed the pinned evidence files (PDF/A-3u).")
-@click.option("--classification", default="Diffusion restreinte", show_default=True, help="Marking on every page.")
-def dossier_command(perimeter, output, lang, attach_evidence, classification):
-    """Render PERIMETER's qualification dossier (a new version, stored and audited) and write it to FILE.pdf."""
-    from evidence.data.files import atomic_write
-    from evidence.dossier.generate import generate
-
-    with context.session_scope() as session:
-        target = get_perimeter(session, perimeter)
-        with click.progressbar(length=100, label="Rendering", show_percent=True, file=sys.stderr) as bar:
-            done = [0]
-
-            def progress(percent, _step):
-                bar.update(percent - done[0])
-                done[0] = percent
-
-            item = generate(session, context.get_store(), cli_actor(), target, lang, attach_evidence,
-                            classification, today(), progress, settings=context.dossier_settings())
-        with context.get_store().open(item.storage_key) as source:
-            data = source.read()
-    atomic_write(output, lambda f: f.write(data))
-    click.echo(f"Wrote {output}: dossier {target.code} v{item.number}, {item.size} bytes, SHA-256 {item.sha256}")
 
 
 @click.group(name="export")
@@ -62,32 +33,27 @@ def export_matrix(perimeter, output):
 @evidence_command(export, name="bundle")
 @click.argument("perimeter")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="FILE.zip")
-@click.option("--dossier-version", type=int, help="Bundle this existing dossier version (default: render a new one).")
-@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
-def export_bundle(perimeter, output, dossier_version, lang):
-    """Write a zip with the dossier, every pinned evidence file and a manifest of SHA-256 hashes."""
-    from sqlmodel import select
-
-    from evidence.data.models import Dossier
+@click.option("--dossier-version", type=int, help="Bundle this dossier version (default: the latest approved one).")
+@click.option("--draft", is_flag=True, help="Allow a draft version (never the default: a draft is not final).")
+def export_bundle(perimeter, output, dossier_version, draft):
+    """Write a zip with an approved dossier version (its signed copy when there is one), every evidence file it
+    pins and a manifest of SHA-256 hashes."""
     from evidence.dossier.bundle import write_bundle
-    from evidence.dossier.generate import file_name, generate
+    from evidence.dossier.generate import bundled_version, offered_pdf
 
     store = context.get_store()
     with context.session_scope() as session:
         target = get_perimeter(session, perimeter)
-        if dossier_version:
-            item = session.exec(select(Dossier).where(Dossier.perimeter_id == target.id,
-                                                      Dossier.number == dossier_version)).first()
-            if item is None or item.status != "done":
-                raise EvidenceError(f"{target.code} has no rendered dossier version {dossier_version}")
-        else:
-            item = generate(session, store, cli_actor(), target, lang, False, "", today(),
-                            settings=context.dossier_settings())
-        with store.open(item.storage_key) as source:
+        item = bundled_version(session, target, dossier_version, draft=draft)
+        key, _sha256, _size = offered_pdf(item)
+        with store.open(key) as source:
             pdf = source.read()
-        counts = write_bundle(item.snapshot, pdf, file_name(target.code, item), store, output)
-    click.echo(f"Wrote {output}: dossier {target.code} v{item.number} and {counts['files'] - 1} evidence files "
-               f"({counts['links']} link(s) listed in the manifest)")
+        counts = write_bundle(item.snapshot, pdf, store, output)
+        status, signed = item.status, bool(item.signed_storage_key)
+    what = {"draft": "DRAFT dossier", "approved": "approved dossier"}.get(status, "dossier")
+    click.echo(f"Wrote {output}: {what} {target.code} v{item.number}{' (signed)' if signed else ''} and "
+               f"{counts['files']} evidence files ({counts['links']} link(s) listed in the manifest); "
+               f"manifest SHA-256 {counts['manifest_sha256']}")
 
 
 @evidence_command(name="verify-bundle", needs_schema=False)  # offline: the bundle alone, no database

@@ -22,11 +22,22 @@ EVIDENCE_KINDS = ("policy", "procedure", "record", "report", "configuration", "s
 EVIDENCE_STATUSES = ("draft", "in_review", "approved", "rejected")
 CLASSIFICATIONS = ("public", "internal", "restricted", "confidential")
 ACTION_STATUSES = ("open", "in_progress", "done", "cancelled")
+# The risk that remains while an action is not done, as the team rates it ("": not rated yet).
+RESIDUAL_RISKS = ("low", "medium", "high")
 OPEN_ACTION_STATUSES = ("open", "in_progress")  # still to do: what an owner sees and what can fall overdue
 FINDING_SEVERITIES = ("major", "minor", "observation")
 FINDING_STATUSES = ("open", "answered", "closed")
 OPEN_FINDING_STATUSES = ("open", "answered")  # not closed by the evaluation centre yet
-DOSSIER_STATUSES = ("queued", "rendering", "done", "failed")
+# A rendered dossier is a draft until two distinct people approve it; approving freezes it for good.
+DOSSIER_STATUSES = ("queued", "rendering", "draft", "approved", "failed")
+RENDERED_DOSSIER_STATUSES = ("draft", "approved")  # a PDF is stored and can be downloaded
+# The documents an evaluator asks for first, each designated from the perimeter's evidence (the dossier
+# lists a missing one as missing), and the architecture diagrams (PNG or JPEG evidence) it embeds.
+REFERENCE_DOCUMENTS = ("security_policy", "risk_assessment", "extra_eu_law_risk", "network_map", "continuity_plan",
+                       "continuity_tests", "audit_programme", "passi_audit", "service_agreement")
+ARCHITECTURE_DIAGRAM = "architecture"
+PERIMETER_DOCUMENT_ROLES = REFERENCE_DOCUMENTS + (ARCHITECTURE_DIAGRAM,)
+DIAGRAM_MEDIA_TYPES = ("image/png", "image/jpeg")
 # Coverage: the team's claim on an item, never the evaluation centre's conclusion ("conforme" is theirs).
 COVERAGE_STATES = ("not_covered", "partly_covered", "covered")
 RECOMMENDATION_STATES = ("not_followed", "followed")

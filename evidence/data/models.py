@@ -27,8 +27,10 @@ from evidence.core.vocabulary import (  # noqa: F401  (re-exported: models name 
     FINDING_STATUSES,
     HOLDER_KINDS,
     LINK_RELATIONSHIPS,
+    PERIMETER_DOCUMENT_ROLES,
     PERIMETER_PHASES,
     REQUIREMENT_KINDS,
+    RESIDUAL_RISKS,
     ROLES,
     SEAT_KINDS,
     SERVICE_TYPES,
@@ -247,6 +249,12 @@ class Perimeter(Versioned, SQLModel, table=True):
     qualification_reference: str = Field(default="", max_length=100)  # ANSSI's decision number
     qualification_expires_on: Optional[date] = None
     next_surveillance_on: Optional[date] = None
+    # The structured description the dossier's perimeter part prints (sites: the Site register).
+    service_offer: str = ""  # what is sold, to whom, under which commercial name
+    customers: str = ""  # customers and users, and how they reach the service
+    interconnections: str = ""  # networks and systems the perimeter exchanges with
+    administration: str = ""  # administration paths: from where, through what, by whom
+    out_of_scope: str = ""  # what the qualification does not cover
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -356,9 +364,27 @@ class Evidence(Versioned, SQLModel, table=True):
     reviewed_at: Optional[datetime] = None
     effective_date: Optional[date] = None
     valid_until: Optional[date] = Field(default=None, index=True)
+    document_version: str = Field(default="", max_length=40)  # the document's own version ("2.3"), not ours
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PerimeterDocument(SQLModel, table=True):
+    """A piece of evidence designated as one of a perimeter's reference documents, or as an architecture
+    diagram the dossier embeds (REFERENCE_DOCUMENTS, ARCHITECTURE_DIAGRAM)."""
+
+    __tablename__ = "perimeter_document"
+    __table_args__ = (UniqueConstraint("perimeter_id", "role", "evidence_id"), one_of("role", PERIMETER_DOCUMENT_ROLES))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    role: str = Field(max_length=30)
+    evidence_id: int = Field(foreign_key="evidence.id", index=True, ondelete="CASCADE")
+    note: str = Field(default="", max_length=300)  # e.g. the risk assessment's method ("EBIOS RM")
+    position: int = 0  # order of the diagrams
+    designated_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    designated_at: datetime = Field(default_factory=utcnow)
 
 
 class EvidenceControl(SQLModel, table=True):
@@ -432,7 +458,7 @@ class Finding(SQLModel, table=True):
 
 
 class Action(SQLModel, table=True):
-    __table_args__ = (one_of("status", ACTION_STATUSES),)
+    __table_args__ = (one_of("status", ACTION_STATUSES), one_of("residual_risk", ("",) + RESIDUAL_RISKS))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     perimeter_id: Optional[int] = Field(default=None, foreign_key="perimeter.id", index=True, ondelete="CASCADE")
@@ -441,6 +467,7 @@ class Action(SQLModel, table=True):
     owner_id: Optional[int] = Field(default=None, foreign_key="user.id", index=True, ondelete="SET NULL")
     due_date: Optional[date] = None
     status: str = Field(default="open", max_length=20)
+    residual_risk: str = Field(default="", max_length=10)  # RESIDUAL_RISKS, "" while not rated
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -566,6 +593,8 @@ class Site(SQLModel, table=True):
     kind: str = Field(max_length=60)
     city: str = Field(default="", max_length=100)
     country: str = Field(max_length=2)
+    name: str = Field(default="", max_length=120)  # the site's own name ("PAR-2", "Campus Lyon")
+    role: str = ""  # what it does for the perimeter (production, backup, operations centre…)
 
 
 class DataLocation(SQLModel, table=True):
@@ -676,3 +705,29 @@ class Dossier(SQLModel, table=True):
     size: Optional[int] = None
     storage_key: Optional[str] = Field(default=None, max_length=300)
     snapshot: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The draft's PDF stays when the approved one is rendered (sha256/size/storage_key then name the approved one).
+    draft_sha256: Optional[str] = Field(default=None, max_length=64)
+    draft_storage_key: Optional[str] = Field(default=None, max_length=300)
+    approved_at: Optional[datetime] = None  # the second approval: the version is frozen from then on
+    # SHA-256 of the evidence bundle's manifest, known from the snapshot alone (bundle.manifest_bytes).
+    manifest_sha256: Optional[str] = Field(default=None, max_length=64)
+    # The signed PDF (PAdES) of an approved version, when the organisation's certificate is configured.
+    signed_sha256: Optional[str] = Field(default=None, max_length=64)
+    signed_size: Optional[int] = None
+    signed_storage_key: Optional[str] = Field(default=None, max_length=300)
+    signed_at: Optional[datetime] = None
+    signer: str = Field(default="", max_length=300)  # the certificate's subject
+
+
+class DossierApproval(SQLModel, table=True):
+    """One of the two approvals of a dossier version (four eyes): who, in which function, when."""
+
+    __tablename__ = "dossier_approval"
+    __table_args__ = (UniqueConstraint("dossier_id", "user_id"), UniqueConstraint("dossier_id", "function"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    dossier_id: int = Field(foreign_key="dossier.id", index=True, ondelete="CASCADE")
+    user_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    name: str = Field(max_length=200)  # as it was when approving: the approval page prints it
+    function: str = Field(max_length=120)  # one of DOSSIER_APPROVER_FUNCTIONS, as it read then
+    approved_at: datetime = Field(default_factory=utcnow)

@@ -1,20 +1,44 @@
-"""Re-hashing the stored dossiers: `evidence verify` and a restore check that every PDF is still the one rendered."""
+"""Re-hashing the stored dossiers: `evidence verify` and a restore check that every PDF is still the one rendered,
+and every stored signature still intact and valid."""
 from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from evidence.core.vocabulary import RENDERED_DOSSIER_STATUSES
 from evidence.data.models import Dossier, Perimeter
 
 
 def verify_dossiers(session: Session, store) -> tuple[int, list[str]]:
-    """(dossiers checked, a line for each stored PDF that is missing or no longer matches its SHA-256)."""
+    """(dossiers checked, a line for each stored PDF that is missing or no longer matches its SHA-256, and for
+    each signed copy whose signature no longer holds). Every PDF a rendered version keeps is checked: the
+    draft (kept after approval), the approved one and the signed copy."""
     problems, checked = [], 0
     for dossier, code in session.exec(
         select(Dossier, Perimeter.code).join(Perimeter, Perimeter.id == Dossier.perimeter_id)
-        .where(Dossier.status == "done").order_by(Perimeter.code, Dossier.number)
+        .where(Dossier.status.in_(RENDERED_DOSSIER_STATUSES)).order_by(Perimeter.code, Dossier.number)
     ):
         checked += 1
-        verdict = store.verify(dossier.storage_key, dossier.sha256)
-        if verdict:
-            problems.append(f"{code} v{dossier.number}: {verdict} PDF {dossier.storage_key}")
+        name = f"{code} v{dossier.number}"
+        stored = {}
+        for which, key, sha256 in (("draft", dossier.draft_storage_key, dossier.draft_sha256),
+                                   ("approved" if dossier.status == "approved" else "current",
+                                    dossier.storage_key, dossier.sha256),
+                                   ("signed", dossier.signed_storage_key, dossier.signed_sha256)):
+            if not key or key in stored:
+                continue  # a draft's current PDF is its draft PDF: checked once
+            stored[key] = which
+            verdict = store.verify(key, sha256)
+            if verdict:
+                problems.append(f"{name}: {verdict} {which} PDF {key}")
+            if which == "signed" and verdict != "missing":  # and what fails in the signature
+                problems += [f"{name}: signed PDF {key}: {p}" for p in _signature_problems(store, key)]
     return checked, problems
+
+
+def _signature_problems(store, key: str) -> list[str]:
+    from evidence.dossier.signing import check_signature  # pyHanko, loaded only when there is a signed copy
+
+    with store.open(key) as source:
+        report = check_signature(source.read())
+    return report.problems if not (report.signed and report.intact and report.valid and report.covers_whole_file) \
+        else []

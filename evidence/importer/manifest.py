@@ -13,15 +13,15 @@ from typing import Iterable
 from evidence.core.errors import EvidenceError
 
 COLUMNS = ("file", "url", "title", "ref", "kind", "owner", "controls", "requirements", "perimeters", "answers",
-           "effective_date", "valid_until", "classification", "description")
+           "effective_date", "valid_until", "document_version", "classification", "description")
 # With `ref`, a row only brings a new file or address; the evidence's other fields are edited in the app.
 METADATA_COLUMNS = ("title", "kind", "owner", "controls", "requirements", "perimeters", "answers", "effective_date",
-                    "valid_until", "classification", "description")
+                    "valid_until", "document_version", "classification", "description")
 EXAMPLE_ROW = {
     "file": "rapports/rapport-edr-2025-t2.pdf", "url": "", "title": "Rapport trimestriel EDR", "ref": "",
     "kind": "report", "owner": "rssi@example.org", "controls": "CTL-LOG-01", "requirements": "12.4.a;12.4.b",
     "perimeters": "iaas-fr1", "answers": "12.4.a#1",
-    "effective_date": "2025-06-30", "valid_until": "30/06/2026", "classification": "internal",
+    "effective_date": "2025-06-30", "valid_until": "30/06/2026", "document_version": "1.0", "classification": "internal",
     "description": "Export de la console EDR, tous les serveurs du périmètre",
 }
 

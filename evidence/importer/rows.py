@@ -375,6 +375,7 @@ def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
         effective_date=dates.get("effective_date"), valid_until=dates.get("valid_until"),
         controls=tuple(split_refs(text("controls").upper())), requirements=tuple(split_refs(text("requirements"))),
         perimeters=tuple(split_refs(text("perimeters").lower())) or None, answers=tuple(split_refs(text("answers"))),
+        document_version=str(text("document_version")),
     )
     checked = None
     try:

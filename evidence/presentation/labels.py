@@ -134,3 +134,34 @@ FIGURE = {
     "pending": _l("à informer"), "places": _l("lieux"), "non_eu_support": _l("support hors UE"),
     "administration": _l("administration"),
 }
+
+# The perimeter's reference documents, each named with the items that ask for it (the evaluator's first
+# requests), and the architecture diagrams.
+REFERENCE_DOCUMENT = {
+    "security_policy": _l("Politique de sécurité du service (5.2.a)"),
+    "risk_assessment": _l("Appréciation des risques (5.3)"),
+    "extra_eu_law_risk": _l("Risques résiduels liés aux lois extra-européennes (5.3.d)"),
+    "network_map": _l("Cartographie du système d'information (13.1.a)"),
+    "continuity_plan": _l("Plan de continuité d'activité (17.1.a)"),
+    "continuity_tests": _l("Tests du plan de continuité d'activité (17.3.a)"),
+    "audit_programme": _l("Programme d'audit (18.2.1.a)"),
+    "passi_audit": _l("Revue initiale indépendante par un PASSI (18.2.2.a)"),
+    "service_agreement": _l("Convention de service (19.1.a)"),
+    "architecture": _l("Schéma d'architecture"),
+}
+# The perimeter's structured description, in the order the dossier prints it.
+DESCRIPTION = {
+    "service_offer": _l("Offre de service"),
+    "customers": _l("Commanditaires et utilisateurs"),
+    "interconnections": _l("Interconnexions"),
+    "administration": _l("Chemins d'administration"),
+    "out_of_scope": _l("Hors périmètre"),
+}
+# Evidence classification. "restricted" is not worded "Diffusion restreinte": that is a regulated French
+# protection mention, which this tool cannot honour.
+CLASSIFICATION = {"public": _l("Public"), "internal": _l("Interne"), "restricted": _l("Restreint"),
+                  "confidential": _l("Confidentiel")}
+EVIDENCE_KIND = {"policy": _l("Politique"), "procedure": _l("Procédure"), "record": _l("Enregistrement"),
+                 "report": _l("Rapport"), "configuration": _l("Configuration"), "screenshot": _l("Capture d'écran"),
+                 "attestation": _l("Attestation"), "link": _l("Lien")}
+RESIDUAL_RISK = {"": _l("non évalué"), "low": _l("faible"), "medium": _l("moyen"), "high": _l("élevé")}

@@ -15,13 +15,15 @@ import yaml
 from sqlmodel import Session, select
 
 from evidence.core.errors import EvidenceError
-from evidence.data.models import Framework, Perimeter, Requirement
+from evidence.core.vocabulary import ARCHITECTURE_DIAGRAM
+from evidence.data.models import Evidence, Framework, Perimeter, Requirement
 from evidence.services import controls as control_service
 from evidence.services import evidence as evidence_items
+from evidence.services import findings as finding_service
+from evidence.services import perimeter_documents, waivers
 from evidence.services import perimeters as perimeter_service
 from evidence.services import users as auth
-from evidence.services import waivers
-from evidence.settings import resource_dir
+from evidence.settings import PACKAGE_DIR, resource_dir
 
 
 def demo_file() -> Path:
@@ -123,6 +125,7 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             built_on_code=spec.get("built_on"), phase=spec.get("phase", "preparation"),
             evaluation_centre=spec.get("evaluation_centre", ""),
             qualification_reference=spec.get("qualification_reference", ""),
+            **{name: spec.get(name, "") for name in perimeter_service.DESCRIPTION_FIELDS},
         ))
 
     requirements = {r.ref: r for r in session.exec(select(Requirement).where(Requirement.framework_id == framework.id))}
@@ -147,7 +150,7 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             control_ids=[controls[ref].id for ref in item.get("controls", [])],
             requirement_ids=[requirements[ref].id for ref in item.get("requirements", [])],
             perimeter_ids=[perimeters[code].id for code in item["perimeters"]] if "perimeters" in item else None,
-            answers=list(item.get("answers", [])),
+            answers=list(item.get("answers", [])), document_version=item.get("document_version", ""),
         )
         if item["kind"] == "link":
             evidence = evidence_items.create_evidence(session, owner, evidence_data, url=item["url"])
@@ -169,7 +172,106 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             evidence_items.review(session, reviewer, evidence, "approve")
     _load_statement(session, users, data, perimeters, requirements)
     _load_sovereignty(session, actor, data.get("sovereignty") or {}, perimeters, today)
-    return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]), password)
+    diagrams = _load_documents(session, store, users, data, perimeters, requirements, today)
+    _load_actions(session, users, data, perimeters, requirements, today)
+    return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]) + diagrams, password)
+
+
+def _load_documents(session: Session, store, users: dict, data: dict, perimeters: dict, requirements: dict,
+                    today: date) -> int:
+    """Each perimeter's reference documents, designated by the RSSI from its evidence (named by title), and its
+    architecture diagram: a PNG drawn now, stored as an approved evidence valid for the perimeter alone. The number
+    of diagrams made (they are evidence items too)."""
+    managers = [u for u in users.values() if u.role == "manager"]
+    rssi, reviewer = managers[0], managers[1]
+    by_title = {e.title: e for e in session.exec(select(Evidence))}
+    made = 0
+    for spec in data["perimeters"]:
+        perimeter = perimeters[spec["code"]]
+        diagram = spec.get("diagram")
+        if diagram:
+            owner = users.get(diagram.get("owner", ""), rssi)
+            evidence = evidence_items.create_evidence(session, owner, evidence_items.EvidenceData(
+                title=diagram["title"], kind="report", owner_id=owner.id, classification="restricted",
+                description="Zones, chemins d'administration et interconnexions du périmètre, tels que la "
+                            "cartographie les décrit.",
+                effective_date=today - timedelta(days=30), valid_until=today + timedelta(days=335),
+                requirement_ids=[requirements[ref].id for ref in diagram.get("requirements", [])],
+                perimeter_ids=[perimeter.id], document_version="1.0",
+            ), store=store, upload=io.BytesIO(architecture_png(diagram)), filename=f"architecture-{perimeter.code}.png")
+            evidence_items.review(session, owner, evidence, "submit")
+            evidence_items.review(session, reviewer if owner.id != reviewer.id else rssi, evidence, "approve")
+            perimeter_documents.designate(session, rssi, perimeter, ARCHITECTURE_DIAGRAM, evidence, store=store)
+            made += 1
+        for role, designation in (spec.get("documents") or {}).items():
+            perimeter_documents.designate(session, rssi, perimeter, role, by_title[designation["evidence"]],
+                                          designation.get("note", ""), store=store)
+    return made
+
+
+def _load_actions(session: Session, users: dict, data: dict, perimeters: dict, requirements: dict, today: date) -> None:
+    """The action plan on some gaps, each planned by the manager named, through the service the page calls."""
+    for spec in data.get("actions") or []:
+        finding_service.save_action(session, users[spec["by"]], perimeters[spec["perimeter"]], finding_service.ActionData(
+            title=spec["title"], description=spec.get("description", ""), owner_id=users[spec["owner"]].id,
+            due_date=today + timedelta(days=int(spec["due_days"])), status=spec.get("status", "open"),
+            requirement_ids=[requirements[ref].id for ref in spec.get("requirements", [])],
+            residual_risk=spec.get("residual_risk", ""),
+        ))
+
+
+# --- the architecture diagrams --------------------------------------------------------------------------------
+
+
+def architecture_png(spec: dict) -> bytes:
+    """A perimeter's architecture diagram as a PNG: a box per zone with its lines, then the administration path
+    and the interconnections. The same spec gives the same bytes (no date or other metadata in the file)."""
+    from PIL import Image, ImageDraw
+
+    zones, links = spec.get("zones", []), spec.get("links", [])
+    width, margin, gap, box_height = 1600, 40, 24, 170
+    columns = max(1, min(4, len(zones)))
+    box_width = (width - 2 * margin - (columns - 1) * gap) // columns
+    rows = (len(zones) + columns - 1) // columns
+    height = margin + 60 + rows * (box_height + gap) + 70 + 36 * len(links) + margin + 40
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    title, bold, text = _font(30, bold=True), _font(21, bold=True), _font(19)
+    ink, line, zone_fill, admin_fill = (31, 41, 55), (71, 85, 105), (238, 242, 247), (254, 243, 199)
+    draw.text((margin, margin), spec.get("title", ""), font=title, fill=ink)
+    top = margin + 60
+    for n, zone in enumerate(zones):
+        x = margin + (n % columns) * (box_width + gap)
+        y = top + (n // columns) * (box_height + gap)
+        admin = "admin" in zone["name"].lower()
+        draw.rounded_rectangle((x, y, x + box_width, y + box_height), radius=12, outline=line, width=3,
+                               fill=admin_fill if admin else zone_fill)
+        draw.text((x + 16, y + 14), zone["name"], font=bold, fill=ink)
+        for k, entry in enumerate(zone.get("lines", [])):
+            draw.text((x + 16, y + 56 + 30 * k), "• " + entry, font=text, fill=ink)
+    y = top + rows * (box_height + gap) + 10
+    if spec.get("admin"):
+        draw.rounded_rectangle((margin, y, width - margin, y + 48), radius=10, outline=(180, 83, 9), width=3,
+                               fill=admin_fill)
+        draw.text((margin + 16, y + 12), "Chemin d'administration : " + spec["admin"], font=text, fill=ink)
+        y += 70
+    draw.text((margin, y), "Interconnexions", font=bold, fill=ink)
+    for k, entry in enumerate(links):
+        draw.text((margin + 16, y + 36 + 36 * k), "• " + entry, font=text, fill=ink)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False, compress_level=9)
+    return out.getvalue()
+
+
+def _font(size: int, bold: bool = False):
+    """The DejaVu font the product ships (accents and arrows), or Pillow's own when it is missing."""
+    from PIL import ImageFont
+
+    path = PACKAGE_DIR / "static" / "fonts" / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")
+    try:
+        return ImageFont.truetype(str(path), size)
+    except OSError:
+        return ImageFont.load_default(size)
 
 
 def _load_statement(session: Session, users: dict, data: dict, perimeters: dict, requirements: dict) -> None:
@@ -228,7 +330,8 @@ def _load_sovereignty(session: Session, actor, data: dict, perimeters: dict, tod
     for code, places in data.get("localisation", {}).items():
         perimeter = perimeters[code]
         for site in places.get("sites", []):
-            sovereignty.add_site(session, actor, perimeter, site["kind"], site.get("city", ""), site["country"])
+            sovereignty.add_site(session, actor, perimeter, site["kind"], site.get("city", ""), site["country"],
+                                 name=site.get("name", ""), role=site.get("role", ""))
         for category, country in places.get("data", {}).items():
             for activity in ("stored", "processed"):
                 sovereignty.add_data_location(session, actor, perimeter, category, activity, country, today=today, notify=False)

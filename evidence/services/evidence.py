@@ -31,6 +31,7 @@ from evidence.data.models import (
     utcnow,
 )
 from evidence.services.evidence_fields import (  # noqa: F401  (the evidence service's rules, re-exported)
+    MAX_DOCUMENT_VERSION,
     NO_SUCH_ITEM,
     CheckedEvidence,
     DatabaseLookup,
@@ -84,12 +85,14 @@ class EvidenceData:
     requirement_ids: list[int] = field(default_factory=list)
     perimeter_ids: Optional[list[int]] = None  # None: the perimeters of its controls
     answers: list[str] = field(default_factory=list)
+    document_version: str = ""
 
     def draft(self) -> EvidenceDraft:
         return EvidenceDraft(self.title, self.kind, self.description, self.owner_id, self.classification,
                              self.effective_date, self.valid_until, tuple(self.control_ids),
                              tuple(self.requirement_ids),
-                             None if self.perimeter_ids is None else tuple(self.perimeter_ids), tuple(self.answers))
+                             None if self.perimeter_ids is None else tuple(self.perimeter_ids), tuple(self.answers),
+                             self.document_version)
 
 
 def get_evidence(session: Session, ref: str) -> Evidence:

@@ -163,6 +163,7 @@ class EvidenceDraft:
     requirements: tuple = ()
     perimeters: Optional[tuple] = None  # None: the perimeters its controls are deployed in
     answers: tuple = ()  # expected evidence ids ("12.6.c#2") of the linked items that it answers
+    document_version: str = ""  # the document's own version ("2.3"), as its author numbers it
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ class CheckedEvidence:
     """Fields that passed `check_evidence`: the evidence's columns, its links by id and by ref, and the first
     version's address. Writers store them as they are."""
 
-    values: dict  # title, kind, description, owner_id, classification, effective_date, valid_until
+    values: dict  # title, kind, description, owner_id, classification, effective_date, valid_until, document_version
     control_ids: tuple = ()
     control_refs: tuple = ()
     requirement_ids: tuple = ()
@@ -186,6 +187,7 @@ class CheckedEvidence:
 
 
 NO_SUCH_ITEM = "no such item in the referential"
+MAX_DOCUMENT_VERSION = 40  # Evidence.document_version's column
 
 
 def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *, url: str = "", note: str = "",
@@ -212,6 +214,9 @@ def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *,
         refuse("kind", f"unknown kind; the kinds are: {', '.join(EVIDENCE_KINDS)}")
     if draft.classification not in CLASSIFICATIONS:
         refuse("classification", f"unknown classification; the classifications are: {', '.join(CLASSIFICATIONS)}")
+    document_version = (draft.document_version or "").strip()
+    if len(document_version) > MAX_DOCUMENT_VERSION:
+        refuse("document_version", f"longer than {MAX_DOCUMENT_VERSION} characters")
     if draft.effective_date and draft.valid_until and draft.valid_until < draft.effective_date:
         refuse("valid_until", f"before the effective date {draft.effective_date.isoformat()}")
 
@@ -266,7 +271,7 @@ def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *,
     return CheckedEvidence(
         values={"title": title, "kind": draft.kind, "description": description, "owner_id": owner_id,
                 "classification": draft.classification, "effective_date": draft.effective_date,
-                "valid_until": draft.valid_until},
+                "valid_until": draft.valid_until, "document_version": document_version},
         control_ids=tuple(c.id for c in linked), control_refs=tuple(c.ref for c in linked),
         requirement_ids=tuple(r.id for r in items), requirement_refs=tuple(r.ref for r in items),
         perimeter_ids=tuple(p.id for p in scope), perimeter_codes=tuple(p.code for p in scope),

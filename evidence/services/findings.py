@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from evidence.core import rules
 from evidence.core.errors import EvidenceError
-from evidence.core.vocabulary import COMPLIANCE_ROLES
+from evidence.core.vocabulary import COMPLIANCE_ROLES, RESIDUAL_RISKS
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -88,6 +88,7 @@ class ActionData:
     requirement_ids: list[int] = field(default_factory=list)
     control_ids: list[int] = field(default_factory=list)
     finding_ids: list[int] = field(default_factory=list)
+    residual_risk: str = ""  # RESIDUAL_RISKS, "" while not rated
 
 
 def can_update_action(user: User, action: Action) -> bool:
@@ -100,12 +101,16 @@ def save_action(session: Session, actor: User, perimeter: Perimeter, data: Actio
         raise EvidenceError("an action needs a title")
     if data.status not in ACTION_STATUSES:
         raise EvidenceError(f"unknown action status {data.status!r}")
+    if (data.residual_risk or "") not in ("",) + RESIDUAL_RISKS:
+        raise EvidenceError(f"unknown residual risk {data.residual_risk!r} (one of {', '.join(RESIDUAL_RISKS)}, "
+                            "or empty while not rated)")
     if action is not None and not can_update_action(actor, action):
         raise PermissionError(f"{actor.email} may not change this action")
     if action is None and actor.role not in COMPLIANCE_ROLES:
         raise PermissionError(f"{actor.email} may not plan actions")
     values = {"title": data.title.strip()[:300], "description": (data.description or "").strip(),
-              "owner_id": data.owner_id, "due_date": data.due_date, "status": data.status}
+              "owner_id": data.owner_id, "due_date": data.due_date, "status": data.status,
+              "residual_risk": data.residual_risk or ""}
     if action is not None and actor.role not in COMPLIANCE_ROLES:
         values = {"status": data.status}  # an owner reports progress; a manager plans
     created = action is None

@@ -27,6 +27,14 @@ from evidence.data.models import (
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 
 
+class DescriptionTooLong(EvidenceError):
+    """A part of the structured description over its limit; `field` names it, for a form to show it beside it."""
+
+    def __init__(self, field: str, limit: int):
+        self.field, self.limit = field, limit
+        super().__init__(f"{field}: longer than {limit} characters")
+
+
 @dataclass
 class PerimeterData:
     code: str
@@ -43,9 +51,18 @@ class PerimeterData:
     qualified_on: Optional[date] = None
     qualification_expires_on: Optional[date] = None
     next_surveillance_on: Optional[date] = None
+    service_offer: str = ""
+    customers: str = ""
+    interconnections: str = ""
+    administration: str = ""
+    out_of_scope: str = ""
 
 
 DATE_FIELDS = ("request_filed_on", "evaluation_started_on", "qualified_on", "qualification_expires_on", "next_surveillance_on")
+# The structured description the dossier's perimeter part prints, each a free text of at most MAX_DESCRIPTION_PART
+# characters: enough for a page of the dossier, short enough that one part cannot swallow it.
+DESCRIPTION_FIELDS = ("service_offer", "customers", "interconnections", "administration", "out_of_scope")
+MAX_DESCRIPTION_PART = 4000
 
 
 def get_perimeter(session: Session, code_or_id: str) -> Perimeter:
@@ -106,6 +123,10 @@ def _validated(session: Session, data: PerimeterData, current: Optional[Perimete
     if len(values["qualification_reference"]) > 100:
         raise EvidenceError("qualification reference: longer than 100 characters")
     values.update({name: getattr(data, name) for name in DATE_FIELDS})
+    for name in DESCRIPTION_FIELDS:
+        values[name] = (getattr(data, name) or "").strip()
+        if len(values[name]) > MAX_DESCRIPTION_PART:
+            raise DescriptionTooLong(name, MAX_DESCRIPTION_PART)
     return values
 
 

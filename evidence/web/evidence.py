@@ -56,13 +56,11 @@ from evidence.web.listing import MAX_ID, by_owner, filter_choices, id_arg, pagin
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
-KIND_LABELS = {"policy": _l("Politique"), "procedure": _l("Procédure"), "record": _l("Enregistrement"),
-               "report": _l("Rapport"), "configuration": _l("Configuration"), "screenshot": _l("Capture d'écran"),
-               "attestation": _l("Attestation"), "link": _l("Lien")}
+KIND_LABELS = labels.EVIDENCE_KIND
 STATUS_LABELS = {"draft": _l("Brouillon"), "in_review": _l("En revue"), "approved": _l("Approuvée"),
                  "rejected": _l("Rejetée")}
-CLASSIFICATION_LABELS = {"public": _l("Public"), "internal": _l("Interne"), "restricted": _l("Diffusion restreinte"),
-                         "confidential": _l("Confidentiel")}
+# "restricted" is not worded "Diffusion restreinte", a regulated French protection mention (labels says why).
+CLASSIFICATION_LABELS = labels.CLASSIFICATION
 FRESHNESS_LABELS = {"valid": _l("Valide"), "expiring": _l("Expire bientôt"), "expired": _l("Expirée")}
 
 
@@ -77,6 +75,7 @@ class EvidenceForm(VersionedForm):
                                  validate_choice=False)
     effective_date = DateField(_l("Date d'effet"), validators=[Optional()])
     valid_until = DateField(_l("Valable jusqu'au"), validators=[Optional()], description=_l("Date de revue ou d'expiration."))
+    document_version = StringField(_l("Version du document"), description=_l("La version que le document porte, ex. 2.3"))
     controls = SelectMultipleField(_l("Mesures prouvées"), coerce=int, validate_choice=False)
     requirements = StringField(_l("Points du référentiel"), validators=[Length(max=2000)],
                                description=_l("Références séparées par « ; », ex. 12.4.a; 5.2.a"))
@@ -121,7 +120,7 @@ class EvidenceForm(VersionedForm):
             valid_until=self.valid_until.data, control_ids=list(self.controls.data or []),
             requirement_ids=assessed_requirement_ids(session, refs),
             perimeter_ids=list(self.perimeters.data) if self.perimeters.data else None,
-            answers=list(self.answers.data or []),
+            answers=list(self.answers.data or []), document_version=self.document_version.data or "",
         )
 
 

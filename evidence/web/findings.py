@@ -42,6 +42,9 @@ from evidence.web.forms import EmptyForm, OwnerField, choices
 
 bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
 
+# The risk that remains while the action is not done, as the team rates it (the dossier's words too).
+RESIDUAL_RISK_LABELS = labels.RESIDUAL_RISK
+
 
 def _requirement_id(session, perimeter, ref: str):
     ref = (ref or "").strip()
@@ -72,6 +75,8 @@ class ActionForm(EmptyForm):
     owner = OwnerField(_l("Responsable"))
     due_date = DateField(_l("Échéance"), validators=[Optional()])
     status = SelectField(_l("État"), choices=choices(labels.ACTION_STATUS.items()))
+    residual_risk = SelectField(_l("Risque résiduel"), choices=choices(RESIDUAL_RISK_LABELS.items()), validate_choice=False,
+                                description=_l("Le risque qui demeure tant que l'action n'est pas faite."))
     requirements = StringField(_l("Points du référentiel"), validators=[Length(max=2000)], description=_l("ex. 12.4.a; 9.2.c"))
     controls = SelectMultipleField(_l("Mesures"), coerce=int)
     findings = SelectMultipleField(_l("Constats"), coerce=int)
@@ -91,6 +96,7 @@ class ActionForm(EmptyForm):
             title=self.title.data, description=self.description.data, owner_id=self.owner.data, due_date=self.due_date.data,
             status=self.status.data, requirement_ids=[_requirement_id(session, perimeter, r) for r in refs],
             control_ids=list(self.controls.data or []), finding_ids=list(self.findings.data or []),
+            residual_risk=self.residual_risk.data or "",
         )
 
 
@@ -167,7 +173,7 @@ def actions(code: str):
         links[action_id].append(f"#{finding_id}")
     return render_template("web/findings/actions.html", perimeter=perimeter, rows=rows, form=form, links=links,
                            today=request_today(), overdue=action_overdue, statuses=labels.ACTION_STATUS,
-                           can_plan=current_user.role in COMPLIANCE_ROLES, can_update=can_update_action)
+                           risks=RESIDUAL_RISK_LABELS, can_plan=current_user.role in COMPLIANCE_ROLES, can_update=can_update_action)
 
 
 @bp.route("/actions/<int:action_id>", methods=["GET", "POST"])

@@ -13,11 +13,16 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
-from evidence.data.models import SERVICE_TYPES, Framework, Perimeter
+from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, PERIMETER_DOCUMENT_ROLES
+from evidence.data.models import SERVICE_TYPES, Evidence, EvidencePerimeter, Framework, Perimeter
 from evidence.presentation import labels
+from evidence.services import perimeter_documents
+from evidence.services.evidence import get_evidence
 from evidence.services.perimeters import (
     DATE_FIELDS,
+    DESCRIPTION_FIELDS,
+    DescriptionTooLong,
     PerimeterData,
     create_perimeter,
     list_perimeters,
@@ -27,12 +32,18 @@ from evidence.services.perimeters import (
     update_perimeter,
 )
 from evidence.web import item_or_404, perimeter_or_404, reported_errors
-from evidence.web.forms import CheckboxesField, VersionedForm, choices
+from evidence.web.forms import CheckboxesField, EmptyForm, VersionedForm, choices
 
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
 
 PHASE_LABELS = labels.PHASE
 STATE_LABELS = labels.APPLICABILITY
+# The parts a perimeter's documents play, each named with the item that asks for it, and the parts of its
+# structured description: the dossier's words too.
+DOCUMENT_ROLE_LABELS = labels.REFERENCE_DOCUMENT
+assert set(DOCUMENT_ROLE_LABELS) == set(PERIMETER_DOCUMENT_ROLES)
+DESCRIPTION_LABELS = labels.DESCRIPTION
+assert tuple(DESCRIPTION_LABELS) == DESCRIPTION_FIELDS
 
 
 class PerimeterForm(VersionedForm):
@@ -51,6 +62,17 @@ class PerimeterForm(VersionedForm):
                                           description=_l("numéro de la décision de l’ANSSI"))
     qualification_expires_on = DateField(_l("Qualification valable jusqu'au"), validators=[Optional()])
     next_surveillance_on = DateField(_l("Prochain audit de surveillance"), validators=[Optional()])
+    # The structured description (its limit is the service's: one rule for every door).
+    service_offer = TextAreaField(DESCRIPTION_LABELS["service_offer"],
+                                  description=_l("Ce qui est vendu, à qui, sous quel nom commercial ; les types de service."))
+    customers = TextAreaField(DESCRIPTION_LABELS["customers"],
+                              description=_l("Qui sont les commanditaires et leurs utilisateurs, et comment ils accèdent au service."))
+    interconnections = TextAreaField(DESCRIPTION_LABELS["interconnections"],
+                                     description=_l("Les réseaux et systèmes avec lesquels le périmètre échange, et par quels flux."))
+    administration = TextAreaField(DESCRIPTION_LABELS["administration"],
+                                   description=_l("D'où, par quels moyens et par qui le service est administré."))
+    out_of_scope = TextAreaField(DESCRIPTION_LABELS["out_of_scope"],
+                                 description=_l("Ce que la qualification ne couvre pas."))
 
     def fill_choices(self, session, current: Perimeter | None):
         self.framework.choices = choices(
@@ -69,7 +91,20 @@ class PerimeterForm(VersionedForm):
             evaluation_centre=self.evaluation_centre.data,
             qualification_reference=self.qualification_reference.data or "",
             **{name: getattr(self, name).data for name in DATE_FIELDS},
+            **{name: getattr(self, name).data or "" for name in DESCRIPTION_FIELDS},
         )
+
+
+class DocumentForm(EmptyForm):
+    role = SelectField(_l("Rôle"), choices=choices((r, label) for r, label in DOCUMENT_ROLE_LABELS.items()))
+    evidence = SelectField(_l("Preuve"), validate_choice=False)
+    note = StringField(_l("Note"), description=_l("ex. méthode EBIOS RM"))  # its limit is the service's
+
+    def fill_choices(self, session, perimeter: Perimeter):
+        """The perimeter's own evidence: nothing else can be one of its documents."""
+        self.evidence.choices = choices((e.ref, f"{e.ref} · {e.title}") for e in session.exec(
+            select(Evidence).join(EvidencePerimeter, EvidencePerimeter.evidence_id == Evidence.id)
+            .where(EvidencePerimeter.perimeter_id == perimeter.id).order_by(Evidence.ref)))
 
 
 class ApplicabilityForm(VersionedForm):
@@ -117,11 +152,23 @@ def show(code: str):
         rows = [row for row in rows if row.applicability.state == state_filter]
     lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
     framework = session.get(Framework, perimeter.framework_id)
+    can_edit = current_user.role in COMPLIANCE_ROLES
+    document_form = None
+    if can_edit:
+        document_form = DocumentForm()
+        document_form.fill_choices(session, perimeter)
     return render_template(
         "web/perimeters/show.html", perimeter=perimeter, rows=rows, counts=counts, decided=decided, lower=lower,
         framework=framework, phases=PHASE_LABELS, states=STATE_LABELS, state_filter=state_filter,
-        can_edit=current_user.role in COMPLIANCE_ROLES,
+        can_edit=can_edit, description_parts=_description_parts(perimeter),
+        documents=perimeter_documents.by_role(session, perimeter), role_labels=DOCUMENT_ROLE_LABELS,
+        document_form=document_form,
     )
+
+
+def _description_parts(perimeter: Perimeter) -> list[tuple[str, str]]:
+    """(label, text) of the structured description's parts, in the form's order."""
+    return [(DESCRIPTION_LABELS[name], getattr(perimeter, name)) for name in DESCRIPTION_FIELDS]
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
@@ -139,11 +186,59 @@ def edit(code: str):
         form.framework.data = framework.key
     if form.validate_on_submit():
         with reported_errors() as outcome:
-            update_perimeter(session, current_user, perimeter, form.data_object(), form.expected_version())
+            try:
+                update_perimeter(session, current_user, perimeter, form.data_object(), form.expected_version())
+            except DescriptionTooLong as too_long:
+                session.rollback()
+                form[too_long.field].errors.append(_("Pas plus de %(n)d caractères.", n=too_long.limit))
+                outcome.ok = False
         if outcome.ok:
             flash(_("Périmètre enregistré."), "info")
             return redirect(url_for("perimeters.show", code=perimeter.code))
     return render_template("web/perimeters/form.html", form=form, perimeter=perimeter)
+
+
+@bp.route("/<code>/documents", methods=["POST"])
+@access(*COMPLIANCE_ROLES)
+def designate_document(code: str):
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    form = DocumentForm()
+    form.fill_choices(session, perimeter)
+    if form.validate_on_submit():
+        with reported_errors() as outcome:
+            evidence = _evidence_or_refuse(session, form.evidence.data)
+            perimeter_documents.designate(session, current_user, perimeter, form.role.data, evidence, form.note.data,
+                                          store=db.get_store())
+        if outcome.ok:
+            flash(_("%(ref)s désignée : %(role)s.", ref=evidence.ref, role=DOCUMENT_ROLE_LABELS[form.role.data]), "info")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "error")
+    return redirect(url_for("perimeters.show", code=perimeter.code) + "#documents")
+
+
+@bp.route("/<code>/documents/remove", methods=["POST"])
+@access(*COMPLIANCE_ROLES)
+def remove_document(code: str):
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    form = EmptyForm()
+    if form.validate_on_submit():
+        role = request.form.get("role", "")
+        with reported_errors() as outcome:
+            evidence = _evidence_or_refuse(session, request.form.get("evidence", ""))
+            perimeter_documents.remove(session, current_user, perimeter, role, evidence)
+        if outcome.ok:
+            flash(_("Désignation de %(ref)s retirée.", ref=evidence.ref), "info")
+    return redirect(url_for("perimeters.show", code=perimeter.code) + "#documents")
+
+
+def _evidence_or_refuse(session, ref: str) -> Evidence:
+    if not (ref or "").strip():
+        raise EvidenceError(_("Choisissez une preuve."))
+    return get_evidence(session, ref)
 
 
 @bp.route("/<code>/applicability/<path:ref>", methods=["GET", "POST"])

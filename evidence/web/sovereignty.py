@@ -27,8 +27,10 @@ from evidence.data.models import (
     Subcontractor,
     SubcontractorPerimeter,
 )
-from evidence.presentation import labels
+from evidence.presentation import labels, typography
+from evidence.presentation import sovereignty_words as words
 from evidence.services import sovereignty
+from evidence.services.sovereignty.localisation import SITE_CITY_MAX, SITE_KIND_MAX, SITE_NAME_MAX, SITE_ROLE_MAX
 from evidence.web import perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
@@ -121,8 +123,12 @@ class NoticeForm(EmptyForm):
 
 
 class SiteForm(EmptyForm):
-    kind = StringField(_l("Nature du site"), validators=[DataRequired(), Length(max=60)], description=_l("centre de données, site de sauvegarde, SOC…"))
-    city = StringField(_l("Ville"), validators=[Length(max=100)])
+    name = StringField(_l("Nom du site"), validators=[Length(max=SITE_NAME_MAX)], description=_l("ex. PAR-2, Campus Lyon"))
+    kind = StringField(_l("Nature du site"), validators=[DataRequired(), Length(max=SITE_KIND_MAX)],
+                       description=_l("centre de données, site de sauvegarde, SOC…"))
+    role = TextAreaField(_l("Rôle pour le périmètre"), validators=[Length(max=SITE_ROLE_MAX)],
+                         description=_l("production, sauvegarde, supervision…"))
+    city = StringField(_l("Ville"), validators=[Length(max=SITE_CITY_MAX)])
     country = StringField(_l("Pays (ISO)"), validators=[DataRequired(), Length(max=2)])
 
 
@@ -163,9 +169,14 @@ def page(code: str):
     perimeter = perimeter_or_404(code)
     regs = sovereignty.registers(session, perimeter, request_today())
     members = set(sovereignty.eu_members())
+    # The non-EU direct holdings, summed as 19.6.b sums them: the table's total row is the check's figure.
+    outside = [h for h in regs.holders if h.country not in members and h.kind == "direct"]
+    non_eu_total = {"capital": sum(h.capital_bp for h in outside), "voting": sum(h.voting_bp for h in outside),
+                    "holders": len(outside)}
     return render_template(
         "web/sovereignty/page.html", perimeter=perimeter, regs=regs, checks=sovereignty.checks(regs),
-        eu=sovereignty.eu_members(), labels=labels, percent=rules.percent, can_edit=current_user.role in COMPLIANCE_ROLES,
+        eu=sovereignty.eu_members(), labels=labels, words=words, non_eu_total=non_eu_total,
+        percent=lambda bp: typography.percent(rules.share(bp)), can_edit=current_user.role in COMPLIANCE_ROLES,
         seat_form=SeatForm(), holder_form=HolderForm(), subcontractor_form=_subcontractor_form(session),
         site_form=SiteForm(), data_form=DataForm(), operation_form=OperationForm(), link_form=ForeignLinkForm(),
         no_link_form=NoLinkForm(), change_form=_change_form(session), notice_form=NoticeForm(),
@@ -267,7 +278,8 @@ def subcontractor(code: str, subcontractor_id):
 @access(*COMPLIANCE_ROLES)
 def site(code: str):
     return _record(code, SiteForm(), lambda session, perimeter, f: sovereignty.add_site(
-        session, current_user, perimeter, f.kind.data, f.city.data, f.country.data), _("Site ajouté."))
+        session, current_user, perimeter, f.kind.data, f.city.data, f.country.data, name=f.name.data, role=f.role.data),
+        _("Site ajouté."))
 
 
 @bp.route("/data", methods=["POST"])

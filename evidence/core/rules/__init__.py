@@ -4,6 +4,7 @@ Views, the command line and the dossier call them (`from evidence.core import ru
 tests call them directly with tables of cases. One module per question the compliance team asks:
 applicability, coverage (and readiness), freshness, evidence_review, overdue, sovereignty.
 """
+from evidence.core.rules import signoff  # noqa: F401  (the four eyes on a dossier: rules.signoff.check_approval)
 from evidence.core.rules.applicability import (
     APPLICABILITY_STATES,
     APPLICABLE,
@@ -67,16 +68,11 @@ from evidence.core.rules.evidence_review import REVIEW_TRANSITIONS, review_trans
 from evidence.core.rules.freshness import EXPIRED, EXPIRING, EXPIRING_DAYS, VALID, freshness
 from evidence.core.rules.overdue import action_overdue, finding_overdue, past_due
 from evidence.core.rules.sovereignty import (
-    ACTIVITY_WORDS,
-    CHANGE_WORDS,
     COMBINED_LIMIT_BP,
-    DATA_WORDS,
     INDIVIDUAL_LIMIT_BP,
     MAJORITY_BP,
     MIN_ALTERNATIVES,
-    OPERATION_WORDS,
     PRESUMPTION_BP,
-    SEAT_WORDS,
     ChangeFacts,
     Check,
     DataPlace,
@@ -85,6 +81,7 @@ from evidence.core.rules.sovereignty import (
     NoLinkDeclaration,
     OperationPlace,
     ParentCompany,
+    Problem,
     SubcontractorFacts,
     alternatives_named,
     check_autonomy,
@@ -97,8 +94,8 @@ from evidence.core.rules.sovereignty import (
     control_grounds,
     foreign_tie,
     one_month_after,
-    percent,
     presumed_control,
+    share,
 )
 from evidence.core.vocabulary import (  # the registers' values, next to the checks that read them
     CUSTOMER_DATA,
@@ -115,12 +112,11 @@ __all__ = [
     "REVIEW_TRANSITIONS", "review_transition",
     "EXPIRED", "EXPIRING", "EXPIRING_DAYS", "VALID", "freshness",
     "action_overdue", "finding_overdue", "past_due",
-    "ACTIVITY_WORDS", "CHANGE_WORDS", "DATA_WORDS", "OPERATION_WORDS", "SEAT_WORDS",
     "COMBINED_LIMIT_BP", "INDIVIDUAL_LIMIT_BP", "MAJORITY_BP", "MIN_ALTERNATIVES", "PRESUMPTION_BP", "ChangeFacts", "Check",
-    "DataPlace", "ForeignLink", "Holder", "NoLinkDeclaration", "OperationPlace", "ParentCompany", "SubcontractorFacts",
+    "DataPlace", "ForeignLink", "Holder", "NoLinkDeclaration", "OperationPlace", "ParentCompany", "Problem", "SubcontractorFacts",
     "alternatives_named", "check_autonomy", "check_foreign_links", "check_localisation", "check_notices", "check_seats",
-    "check_shareholding", "check_subcontractors", "control_grounds", "foreign_tie", "one_month_after", "percent",
-    "presumed_control",
+    "check_shareholding", "check_subcontractors", "control_grounds", "foreign_tie", "one_month_after",
+    "presumed_control", "share",
     "CUSTOMER_DATA", "DATA_CATEGORIES", "OPERATIONS", "TECHNICAL_DATA",
     "ANSWERED", "BLOCKING", "CONTROL_NOT_IMPLEMENTED", "COVERAGE_ORDER", "COVERED", "ENTRY_MISSING", "ENTRY_REASON", "EVIDENCE_EXPIRED",
     "EVIDENCE_MISSING", "EVIDENCE_NOT_APPROVED", "FOLLOWED", "GAP_STATES", "MISSING", "NO_CONTROL", "NO_STATEMENT",

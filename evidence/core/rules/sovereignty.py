@@ -2,14 +2,17 @@
 the control of a parent outside the Union, their operating autonomy), links with foreign public bodies, the notice
 customers get of a change, where data and operations are.
 
-Shares are in basis points (hundredths of a percent), so that the thresholds compare exactly. The problems are
-French sentences with their figures: the referential's language and the dossier's."""
+Shares are in basis points (hundredths of a percent), so that the thresholds compare exactly. A problem is a code
+and its parameters (`Problem`), never a sentence: the pages, the command line and the dossier word it in their
+reader's language (evidence.presentation.sovereignty_words). Parameters and figures are raw values: shares in percent
+(`share(bp)`: 11 or 12.5), counts as numbers, countries and register values as their codes, dates as dates in a
+problem's parameters (as_dict() makes them ISO text) and as ISO text in figures (the dossier's snapshot is JSON)."""
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Union
 
 from evidence.core.vocabulary import CUSTOMER_DATA, DATA_ACTIVITIES, SEAT_KINDS, TECHNICAL_DATA
 
@@ -19,17 +22,32 @@ MAJORITY_BP = 5000  # a majority is more than half
 PRESUMPTION_BP = 4000  # L233-3 II: more than 40 % of the voting rights, no other partner holding more
 MIN_ALTERNATIVES = 2  # 19.6.d: autonomy through at least two other third parties
 
-# The registers' codes in the problems' words (the pages translate the codes through presentation.labels).
-SEAT_WORDS = {"registered_office": "siège statutaire", "central_administration": "administration centrale",
-              "principal_establishment": "principal établissement"}
-DATA_WORDS = {"customer_data": "données des commanditaires", "identities": "identités", "logs": "journaux",
-              "directory": "annuaire", "certificates": "certificats", "backups": "sauvegardes",
-              "network_configuration": "configuration réseau et des accès"}
-ACTIVITY_WORDS = {"stored": "stockage", "processed": "traitement"}
-OPERATION_WORDS = {"administration": "administration", "supervision": "supervision", "support_l1": "support N1",
-                   "support_l2": "support N2", "support_l3": "support N3"}
-CHANGE_WORDS = {"legal": "juridique", "organisational": "organisationnel", "technical": "technique"}
-OUTSIDE = "hors Union européenne"
+ADMINISTRATION = ("administration", "supervision")  # 19.2.c: done from the Union
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a check fails, as a code and its parameters (raw values, see the module's docstring). Parameters may
+    nest another problem's dict: the ground of a parent's control, the tie of a third party outside the Union."""
+
+    code: str
+    params: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: dates as ISO strings, nested problems as dicts; what the dossier's snapshot stores."""
+        return {"code": self.code, "params": {k: _plain(v) for k, v in self.params.items()}}
+
+
+def _plain(value):
+    if isinstance(value, Problem):
+        return value.as_dict()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,12 +55,14 @@ class Check:
     requirement: str  # the item it concerns, e.g. "19.6.b"
     name: str
     passed: bool
-    problems: tuple[str, ...] = ()
-    figures: tuple[tuple[str, str], ...] = ()
+    problems: tuple[Problem, ...] = ()
+    figures: tuple[tuple[str, object], ...] = ()  # (key, JSON value): a count, a share, an ISO date, a country code
 
 
-def percent(bp: int) -> str:
-    return f"{bp / 100:.2f}".rstrip("0").rstrip(".") + " %"
+def share(bp: int) -> Union[int, float]:
+    """A share in percent from basis points: 11 for 1100, 12.5 for 1250 (whole shares stay integers, so that the
+    snapshot's JSON reads 11, not 11.0)."""
+    return bp // 100 if bp % 100 == 0 else bp / 100
 
 
 def one_month_after(day: date) -> date:
@@ -51,19 +71,15 @@ def one_month_after(day: date) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def days(n: int) -> str:
-    return f"{n} jour{'s' if n > 1 else ''}"
-
-
 # --- 19.6.a, 19.6.b: the provider's seats and shareholding -------------------------------------------------
 
 
 def check_seats(seats: dict[str, str], eu: set[str]) -> Check:
     """19.6.a: registered office, central administration and principal establishment all in the Union."""
-    problems = tuple(f"{SEAT_WORDS[kind]} : non enregistré" for kind in SEAT_KINDS if not seats.get(kind))
-    problems += tuple(f"{SEAT_WORDS[kind]} : {seats[kind]}, {OUTSIDE}" for kind in SEAT_KINDS
+    problems = tuple(Problem("seat_missing", {"seat": kind}) for kind in SEAT_KINDS if not seats.get(kind))
+    problems += tuple(Problem("seat_outside_eu", {"seat": kind, "country": seats[kind]}) for kind in SEAT_KINDS
                       if seats.get(kind) and seats[kind] not in eu)
-    return Check("19.6.a", "seats", not problems, problems, tuple((kind, seats.get(kind) or "—") for kind in SEAT_KINDS))
+    return Check("19.6.a", "seats", not problems, problems, tuple((kind, seats.get(kind) or None) for kind in SEAT_KINDS))
 
 
 @dataclass(frozen=True)
@@ -80,29 +96,43 @@ class Holder:
     def weight_bp(self) -> int:
         return max(self.capital_bp, self.voting_bp)
 
+    @property
+    def weight_basis(self) -> str:
+        """Which of its shares the weight is: "capital", or "voting" when the voting rights are the larger."""
+        return "voting" if self.voting_bp > self.capital_bp else "capital"
+
 
 def check_shareholding(holders: Iterable[Holder], eu: set[str]) -> Check:
     """19.6.b: no non-EU holder above 24 %, non-EU holders together at most 39 % (capital or voting rights,
     whichever is higher), and no non-EU holder with a veto or the power to appoint a board majority.
 
     Ultimate controlling entities are checked one by one, but the combined share counts direct holdings only:
-    an ultimate entity holds through a direct holder, whose shares would otherwise count twice."""
+    an ultimate entity holds through a direct holder, whose shares would otherwise count twice.
+
+    The figures are the sums a shareholding table shows: the capital and the voting rights of the non-EU direct
+    holders (the combined limit applies to the larger), and the largest non-EU holding, each as the table prints
+    it (capital or voting rights of one row)."""
     foreign = [h for h in holders if h.country not in eu]
     problems = []
     for h in foreign:
+        who = {"holder": h.name, "country": h.country}
         if h.weight_bp > INDIVIDUAL_LIMIT_BP:
-            problems.append(f"{h.name} ({h.country}) détient {percent(h.weight_bp)} > {percent(INDIVIDUAL_LIMIT_BP)}")
+            problems.append(Problem("holder_above_limit", {**who, "basis": h.weight_basis, "share": share(h.weight_bp),
+                                                           "limit": share(INDIVIDUAL_LIMIT_BP)}))
         if h.veto:
-            problems.append(f"{h.name} ({h.country}) dispose d'un droit de veto")
+            problems.append(Problem("holder_veto", who))
         if h.board_majority:
-            problems.append(f"{h.name} ({h.country}) peut nommer la majorité du conseil")
+            problems.append(Problem("holder_board_majority", who))
     direct = [h for h in foreign if h.kind == "direct"]
-    combined = max(sum(h.capital_bp for h in direct), sum(h.voting_bp for h in direct))
-    if combined > COMBINED_LIMIT_BP:
-        problems.append(f"détentions hors UE cumulées {percent(combined)} > {percent(COMBINED_LIMIT_BP)}")
+    capital, voting = sum(h.capital_bp for h in direct), sum(h.voting_bp for h in direct)
+    if max(capital, voting) > COMBINED_LIMIT_BP:
+        problems.append(Problem("non_eu_combined_above_limit", {
+            "basis": "voting" if voting > capital else "capital", "share": share(max(capital, voting)),
+            "limit": share(COMBINED_LIMIT_BP)}))
     largest = max((h.weight_bp for h in foreign), default=0)
     return Check("19.6.b", "shareholding", not problems, tuple(problems),
-                 (("non_eu_combined", percent(combined)), ("largest_non_eu", percent(largest))))
+                 (("non_eu_capital", share(capital)), ("non_eu_voting", share(voting)),
+                  ("largest_non_eu", share(largest))))
 
 
 # --- 19.6.c, 19.6.d: third parties ------------------------------------------------------------------------
@@ -130,23 +160,23 @@ def presumed_control(voting_bp: int, largest_other_bp: int) -> bool:
     return voting_bp > PRESUMPTION_BP and largest_other_bp <= voting_bp
 
 
-def control_grounds(parent: ParentCompany) -> tuple[str, ...]:
-    """Why the parent owns or controls the third party (L233-3 I and II), strongest first; empty: it does not."""
+def control_grounds(parent: ParentCompany) -> tuple[Problem, ...]:
+    """Why the parent owns or controls the third party (L233-3 I and II), strongest first; empty: it does not.
+    Codes: capital_majority, voting_majority (I 1°), agreement (I 2°), de_facto (I 3°), board_power (I 4°),
+    presumption (II)."""
     grounds = []
     if parent.capital_bp > MAJORITY_BP:
-        grounds.append(f"détient {percent(parent.capital_bp)} du capital")
+        grounds.append(Problem("capital_majority", {"share": share(parent.capital_bp)}))
     if parent.voting_bp > MAJORITY_BP:
-        grounds.append(f"majorité des droits de vote, {percent(parent.voting_bp)} (L233-3 I 1°)")
+        grounds.append(Problem("voting_majority", {"share": share(parent.voting_bp)}))
     if parent.agreement:
-        grounds.append("majorité des droits de vote en vertu d'un accord avec d'autres associés (L233-3 I 2°)")
+        grounds.append(Problem("agreement"))
     if parent.de_facto:
-        grounds.append("détermine en fait les décisions des assemblées générales (L233-3 I 3°)")
+        grounds.append(Problem("de_facto"))
     if parent.board_power:
-        grounds.append("nomme ou révoque la majorité des organes d'administration, de direction ou de surveillance "
-                       "(L233-3 I 4°)")
+        grounds.append(Problem("board_power"))
     if parent.voting_bp <= MAJORITY_BP and presumed_control(parent.voting_bp, parent.largest_other_bp):
-        grounds.append(f"{percent(parent.voting_bp)} des droits de vote, aucun autre associé n'en détenant davantage "
-                       f"(présomption, L233-3 II)")
+        grounds.append(Problem("presumption", {"share": share(parent.voting_bp)}))
     return tuple(grounds)
 
 
@@ -167,14 +197,15 @@ class SubcontractorFacts:
     alternatives: tuple[str, ...] = ()
 
 
-def foreign_tie(s: SubcontractorFacts, eu: set[str]) -> Optional[str]:
-    """Why a third party falls under 19.6.c, as the words to put after its name: its seat outside the Union, or
-    a parent outside it that owns or controls it. None: neither."""
+def foreign_tie(s: SubcontractorFacts, eu: set[str]) -> Optional[Problem]:
+    """Why a third party falls under 19.6.c: a parent outside the Union that owns or controls it ("controlled",
+    with the strongest ground), or its seat outside the Union ("outside_eu"). None: neither."""
     if s.parent is not None and s.parent.country not in eu:
         grounds = control_grounds(s.parent)
         if grounds:
-            return f"{s.country}, contrôlée par {s.parent.name} ({s.parent.country}) : {grounds[0]}"
-    return s.country if s.country not in eu else None
+            return Problem("controlled", {"country": s.country, "parent": s.parent.name,
+                                          "parent_country": s.parent.country, "ground": grounds[0]})
+    return Problem("outside_eu", {"country": s.country}) if s.country not in eu else None
 
 
 def check_subcontractors(subcontractors: Iterable[SubcontractorFacts], eu: set[str]) -> Check:
@@ -188,15 +219,14 @@ def check_subcontractors(subcontractors: Iterable[SubcontractorFacts], eu: set[s
         if tie is None:
             continue
         tied += 1
-        reach = [words for words, flag in (("aux données des commanditaires", s.data_access),
-                                           ("aux données techniques", s.technical_access)) if flag]
-        if reach:
-            problems.append(f"{s.name} ({tie}) : accès technique possible {' et '.join(reach)}"
-                            + (" ; la qualification SecNumCloud n'en dispense pas" if s.qualified else ""))
+        if s.data_access or s.technical_access:
+            problems.append(Problem("third_party_access", {
+                "third_party": s.name, "tie": tie, "customer_data": bool(s.data_access),
+                "technical_data": bool(s.technical_access), "qualified": bool(s.qualified)}))
         if s.technical_access is None:
-            problems.append(f"{s.name} ({tie}) : accès aux données techniques non évalué")
+            problems.append(Problem("third_party_access_unassessed", {"third_party": s.name, "tie": tie}))
     return Check("19.6.c", "subcontractors", not problems, tuple(problems),
-                 (("third_parties", str(len(subcontractors))), ("non_eu_or_controlled", str(tied))))
+                 (("third_parties", len(subcontractors)), ("non_eu_or_controlled", tied)))
 
 
 def alternatives_named(s: SubcontractorFacts) -> tuple[str, ...]:
@@ -225,15 +255,12 @@ def check_autonomy(subcontractors: Iterable[SubcontractorFacts]) -> Check:
         if referenced or autonomy:
             continue
         if s.qualified:
-            problems.append(f"{s.name} : qualifiée SecNumCloud sans référence de qualification (numéro et date de la "
-                            f"décision), et sans autonomie d'exploitation garantie")
+            problems.append(Problem("qualified_without_reference", {"third_party": s.name}))
         else:
-            problems.append(f"{s.name} : ni qualifiée SecNumCloud ni autonomie d'exploitation garantie (compétences "
-                            f"propres non déclarées ; {len(named)} société(s) tierce(s) alternative(s) nommée(s) sur "
-                            f"{MIN_ALTERNATIVES} requises)")
+            problems.append(Problem("no_qualification_nor_autonomy", {"third_party": s.name, "named": len(named),
+                                                                      "required": MIN_ALTERNATIVES}))
     return Check("19.6.d", "operating_autonomy", not problems, tuple(problems),
-                 (("third_parties", str(len(subcontractors))), ("qualified", str(qualified)),
-                  ("autonomous", str(autonomous))))
+                 (("third_parties", len(subcontractors)), ("qualified", qualified), ("autonomous", autonomous)))
 
 
 # --- 19.6.e, 19.6.f: links with foreign public bodies; notice of changes ---------------------------------------
@@ -258,14 +285,16 @@ def check_foreign_links(links: Iterable[ForeignLink], declaration: Optional[NoLi
     """19.6.e: every link with a government or public body outside the Union is assessed; an empty register
     holds only with a declaration that there is none (who, when). Neither a link nor a declaration: a gap."""
     links = list(links)
-    problems = [f"{link.body} ({link.country}) : lien non évalué" for link in links if not link.assessment.strip()]
-    figures = [("links", str(len(links))), ("assessed", str(sum(1 for link in links if link.assessment.strip())))]
+    problems = [Problem("link_unassessed", {"body": link.body, "country": link.country})
+                for link in links if not link.assessment.strip()]
+    figures = [("links", len(links)), ("assessed", sum(1 for link in links if link.assessment.strip()))]
     if not links:
         if declaration is None:
-            problems.append("aucune déclaration : ni lien recensé avec un gouvernement ou un organisme public étranger, "
-                            "ni déclaration qu'il n'en existe aucun")
+            problems.append(Problem("no_link_declaration"))
         else:
-            figures.append(("declared_none", f"{declaration.declared_on.isoformat()}, {declaration.declared_by}"))
+            # The date as ISO text: figures go to the dossier's snapshot (JSON) as they are.
+            figures += [("declared_none_on", declaration.declared_on.isoformat()),
+                        ("declared_none_by", declaration.declared_by)]
     return Check("19.6.e", "foreign_public_links", not problems, tuple(problems), tuple(figures))
 
 
@@ -286,19 +315,18 @@ def check_notices(changes: Iterable[ChangeFacts], today: date) -> Check:
     problems, late, pending = [], 0, 0
     for c in changes:
         deadline = one_month_after(c.changed_on)
-        what = f"changement {CHANGE_WORDS.get(c.kind, c.kind)} du {c.changed_on.isoformat()} « {c.description} »"
+        what = {"kind": c.kind, "changed_on": c.changed_on, "description": c.description, "deadline": deadline}
         if c.notified_on is not None and c.notified_on > deadline:
             late += 1
-            problems.append(f"{what} : commanditaires informés le {c.notified_on.isoformat()}, "
-                            f"{days((c.notified_on - deadline).days)} après l'échéance du {deadline.isoformat()}")
+            problems.append(Problem("notice_late", {**what, "notified_on": c.notified_on,
+                                                    "days": (c.notified_on - deadline).days}))
         elif c.notified_on is None and today > deadline:
             late += 1
-            problems.append(f"{what} : commanditaires non informés, échéance du {deadline.isoformat()} dépassée de "
-                            f"{days((today - deadline).days)}")
+            problems.append(Problem("notice_missing", {**what, "days": (today - deadline).days}))
         elif c.notified_on is None:
             pending += 1
     return Check("19.6.f", "customer_notices", not problems, tuple(problems),
-                 (("changes", str(len(changes))), ("late", str(late)), ("pending", str(pending))))
+                 (("changes", len(changes)), ("late", late), ("pending", pending)))
 
 
 # --- 19.2: where data and operations are ---------------------------------------------------------------------
@@ -325,22 +353,25 @@ def check_localisation(places: Iterable[DataPlace], operations: Iterable[Operati
 
     def data_check(ref: str, name: str, categories) -> Check:
         relevant = [p for p in places if p.category in categories]
-        problems = [f"{DATA_WORDS.get(p.category, p.category)} ({ACTIVITY_WORDS.get(p.activity, p.activity)}) : "
-                    f"{p.country}, {OUTSIDE}" for p in relevant if p.country not in eu]
-        problems += [f"{DATA_WORDS[c]} : lieu de {ACTIVITY_WORDS[a]} non enregistré" for c in categories for a in DATA_ACTIVITIES
+        problems = [Problem("data_outside_eu", {"category": p.category, "activity": p.activity, "country": p.country})
+                    for p in relevant if p.country not in eu]
+        problems += [Problem("data_place_missing", {"category": c, "activity": a})
+                     for c in categories for a in DATA_ACTIVITIES
                      if not any(p.category == c and p.activity == a for p in relevant)]
-        return Check(ref, name, not problems, tuple(problems), (("places", str(len(relevant))),))
+        return Check(ref, name, not problems, tuple(problems), (("places", len(relevant)),))
 
     checks = [data_check("19.2.b", "customer_data", (CUSTOMER_DATA,)),
               data_check("19.2.d", "technical_data", TECHNICAL_DATA)]
-    admin = [o for o in operations if o.operation in ("administration", "supervision")]
-    problems = [f"{OPERATION_WORDS[o.operation]} depuis {o.country}, {OUTSIDE}" for o in admin if o.country not in eu]
-    problems += [f"{op} : lieu non enregistré" for op in ("administration", "supervision")
+    admin = [o for o in operations if o.operation in ADMINISTRATION]
+    problems = [Problem("operation_outside_eu", {"operation": o.operation, "country": o.country})
+                for o in admin if o.country not in eu]
+    problems += [Problem("operation_place_missing", {"operation": op}) for op in ADMINISTRATION
                  if not any(o.operation == op for o in admin)]
-    checks.append(Check("19.2.c", "administration", not problems, tuple(problems)))
+    checks.append(Check("19.2.c", "administration", not problems, tuple(problems),
+                        (("places", len(admin)),)))
     support = [o for o in operations if o.operation.startswith("support")]
-    problems = [f"{OPERATION_WORDS.get(o.operation, o.operation)} depuis {o.country} sans la liste des opérations "
-                f"permises hors UE" for o in support if o.country not in eu and not o.allowed_operations.strip()]
+    problems = [Problem("support_without_allowed_operations", {"operation": o.operation, "country": o.country})
+                for o in support if o.country not in eu and not o.allowed_operations.strip()]
     checks.append(Check("19.2.e", "support", not problems, tuple(problems),
-                        (("non_eu_support", str(sum(1 for o in support if o.country not in eu))),)))
+                        (("non_eu_support", sum(1 for o in support if o.country not in eu)),)))
     return checks

@@ -13,7 +13,9 @@ on its own is exactly what it is inside the whole document (the test suite compa
   out again only the parts whose content changed.
 - pool: the worker processes and the PartRenderer that hands them the parts missing from the cache.
 - merge: what depends on the whole comes last (the front part with the real page numbers in its contents,
-  the running texts), and everything is merged with global page numbers, outline and destinations.
+  the running texts), and everything is merged with global page numbers, outline and destinations, into a
+  PDF/A-3U (XMP metadata, sRGB output intent, attached evidence as associated files) holding one subset of
+  each font program instead of one per part.
 
 This package knows nothing of the application: the dossier's HTML is written by evidence.dossier.generate.
 """

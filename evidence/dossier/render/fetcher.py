@@ -1,11 +1,12 @@
-"""The dossier's URL fetcher: WeasyPrint gets the package's static files and the pinned evidence blobs, and
-nothing else.
+"""The dossier's URL fetcher: WeasyPrint gets the package's static files, the pinned evidence blobs and the
+dossier's inlined PNG diagrams, and nothing else.
 
 Standard library only (WeasyPrint is imported when a fetcher is made): worker processes load this file by
 path, without the application's package (see parts.py).
 """
 from __future__ import annotations
 
+import base64
 import mimetypes
 from pathlib import Path
 from typing import Optional
@@ -14,11 +15,15 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2]  # evidence/
 ASSET_SCHEME = "evidence-asset:"
 BLOB_SCHEME = "evidence-blob:"
 STATIC_DIR = PACKAGE_DIR / "static"
+PNG_DATA = "data:image/png;base64,"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_DATA_URL = 48 * 1024 * 1024  # characters of base64: a 36 MB PNG, far above any diagram
 
 
 def safe_fetcher(store=None, pinned: Optional[dict[str, str]] = None, refused: Optional[list] = None):
-    """A WeasyPrint URL fetcher that serves the package's static files and the pinned evidence blobs, and
-    refuses everything else: http(s), file, data, and anything a user could have typed."""
+    """A WeasyPrint URL fetcher that serves the package's static files, the pinned evidence blobs and the
+    dossier's own inlined PNG diagrams (data:image/png), and refuses everything else: http(s), file, any
+    other data: URL, and anything a user could have typed."""
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     pinned = pinned or {}
@@ -31,6 +36,15 @@ def safe_fetcher(store=None, pinned: Optional[dict[str, str]] = None, refused: O
                 if path.is_file() and STATIC_DIR.resolve() in path.parents:
                     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                     return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": media_type})
+            elif url.startswith(PNG_DATA) and len(url) <= MAX_DATA_URL:
+                # The architecture diagrams, inlined by the dossier as PNGs it re-encoded itself
+                # (diagrams.safe_image): the only data: URLs taken, and only when they hold a PNG.
+                try:
+                    data = base64.b64decode(url[len(PNG_DATA):], validate=True)
+                except ValueError:
+                    data = b""
+                if data.startswith(PNG_SIGNATURE):
+                    return URLFetcherResponse(url[:64], data, {"Content-Type": "image/png"})
             elif url.startswith(BLOB_SCHEME) and store is not None:
                 sha = url[len(BLOB_SCHEME):]
                 if sha in pinned:

@@ -36,7 +36,10 @@ else:  # a worker process, which loaded this file by path: the fetcher comes the
     _spec.loader.exec_module(fetcher)
 
 # Bump when the way parts are rendered changes without their HTML changing: cached parts are then ignored.
-RENDER_VERSION = "parts-1"
+RENDER_VERSION = "parts-3"  # 3: tagged on request (TAGS_META)
+# A part asks to be tagged by carrying this element (DossierSettings.tagged): the request travels with the HTML
+# to the worker and into the cache key, so that tagged and untagged parts never mix.
+TAGS_META = '<meta name="evidence-pdf-tags" content="on">'
 STYLE_SHEET = f'<link rel="stylesheet" href="{fetcher.ASSET_SCHEME}css/dossier.css">'
 _local = threading.local()  # per thread: WeasyPrint's font configuration is not meant to be shared by threads
 
@@ -107,7 +110,7 @@ def render_part(html: str, collect: bool = True) -> tuple[bytes, list[str]]:
     gc.disable()
     try:
         pdf = HTML(string=html, url_fetcher=fetcher.safe_fetcher(None, {}, refused), base_url=None).write_pdf(
-            pdf_identifier=hashlib.sha256(html.encode()).hexdigest()[:32].encode(), **options)
+            pdf_identifier=hashlib.sha256(html.encode()).hexdigest()[:32].encode(), pdf_tags=TAGS_META in html, **options)
     finally:
         if enabled:
             gc.enable()

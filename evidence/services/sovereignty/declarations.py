@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Optional
 
+from flask_babel import gettext as _
 from sqlmodel import Session, select
 
 from evidence.core import clock
@@ -24,12 +25,15 @@ from evidence.data.models import (
     User,
     utcnow,
 )
+from evidence.presentation.sovereignty_words import country as country_name
+from evidence.presentation.typography import long_date  # the messages are French: dates as French writes them
 from evidence.services.sovereignty.registers import (
     MAX_CHANGE,
     country,
     eu,
     inform,
     plain,
+    stored_words,
     who,
 )
 
@@ -56,9 +60,9 @@ def save_foreign_link(session: Session, actor, data: ForeignLinkData, link: Opti
     assessment = (data.assessment or "").strip()
     assessed_on = data.assessed_on or (day if assessment else None)
     if assessed_on and not assessment:
-        raise EvidenceError(f"évaluation : une date d'évaluation ({assessed_on.isoformat()}) sans évaluation")
+        raise EvidenceError(f"évaluation : une date d'évaluation ({long_date(assessed_on, 'fr')}) sans évaluation")
     if assessed_on and assessed_on > day:
-        raise EvidenceError(f"date d'évaluation : {assessed_on.isoformat()} est dans le futur")
+        raise EvidenceError(f"date d'évaluation : {long_date(assessed_on, 'fr')} est dans le futur")
     values = {"body": body, "country": code, "nature": (data.nature or "").strip(), "assessment": assessment,
               "assessed_on": assessed_on}
     created = link is None
@@ -75,7 +79,8 @@ def save_foreign_link(session: Session, actor, data: ForeignLinkData, link: Opti
     audit.record(session, actor, "sovereignty.foreign_link.create" if created else "sovereignty.foreign_link.update",
                  object_type="foreign_public_link", object_id=body, details={"changes": changes})
     if notify and created:
-        inform(session, actor, None, f"lien avec un organisme public étranger : {body} ({code})", day, "organisational")
+        inform(session, actor, None, stored_words(lambda: _("lien avec un organisme public étranger : %(body)s (%(country)s)",
+                                                            body=body, country=country_name(code))), day, "organisational")
     session.commit()
     return link
 
@@ -148,7 +153,7 @@ def add_notice(session: Session, actor, change: SovereigntyChange, perimeter: Op
     if sent_on is None:
         raise EvidenceError("date d'envoi : obligatoire")
     if sent_on > clock.today(today):
-        raise EvidenceError(f"date d'envoi : {sent_on.isoformat()} est dans le futur ; consignez l'information une fois "
+        raise EvidenceError(f"date d'envoi : {long_date(sent_on, 'fr')} est dans le futur ; consignez l'information une fois "
                             "envoyée")
     scope = set(session.exec(select(SovereigntyChangePerimeter.perimeter_id)
                              .where(SovereigntyChangePerimeter.change_id == change.id)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Optional
 
+from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-from evidence.core import rules
 from evidence.core.errors import EvidenceError
 from evidence.core.vocabulary import DATA_CATEGORIES, OPERATIONS
 from evidence.data import audit
@@ -16,19 +16,39 @@ from evidence.data.models import (
     Perimeter,
     Site,
 )
+from evidence.presentation import labels
+from evidence.presentation.sovereignty_words import country as country_name
+from evidence.presentation.sovereignty_words import lower_first
 from evidence.services.sovereignty.registers import (
     country,
     eu,
     inform,
+    stored_words,
 )
 
+SITE_KIND_MAX, SITE_CITY_MAX, SITE_NAME_MAX, SITE_ROLE_MAX = 60, 100, 120, 500
 
-def add_site(session: Session, actor, perimeter: Perimeter, kind: str, city: str, country_code: str) -> Site:
+
+def _bounded(value, limit: int, field: str) -> str:
+    """A text field stripped, or the refusal naming the field and its limit (never cut silently)."""
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise EvidenceError(f"{field} : {len(text)} caractères, {limit} au plus")
+    return text
+
+
+def add_site(session: Session, actor, perimeter: Perimeter, kind: str, city: str, country_code: str,
+             name: str = "", role: str = "") -> Site:
+    """A site of the perimeter: its kind, where it is, its own name ("PAR-2") and what it does for the perimeter
+    (its role: production, backup, operations centre…), which the dossier's description of the perimeter prints."""
     if not (kind or "").strip():
         raise EvidenceError("nature du site : obligatoire (centre de données, site de sauvegarde, SOC…)")
-    site = Site(perimeter_id=perimeter.id, kind=kind.strip()[:60], city=city.strip()[:100], country=country(country_code, "pays"))
+    site = Site(perimeter_id=perimeter.id, kind=_bounded(kind, SITE_KIND_MAX, "nature du site"),
+                city=_bounded(city, SITE_CITY_MAX, "ville"), country=country(country_code, "pays"),
+                name=_bounded(name, SITE_NAME_MAX, "nom du site"), role=_bounded(role, SITE_ROLE_MAX, "rôle du site"))
     session.add(site)
-    audit.record(session, actor, "sovereignty.site.create", perimeter, {"kind": site.kind, "city": site.city, "country": site.country})
+    audit.record(session, actor, "sovereignty.site.create", perimeter,
+                 {"kind": site.kind, "city": site.city, "country": site.country, "name": site.name, "role": site.role})
     session.commit()
     return site
 
@@ -47,8 +67,11 @@ def add_data_location(session: Session, actor, perimeter: Perimeter, category: s
     audit.record(session, actor, "sovereignty.data_location.create", perimeter,
                  {"category": category, "activity": activity, "country": row.country})
     if notify and moved:
-        inform(session, actor, [perimeter], f"localisation des données : {rules.DATA_WORDS[category]} "
-                                             f"({rules.ACTIVITY_WORDS[activity]}) en {row.country}", today, "technical")
+        inform(session, actor, [perimeter], stored_words(lambda: _(
+            "localisation des données : %(category)s (%(activity)s), %(country)s",
+            category=lower_first(labels.text(labels.DATA_CATEGORY, category)),
+            activity=labels.text(labels.DATA_ACTIVITY, activity), country=country_name(row.country))),
+            today, "technical")
     session.commit()
     return row
 
@@ -63,7 +86,9 @@ def add_operation(session: Session, actor, perimeter: Perimeter, operation: str,
     audit.record(session, actor, "sovereignty.operation.create", perimeter,
                  {"operation": operation, "country": row.country, "allowed_operations": row.allowed_operations})
     if notify and row.country not in eu():
-        inform(session, actor, [perimeter], f"{rules.OPERATION_WORDS[operation]} depuis {row.country}", today,
-                "organisational")
+        inform(session, actor, [perimeter], stored_words(lambda: _(
+            "%(operation)s depuis un pays hors Union européenne (%(country)s)",
+            operation=labels.text(labels.OPERATION, operation), country=country_name(row.country))),
+            today, "organisational")
     session.commit()
     return row

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Optional, Sequence, Union
 
+from flask_babel import gettext as _
 from sqlmodel import Session, select
 
 from evidence.core import clock, rules
@@ -21,6 +22,9 @@ from evidence.data.models import (
     SubcontractorPerimeter,
     utcnow,
 )
+from evidence.presentation import labels, typography
+from evidence.presentation import sovereignty_words as words
+from evidence.presentation.sovereignty_words import country as country_name
 from evidence.services.sovereignty.registers import (
     all_perimeters,
     country,
@@ -30,6 +34,7 @@ from evidence.services.sovereignty.registers import (
     names,
     percent_to_bp,
     plain,
+    stored_words,
     third_party,
 )
 
@@ -47,7 +52,9 @@ def set_seat(session: Session, actor, kind: str, country_code: str, city: str = 
     audit.record(session, actor, "sovereignty.seat", object_type="seat", object_id=kind,
                  details={"country": code, "city": seat.city, "before": before})
     if notify and before != code and before is not None:
-        inform(session, actor, None, f"{rules.SEAT_WORDS[kind]} transféré de {before} vers {code}", today, "legal")
+        inform(session, actor, None, stored_words(lambda: _(
+            "%(seat)s transféré (%(before)s auparavant, désormais %(after)s)", seat=labels.text(labels.SEAT, kind),
+            before=country_name(before), after=country_name(code))), today, "legal")
     session.commit()
     return seat
 
@@ -92,9 +99,11 @@ def save_holder(session: Session, actor, data: HolderData, holder: Optional[Shar
                  object_type="shareholder", object_id=holder.name, details={"changes": changes})
     reason = None
     if holder.country not in members and (created or not was_foreign):
-        reason = f"nouvel actionnaire hors UE : {holder.name} ({holder.country})"
+        reason = stored_words(lambda: _("nouvel actionnaire hors UE : %(name)s (%(country)s)", name=holder.name,
+                                        country=country_name(holder.country)))
     elif before.passed != after.passed:
-        reason = f"seuils d'actionnariat : {', '.join(after.problems) or 'de nouveau respectés'}"
+        reason = stored_words(lambda: _("seuils d'actionnariat : %(state)s", state=(
+            _(" ; ").join(words.problem(p) for p in after.problems) or _("de nouveau respectés"))))
     if reason and notify:
         inform(session, actor, None, reason, today, "legal")
     session.commit()
@@ -148,8 +157,9 @@ def subcontractor_values(data: SubcontractorData, today: date) -> dict:
     if not parent_name and ((data.parent_country or "").strip() or any(parent.values())):
         raise EvidenceError("société mère : nommez la société qui détient ou contrôle le sous-traitant")
     if parent["parent_voting_bp"] + parent["largest_other_voting_bp"] > 10000:
-        raise EvidenceError(f"plus forte part d'un autre associé : {rules.percent(parent['largest_other_voting_bp'])} et "
-                            f"{rules.percent(parent['parent_voting_bp'])} pour la société mère dépassent 100 %")
+        share = lambda bp: typography.percent(rules.share(bp), "fr")  # noqa: E731  (the messages are French)
+        raise EvidenceError(f"plus forte part d'un autre associé : {share(parent['largest_other_voting_bp'])} et "
+                            f"{share(parent['parent_voting_bp'])} pour la société mère dépassent {share(10000)}")
     decision = (data.qualification_decision or "").strip()[:100] if data.qualified else ""
     qualified_on = data.qualification_date if data.qualified else None
     if data.qualified and not decision:
@@ -158,7 +168,7 @@ def subcontractor_values(data: SubcontractorData, today: date) -> dict:
     if data.qualified and qualified_on is None:
         raise EvidenceError(f"date de qualification : {name} est déclaré qualifié SecNumCloud ; donnez la date de la décision")
     if qualified_on and qualified_on > today:
-        raise EvidenceError(f"date de qualification : {qualified_on.isoformat()} est dans le futur")
+        raise EvidenceError(f"date de qualification : {typography.long_date(qualified_on, 'fr')} est dans le futur")
     arrangements = (data.autonomy_arrangements or "").strip()
     if data.own_skills and not arrangements:
         raise EvidenceError("dispositions d'autonomie : décrivez les compétences propres qui garantissent l'autonomie "
@@ -206,13 +216,17 @@ def save_subcontractor(session: Session, actor, data: SubcontractorData, subcont
     tie_after = rules.foreign_tie(third_party(subcontractor), members)
     if notify and (created or access_changed or tie_before != tie_after):
         served = [p for p in all_perimeters(session) if p.id in data.perimeter_ids] if data.perimeter_ids else None
+        tie = tie_after or rules.Problem("outside_eu", {"country": subcontractor.country})
         if created:
-            what, kind = "nouveau sous-traitant", "organisational"
+            kind, what = "organisational", lambda: _("nouveau sous-traitant : %(name)s (%(tie)s)",
+                                                     name=subcontractor.name, tie=words.tie(tie))
         elif access_changed:
-            what, kind = "accès du sous-traitant modifié", "technical"
+            kind, what = "technical", lambda: _("accès du sous-traitant modifié : %(name)s (%(tie)s)",
+                                                name=subcontractor.name, tie=words.tie(tie))
         else:
-            what, kind = "contrôle du sous-traitant modifié", "legal"
-        inform(session, actor, served, f"{what} : {subcontractor.name} ({tie_after or subcontractor.country})", today, kind)
+            kind, what = "legal", lambda: _("contrôle du sous-traitant modifié : %(name)s (%(tie)s)",
+                                            name=subcontractor.name, tie=words.tie(tie))
+        inform(session, actor, served, stored_words(what), today, kind)
     session.commit()
     return subcontractor
 

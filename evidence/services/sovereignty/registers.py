@@ -58,6 +58,18 @@ def country(value: str, field: str) -> str:
     return code
 
 
+def stored_words(make):
+    """A text the registers keep (a change's description): worded in French, the registers' language, whoever
+    records it; the pages show it as recorded, like what a user types."""
+    from flask import has_app_context
+    from flask_babel import force_locale
+
+    if not has_app_context():
+        return make()
+    with force_locale("fr"):
+        return make()
+
+
 def percent_to_bp(value, field: str) -> int:
     try:
         bp = round(float(str(value).replace(",", ".").replace("%", "").strip() or 0) * 100)
@@ -169,11 +181,14 @@ def checks(regs: Registers) -> list[rules.Check]:
 
 
 def failures(session: Session, perimeter: Perimeter, today: Optional[date] = None) -> dict[str, tuple[str, ...]]:
-    """Item ref → the problems of its failed checks, for the gap computation."""
+    """Item ref → the problems of its failed checks, worded in the current locale: the gap computation shows them
+    beside the item's status (pages and lists, read in the reader's language)."""
+    from evidence.presentation.sovereignty_words import problem
+
     found: dict[str, tuple[str, ...]] = {}
     for check in checks(registers(session, perimeter, today)):
         if not check.passed:
-            found[check.requirement] = found.get(check.requirement, ()) + check.problems
+            found[check.requirement] = found.get(check.requirement, ()) + tuple(problem(p) for p in check.problems)
     return found
 
 
@@ -227,6 +242,28 @@ CHANGE_ON_DELETE = {"data_location": "technical", "shareholder": "legal", "subco
                     "operation_location": "technical"}
 
 
+def removed(row) -> str:
+    """The change a removal is, in words (the register's values named, not their codes)."""
+    from flask_babel import gettext as _
+
+    from evidence.presentation import labels
+    from evidence.presentation.sovereignty_words import country as country_name
+    from evidence.presentation.sovereignty_words import lower_first
+
+    kind = row.__tablename__
+    if kind == "shareholder":
+        return _("actionnaire retiré du registre : %(name)s (%(country)s)", name=row.name, country=country_name(row.country))
+    if kind == "subcontractor":
+        return _("sous-traitant retiré du registre : %(name)s (%(country)s)", name=row.name,
+                 country=country_name(row.country))
+    if kind == "data_location":
+        return _("localisation des données retirée : %(category)s (%(activity)s), %(country)s",
+                 category=lower_first(labels.text(labels.DATA_CATEGORY, row.category)),
+                 activity=labels.text(labels.DATA_ACTIVITY, row.activity), country=country_name(row.country))
+    return _("lieu d'opération retiré : %(operation)s, %(country)s",
+             operation=lower_first(labels.text(labels.OPERATION, row.operation)), country=country_name(row.country))
+
+
 def delete_row(session: Session, actor, row, today: Optional[date] = None) -> None:
     """Remove a register row (holder, subcontractor, site, data or operation location, foreign link, change,
     notice), audited; removing what protected the customers is itself a change to tell them of."""
@@ -238,7 +275,7 @@ def delete_row(session: Session, actor, row, today: Optional[date] = None) -> No
     audit.record(session, actor, f"sovereignty.{kind}.delete", object_type=kind, object_id=label[:64],
                  details={"perimeter": perimeter.code if perimeter else None})
     if kind in CHANGE_ON_DELETE:
-        inform(session, actor, [perimeter] if perimeter else None,
-               f"{kind.replace('_', ' ')} supprimé : {label}", today, CHANGE_ON_DELETE[kind])
+        inform(session, actor, [perimeter] if perimeter else None, stored_words(lambda: removed(row)), today,
+               CHANGE_ON_DELETE[kind])
     session.commit()
 
