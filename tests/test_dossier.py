@@ -221,11 +221,11 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
     assert f'<img src="http://127.0.0.1:{port}/img">' in text.replace("\n", "")
 
 
-def test_the_fetcher_serves_only_package_assets_and_pinned_blobs(tiny):
+def test_the_fetcher_serves_only_package_assets(tiny):
     from weasyprint.urls import URLFetcher  # noqa: F401
 
     refused = []
-    fetcher = safe_fetcher(None, {}, refused)
+    fetcher = safe_fetcher(refused)
     assert fetcher.fetch("evidence-asset:css/dossier.css").read().startswith(b"/*")
     for url in ("http://127.0.0.1:1/x", "https://example.org/", "file:///etc/passwd", "data:text/plain,hi",
                 "evidence-asset:../../../../etc/passwd", "evidence-asset:../config.py", "evidence-blob:" + "0" * 64,

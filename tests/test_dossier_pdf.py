@@ -288,7 +288,7 @@ def test_the_fetcher_takes_only_png_data_urls():
     from evidence.dossier.render.fetcher import safe_fetcher
 
     refused = []
-    fetcher = safe_fetcher(None, {}, refused)
+    fetcher = safe_fetcher(refused)
     image = png()
     response = fetcher.fetch("data:image/png;base64," + base64.b64encode(image).decode())
     assert response is not None

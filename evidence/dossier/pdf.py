@@ -32,7 +32,7 @@ from evidence.core.errors import EvidenceError
 from evidence.core.vocabulary import LOCALES
 from evidence.dossier.render.archive import MANIFEST_INFO_KEY, Attachment
 from evidence.dossier.render.cache import PartCache
-from evidence.dossier.render.fetcher import ASSET_SCHEME, BLOB_SCHEME
+from evidence.dossier.render.fetcher import ASSET_SCHEME
 from evidence.dossier.render.merge import merge
 from evidence.dossier.render.parts import TAGS_META
 from evidence.dossier.render.pool import PartRenderer, RenderStats, default_workers
@@ -94,15 +94,15 @@ def checked_language(lang: str) -> str:
 # --- HTML ---------------------------------------------------------------------------------------------------
 
 
-def _html(templates: Environment, view: DossierView, parts: list[dict], attach: bool = False, in_parts: bool = False,
+def _html(templates: Environment, view: DossierView, parts: list[dict], in_parts: bool = False,
           toc_pages: Optional[dict] = None, stubs: Iterable[str] = (), tagged: bool = False) -> str:
     """The HTML of some parts of the dossier (all of them: the whole document). Call under force_locale."""
     # Straight from the environment: the web pages' context processors (navigation, user) stay out.
     return _typeset(view.lang, templates.get_template("dossier/dossier.html").render(
-        s=view.s, v=view, lang=view.lang, attach=attach, labels=view.labels, parts=parts, in_parts=in_parts,
+        s=view.s, v=view, lang=view.lang, labels=view.labels, parts=parts, in_parts=in_parts,
         toc_pages=toc_pages, stubs=list(stubs), tags=Markup(TAGS_META) if tagged else "",
         chart=Markup(view.chart()) if any(p["kind"] == "overview" for p in parts) else "",
-        asset=ASSET_SCHEME, blob=BLOB_SCHEME,
+        asset=ASSET_SCHEME,
     ))
 
 
@@ -119,12 +119,12 @@ def _typeset(lang: str, html: str) -> str:
     return french_spacing(html) if lang == "fr" else html
 
 
-def render_html(snapshot: dict, lang: str = "fr", attach: bool = False, *, settings: DossierSettings,
+def render_html(snapshot: dict, lang: str = "fr", *, settings: DossierSettings,
                 signoff: Optional[dict] = None, store=None) -> str:
     """The whole dossier as one HTML document (what a single WeasyPrint pass lays out)."""
     with force_locale(checked_language(lang)):
         view = DossierView(snapshot, lang, signoff, _images(snapshot, store))
-        return _html(settings.templates, view, view.parts(), attach=attach)
+        return _html(settings.templates, view, view.parts())
 
 
 # --- PDF ----------------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from evidence.data.models import (
     EvidenceVersion,
     Finding,
     Perimeter,
-    PerimeterDocument,
     Requirement,
     Section,
     Site,
@@ -35,7 +34,7 @@ from evidence.data.models import (
     utcnow,
 )
 from evidence.dossier import history
-from evidence.services import gaps, perimeters, sovereignty
+from evidence.services import gaps, perimeter_documents, perimeters, sovereignty
 
 FORMAT = 2  # 2: structured perimeter, reference documents, diagrams, sign-off history, structured problems
 
@@ -175,17 +174,12 @@ def _pinned(session: Session, refs: list[str], today: date) -> dict[str, dict]:
 def _designated(session: Session, perimeter: Perimeter, today: date) -> list[dict]:
     """The perimeter's reference documents and diagrams as designated, each with whether it can be cited
     (valid for the perimeter, approved, unexpired: the rule every proof follows)."""
-    in_scope = select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == perimeter.id)
-    rows = session.exec(
-        select(PerimeterDocument, Evidence, Evidence.id.in_(in_scope))
-        .join(Evidence, Evidence.id == PerimeterDocument.evidence_id)
-        .where(PerimeterDocument.perimeter_id == perimeter.id)
-        .order_by(PerimeterDocument.role, PerimeterDocument.position, Evidence.ref)
-    )
+    in_scope = set(session.exec(select(EvidencePerimeter.evidence_id)
+                                .where(EvidencePerimeter.perimeter_id == perimeter.id)))
     return [{"role": d.role, "ref": e.ref, "title": e.title, "note": d.note,
-             "usable": rules.usable(rules.EvidenceFacts(e.status, e.valid_until, in_scope=bool(scoped)), today),
+             "usable": rules.usable(rules.EvidenceFacts(e.status, e.valid_until, in_scope=e.id in in_scope), today),
              "status": e.status, "freshness": rules.freshness(e.valid_until, today)}
-            for d, e, scoped in rows]
+            for d, e in perimeter_documents.listed(session, perimeter)]
 
 
 def _document(designated: dict, versions: dict) -> dict:

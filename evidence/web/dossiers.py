@@ -22,7 +22,7 @@ from evidence.services import dossier_signoff
 from evidence.services.perimeters import get_perimeter
 from evidence.web import reported_errors
 from evidence.web.clock import request_today
-from evidence.web.forms import EmptyForm, choices
+from evidence.web.forms import EmptyForm, choices, flash_form_errors
 
 bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
 
@@ -147,9 +147,7 @@ def approve(dossier_id: int):
                 flash(_("Approbation enregistrée ; une seconde personne doit approuver la version %(n)d dans une "
                         "autre fonction.", n=item.number), "info")
     else:
-        for errors in form.errors.values():
-            for error in errors:
-                flash(str(error), "error")
+        flash_form_errors(form)
     return redirect(url_for("dossiers.show", dossier_id=item.id))
 
 

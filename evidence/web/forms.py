@@ -1,6 +1,7 @@
 """Form pieces shared by several areas."""
 from __future__ import annotations
 
+from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
@@ -18,6 +19,13 @@ class VersionedForm(FlaskForm):
     def expected_version(self):
         value = self.version.data or ""
         return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
+
+
+def flash_form_errors(form) -> None:
+    """A form that does not validate, for a page that redirects instead of showing the form again: one message
+    naming each field and what is wrong with it."""
+    flash("; ".join(f"{form[name].label.text}: {' '.join(map(str, errors))}" for name, errors in form.errors.items()),
+          "error")
 
 
 class CheckboxesField(SelectMultipleField):

@@ -32,7 +32,7 @@ from evidence.services.perimeters import (
     update_perimeter,
 )
 from evidence.web import item_or_404, perimeter_or_404, reported_errors
-from evidence.web.forms import CheckboxesField, EmptyForm, VersionedForm, choices
+from evidence.web.forms import CheckboxesField, EmptyForm, VersionedForm, choices, flash_form_errors
 
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
 
@@ -213,9 +213,7 @@ def designate_document(code: str):
         if outcome.ok:
             flash(_("%(ref)s désignée : %(role)s.", ref=evidence.ref, role=DOCUMENT_ROLE_LABELS[form.role.data]), "info")
     else:
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error, "error")
+        flash_form_errors(form)
     return redirect(url_for("perimeters.show", code=perimeter.code) + "#documents")
 
 

@@ -33,7 +33,7 @@ from evidence.services import sovereignty
 from evidence.services.sovereignty.localisation import SITE_CITY_MAX, SITE_KIND_MAX, SITE_NAME_MAX, SITE_ROLE_MAX
 from evidence.web import perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
-from evidence.web.forms import EmptyForm, choices
+from evidence.web.forms import EmptyForm, choices, flash_form_errors
 
 bp = Blueprint("sovereignty", __name__, url_prefix="/perimeters/<code>/sovereignty")
 
@@ -185,7 +185,7 @@ def page(code: str):
 
 
 def _form_errors(code: str, form):
-    flash("; ".join(f"{form[name].label.text}: {' '.join(errors)}" for name, errors in form.errors.items()), "error")
+    flash_form_errors(form)
     return redirect(url_for("sovereignty.page", code=code))
 
 

@@ -75,20 +75,19 @@ def _xmp(info: dict, lang: str) -> bytes:
                 f'</rdf:Alt>')
 
     fields = [f"<pdfaid:part>{PDFA_PART}</pdfaid:part>", f"<pdfaid:conformance>{PDFA_CONFORMANCE}</pdfaid:conformance>"]
-    if info.get("/Title"):
-        fields.append(f"<dc:title>{alt(info['/Title'])}</dc:title>")
-    if info.get("/Author"):
-        fields.append(f"<dc:creator><rdf:Seq><rdf:li>{escape(info['/Author'])}</rdf:li></rdf:Seq></dc:creator>")
-    if info.get("/Subject"):
-        fields.append(f"<dc:description>{alt(info['/Subject'])}</dc:description>")
+    def seq(value):
+        return f"<rdf:Seq><rdf:li>{escape(value)}</rdf:li></rdf:Seq>"
+
+    # Each Info entry and the XMP property PDF/A pairs it with (ISO 19005-3, 6.7.3), with its XMP shape.
+    for key, element, shape in (("/Title", "dc:title", alt), ("/Author", "dc:creator", seq),
+                                ("/Subject", "dc:description", alt)):
+        if info.get(key):
+            fields.append(f"<{element}>{shape(info[key])}</{element}>")
     fields.append(f"<dc:language><rdf:Bag><rdf:li>{escape(lang)}</rdf:li></rdf:Bag></dc:language>")
     fields.append("<dc:format>application/pdf</dc:format>")
-    if info.get("/Keywords"):
-        fields.append(f"<pdf:Keywords>{escape(info['/Keywords'])}</pdf:Keywords>")
-    if info.get("/Producer"):
-        fields.append(f"<pdf:Producer>{escape(info['/Producer'])}</pdf:Producer>")
-    if info.get("/Creator"):
-        fields.append(f"<xmp:CreatorTool>{escape(info['/Creator'])}</xmp:CreatorTool>")
+    for key, element in (("/Keywords", "pdf:Keywords"), ("/Producer", "pdf:Producer"), ("/Creator", "xmp:CreatorTool")):
+        if info.get(key):
+            fields.append(f"<{element}>{escape(info[key])}</{element}>")
     for key, name in (("/CreationDate", "xmp:CreateDate"), ("/ModDate", "xmp:ModifyDate")):
         if _xmp_date(info.get(key, "")):
             fields.append(f"<{name}>{_xmp_date(info[key])}</{name}>")

@@ -1,5 +1,5 @@
-"""The dossier's URL fetcher: WeasyPrint gets the package's static files, the pinned evidence blobs and the
-dossier's inlined PNG diagrams, and nothing else.
+"""The dossier's URL fetcher: WeasyPrint gets the package's static files and the dossier's inlined PNG diagrams,
+and nothing else (the evidence files are attached at merge time, never fetched by WeasyPrint).
 
 Standard library only (WeasyPrint is imported when a fetcher is made): worker processes load this file by
 path, without the application's package (see parts.py).
@@ -13,20 +13,17 @@ from typing import Optional
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2]  # evidence/
 ASSET_SCHEME = "evidence-asset:"
-BLOB_SCHEME = "evidence-blob:"
 STATIC_DIR = PACKAGE_DIR / "static"
 PNG_DATA = "data:image/png;base64,"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_DATA_URL = 48 * 1024 * 1024  # characters of base64: a 36 MB PNG, far above any diagram
 
 
-def safe_fetcher(store=None, pinned: Optional[dict[str, str]] = None, refused: Optional[list] = None):
-    """A WeasyPrint URL fetcher that serves the package's static files, the pinned evidence blobs and the
-    dossier's own inlined PNG diagrams (data:image/png), and refuses everything else: http(s), file, any
-    other data: URL, and anything a user could have typed."""
+def safe_fetcher(refused: Optional[list] = None):
+    """A WeasyPrint URL fetcher that serves the package's static files and the dossier's own inlined PNG
+    diagrams (data:image/png), and refuses everything else: http(s), file, any other data: URL, and anything
+    a user could have typed. What it refused is appended to `refused`."""
     from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    pinned = pinned or {}
 
     class SafeFetcher(URLFetcher):
         def fetch(self, url, headers=None):
@@ -45,10 +42,6 @@ def safe_fetcher(store=None, pinned: Optional[dict[str, str]] = None, refused: O
                     data = b""
                 if data.startswith(PNG_SIGNATURE):
                     return URLFetcherResponse(url[:64], data, {"Content-Type": "image/png"})
-            elif url.startswith(BLOB_SCHEME) and store is not None:
-                sha = url[len(BLOB_SCHEME):]
-                if sha in pinned:
-                    return URLFetcherResponse(url, store.open(pinned[sha]), {"Content-Type": "application/octet-stream"})
             if refused is not None:
                 refused.append(url)
             raise ValueError(f"refused by the dossier's URL fetcher: {url[:200]}")

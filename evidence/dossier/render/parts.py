@@ -57,7 +57,7 @@ def _warm_up() -> dict:
 
         refused: list[str] = []
         fonts = FontConfiguration()
-        css = CSS(url=f"{fetcher.ASSET_SCHEME}css/dossier.css", url_fetcher=fetcher.safe_fetcher(None, {}, refused),
+        css = CSS(url=f"{fetcher.ASSET_SCHEME}css/dossier.css", url_fetcher=fetcher.safe_fetcher(refused),
                   font_config=fonts)
         shared = _local.shared = {"css": css, "fonts": fonts, "refused": refused, "digest": style_digest()}
         # Dropped before the interpreter tears its modules down (the font configuration cleans up a folder).
@@ -109,7 +109,7 @@ def render_part(html: str, collect: bool = True) -> tuple[bytes, list[str]]:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        pdf = HTML(string=html, url_fetcher=fetcher.safe_fetcher(None, {}, refused), base_url=None).write_pdf(
+        pdf = HTML(string=html, url_fetcher=fetcher.safe_fetcher(refused), base_url=None).write_pdf(
             pdf_identifier=hashlib.sha256(html.encode()).hexdigest()[:32].encode(), pdf_tags=TAGS_META in html, **options)
     finally:
         if enabled:
