@@ -1,4 +1,5 @@
-"""Background jobs (huey): rendering a dossier outlives the request that asked for it.
+"""Background jobs (huey): rendering a dossier outlives the request that asked for it; the e-mail digest goes out
+on a schedule (a periodic task: DIGEST_CADENCE, DIGEST_HOUR).
 
 The queue is huey's SQLite storage, HUEY_DB (instance/jobs.db by default); `evidence serve` runs a consumer
 beside the web server and `evidence worker` runs one on its own. With JOBS_IMMEDIATE on (the tests), a task
@@ -10,6 +11,8 @@ process's last app chooses: a web or worker process has one app, or several on t
 """
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timezone
 from pathlib import Path
 
 from huey import Huey
@@ -33,11 +36,16 @@ class NoQueueYet(BaseStorage):
 huey = Huey("evidence", results=False, storage_class=NoQueueYet)
 queue: tuple | None = None  # (immediate, filename) that huey serves, once an app has chosen
 consuming = False  # a consumer of this process reads the queue: it must not change under it
+# The app whose settings and database the periodic tasks use: the process's last, as for the queue. A periodic
+# task is started by the consumer's scheduler, not asked for by a request that could carry its settings.
+scheduled_app = None
+log = logging.getLogger(__name__)
 
 
 def init_app(app) -> None:
     """Point huey at the queue that the app's settings name (HUEY_DB, JOBS_IMMEDIATE)."""
-    global queue
+    global queue, scheduled_app
+    scheduled_app = app
     immediate = app.config["JOBS_IMMEDIATE"]
     wanted = (True, None) if immediate else (False, str(app.config["HUEY_DB"]))
     if wanted == queue:
@@ -85,11 +93,41 @@ def render_dossier(dossier_id: int, settings: dict) -> None:
     db.get_engine(app).dispose()
 
 
+def digest_time(moment: datetime) -> bool:
+    """Whether the digest goes out at this minute (huey asks every minute, in UTC, without a time zone): the top of
+    DIGEST_HOUR in the server's local time, every day or on Mondays (DIGEST_CADENCE); never without an app."""
+    app = scheduled_app
+    if app is None or app.config["DIGEST_CADENCE"] == "never":
+        return False
+    local = moment.replace(tzinfo=timezone.utc).astimezone()
+    if local.minute != 0 or local.hour != app.config["DIGEST_HOUR"]:
+        return False
+    return app.config["DIGEST_CADENCE"] == "daily" or local.weekday() == 0
+
+
+@huey.periodic_task(digest_time)
+def send_digests() -> None:
+    """Mail each user the digest of what is new or due (services.digest). Without a mail server, nothing to do."""
+    from evidence.core import clock
+    from evidence.data import database as db
+    from evidence.services import digest
+
+    app = scheduled_app
+    if app is None or not app.config.get("SMTP_HOST"):
+        log.info("digest: no mail server configured (EVIDENCE_SMTP_HOST); nothing sent")
+        return
+    with app.app_context(), db.session_scope(app) as session:
+        report = digest.send_digests(session, app.config, clock.today(app.config.get("TODAY")))
+    log.info("digest: %d sent, %d with nothing new, %d opted out", len(report.sent), report.nothing_new,
+             report.opted_out)
+
+
 def start_consumer(workers: int = 1):
-    """An in-process consumer (threads), for `evidence serve`; returns it so that the caller can stop it.
+    """An in-process consumer (threads), for `evidence serve`; returns it so that the caller can stop it. It runs
+    the periodic tasks too (the digest).
 
     With JOBS_IMMEDIATE on it has nothing to read (the web workers run their jobs), and does no harm."""
-    consumer = _consumer(workers=workers, worker_type="thread", periodic=False)
+    consumer = _consumer(workers=workers, worker_type="thread", periodic=True)
     consumer.start()
     return consumer
 

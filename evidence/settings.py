@@ -25,7 +25,7 @@ from typing import Any, Mapping
 
 from flask import Config, Flask
 
-from evidence.core.vocabulary import LOCALES
+from evidence.core.vocabulary import DIGEST_CADENCES, LOCALES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PREFIX = "EVIDENCE_"
@@ -134,6 +134,27 @@ class Url:
         if not isinstance(value, str) or not URL.match(value):
             raise ValueError("a URL (scheme://…)")
         return value
+
+
+SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+
+
+class Schemes:
+    """URL schemes, separated by commas or spaces (`https, http`): a tuple of lower-case names."""
+
+    label = "URL schemes"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        return self.check(text)
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        words = re.split(r"[\s,;]+", value.strip()) if isinstance(value, str) else value
+        if not isinstance(words, (list, tuple)):
+            raise ValueError("URL schemes separated by commas (e.g. https, http)")
+        schemes = tuple(dict.fromkeys(str(w).strip().lower().removesuffix("://").rstrip(":") for w in words if w))
+        if not schemes or not all(SCHEME.match(scheme) for scheme in schemes):
+            raise ValueError("URL schemes separated by commas (e.g. https, http)")
+        return schemes
 
 
 class Location(Url):
@@ -246,6 +267,9 @@ SETTINGS = (
             shown="system temp folder"),
     Setting("MAX_CONTENT_LENGTH", Integer(1), 200 * MB, "largest request (upload) accepted, in bytes; above it, "
             "HTTP 413", shown="`209715200` (200 MB)"),
+    Setting("LINK_SCHEMES", Schemes(), ("https",), "the schemes an address given as evidence (a link) may use, "
+            "separated by commas (e.g. `https, http` for an intranet without TLS); any other is refused",
+            shown="`https`"),
     Setting("LOGIN_MAX_FAILURES", Integer(1), 5, "failed logins per account within the window before HTTP 429"),
     Setting("LOGIN_MAX_FAILURES_PER_ADDRESS", Integer(1), 20, "failed logins per client address within the window"),
     Setting("LOGIN_WINDOW_SECONDS", Integer(1), 15 * 60, "throttling window, in seconds"),
@@ -282,12 +306,16 @@ SETTINGS = (
     Setting("HUEY_DB", FilePath(), None, "the background-job queue (huey, SQLite storage)", shown="`instance/jobs.db`"),
     Setting("JOBS_IMMEDIATE", Boolean(), False, "run background jobs at once, in the process that asks for them, "
             "with no queue (the tests do)"),
-    Setting("SMTP_HOST", Text(), None, "mail server for `evidence reminders --send`", shown="none: no mail is sent"),
+    Setting("SMTP_HOST", Text(), None, "mail server for the digest and `evidence reminders --send`", shown="none: no mail is sent"),
     Setting("SMTP_PORT", Integer(1, 65535), 25, "mail server's port"),
-    Setting("SMTP_FROM", Text(), "evidence@localhost", "sender of the reminders"),
+    Setting("SMTP_FROM", Text(), "evidence@localhost", "sender of the digest and the reminders"),
     Setting("SMTP_USER", Text(), None, "account to log in to the mail server with", shown="none: no login"),
     Setting("SMTP_PASSWORD", Text(), None, "password of `EVIDENCE_SMTP_USER`", shown="none", secret=True),
     Setting("SMTP_STARTTLS", Boolean(), False, "switch the mail connection to TLS (STARTTLS) before logging in"),
+    Setting("DIGEST_CADENCE", Choice(*DIGEST_CADENCES), "daily", "how often the job queue mails each user the digest "
+            "of what is new or due (`weekly`: on Mondays; `never`: only `evidence digest send`); needs "
+            "`EVIDENCE_SMTP_HOST`"),
+    Setting("DIGEST_HOUR", Integer(0, 23), 7, "the hour (server's local time) the digest goes out"),
     Setting("TODAY", Day(), None, "the date taken for today (tests and demonstrations fix it)",
             shown="none: the current date (UTC)"),
     Setting("DEBUG", Boolean(), False, "show the traceback of an unexpected command-line failure instead of one "
@@ -302,6 +330,7 @@ NOT_SETTINGS = {
     "USER_PASSWORD": "evidence users add --password",
     "TEST_DATABASE_URL": "the test suite's PostgreSQL server",
     "CHROMIUM": "the browser tests' Chromium executable",
+    "LOCALE": "the command line's language (fr or en; else LC_ALL, LC_MESSAGES, LANG)",
 }
 
 

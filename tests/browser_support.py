@@ -141,3 +141,35 @@ def pages(request, browser, live_url):
     if request.session.testsfailed > failed_before:
         opened.save_all(request.node.nodeid)
     opened.close()
+
+
+# --- what every browser test shares -------------------------------------------------------------------
+
+
+@pytest.fixture
+def database_url(tmp_path, sqlite_template):
+    """Overrides conftest's for the modules that import it: a browser test checks what a person sees and clicks,
+    not SQL, so it runs on SQLite only."""
+    from .conftest import fresh_database
+
+    yield from fresh_database("sqlite", tmp_path, sqlite_template)
+
+
+def log_in(page, email: str, password: str | None = None) -> None:
+    """Log in from the (French) login page and land on the dashboard."""
+    from .conftest import PASSWORD
+
+    page.goto("/login")
+    page.fill("#email", email)
+    page.fill("#password", password or PASSWORD)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert page.get_by_role("button", name="Se déconnecter").is_visible()
+
+
+def screenshot(page, name: str) -> Path:
+    """A full-page screenshot kept under test-artifacts/ (git-ignored), to look at after the run."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

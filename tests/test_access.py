@@ -6,6 +6,9 @@ from evidence.core import access
 
 from .conftest import csrf_token, make_app
 
+# Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
+pytestmark = pytest.mark.sqlite_only
+
 ROLES = ("admin", "manager", "contributor", "auditor")
 EVERYONE = set(ROLES)
 MANAGERS = {"admin", "manager"}
@@ -18,10 +21,14 @@ MATRIX = {
     "auth.login": ("public", "public"),
     "auth.set_locale": (None, "public"),
     "auth.logout": (None, EVERYONE),
+    "auth.account": (EVERYONE, EVERYONE),
+    "inbox.index": (EVERYONE, None),
+    "inbox.read": (None, EVERYONE),
+    "inbox.read_all": (None, EVERYONE),
     "dashboard.index": (EVERYONE, None),
     "dashboard.healthz": ("public", None),
     "requirements.index": (EVERYONE, None),
-    "requirements.show": (EVERYONE, None),
+    "requirements.show": (EVERYONE, WRITERS),  # POST: only the "Associer" picker's search (it changes nothing)
     "perimeters.index": (EVERYONE, None),
     "perimeters.show": (EVERYONE, None),
     "perimeters.new": (MANAGERS, MANAGERS),
@@ -38,6 +45,11 @@ MATRIX = {
     "findings.finding": (MANAGERS, MANAGERS),
     "findings.actions": (EVERYONE, MANAGERS),
     "findings.action": (WRITERS, WRITERS),
+    "findings.new_action": (MANAGERS, MANAGERS),
+    "bulk.applicability": (None, MANAGERS),
+    "bulk.review": (None, MANAGERS),
+    "bulk.evidence_owner": (None, MANAGERS),
+    "bulk.control_owner": (None, MANAGERS),
     "sovereignty.page": (EVERYONE, None),
     "sovereignty.seat": (None, MANAGERS),
     "sovereignty.holder": (MANAGERS, MANAGERS),
@@ -57,7 +69,7 @@ MATRIX = {
     "dossiers.render_again": (None, MANAGERS),
     "dossiers.diff": (EVERYONE, None),
     "controls.index": (EVERYONE, None),
-    "controls.show": (EVERYONE, None),
+    "controls.show": (EVERYONE, WRITERS),  # POST: only the "map items" picker's search (it changes nothing)
     "controls.new": (WRITERS, WRITERS),
     "controls.edit": (WRITERS, WRITERS),
     "controls.retire": (None, WRITERS),
@@ -70,6 +82,10 @@ MATRIX = {
     "evidence.edit": (WRITERS, WRITERS),
     "evidence.new_version": (None, WRITERS),
     "evidence.review_action": (None, WRITERS),
+    "pickers.requirements": (WRITERS, None),  # the searches behind the pickers: for the roles that fill forms
+    "pickers.controls": (WRITERS, None),
+    "pickers.evidence": (WRITERS, None),
+    "pickers.owners": (MANAGERS, None),  # only a manager chooses an owner
     "admin.users": ({"admin"}, {"admin"}),
     "admin.set_role": (None, {"admin"}),
     "admin.set_active": (None, {"admin"}),
@@ -78,7 +94,7 @@ MATRIX = {
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1}
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1}
 
 
 def test_every_route_declares_an_access_rule(app):

@@ -36,8 +36,10 @@ from .conftest import DEMO_DAY, csrf_token, login
 MANAGER = "claire.fontaine@nuage-souverain.example"  # the demo's compliance manager
 AUDITOR = "helene.dubois@nuage-souverain.example"
 NO_EXCLUSION = "n’admet aucune exclusion"
+NO_EXCLUSION_EN = "allows no exclusion"  # the command line speaks English in the tests
 JUSTIFICATION = "Aucun tunnel IPsec n’est opéré sur le socle : les flux inter-sites passent par des liaisons louées."
 FLASH_ERROR = re.compile(r'<p class="flash flash-error"[^>]*>(.*?)</p>', re.S)
+FIELD_ERROR = re.compile(r'<p class="field-error" id="([a-z_]+)-error">(.*?)</p>', re.S)
 
 
 @pytest.fixture
@@ -77,6 +79,11 @@ def flash_errors(page: str) -> list[str]:
     return FLASH_ERROR.findall(page)
 
 
+def field_errors(page: str) -> list[tuple[str, str]]:
+    """(field, message) of every refusal shown beside a field of the form."""
+    return FIELD_ERROR.findall(page)
+
+
 def show(app, code: str = "iaas-fr1") -> dict:
     result = app.test_cli_runner().invoke(args=["applicability", "show", code, "--format", "json"])
     assert result.exit_code == 0, result.output
@@ -91,8 +98,9 @@ def test_an_unconditional_exigence_cannot_be_set_not_applicable_from_the_form(de
     client = manager_client(demo_app)
     response = post_applicability(client, "5.1.a", "not_applicable", "Nous estimons ce point hors de notre périmètre.")
     assert response.status_code == 200  # the form again, with the refusal
-    errors = flash_errors(response.get_data(as_text=True))
-    assert len(errors) == 1 and errors[0].startswith("5.1.a : le référentiel SecNumCloud " + NO_EXCLUSION), errors
+    errors = field_errors(response.get_data(as_text=True))  # beside the applicability chosen
+    assert len(errors) == 1 and errors[0][0] == "state", errors
+    assert errors[0][1].startswith("5.1.a : le référentiel SecNumCloud " + NO_EXCLUSION), errors
     assert decisions(demo_app, "iaas-fr1") == before and "5.1.a" not in before
     assert events(demo_app, "applicability.change") == trail
     assert show(demo_app)["5.1.a"]["applicability"] == "applicable"
@@ -102,7 +110,7 @@ def test_an_unconditional_exigence_cannot_be_set_not_applicable_from_the_command
     before, trail = decisions(demo_app, "iaas-fr1"), events(demo_app, "applicability.change")
     result = demo_app.test_cli_runner().invoke(args=[
         "applicability", "set", "iaas-fr1", "5.1.a", "not_applicable", "--justification", "Hors périmètre"])
-    assert result.exit_code != 0 and NO_EXCLUSION in result.output, result.output
+    assert result.exit_code != 0 and NO_EXCLUSION_EN in result.output, result.output
     assert "Traceback" not in result.output
     assert decisions(demo_app, "iaas-fr1") == before
     assert events(demo_app, "applicability.change") == trail
@@ -119,7 +127,8 @@ def test_a_conditional_exigence_is_set_not_applicable_from_the_form_with_a_justi
     trail = events(demo_app, "applicability.change")
     refused = post_applicability(client, "10.2.d", "not_applicable", "  ")
     assert refused.status_code == 200
-    assert any("10.2.d : une justification est requise" in e for e in flash_errors(refused.get_data(as_text=True)))
+    assert ("justification", "10.2.d : une justification est requise (pourquoi la condition de l’exigence n’est pas "
+            "remplie, ou pourquoi l’hériter du socle).") in field_errors(refused.get_data(as_text=True))
     assert "10.2.d" not in decisions(demo_app, "iaas-fr1")
     assert events(demo_app, "applicability.change") == trail
 
@@ -142,7 +151,7 @@ def test_a_conditional_exigence_is_set_not_applicable_from_the_form_with_a_justi
 def test_a_conditional_exigence_is_set_not_applicable_from_the_command_line_with_a_justification(demo_app):
     runner = demo_app.test_cli_runner()
     refused = runner.invoke(args=["applicability", "set", "iaas-fr1", "10.2.d", "not_applicable"])
-    assert refused.exit_code != 0 and "une justification est requise" in refused.output, refused.output
+    assert refused.exit_code != 0 and "a justification is required" in refused.output, refused.output
     assert "10.2.d" not in decisions(demo_app, "iaas-fr1")
     trail = events(demo_app, "applicability.change")
 
@@ -171,9 +180,9 @@ def test_the_applicability_import_is_all_or_nothing_and_names_the_refused_row(de
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = runner.invoke(args=["applicability", "import", "iaas-fr1", str(path)])
     assert result.exit_code != 0, result.output
-    assert "aucune décision enregistrée" in result.output and "ligne 4" in result.output, result.output
-    assert "5.1.a" in result.output and NO_EXCLUSION in result.output
-    assert "ligne 2" not in result.output and "ligne 3" not in result.output
+    assert "no decision recorded" in result.output and "line 4" in result.output, result.output
+    assert "5.1.a" in result.output and NO_EXCLUSION_EN in result.output
+    assert "line 2" not in result.output and "line 3" not in result.output
     assert decisions(demo_app, "iaas-fr1") == before  # rows 2 and 3 were fine: nothing of them was kept either
     assert events(demo_app, "applicability.change") == trail
 
@@ -332,7 +341,7 @@ def test_a_waiver_answers_an_entry_and_is_audited(demo_app):
     assert auditor.post(url, data={"csrf_token": token, "entry": entry, "clear": "1"}).status_code == 403
 
     token = csrf_token(client, f"/perimeters/iaas-fr1/verdict/{ref}")
-    assert client.post(url, data={"csrf_token": token, "entry": entry, "clear": "1"}).status_code == 302
+    assert client.post(url, data={"csrf_token": token, "entry": entry, "clear": "1", "confirmed": "1"}).status_code == 302
     assert {e.id: e.state for e in _row(app, ref).status.entries}[entry] == before
     assert events(app, "waiver.set", "waiver.clear")[-1] == ("waiver.clear", MANAGER, {
         "requirement": ref, "entry": entry, "justification": why})

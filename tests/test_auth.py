@@ -140,5 +140,5 @@ def test_password_rehashed_when_parameters_change(app, client, users):
 def test_password_policy():
     import pytest
 
-    with pytest.raises(auth.UserError, match="at least 12"):
+    with pytest.raises(auth.UserError, match="au moins 12 caractères"):
         auth.validate_password("short")

@@ -29,6 +29,7 @@ from evidence.services import evidence as evidence_items
 from evidence.services import perimeters
 from evidence.services import users as auth
 from tests.conftest import TINY_CATALOGUE, seed_tiny_perimeter
+from tests.english import refused
 
 from .conftest import PASSWORD, fresh_database, make_app
 
@@ -483,7 +484,7 @@ def test_backup_stops_on_a_corrupt_or_missing_blob(source, tmp_path):
 def test_missing_pg_dump_is_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setattr(database, "PG_LIB", tmp_path / "nowhere")
     monkeypatch.setattr(database.shutil, "which", lambda name: None)
-    with pytest.raises(backup.BackupError, match=r"^pg_dump not found \(neither on PATH nor under"):
+    with refused(backup.BackupError, r"^pg_dump not found \(neither on PATH nor under"):
         database.pg_tool("pg_dump", 15)
 
 

@@ -38,17 +38,11 @@ from evidence.services import controls, perimeters
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
 
-from .browser_support import browser, live_server, pages  # noqa: F401  (fixtures)
-from .conftest import PASSWORD, fresh_database
+from .browser_support import browser, database_url, live_server, log_in, pages, screenshot  # noqa: F401  (fixtures)
+from .conftest import PASSWORD
 
 TINY = Path(__file__).parent / "fixtures" / "tiny-catalogue.yaml"  # four items: a dossier renders in a second
 TODAY = date(2026, 6, 15)
-
-
-@pytest.fixture
-def database_url(tmp_path, sqlite_template):
-    """Overrides conftest's: these tests run on SQLite only."""
-    yield from fresh_database("sqlite", tmp_path, sqlite_template)
 
 
 @pytest.fixture
@@ -65,15 +59,6 @@ def story_app(app, users):
 def live_url(story_app):
     with live_server(story_app) as url:
         yield url
-
-
-def log_in(page, email: str) -> None:
-    page.goto("/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(re.compile(r"/$"))
-    assert page.get_by_role("button", name="Se déconnecter").is_visible()
 
 
 def log_out(page) -> None:
@@ -120,7 +105,8 @@ def test_manager_story_from_perimeter_to_downloaded_dossier(story_app, pages):
     assert flash_errors(page) == []
     # ... and map the existing one to another item from that item's page.
     page.goto("/requirements/tiny-1.0/5.1.a")
-    page.select_option("#map-control", "CTL-AV-01")
+    page.fill("#control-q", "CTL-AV")  # the control is picked from a search; none is preselected
+    page.locator('#control-picker input[value="CTL-AV-01"]').check()
     page.fill("#map-statement", "La politique impose l'EDR")
     page.get_by_role("button", name="Associer").click()
     page.wait_for_url(re.compile(r"/requirements/tiny-1.0/5.1.a$"))
@@ -135,7 +121,8 @@ def test_manager_story_from_perimeter_to_downloaded_dossier(story_app, pages):
     page.select_option("#kind", "report")
     page.set_input_files("#file", files=[{"name": "export-edr.csv", "mimeType": "text/csv",
                                           "buffer": b"host;agent\nweb-1;ok\nweb-2;ok\n"}])
-    page.select_option("#controls", label="CTL-AV-01 · Protection EDR")
+    page.fill("#controls-q", "edr")
+    page.get_by_role("checkbox", name="CTL-AV-01 Protection EDR").check()
     page.get_by_role("button", name="Enregistrer").click()
     page.wait_for_url(re.compile(r"/evidence/EV-0001$"))
     assert "export-edr.csv" in page.locator("main").inner_text()

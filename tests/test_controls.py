@@ -19,12 +19,13 @@ def test_contributor_creates_a_control_they_own_and_maps_it(catalogue_loaded, cl
     with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         assert session.exec(select(Control.owner_id)).one() == users["contributor"].id  # always their own
     token = csrf_token(client, "/controls/CTL-IAM-03")
-    client.post("/controls/CTL-IAM-03/map", data={"csrf_token": token, "requirement": "9.2.c", "statement": "Revue trimestrielle"})
+    client.post("/controls/CTL-IAM-03/map", data={"csrf_token": token, "requirements": "9.2.c", "statement": "Revue trimestrielle",
+                                                  "confirmed": "1"})  # the confirmation page's answer
     page = client.get("/requirements/secnumcloud-3.2/9.2.c").get_data(as_text=True)
     assert "CTL-IAM-03" in page and "Revue trimestrielle" in page
     page = client.post("/controls/CTL-IAM-03/map", data={"csrf_token": token, "requirement": "99.1.z"},
                        follow_redirects=True).get_data(as_text=True)
-    assert "no item &#39;99.1.z&#39; in the referential" in page
+    assert "le référentiel évalué ne contient aucun point « 99.1.z »" in page
 
 
 def test_map_from_the_requirement_page_and_create_in_place(catalogue_loaded, client, login_as):
@@ -66,8 +67,8 @@ def test_retire_and_stale_edit(catalogue_loaded, client, login_as):
             "category": "procedural", "status": "implemented", "owner": "", "review_cycle_days": "180", "version": "1"}
     assert client.post("/controls/CTL-IAM-03/edit", data=edit).status_code == 302
     edit["title"] = "Titre périmé"
-    assert "changed by someone else" in client.post("/controls/CTL-IAM-03/edit", data=edit).get_data(as_text=True)
-    client.post("/controls/CTL-IAM-03/retire", data={"csrf_token": edit["csrf_token"], "version": "2"})
+    assert "a été modifié par quelqu’un d’autre" in client.post("/controls/CTL-IAM-03/edit", data=edit).get_data(as_text=True)
+    client.post("/controls/CTL-IAM-03/retire", data={"csrf_token": edit["csrf_token"], "version": "2", "confirmed": "1"})
     with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         control = session.exec(select(Control)).one()
         assert (control.title, control.status, control.review_cycle_days) == ("Nouveau titre", "retired", 180)
@@ -81,4 +82,4 @@ def test_retire_and_stale_edit(catalogue_loaded, client, login_as):
 def test_duplicate_ref_is_refused(catalogue_loaded, client, login_as):
     login_as("manager")
     new_control(client)
-    assert "already exists" in new_control(client, ref="ctl-iam-03").get_data(as_text=True)
+    assert "une mesure a déjà la référence « CTL-IAM-03 »" in new_control(client, ref="ctl-iam-03").get_data(as_text=True)

@@ -1,10 +1,14 @@
 """Every form carries a CSRF token and a POST without a valid one changes nothing."""
+import pytest
 from sqlmodel import select
 
 from evidence.data import database as db
 from evidence.data.models import User
 
 from .conftest import PASSWORD, csrf_token
+
+# Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_login_without_token_is_refused(client, users):

@@ -26,6 +26,9 @@ from tests.conftest import seed_tiny_perimeter
 
 from .test_dossier import APPROVED, DAY
 
+# Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
+pytestmark = pytest.mark.sqlite_only
+
 # Words that are English and never French: one of them in the French dossier is a sentence left untranslated.
 ENGLISH = ("the", "and", "with", "missing", "covered", "none", "approved", "expired", "draft", "owner", "shareholding",
            "seats", "holders", "evidence", "requirement", "findings", "action plan", "statement", "since", "not")

@@ -25,6 +25,7 @@ from evidence.dossier.pdf import RenderResult
 from evidence.services import dossier_signoff, perimeters
 from evidence.services import evidence as evidence_items
 from tests.conftest import seed_tiny_perimeter
+from tests.english import refused
 
 from .conftest import csrf_token, login
 
@@ -177,7 +178,7 @@ def test_two_distinct_people_in_two_functions_freeze_a_version(tiny, users, fake
     assert "manager" in refusal(app, "manager@example.org", dossier_id, DIRECTION).lower()  # the same person twice
     assert "RSSI" in refusal(app, "admin@example.org", dossier_id, RSSI)  # the same function twice
     assert "iaas-t-v1" in refusal(app, "contributor@example.org", dossier_id, DIRECTION)
-    assert "auditor" in refusal(app, "auditor@example.org", dossier_id, DIRECTION)
+    assert "Auditor n’en fait pas partie" in refusal(app, "auditor@example.org", dossier_id, DIRECTION)
     status, approved_at = approve(app, "admin@example.org", dossier_id, DIRECTION)
     assert status == "rendering" and approved_at is not None
     assert "déjà approuvée" in refusal(app, "auditor@example.org", dossier_id, DIRECTION)
@@ -203,7 +204,7 @@ def test_two_distinct_people_in_two_functions_freeze_a_version(tiny, users, fake
 def test_queued_and_failed_versions_are_not_approved_and_a_failure_renders_again(tiny, users, fake_pdf, monkeypatch):
     app = tiny
     queued = make_version(app, render=False)
-    assert "queued" in refusal(app, "manager@example.org", queued, RSSI)
+    assert "(état : en attente)" in refusal(app, "manager@example.org", queued, RSSI)
     failing = make_version(app)
     approve(app, "manager@example.org", failing, RSSI)
     approve(app, "admin@example.org", failing, DIRECTION)
@@ -409,12 +410,12 @@ def test_bundled_version_is_the_approved_one_and_refuses_a_draft(tiny, users, fa
     first = make_version(app)
     with app.app_context(), db.session_scope(app) as session:
         perimeter = perimeters.get_perimeter(session, "iaas-t")
-        with pytest.raises(EvidenceError, match="a draft cannot be bundled as final"):
+        with refused(EvidenceError, "a draft cannot be bundled as final"):
             life.bundled_version(session, perimeter)
-        with pytest.raises(EvidenceError, match="iaas-t-v1 is a draft"):
+        with refused(EvidenceError, "iaas-t-v1 is a draft"):
             life.bundled_version(session, perimeter, 1)
         assert life.bundled_version(session, perimeter, draft=True).id == first
-        with pytest.raises(EvidenceError, match="no dossier version 7"):
+        with refused(EvidenceError, "no dossier version 7"):
             life.bundled_version(session, perimeter, 7)
     approve(app, "manager@example.org", first, RSSI)
     approve(app, "admin@example.org", first, DIRECTION)

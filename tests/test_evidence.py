@@ -82,7 +82,7 @@ def test_link_evidence(catalogue_loaded, client, login_as, perimeter):
         "csrf_token": csrf_token(client, "/evidence/new"), "title": "X", "kind": "link", "owner": "",
         "classification": "internal", "requirements": "", "url": "file:///etc/passwd", "perimeters": [str(perimeter)],
     }).get_data(as_text=True)
-    assert "not an http(s) address" in page
+    assert "seules les adresses https:// sont admises" in page
 
 
 def test_review_needs_four_eyes(catalogue_loaded, app, users, perimeter):
@@ -101,13 +101,13 @@ def test_review_needs_four_eyes(catalogue_loaded, app, users, perimeter):
     manager.post("/evidence/EV-0001/review/submit", data={"csrf_token": token, "version": "3"})
     page = manager.post("/evidence/EV-0001/review/approve", data={"csrf_token": token, "version": "4"},
                         follow_redirects=True).get_data(as_text=True)
-    assert "another manager must review it (four eyes)" in page
+    assert "un autre responsable doit la revoir (quatre yeux)" in page
 
     login(other, "admin@example.org")
     token = csrf_token(other, "/evidence/EV-0001")
     page = other.post("/evidence/EV-0001/review/reject", data={"csrf_token": token, "version": "4", "comment": ""},
                       follow_redirects=True).get_data(as_text=True)
-    assert "say why it is rejected" in page
+    assert "EV-0001 : dites pourquoi elle est rejetée" in page
     other.post("/evidence/EV-0001/review/approve", data={"csrf_token": token, "version": "4", "comment": "OK"})
     with app.app_context(), db.session_scope(app) as session:
         evidence = session.exec(select(Evidence)).one()

@@ -13,6 +13,7 @@ import pytest
 from sqlmodel import func, select
 
 from evidence import catalogue, importer
+from evidence.core.errors import Message
 from evidence.data import database as db
 from evidence.data import storage
 from evidence.data.models import (
@@ -26,6 +27,7 @@ from evidence.data.models import (
     Requirement,
     User,
 )
+from evidence.presentation.messages import render
 from evidence.services import controls, perimeters
 from evidence.services.evidence import (
     EvidenceData,
@@ -36,6 +38,7 @@ from evidence.services.evidence import (
     get_evidence,
     review,
 )
+from evidence.services.evidence_fields import NO_SCOPE as NO_SCOPE_ID
 
 from .conftest import csrf_token, login
 
@@ -163,13 +166,13 @@ def test_the_importer_lands_perimeters_and_answers_and_a_rerun_changes_nothing(w
 
 
 @pytest.mark.parametrize("values, column, value, message", [
-    ({"perimeters": "iaas-t;nowhere"}, "perimeters", "nowhere", "no such perimeter"),
+    ({"perimeters": "iaas-t;nowhere"}, "perimeters", "nowhere", "no perimeter 'nowhere'"),
     # 12.4.b is not linked to this evidence, directly or through a control.
     ({"requirements": "5.1.a", "answers": "5.1.a#1;12.4.b#1"}, "answers", "12.4.b#1",
-     "not an expected evidence entry of the items this evidence supports"),
+     "'12.4.b#1' is not an expected evidence entry of the items this evidence supports"),
     # 12.4.a is linked only to CTL-AV-01: not to this evidence, which has no control.
-    ({"requirements": "5.1.a", "answers": "12.4.a#1"}, "answers", "12.4.a#1", "not an expected evidence entry"),
-    ({"requirements": "5.1.a", "answers": "5.1.a#9"}, "answers", "5.1.a#9", "not an expected evidence entry"),
+    ({"requirements": "5.1.a", "answers": "12.4.a#1"}, "answers", "12.4.a#1", "'12.4.a#1' is not an expected evidence entry"),
+    ({"requirements": "5.1.a", "answers": "5.1.a#9"}, "answers", "5.1.a#9", "'5.1.a#9' is not an expected evidence entry"),
     # No perimeter, and its only control is deployed nowhere.
     ({"perimeters": "", "controls": "CTL-IDLE-01"}, "perimeters", "", NO_SCOPE),
     ({"ref": "EV-0001", "perimeters": "", "answers": "5.1.a#1", "title": ""}, "answers", "5.1.a#1",
@@ -212,16 +215,16 @@ def test_every_bad_perimeter_and_answer_of_a_row_is_named(world):
 # (case, web form fields, manifest values, field, message, value at fault as the importer names it)
 DOORS = [
     ("unknown perimeter", lambda ids: {"perimeters": [str(ids["iaas"]), "99999"]},
-     {"perimeters": "iaas-t;nowhere"}, "perimeters", "no such perimeter", "nowhere"),
+     {"perimeters": "iaas-t;nowhere"}, "perimeters", "no perimeter 'nowhere'", "nowhere"),
     ("answer of an item not linked", lambda ids: {"perimeters": [str(ids["iaas"])], "requirements": "5.1.a",
                                                   "answers": ["5.1.a#1", "12.4.b#1"]},
      {"perimeters": "iaas-t", "requirements": "5.1.a", "answers": "5.1.a#1;12.4.b#1"}, "answers",
-     "not an expected evidence entry of the items this evidence supports", "12.4.b#1"),
+     "'12.4.b#1' is not an expected evidence entry of the items this evidence supports", "12.4.b#1"),
     ("answer of an item only another control is mapped to",
      lambda ids: {"controls": [str(ids["idle"])], "perimeters": [str(ids["iaas"])], "requirements": "5.1.a",
                   "answers": ["12.4.a#1"]},
      {"controls": "CTL-IDLE-01", "perimeters": "iaas-t", "requirements": "5.1.a", "answers": "12.4.a#1"}, "answers",
-     "not an expected evidence entry", "12.4.a#1"),
+     "'12.4.a#1' is not an expected evidence entry", "12.4.a#1"),
     ("no perimeter and a control deployed nowhere", lambda ids: {"controls": [str(ids["idle"])]},
      {"controls": "CTL-IDLE-01"}, "perimeters", NO_SCOPE, None),
     ("no perimeter and no control", lambda ids: {}, {}, "perimeters", NO_SCOPE, None),
@@ -241,8 +244,12 @@ def test_the_form_and_the_importer_refuse_the_same_perimeters_and_answers(
     imported = [(e.column, e.message) for e in outcome.errors]
 
     assert [name for name, _text in web] == [column for column, _text in imported] == [field]
-    assert message in imported[0][1]
-    assert web[0][1].endswith(imported[0][1])  # the same words (the form names the element at fault first)
+    assert message in render(imported[0][1], "en")
+    # The same sentence in the web's language, naming the element at fault as each door got it (the form by id).
+    said = imported[0][1]
+    as_posted = {"unknown perimeter": "99999"}.get(case, value)
+    assert web[0][1] == render(Message(said.id, **{k: as_posted if v == value else v for k, v in said.params.items()}),
+                               "fr")
     if value is not None:
         assert outcome.errors[0].value == value
     assert counts(world.app)["Evidence"] == 0
@@ -294,7 +301,7 @@ def test_new_evidence_with_neither_perimeters_nor_a_deployed_control_is_refused(
         with pytest.raises(EvidenceInvalid) as refused:
             create_evidence(session, manager, EvidenceData(
                 title="Sans périmètre", kind="link", control_ids=[world.ids[control]] if control else []), url=LINK)
-        assert refused.value.problems == (FieldProblem("perimeters", NO_SCOPE),)
+        assert refused.value.problems == (FieldProblem("perimeters", Message(NO_SCOPE_ID)),)
         session.rollback()
     assert counts(world.app) == before  # nothing written, not even an audit event
 

@@ -21,6 +21,9 @@ from evidence.services.perimeters import MAX_DESCRIPTION_PART, PerimeterData, cr
 
 from .conftest import csrf_token, login
 
+# Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
+pytestmark = pytest.mark.sqlite_only
+
 
 def png_bytes() -> bytes:
     out = io.BytesIO()
@@ -119,7 +122,7 @@ def test_the_page_lists_every_role_and_designates_the_perimeters_own_evidence(wo
         actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.action.like("perimeter.document%")))]
         assert actions == ["perimeter.document.designate"] * 2
     client.post("/perimeters/iaas-fr1/documents/remove", data={"csrf_token": token, "role": "risk_assessment",
-                                                               "evidence": policy})
+                                                               "evidence": policy, "confirmed": "1"})
     assert designations(world.app) == [("architecture", world.refs["iaas-fr1", "diagram"], "")]
 
 
@@ -133,11 +136,11 @@ def test_designation_refuses_another_perimeters_evidence_and_a_diagram_that_is_n
                            follow_redirects=True).get_data(as_text=True)
 
     page = designate("security_policy", world.refs["saas-collab", "policy"])
-    assert "is not valid for the perimeter iaas-fr1" in page
+    assert "n’est pas valable pour le périmètre iaas-fr1" in page
     page = designate("architecture", world.refs["iaas-fr1", "policy"])
-    assert "PNG or JPEG" in page
+    assert "PNG ou JPEG" in page
     page = designate("architecture", world.refs["iaas-fr1", "text"])
-    assert "PNG or JPEG" in page
+    assert "PNG ou JPEG" in page
     assert designations(world.app) == []
     auditor = world.app.test_client()  # designating is the compliance team's
     login(auditor, users["auditor"].email)
@@ -155,7 +158,7 @@ def test_a_diagram_is_judged_by_its_bytes_not_only_by_its_recorded_type(world):
         session.add(version)
         session.commit()
         perimeter = session.exec(select(Perimeter).where(Perimeter.code == "iaas-fr1")).one()
-        with pytest.raises(Exception, match="does not start as one"):
+        with pytest.raises(Exception, match="son contenu ne commence pas comme tel"):
             perimeter_documents.designate(session, "cli:test", perimeter, "architecture", evidence,
                                           store=storage.get_store(world.app))
 
@@ -202,7 +205,7 @@ def test_document_version_is_edited_in_the_evidence_form(world, client, login_as
         data["owner"], data["perimeters"] = str(evidence.owner_id), [str(p.id) for p in session.exec(
             select(Perimeter).where(Perimeter.code == "iaas-fr1"))]
     page = client.post(f"/evidence/{ref}/edit", data={**data, "document_version": "v" * 41}).get_data(as_text=True)
-    assert 'id="document_version-error">longer than 40 characters' in page
+    assert 'id="document_version-error">la version du document dépasse 40 caractères' in page
     assert client.post(f"/evidence/{ref}/edit", data={**data, "document_version": " 4.2 "}).status_code == 302
     assert "4.2" in client.get(f"/evidence/{ref}").get_data(as_text=True)
     with world.app.app_context(), db.session_scope(world.app) as session:
@@ -226,7 +229,7 @@ def test_the_manifest_imports_document_version_and_refuses_one_too_long(world, t
     bad = runner.invoke(args=["import", str(manifest([["pca.pdf", "PCA", "iaas-fr1", "2." * 21]])), "--root", str(root),
                               "--as", "manager@example.org"])
     assert bad.exit_code == 1
-    assert "row 2, column document_version" in bad.output and "longer than 40 characters" in bad.output
+    assert "row 2, column document_version" in bad.output and "longer than 40 characters" in bad.output, bad.output
     good = runner.invoke(args=["import", str(manifest([["pssi.pdf", "PSSI", "iaas-fr1", "4.2"]])), "--root", str(root),
                                "--as", "manager@example.org"])
     assert good.exit_code == 0, good.output
@@ -255,6 +258,6 @@ def test_residual_risk_is_saved_from_the_action_form_and_listed(world, client, l
                                              "status": "in_progress", "owner": "", "residual_risk": "medium"})
     page = client.post(url, data={"csrf_token": token, "title": "Autre", "status": "open", "owner": "",
                                   "residual_risk": "extreme"}).get_data(as_text=True)
-    assert "unknown residual risk" in page
+    assert "risque résiduel « extreme » inconnu" in page
     with world.app.app_context(), db.session_scope(world.app) as session:
         assert [(a.residual_risk, a.status) for a in session.exec(select(Action))] == [("medium", "in_progress")]

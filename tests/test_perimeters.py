@@ -31,9 +31,9 @@ def test_manager_creates_perimeters_and_sees_the_statement_of_applicability(cata
 def test_invalid_perimeter_is_refused_with_a_clear_message(catalogue_loaded, client, login_as):
     login_as("manager")
     page = create(client, code="Bad Code!", name="X", service_types=["IaaS"]).get_data(as_text=True)
-    assert "3 to 40 lower-case letters" in page
+    assert "de 3 à 40 minuscules, chiffres et tirets" in page
     page = create(client, code="ok-code", name="X").get_data(as_text=True)
-    assert "choose at least one service type" in page
+    assert "choisissez au moins un type de service" in page
 
 
 def test_applicability_change_needs_a_justification_and_is_audited(catalogue_loaded, client, login_as):
@@ -81,7 +81,7 @@ def test_concurrent_edit_is_refused(catalogue_loaded, client, login_as):
     assert client.post("/perimeters/iaas-fr1/edit", data=form).status_code == 302
     form["name"] = "Stale rename"  # same version 1: someone saved in between
     page = client.post("/perimeters/iaas-fr1/edit", data=form).get_data(as_text=True)
-    assert "changed by someone else" in page
+    assert "a été modifié par quelqu’un d’autre" in page
     with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
         assert session.exec(select(Perimeter.name)).one() == "Renamed"
 
@@ -96,7 +96,7 @@ def test_a_perimeter_cannot_be_built_on_itself(catalogue_loaded, users):
             perimeters.update_perimeter(session, manager, lower, perimeters.PerimeterData(
                 code="iaas-fr1", name="I", service_types=("IaaS",), built_on_code="saas-x"), lower.version)
         except EvidenceError as error:
-            assert "built on iaas-fr1 itself" in str(error)
+            assert "il repose lui-même sur iaas-fr1" in str(error)
         else:
             raise AssertionError("a cycle was accepted")
         assert upper.built_on_id == lower.id

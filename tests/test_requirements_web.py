@@ -2,15 +2,15 @@
 import pytest
 from sqlmodel import select
 
-from evidence import catalogue
 from evidence.data import database as db
 from evidence.data.models import Requirement
 
+# Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
-def browse(app, client, users, login_as):
-    with app.app_context(), db.session_scope(app) as session:
-        catalogue.load_catalogues(session, catalogue.default_catalogue_paths(), "cli:test")
+def browse(catalogue_loaded, client, users, login_as):
     login_as("auditor")
     return client
 

@@ -500,7 +500,7 @@ def test_registers_are_audited_and_validated(perimeter_app, client, login_as):
     page = post(client, "holders", name="X", country="USA", capital="10", voting="10", kind="direct").get_data(as_text=True)
     assert "Pays du siège (ISO)" in page  # longer than two letters: refused with the field named
     page = post(client, "holders", name="X", country="US", capital="150", voting="10", kind="direct").get_data(as_text=True)
-    assert "capital : 150 n&#39;est pas compris entre 0 et 100" in page
+    assert "capital : 150 n’est pas compris entre 0 et 100" in page
     page = post(client, "subcontractors", name="Sans évaluation", country="FR").get_data(as_text=True)
     assert "accès aux données techniques : Sans évaluation — évaluez" in page
     page = post(client, "subcontractors", name="Sans justification", country="FR", technical_data_access="no").get_data(as_text=True)

@@ -12,8 +12,9 @@ from typing import Optional
 
 from sqlmodel import Session, select
 
-from evidence.catalogue.format import CatalogueError, as_text, clip, fits, read_yaml
+from evidence.catalogue.format import CatalogueError, as_text, clip, fits, place, read_yaml
 from evidence.catalogue.load import assign, find_framework
+from evidence.core.errors import N_
 from evidence.core.vocabulary import LINK_RELATIONSHIPS
 from evidence.data import audit
 from evidence.data.models import Framework, Requirement, RequirementLink, Section
@@ -58,14 +59,16 @@ def import_library(session: Session, path: Path, actor: audit.Actor, overlay: Op
     objects = data["objects"]
     if "requirement_mapping_set" in objects or "requirement_mapping_sets" in objects:
         if overlay:
-            raise CatalogueError(f"{path}: --overlay applies to framework libraries, this is a mapping library")
+            raise CatalogueError(N_("%(path)s : --overlay s’applique aux bibliothèques de référentiel, celle-ci est "
+                                    "une bibliothèque de correspondances"), path=path)
         report = _import_mapping(session, path, objects)
     elif isinstance(objects.get("framework"), dict):
         framework = objects["framework"]
         nodes = _nodes(path, framework)
         report = _overlay(session, path, nodes, overlay) if overlay else _import_framework(session, path, data, framework, nodes)
     else:
-        raise CatalogueError(f"{path}: the library holds neither a 'framework' nor a 'requirement_mapping_set'")
+        raise CatalogueError(N_("%(path)s : la bibliothèque ne contient ni « framework » ni "
+                                "« requirement_mapping_set »"), path=path)
     details = {"file": path.name, "sha256": digest, "kind": report.kind, "matched": report.matched,
                "added": report.added, "updated": report.updated, "unmatched": len(report.unmatched),
                "links_added": report.links_added}
@@ -85,7 +88,8 @@ def _urn_tail(urn: str, marker: str) -> str:
 def _library(path: Path) -> tuple[dict, str]:
     data = read_yaml(path, MAX_LIBRARY_BYTES)
     if not isinstance(data, dict) or not isinstance(data.get("objects"), dict):
-        raise CatalogueError(f"{path}: not a CISO Assistant library (no 'objects' mapping at the top)")
+        raise CatalogueError(N_("%(path)s : pas une bibliothèque CISO Assistant (pas de dictionnaire « objects » au "
+                                "premier niveau)"), path=path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return data, digest
 
@@ -93,18 +97,22 @@ def _library(path: Path) -> tuple[dict, str]:
 def _nodes(path: Path, framework: dict) -> list[dict]:
     nodes = framework.get("requirement_nodes")
     if not isinstance(nodes, list) or not nodes:
-        raise CatalogueError(f"{path}: framework has no 'requirement_nodes' list")
+        raise CatalogueError(N_("%(path)s : le référentiel n’a pas de liste « requirement_nodes »"), path=path)
     seen = set()
     for n, node in enumerate(nodes, start=1):
         if not isinstance(node, dict) or not isinstance(node.get("urn"), str) or not node["urn"]:
-            raise CatalogueError(f"{path}: requirement node #{n} has no 'urn'")
-        where = f"{path}: requirement node #{n} ({node['urn'][:80]})"
+            raise CatalogueError(N_("%(path)s : le nœud d’exigence n° %(number)s n’a pas d’« urn »"), path=path,
+                                 number=n)
+        where = place(N_("%(path)s : nœud d’exigence n° %(number)s (%(urn)s)"), path=path, number=n,
+                      urn=node["urn"][:80])
         if node["urn"] in seen:
-            raise CatalogueError(f"{path}: requirement node #{n}: duplicate urn {node['urn']}")
+            raise CatalogueError(N_("%(path)s : nœud d’exigence n° %(number)s : urn %(urn)s en double"), path=path,
+                                 number=n, urn=node["urn"])
         texts = {name: as_text(node.get(name), where, name, numbers=True) for name in NODE_TEXT_FIELDS}
         # Checked before the node itself is known: a node cannot be its own parent (nor loop back later).
         if node.get("parent_urn") and node["parent_urn"] not in seen:
-            raise CatalogueError(f"{where}: parent {node['parent_urn']} comes later or is missing")
+            raise CatalogueError(N_("%(where)s : le parent %(parent)s vient plus loin ou manque"), where=where,
+                                 parent=node["parent_urn"])
         fits(texts["ref_id"], where, "ref_id", column="ref")
         seen.add(node["urn"])
     return nodes
@@ -132,7 +140,8 @@ def _overlay(session: Session, path: Path, nodes: list[dict], key: str) -> Impor
     """Each node whose ref_id is an item of `key` becomes that item's official text, its sub-nodes folded in as bullets."""
     framework = find_framework(session, key)
     if framework is None:
-        raise CatalogueError(f"{path}: --overlay {key}: no such framework is loaded")
+        raise CatalogueError(N_("%(path)s : --overlay %(key)s : aucun référentiel chargé de ce nom"), path=path,
+                             key=key)
     report = ImportReport(kind="overlay", framework=key)
     requirements = {r.ref: r for r in session.exec(select(Requirement).where(Requirement.framework_id == framework.id))}
     children = _children(nodes)
@@ -176,13 +185,12 @@ def _overlay(session: Session, path: Path, nodes: list[dict], key: str) -> Impor
 def _import_framework(session: Session, path: Path, data: dict, fw: dict, nodes: list[dict]) -> ImportReport:
     """The library's framework as a framework of origin "library": non-assessable nodes are sections, the rest items."""
     if not isinstance(fw.get("urn"), str):
-        raise CatalogueError(f"{path}: framework has no 'urn'")
-    key = fits(_urn_tail(fw["urn"], ":framework:"), f"{path}: framework urn", "key")
+        raise CatalogueError(N_("%(path)s : le référentiel n’a pas d’« urn »"), path=path)
+    key = fits(_urn_tail(fw["urn"], ":framework:"), place(N_("%(path)s : urn du référentiel"), path=path), "key")
     framework = find_framework(session, key)
     if framework is not None and framework.origin != "library":
-        raise CatalogueError(
-            f"{path}: framework {key!r} comes from the product's catalogue; use --overlay {key} to add its official text"
-        )
+        raise CatalogueError(N_("%(path)s : le référentiel « %(key)s » vient du catalogue du produit ; utilisez "
+                                "--overlay %(key)s pour lui ajouter son texte officiel"), path=path, key=key)
     framework = framework or Framework(key=key, name=key)
     assign(framework, {
         "name": clip(fw.get("name") or data.get("name") or key, "name"), "version": clip(data.get("version") or "", "version"),
@@ -216,8 +224,9 @@ def _import_framework(session: Session, path: Path, data: dict, fw: dict, nodes:
         if ref in seen_refs:
             ref = node["urn"].rsplit(":", 1)[-1]  # two nodes with one ref_id: fall back to the URN's tail
         if ref in seen_refs:
-            raise CatalogueError(f"{path}: two requirement nodes share the reference {ref[:80]!r}")
-        fits(ref, f"{path}: node {node['urn'][:80]}", "ref")
+            raise CatalogueError(N_("%(path)s : deux nœuds d’exigence partagent la référence « %(ref)s »"), path=path,
+                                 ref=ref[:80])
+        fits(ref, place(N_("%(path)s : nœud %(urn)s"), path=path, urn=node["urn"][:80]), "ref")
         seen_refs.add(ref)
         title = clip(" ".join(str(node.get("name") or _node_text(node)).split()), "title") or ref
         if not node.get("assessable"):
@@ -249,26 +258,31 @@ def _import_mapping(session: Session, path: Path, objects: dict) -> ImportReport
     """Links between two loaded frameworks; links already present keep their origin and take the library's relationship."""
     sets = objects.get("requirement_mapping_sets") or [objects.get("requirement_mapping_set")]
     if not isinstance(sets, list) or not all(isinstance(s, dict) for s in sets):
-        raise CatalogueError(f"{path}: 'requirement_mapping_set' must be a mapping")
+        raise CatalogueError(N_("%(path)s : « requirement_mapping_set » doit être un dictionnaire"), path=path)
     report: Optional[ImportReport] = None
     for mapping_set in sets:
         source, target = (_mapped_framework(session, path, mapping_set, end)
                           for end in ("source_framework_urn", "target_framework_urn"))
         rows = mapping_set.get("requirement_mappings")
         if not isinstance(rows, list):
-            raise CatalogueError(f"{path}: mapping set has no 'requirement_mappings' list")
+            raise CatalogueError(N_("%(path)s : l’ensemble de correspondances n’a pas de liste « requirement_mappings »"),
+                                 path=path)
         report = report or ImportReport(kind="mapping", framework=f"{source.key} -> {target.key}")
         source_index, target_index = _urn_index(session, source), _urn_index(session, target)
         wanted: dict[tuple[int, int], str] = {}
         for n, row in enumerate(rows, start=1):
             if not isinstance(row, dict):
-                raise CatalogueError(f"{path}: mapping #{n} is not a mapping")
+                raise CatalogueError(N_("%(path)s : la correspondance n° %(number)s n’est pas un dictionnaire"),
+                                     path=path, number=n)
             relationship = row.get("relationship") or "intersect"
             if relationship not in LINK_RELATIONSHIPS:
-                raise CatalogueError(f"{path}: mapping #{n}: unknown relationship {relationship!r} (expected one of {', '.join(LINK_RELATIONSHIPS)})")
+                raise CatalogueError(N_("%(path)s : correspondance n° %(number)s : relation « %(relationship)s » "
+                                        "inconnue (attendu : l’une de %(relationships)s)"), path=path, number=n,
+                                     relationship=relationship, relationships=", ".join(LINK_RELATIONSHIPS))
             src, dst = row.get("source_requirement_urn"), row.get("target_requirement_urn")
             if not isinstance(src, str) or not isinstance(dst, str):
-                raise CatalogueError(f"{path}: mapping #{n}: needs 'source_requirement_urn' and 'target_requirement_urn'")
+                raise CatalogueError(N_("%(path)s : correspondance n° %(number)s : « source_requirement_urn » et "
+                                        "« target_requirement_urn » sont nécessaires"), path=path, number=n)
             source_id, target_id = _resolve(source_index, src), _resolve(target_index, dst)
             if source_id is None or target_id is None:
                 report.unmatched.append(src if source_id is None else dst)
@@ -282,11 +296,12 @@ def _import_mapping(session: Session, path: Path, objects: dict) -> ImportReport
 def _mapped_framework(session: Session, path: Path, mapping_set: dict, end: str) -> Framework:
     urn = mapping_set.get(end)
     if not isinstance(urn, str):
-        raise CatalogueError(f"{path}: mapping set has no '{end}'")
+        raise CatalogueError(N_("%(path)s : l’ensemble de correspondances n’a pas de « %(end)s »"), path=path, end=end)
     key = _urn_tail(urn, ":framework:")
     framework = find_framework(session, key)
     if framework is None:
-        raise CatalogueError(f"{path}: unknown framework {key!r} ({end}); load or import it first")
+        raise CatalogueError(N_("%(path)s : référentiel « %(key)s » inconnu (%(end)s) ; chargez-le ou importez-le "
+                                "d’abord"), path=path, key=key, end=end)
     return framework
 
 

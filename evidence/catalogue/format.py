@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import yaml
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.core.vocabulary import REQUIREMENT_KINDS, SERVICE_TYPES
 from evidence.settings import resource_dir
 
@@ -34,6 +34,14 @@ SECTION_FIELDS = {"ref", "parent", "title", "title_en"}
 
 class CatalogueError(EvidenceError):
     """A catalogue or library file that cannot be loaded; the message names the file and the entry."""
+
+
+Place = Message | str  # where in a file a value was read: a Message such as « bad.yaml : élément 1.1.a »
+
+
+def place(message_id: str, **params) -> Message:
+    """A place in a catalogue or library file, put into words in the reader's language with the error."""
+    return Message(message_id, **params)
 
 
 @dataclass
@@ -115,24 +123,31 @@ def read_yaml(path: Path, max_bytes: int) -> Any:
     """The file's YAML document; anything unreadable becomes a CatalogueError naming the file."""
     try:
         if path.stat().st_size > max_bytes:
-            raise CatalogueError(f"{path}: larger than {max_bytes // (1024 * 1024)} MB")
+            raise CatalogueError(N_("%(path)s : plus de %(megabytes)s Mo"), path=path,
+                                 megabytes=max_bytes // (1024 * 1024))
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
     except FileNotFoundError:
-        raise CatalogueError(f"{path}: no such file") from None
+        raise CatalogueError(N_("%(path)s : aucun fichier de ce nom"), path=path) from None
     except IsADirectoryError:
-        raise CatalogueError(f"{path}: is a folder, not a file") from None
+        raise CatalogueError(N_("%(path)s : est un dossier, pas un fichier"), path=path) from None
     except UnicodeDecodeError as error:
-        raise CatalogueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+        raise CatalogueError(N_("%(path)s : pas du texte UTF-8 (%(reason)s à l’octet %(byte)s)"), path=path,
+                             reason=error.reason, byte=error.start) from None
     except RecursionError:
-        raise CatalogueError(f"{path}: nested too deeply to be a catalogue or library") from None
+        raise CatalogueError(N_("%(path)s : imbriqué trop profondément pour être un catalogue ou une bibliothèque"),
+                             path=path) from None
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where else ""
-        raise CatalogueError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', error)}") from None
+        problem = getattr(error, "problem", error)
+        if where:
+            raise CatalogueError(N_("%(path)s : YAML invalide (ligne %(line)s) : %(problem)s"), path=path,
+                                 line=where.line + 1, problem=problem) from None
+        raise CatalogueError(N_("%(path)s : YAML invalide : %(problem)s"), path=path, problem=problem) from None
     if _holds_nul(data):
         # YAML writes it "\\0"; PostgreSQL cannot store it in text (SQLite can): refused alike on both.
-        raise CatalogueError(f"{path}: holds a NUL character (\\0), which no text may contain")
+        raise CatalogueError(N_("%(path)s : contient un caractère NUL (\\0), qu’aucun texte ne peut contenir"),
+                             path=path)
     return data
 
 
@@ -157,7 +172,7 @@ def _holds_nul(data: Any) -> bool:
     return False
 
 
-def as_text(value: Any, where: str, name: str, numbers: bool = False) -> str:
+def as_text(value: Any, where: Place, name: str, numbers: bool = False) -> str:
     """`value` as text with its spaces collapsed ("" for nothing), or a CatalogueError naming its place.
 
     The product's catalogues want references quoted (YAML reads `5.1` as a number and `5.10` as 5.1);
@@ -168,16 +183,19 @@ def as_text(value: Any, where: str, name: str, numbers: bool = False) -> str:
     if numbers and isinstance(value, (int, float)):
         value = str(value)
     if not isinstance(value, str):
-        hint = "" if numbers else " (quote it)"
-        raise CatalogueError(f"{where}: field '{name}' must be text{hint}, got {str(value)[:80]!r}")
+        if numbers:
+            raise CatalogueError(N_("%(where)s : le champ « %(name)s » doit être du texte, trouvé %(value)s"),
+                                 where=where, name=name, value=repr(str(value)[:80]))
+        raise CatalogueError(N_("%(where)s : le champ « %(name)s » doit être du texte (mettez-le entre "
+                                "guillemets), trouvé %(value)s"), where=where, name=name, value=repr(str(value)[:80]))
     return " ".join(value.split())
 
 
-def fits(text: str, where: str, name: str, column: Optional[str] = None) -> str:
+def fits(text: str, where: Place, name: str, column: Optional[str] = None) -> str:
     """`text` if it fits the column of `column` (by default, the column named like the field)."""
     limit = LIMITS.get(column or name)
     if limit and len(text) > limit:
-        raise CatalogueError(f"{where}: field '{name}' is longer than {limit} characters")
+        raise CatalogueError(TOO_LONG, where=where, name=name, limit=limit)
     return text
 
 
@@ -186,17 +204,23 @@ def clip(value: Any, column: str) -> str:
     return str(value)[:LIMITS[column]]
 
 
-def text_field(value: Any, where: str, name: str, required: bool = True) -> str:
+TOO_LONG = N_("%(where)s : le champ « %(name)s » dépasse %(limit)s caractères")
+MISSING = N_("%(where)s : champ « %(name)s » manquant")
+NOT_A_LIST = N_("%(where)s : le champ « %(name)s » doit être une liste")
+
+
+def text_field(value: Any, where: Place, name: str, required: bool = True) -> str:
     if required and (value is None or value == ""):
-        raise CatalogueError(f"{where}: missing field '{name}'")
+        raise CatalogueError(MISSING, where=where, name=name)
     return fits(as_text(value, where, name), where, name)
 
 
-def text_list(value: Any, where: str, name: str) -> list[str]:
+def text_list(value: Any, where: Place, name: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise CatalogueError(f"{where}: field '{name}' must be a list of non-empty texts")
+        raise CatalogueError(N_("%(where)s : le champ « %(name)s » doit être une liste de textes non vides"),
+                             where=where, name=name)
     return [" ".join(v.split()) for v in value]
 
 
@@ -208,19 +232,22 @@ def parse_catalogue(path: Path) -> CatalogueSpec:
     path = Path(path)
     data = read_yaml(path, MAX_CATALOGUE_BYTES)
     if not isinstance(data, dict) or not isinstance(data.get("framework"), dict):
-        raise CatalogueError(f"{path}: not a catalogue (expected 'framework', 'sections' and 'items' at the top)")
+        raise CatalogueError(N_("%(path)s : pas un catalogue (« framework », « sections » et « items » attendus "
+                                "au premier niveau)"), path=path)
     fw = data["framework"]
-    where = f"{path}: framework"
+    where = place(N_("%(path)s : référentiel"), path=path)
     key = text_field(fw.get("key"), where, "key")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]*", key):
-        raise CatalogueError(f"{where}: key {key!r} must be lower-case letters, digits, '.' and '-'")
+        raise CatalogueError(N_("%(where)s : la clé « %(key)s » doit s’écrire en minuscules, chiffres, « . » et "
+                                "« - »"), where=where, key=key)
     assessed = bool(fw.get("assessed", False))
     links = fw.get("links") or {}
     if not isinstance(links, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in links.items()):
-        raise CatalogueError(f"{where}: 'links' must map an item field to a framework key")
+        raise CatalogueError(N_("%(where)s : « links » doit associer un champ d’élément à une clé de référentiel"),
+                             where=where)
     for section_key in ("sections", "items"):
         if not isinstance(data.get(section_key), list):
-            raise CatalogueError(f"{path}: '{section_key}' must be a list")
+            raise CatalogueError(N_("%(path)s : « %(name)s » doit être une liste"), path=path, name=section_key)
     sections = _sections(path, data["sections"], assessed)
     items = _items(path, data["items"], sections, links, assessed)
     return CatalogueSpec(
@@ -235,29 +262,37 @@ def _parent_of(ref: str) -> Optional[str]:
     return ref.rsplit(".", 1)[0] if "." in ref else None
 
 
-def _unknown_fields(raw: dict, known: set, where: str) -> None:
+def _unknown_fields(raw: dict, known: set, where: Place) -> None:
     if unknown := set(raw) - known:
-        raise CatalogueError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        raise CatalogueError(N_("%(where)s : champ(s) inconnu(s) %(fields)s"), where=where,
+                             fields=", ".join(sorted(map(str, unknown))))
+
+
+DUPLICATE = N_("%(where)s : référence en double")
 
 
 def _sections(path: Path, raws: list, assessed: bool) -> dict[str, SectionSpec]:
     sections: dict[str, SectionSpec] = {}
     for order, raw in enumerate(raws):
         if not isinstance(raw, dict):
-            raise CatalogueError(f"{path}: section #{order + 1} is not a mapping")
-        ref = text_field(raw.get("ref"), f"{path}: section #{order + 1}", "ref")
-        where = f"{path}: section {ref}"
+            raise CatalogueError(N_("%(path)s : la section n° %(number)s n’est pas un dictionnaire"), path=path,
+                                 number=order + 1)
+        ref = text_field(raw.get("ref"), place(N_("%(path)s : section n° %(number)s"), path=path, number=order + 1),
+                         "ref")
+        where = place(N_("%(path)s : section %(ref)s"), path=path, ref=ref)
         _unknown_fields(raw, SECTION_FIELDS, where)
         if ref in sections:
-            raise CatalogueError(f"{where}: duplicate ref")
+            raise CatalogueError(DUPLICATE, where=where)
         parent = raw["parent"] if "parent" in raw else _parent_of(ref)
         if parent is not None and not isinstance(parent, str):
-            raise CatalogueError(f"{where}: field 'parent' must be text or null")
+            raise CatalogueError(N_("%(where)s : le champ « parent » doit être du texte ou null"), where=where)
         if parent is not None and parent not in sections:
-            raise CatalogueError(f"{where}: orphan section, its parent {parent!r} is not declared before it")
+            raise CatalogueError(N_("%(where)s : section orpheline, son parent « %(parent)s » n’est pas déclaré "
+                                    "avant elle"), where=where, parent=parent)
         if parent is None and len(ref) > LIMITS["chapter"]:
             # A top section is its items' chapter, a shorter column than a section's ref.
-            raise CatalogueError(f"{where}: a chapter's ref is longer than {LIMITS['chapter']} characters")
+            raise CatalogueError(N_("%(where)s : la référence d’un chapitre dépasse %(limit)s caractères"),
+                                 where=where, limit=LIMITS["chapter"])
         sections[ref] = SectionSpec(
             ref=ref, parent=parent, title=text_field(raw.get("title"), where, "title"),
             title_en=text_field(raw.get("title_en"), where, "title_en", required=assessed), order=order,
@@ -271,26 +306,31 @@ def _items(path: Path, raws: list, sections: dict[str, SectionSpec], links: dict
     items: dict[str, ItemSpec] = {}
     for order, raw in enumerate(raws):
         if not isinstance(raw, dict):
-            raise CatalogueError(f"{path}: item #{order + 1} is not a mapping")
-        ref = text_field(raw.get("ref"), f"{path}: item #{order + 1}", "ref")
-        where = f"{path}: item {ref}"
+            raise CatalogueError(N_("%(path)s : l’élément n° %(number)s n’est pas un dictionnaire"), path=path,
+                                 number=order + 1)
+        ref = text_field(raw.get("ref"), place(N_("%(path)s : élément n° %(number)s"), path=path, number=order + 1),
+                         "ref")
+        where = place(N_("%(path)s : élément %(ref)s"), path=path, ref=ref)
         _unknown_fields(raw, ITEM_FIELDS | set(links), where)
         if ref in items or ref in sections:
-            raise CatalogueError(f"{where}: duplicate ref")
+            raise CatalogueError(DUPLICATE, where=where)
         section = raw["parent"] if "parent" in raw else _parent_of(ref)
         if not isinstance(section, str) or section not in sections:
-            raise CatalogueError(f"{where}: its section {section!r} is not declared")
+            raise CatalogueError(N_("%(where)s : sa section « %(section)s » n’est pas déclarée"), where=where,
+                                 section=section)
         for name in ASSESSED_FIELDS if assessed else ():
             if not raw.get(name):
-                raise CatalogueError(f"{where}: missing field '{name}'")
+                raise CatalogueError(MISSING, where=where, name=name)
         kind = raw.get("kind", "exigence")
         if kind not in REQUIREMENT_KINDS:
-            raise CatalogueError(f"{where}: unknown kind {kind!r} (expected {' or '.join(REQUIREMENT_KINDS)})")
+            raise CatalogueError(N_("%(where)s : type « %(kind)s » inconnu (attendu : %(kinds)s)"), where=where,
+                                 kind=kind, kinds=", ".join(REQUIREMENT_KINDS))
         service_types = text_list(raw.get("service_types"), where, "service_types")
         built_on = text_list(raw.get("built_on"), where, "built_on")
         for value in service_types + built_on:
             if value not in SERVICE_TYPES:
-                raise CatalogueError(f"{where}: unknown service type {value!r} (expected one of {', '.join(SERVICE_TYPES)})")
+                raise CatalogueError(N_("%(where)s : type de service « %(value)s » inconnu (attendu : l’un de "
+                                        "%(types)s)"), where=where, value=value, types=", ".join(SERVICE_TYPES))
         chapter = section
         while sections[chapter].parent:
             chapter = sections[chapter].parent
@@ -309,40 +349,44 @@ def _items(path: Path, raws: list, sections: dict[str, SectionSpec], links: dict
     return list(items.values())
 
 
-def _condition(value: Any, where: str) -> dict:
+def _condition(value: Any, where: Place) -> dict:
     if value is None:
         return {"condition": "", "condition_en": ""}
     if not isinstance(value, dict) or set(value) - {"fr", "en"} or not value.get("fr"):
-        raise CatalogueError(f"{where}: field 'condition' must be a mapping with 'fr' (and 'en') texts")
+        raise CatalogueError(N_("%(where)s : le champ « condition » doit être un dictionnaire avec les textes "
+                                "« fr » (et « en »)"), where=where)
     return {"condition": text_field(value["fr"], where, "condition"),
             "condition_en": text_field(value.get("en"), where, "condition", required=False)}
 
 
-def expected_entries(value: Any, where: str, ref: str) -> list[ExpectedEvidence]:
+def expected_entries(value: Any, where: Place, ref: str) -> list[ExpectedEvidence]:
     """The item's checklist. A plain text entry (older catalogues, libraries) gets the id of its position; a
     mapping names its own id, which must be the item's ref, '#', and a number, once per item."""
     if value is None:
         return []
     if not isinstance(value, list):
-        raise CatalogueError(f"{where}: field 'expected_evidence' must be a list")
+        raise CatalogueError(NOT_A_LIST, where=where, name="expected_evidence")
     if len(value) > MAX_ENTRIES:
-        raise CatalogueError(f"{where}: field 'expected_evidence' holds more than {MAX_ENTRIES} entries")
+        raise CatalogueError(N_("%(where)s : le champ « expected_evidence » compte plus de %(max)s entrées"),
+                             where=where, max=MAX_ENTRIES)
     entries: list[ExpectedEvidence] = []
     for number, raw in enumerate(value, start=1):
         if isinstance(raw, str) and raw.strip():
             entry = ExpectedEvidence(f"{ref}#{number}", " ".join(raw.split()))
         elif isinstance(raw, dict) and not set(raw) - ENTRY_FIELDS:
-            place = f"{where}: expected_evidence #{number}"
-            entry_id = as_text(raw.get("id"), place, "id")
+            at = place(N_("%(where)s : expected_evidence n° %(number)s"), where=where, number=number)
+            entry_id = as_text(raw.get("id"), at, "id")
             if not re.fullmatch(re.escape(ref) + r"#[1-9][0-9]{0,2}", entry_id):
-                raise CatalogueError(f"{place}: id {entry_id!r} must be '{ref}#' followed by a number")
-            entry = ExpectedEvidence(entry_id, bounded(raw.get("text"), place, "text", required=True),
-                                     bounded(raw.get("text_en"), place, "text_en"))
+                raise CatalogueError(N_("%(where)s : l’identifiant « %(id)s » doit être « %(ref)s# » suivi d’un nombre"),
+                                     where=at, id=entry_id, ref=ref)
+            entry = ExpectedEvidence(entry_id, bounded(raw.get("text"), at, "text", required=True),
+                                     bounded(raw.get("text_en"), at, "text_en"))
         else:
-            raise CatalogueError(f"{where}: field 'expected_evidence' must be a list of non-empty texts or of "
-                                 f"mappings with 'id', 'text' and 'text_en'")
+            raise CatalogueError(N_("%(where)s : le champ « expected_evidence » doit être une liste de textes non "
+                                    "vides ou de dictionnaires avec « id », « text » et « text_en »"), where=where)
         if any(e.id == entry.id for e in entries):
-            raise CatalogueError(f"{where}: expected evidence id {entry.id!r} is used twice")
+            raise CatalogueError(N_("%(where)s : l’identifiant de preuve attendue « %(id)s » est utilisé deux fois"),
+                                 where=where, id=entry.id)
         entries.append(entry)
     return entries
 
@@ -350,30 +394,31 @@ def expected_entries(value: Any, where: str, ref: str) -> list[ExpectedEvidence]
 MAX_ENTRY_TEXT = 500  # an entry or a rationale: a sentence or two
 
 
-def bounded(value: Any, where: str, name: str, required: bool = False) -> str:
+def bounded(value: Any, where: Place, name: str, required: bool = False) -> str:
     text = as_text(value, where, name)
     if required and not text:
-        raise CatalogueError(f"{where}: missing field '{name}'")
+        raise CatalogueError(MISSING, where=where, name=name)
     if len(text) > MAX_ENTRY_TEXT:
-        raise CatalogueError(f"{where}: field '{name}' is longer than {MAX_ENTRY_TEXT} characters")
+        raise CatalogueError(TOO_LONG, where=where, name=name, limit=MAX_ENTRY_TEXT)
     return text
 
 
-def link_list(value: Any, where: str, name: str) -> list[LinkSpec]:
+def link_list(value: Any, where: Place, name: str) -> list[LinkSpec]:
     """Links as refs, or as mappings with the ref and its rationale in French and English."""
     if not isinstance(value, list):
-        raise CatalogueError(f"{where}: field '{name}' must be a list")
+        raise CatalogueError(NOT_A_LIST, where=where, name=name)
     links: list[LinkSpec] = []
     for raw in value:
         if isinstance(raw, str) and raw.strip():
             links.append(LinkSpec(raw.strip()))
         elif isinstance(raw, dict) and not set(raw) - LINK_FIELDS and raw.get("ref"):
-            place = f"{where}: {name} {raw['ref']}"
+            at = place(N_("%(where)s : %(name)s %(ref)s"), where=where, name=name, ref=raw["ref"])
             links.append(LinkSpec(as_text(raw["ref"], where, name, numbers=True),
-                                  bounded(raw.get("rationale"), place, "rationale"),
-                                  bounded(raw.get("rationale_en"), place, "rationale_en")))
+                                  bounded(raw.get("rationale"), at, "rationale"),
+                                  bounded(raw.get("rationale_en"), at, "rationale_en")))
         else:
-            raise CatalogueError(f"{where}: field '{name}' must list refs, or mappings with 'ref', 'rationale' "
-                                 f"and 'rationale_en'")
+            raise CatalogueError(N_("%(where)s : le champ « %(name)s » doit lister des références, ou des "
+                                    "dictionnaires avec « ref », « rationale » et « rationale_en »"),
+                                 where=where, name=name)
     return links
 

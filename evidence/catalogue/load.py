@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 from sqlmodel import Session, select
 
 from evidence.catalogue.format import CatalogueError, CatalogueSpec, LinkSpec, parse_catalogue
+from evidence.core.errors import N_
 from evidence.data import audit
 from evidence.data.models import Framework, Perimeter, Requirement, RequirementLink, Section
 from evidence.services.perimeters import restore_disallowed_exclusions
@@ -92,14 +93,16 @@ def _ordered(specs: list[CatalogueSpec]) -> list[CatalogueSpec]:
         seen = set()
         for spec in specs:
             if spec.key in seen:
-                raise CatalogueError(f"{spec.path}: framework {spec.key!r} is defined by two files")
+                raise CatalogueError(N_("%(path)s : le référentiel « %(key)s » est défini par deux fichiers"),
+                                     path=spec.path, key=spec.key)
             seen.add(spec.key)
     done: list[CatalogueSpec] = []
     pending = list(specs)
     while pending:
         ready = [s for s in pending if not (s.link_targets & keys) - {d.key for d in done} - {s.key}]
         if not ready:
-            raise CatalogueError("catalogues link to each other in a cycle: " + ", ".join(s.key for s in pending))
+            raise CatalogueError(N_("des catalogues se lient les uns aux autres en cycle : %(keys)s"),
+                                 keys=", ".join(s.key for s in pending))
         done += ready
         pending = [s for s in pending if s not in ready]
     return done
@@ -165,13 +168,15 @@ def _link(session: Session, spec: CatalogueSpec, framework: Framework, by_ref: d
     """Make the links from `spec` to `target_key` those the file names; (added, removed)."""
     target = find_framework(session, target_key)
     if target is None:
-        raise CatalogueError(f"{spec.path}: links point to framework {target_key!r}, which is not loaded")
+        raise CatalogueError(N_("%(path)s : des liens visent le référentiel « %(key)s », qui n’est pas chargé"),
+                             path=spec.path, key=target_key)
     targets = {r.ref: r.id for r in session.exec(select(Requirement).where(Requirement.framework_id == target.id))}
     wanted: dict[tuple[int, int], LinkSpec] = {}
     for item in spec.items:
         for link in item.links.get(target_key, []):
             if link.ref not in targets:
-                raise CatalogueError(f"{spec.path}: item {item.ref}: {target_key} has no {link.ref!r}")
+                raise CatalogueError(N_("%(path)s : élément %(ref)s : %(key)s n’a pas d’élément « %(target)s »"),
+                                     path=spec.path, ref=item.ref, key=target_key, target=link.ref)
             wanted[(by_ref[item.ref].id, targets[link.ref])] = link
     return _sync_links(session, framework.id, target.id, wanted)
 

@@ -2,7 +2,7 @@
 
 Each command is a thin wrapper over a service function the web views use too, in a module per domain:
 instance (init, serve, worker), users, catalogue, applicability, evidence (import, perimeter-document, reminders,
-gaps, sovereignty), dossiers (dossier render|list|approve|diff|sign|render-again), exports (export, verify-bundle)
+gaps, sovereignty), digest (digest send), dossiers (dossier render|list|approve|diff|sign|render-again), exports (export, verify-bundle)
 and ops (backup, restore, verify); cli.common holds what they share. Errors the user can act on come out as one line on stderr and
 a non-zero exit status, never a traceback.
 """
@@ -14,13 +14,13 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from evidence.cli import applicability, catalogue, dossiers, evidence, exports, instance, ops, users
+from evidence.cli import applicability, catalogue, digest, dossiers, evidence, exports, instance, ops, users
 from evidence.settings import debug_requested
 
 COMMANDS = (
     instance.init, instance.serve, instance.worker, users.users, catalogue.catalogue, applicability.applicability,
     evidence.import_evidence, evidence.perimeter_document,
-    evidence.gaps_command, evidence.reminders_command, dossiers.dossier, evidence.sovereignty_command,
+    evidence.gaps_command, evidence.reminders_command, digest.digest, dossiers.dossier, evidence.sovereignty_command,
     exports.export, ops.verify, exports.verify_bundle_command, ops.backup_command, ops.restore_command,
 )
 

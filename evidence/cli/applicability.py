@@ -12,7 +12,7 @@ import click
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command
 from evidence.core import rules
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.presentation import labels
 from evidence.services import perimeters as perimeter_service
 
@@ -68,16 +68,18 @@ def applicability_set(perimeter, ref, state, justification):
 def applicability_import(perimeter, file):
     """Apply decisions from a CSV file (columns ref, state, justification): all of them, or none if one is refused."""
     if file.stat().st_size > MAX_IMPORT_BYTES:
-        raise EvidenceError(f"{file}: larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")
+        raise EvidenceError(N_("%(path)s : plus de %(megabytes)s Mo"), path=file,
+                            megabytes=MAX_IMPORT_BYTES // (1024 * 1024))
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
-        raise EvidenceError(f"{file}: not UTF-8 text") from None
+        raise EvidenceError(N_("%(path)s : pas du texte UTF-8"), path=file) from None
     first = text.split("\n", 1)[0]
     reader = csv.DictReader(io.StringIO(text), delimiter=";" if first.count(";") > first.count(",") else ",")
     missing = {"ref", "state"} - {name.strip() for name in reader.fieldnames or ()}
     if missing:
-        raise EvidenceError(f"{file}: missing column(s) {', '.join(sorted(missing))} (expected ref, state, justification)")
+        raise EvidenceError(N_("%(path)s : colonne(s) manquante(s) %(columns)s (attendues : ref, state, "
+                               "justification)"), path=file, columns=", ".join(sorted(missing)))
     lines = [perimeter_service.ApplicabilityLine(n, row.get("ref") or "", row.get("state") or "",
                                                  row.get("justification") or "")
              for n, row in enumerate(reader, start=2)]

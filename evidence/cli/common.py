@@ -11,8 +11,9 @@ from sqlalchemy.exc import OperationalError
 
 from evidence import context
 from evidence.core import clock
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data import database as db
+from evidence.presentation import messages
 
 
 def cli_actor() -> str:
@@ -31,9 +32,10 @@ def friendly_errors(command):
         try:
             return command(*args, **kwargs)
         except EvidenceError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(messages.render(error, messages.command_line_locale())) from None
         except OperationalError as error:
-            raise click.ClickException(f"database error: {str(error.orig).strip().splitlines()[0]}") from None
+            problem = Message(N_("erreur de la base de données : %(detail)s"), detail=_first_line(error))
+            raise click.ClickException(messages.render(problem, messages.command_line_locale())) from None
 
     return wrapper
 
@@ -44,9 +46,13 @@ def require_schema() -> None:
     try:
         revision = db.current_revision(engine)
     except OperationalError as error:
-        raise EvidenceError(f"database unreachable: {str(error.orig).strip().splitlines()[0]}") from None
+        raise EvidenceError(N_("base de données injoignable : %(detail)s"), detail=_first_line(error)) from None
     if revision is None:
-        raise EvidenceError("the database is not initialised: run `evidence init` first")
+        raise EvidenceError(N_("la base de données n’est pas initialisée : lancez d’abord `evidence init`"))
+
+
+def _first_line(error: OperationalError) -> str:
+    return str(error.orig).strip().splitlines()[0]
 
 
 def _schema_checked(command):

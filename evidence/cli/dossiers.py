@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command, today
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.services.perimeters import get_perimeter
 
 
@@ -47,10 +47,11 @@ def _progress_bar():
 
 def _version(session, perimeter, number: int):
     from evidence.dossier import history
+    from evidence.dossier.generate import NO_VERSION
 
     item = history.version(session, perimeter, number)
     if item is None:
-        raise EvidenceError(f"{perimeter.code} has no dossier version {number}")
+        raise EvidenceError(NO_VERSION, perimeter=perimeter.code, number=number)
     return item
 
 
@@ -124,9 +125,14 @@ def _function(functions: tuple[str, ...], given: str) -> str:
     matches = [f for f in functions if wanted.casefold() in f.casefold()]
     if len(matches) == 1:
         return matches[0]
-    listed = "; ".join(functions) or "none (set DOSSIER_APPROVER_FUNCTIONS)"
-    raise EvidenceError(f"--function {given!r} names {'several' if matches else 'none'} of the approval functions: "
-                        f"{listed}")
+    if not functions:
+        raise EvidenceError(N_("--function « %(given)s » : aucune fonction d’approbation n’est configurée "
+                               "(renseignez DOSSIER_APPROVER_FUNCTIONS)"), given=given)
+    if matches:
+        raise EvidenceError(N_("--function « %(given)s » désigne plusieurs des fonctions d’approbation : "
+                               "%(functions)s"), given=given, functions="; ".join(functions))
+    raise EvidenceError(N_("--function « %(given)s » ne désigne aucune des fonctions d’approbation : %(functions)s"),
+                        given=given, functions="; ".join(functions))
 
 
 def _approver(session, email: str):
@@ -134,9 +140,9 @@ def _approver(session, email: str):
 
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
     if user is None:
-        raise EvidenceError(f"--as {email}: no such user")
+        raise EvidenceError(N_("--as %(email)s : aucun utilisateur de ce nom"), email=email)
     if not user.active:
-        raise EvidenceError(f"--as {email}: this account is disabled")
+        raise EvidenceError(N_("--as %(email)s : ce compte est désactivé"), email=email)
     return user
 
 
@@ -204,8 +210,9 @@ def sign(perimeter, version):
         target = get_perimeter(session, perimeter)
         item = _version(session, target, version)
         if signing is None:
-            raise EvidenceError(f"{target.code}-v{item.number}: no signing certificate is configured "
-                                f"(set DOSSIER_SIGNING_PKCS12 and DOSSIER_SIGNING_PASSPHRASE_FILE)")
+            raise EvidenceError(N_("%(name)s : aucun certificat de signature n’est configuré (renseignez "
+                                   "DOSSIER_SIGNING_PKCS12 et DOSSIER_SIGNING_PASSPHRASE_FILE)"),
+                                name=f"{target.code}-v{item.number}")
         sign_stored(session, context.get_store(), item, signing)
         click.echo(f"Signed {target.code} v{item.number} as {item.signer}: SHA-256 {item.signed_sha256}")
 

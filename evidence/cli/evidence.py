@@ -10,6 +10,7 @@ from flask import current_app
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command, require_schema, today
 from evidence.core.vocabulary import PERIMETER_DOCUMENT_ROLES
+from evidence.presentation import messages
 from evidence.services.perimeters import get_perimeter
 
 
@@ -43,19 +44,21 @@ def import_evidence(manifest, root, dry_run, atomic, report, as_email, template)
             result = importer.run_import(
                 session, context.get_store(), actor, manifest, root, dry_run=dry_run, atomic=atomic,
                 max_size=current_app.config["MAX_CONTENT_LENGTH"], origin=cli_actor(), progress=progress,
+                link_schemes=current_app.config["LINK_SCHEMES"],
             )
     finally:
         if progress:
             progress.finish()
+    locale = messages.command_line_locale()
     if dry_run:
         for outcome in result.outcomes:
             if outcome.action != importer.ERROR:
-                click.echo(importer.describe(outcome))
+                click.echo(messages.render(importer.describe(outcome), locale))
     for line in importer.error_lines(result):
-        click.echo(line, err=True)
-    click.echo(importer.summary(result))
+        click.echo(messages.render(line, locale), err=True)
+    click.echo(messages.render(importer.summary(result), locale))
     if report:
-        importer.write_report(report, result)
+        importer.write_report(report, result, locale)
     if result.interrupted:
         sys.exit(130)
     if result.failed:

@@ -8,6 +8,8 @@ import click
 
 from evidence import context
 from evidence.cli.common import evidence_command, today
+from evidence.core.errors import N_, EvidenceError
+from evidence.presentation import messages
 from evidence.services.perimeters import get_perimeter
 
 
@@ -63,8 +65,9 @@ def verify_bundle_command(bundle):
     from evidence.dossier.bundle import verify_bundle
 
     checked, problems = verify_bundle(bundle)
+    locale = messages.command_line_locale()
     for problem in problems:
-        click.echo(problem, err=True)
+        click.echo(messages.render(problem, locale), err=True)
     if problems:
-        raise click.ClickException(f"{len(problems)} problem(s) in {bundle}")
+        raise EvidenceError(N_("%(count)s problème(s) dans %(bundle)s"), count=len(problems), bundle=bundle)
     click.echo(f"{bundle}: {checked} files match the manifest")

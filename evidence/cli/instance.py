@@ -11,7 +11,7 @@ from sqlmodel import select
 from evidence import catalogue as referential
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command, today
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.data import database as db
 from evidence.data.models import Perimeter, User
 from evidence.services import users as auth
@@ -50,7 +50,8 @@ def init(admin_email, admin_name, admin_password, demo):
 def _first_admin(session, email, name, password):
     if not email:
         if not sys.stdin.isatty():
-            raise EvidenceError("no admin exists yet: give --admin-email (and optionally --admin-password)")
+            raise EvidenceError(N_("aucun administrateur n’existe encore : donnez --admin-email (et éventuellement "
+                                   "--admin-password)"))
         email = click.prompt("E-mail of the first admin")
     generated = not password
     if generated and sys.stdin.isatty():

@@ -8,6 +8,7 @@ ALL_ROLES = ROLES
 # Role groups: a view or a service names the group, never the roles one by one.
 COMPLIANCE_ROLES = ("admin", "manager")  # everything compliance: applicability, verdicts, approvals, dossiers
 WRITER_ROLES = ("admin", "manager", "contributor")  # may create controls and evidence (a contributor: their own)
+OWNER_ROLES = ("admin", "manager", "contributor")  # may own a control, evidence or an action: an auditor only reads, so owns nothing
 
 REQUIREMENT_KINDS = ("exigence", "recommandation")
 SERVICE_TYPES = ("IaaS", "CaaS", "PaaS", "SaaS")
@@ -21,6 +22,11 @@ CONTROL_STATUSES = ("planned", "in_progress", "implemented", "retired")
 EVIDENCE_KINDS = ("policy", "procedure", "record", "report", "configuration", "screenshot", "attestation", "link")
 EVIDENCE_STATUSES = ("draft", "in_review", "approved", "rejected")
 CLASSIFICATIONS = ("public", "internal", "restricted", "confidential")
+# Recurring evidence (a quarterly access review): renewed on this cadence, counted in months by rules.renewal.
+RENEWAL_CADENCES = ("monthly", "quarterly", "half_yearly", "yearly")
+# What the inbox stores when it happens (the date-driven tasks, expiring, overdue, renewal due, are computed).
+NOTIFICATION_KINDS = ("review_requested", "evidence_approved", "evidence_rejected", "finding_raised")
+DIGEST_CADENCES = ("daily", "weekly", "never")  # how often the e-mail digest goes out (DIGEST_CADENCE)
 ACTION_STATUSES = ("open", "in_progress", "done", "cancelled")
 # The risk that remains while an action is not done, as the team rates it ("": not rated yet).
 RESIDUAL_RISKS = ("low", "medium", "high")

@@ -27,8 +27,10 @@ from evidence.core.vocabulary import (  # noqa: F401  (re-exported: models name 
     FINDING_STATUSES,
     HOLDER_KINDS,
     LINK_RELATIONSHIPS,
+    NOTIFICATION_KINDS,
     PERIMETER_DOCUMENT_ROLES,
     PERIMETER_PHASES,
+    RENEWAL_CADENCES,
     REQUIREMENT_KINDS,
     RESIDUAL_RISKS,
     ROLES,
@@ -88,6 +90,11 @@ class User(SQLModel, table=True):
     locale: Optional[str] = Field(default=None, max_length=5)
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: Optional[datetime] = None
+    digest: bool = True  # receives the e-mail digest (the user may opt out on the account page)
+    # The last digest mailed: what it reported is not reported again (stored notifications by time, date-driven
+    # tasks by the day they became due, judged on the product's "today").
+    digest_sent_at: Optional[datetime] = None
+    digest_sent_on: Optional[date] = None
 
     # Flask-Login protocol
     @property
@@ -104,6 +111,26 @@ class User(SQLModel, table=True):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"
+
+
+class Notification(SQLModel, table=True):
+    """Something that happened that a user should know of (a review asked of them, their evidence approved or
+    rejected, a finding on their control): their inbox and the digest read it. The words are put together when
+    shown, in the reader's language, from `kind` and `payload` (refs, titles, names as they were)."""
+
+    __table_args__ = (
+        one_of("kind", NOTIFICATION_KINDS),
+        Index("ix_notification_recipient_unread", "recipient_id", "read_at"),
+    )
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    recipient_id: int = Field(foreign_key="user.id", ondelete="CASCADE")
+    kind: str = Field(max_length=30)
+    object_type: str = Field(max_length=30)  # evidence, finding
+    object_id: str = Field(max_length=60)  # the evidence's ref, the finding's id
+    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    read_at: Optional[datetime] = None
 
 
 class LoginFailure(SQLModel, table=True):
@@ -349,6 +376,7 @@ class Evidence(Versioned, SQLModel, table=True):
         one_of("kind", EVIDENCE_KINDS),
         one_of("status", EVIDENCE_STATUSES),
         one_of("classification", CLASSIFICATIONS),
+        one_of("renewal", ("",) + RENEWAL_CADENCES),
     )
 
     id: Optional[int] = Field(default=None, primary_key=True)
@@ -365,6 +393,7 @@ class Evidence(Versioned, SQLModel, table=True):
     effective_date: Optional[date] = None
     valid_until: Optional[date] = Field(default=None, index=True)
     document_version: str = Field(default="", max_length=40)  # the document's own version ("2.3"), not ours
+    renewal: str = Field(default="", max_length=20)  # RENEWAL_CADENCES: recurring evidence; "": renewed when it expires
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data.files import atomic_write
 from evidence.services.uploads import safe_filename
 
@@ -108,8 +108,8 @@ def write_bundle(snapshot: dict, pdf: bytes, store, path: Path) -> dict:
                         size += len(chunk)
                         target.write(chunk)
                 if digest.hexdigest() != evidence["sha256"]:
-                    raise EvidenceError(f"{evidence['ref']} v{evidence['version']}: the stored file no longer matches "
-                                        f"its SHA-256; run `evidence verify`")
+                    raise EvidenceError(N_("%(ref)s v%(version)s : le fichier enregistré ne correspond plus à son SHA-256 ; lancez `evidence verify`"),
+                                        ref=evidence["ref"], version=evidence["version"])
             archive.writestr(zipfile.ZipInfo(BUNDLE_MANIFEST, stamp), data)
             rows = io.StringIO()
             writer = csv.writer(rows)
@@ -124,7 +124,7 @@ def write_bundle(snapshot: dict, pdf: bytes, store, path: Path) -> dict:
             "manifest_sha256": hashlib.sha256(data).hexdigest()}
 
 
-def verify_bundle(path: Path) -> tuple[int, list[str]]:
+def verify_bundle(path: Path) -> tuple[int, list[Message]]:
     """Re-check a bundle offline: (files checked, problems naming each file that differs, is missing or extra).
 
     The manifest itself is checked first: its SHA-256 must be the one written in the bundled dossier PDF's
@@ -133,63 +133,74 @@ def verify_bundle(path: Path) -> tuple[int, list[str]]:
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as error:
-        raise EvidenceError(f"{path}: not a readable zip file ({error})") from None
+        raise EvidenceError(N_("%(path)s : pas un fichier zip lisible (%(reason)s)"), path=path, reason=error) from None
     with archive:
         try:
             info = archive.getinfo(BUNDLE_MANIFEST)
         except KeyError:
-            raise EvidenceError(f"{path}: no {BUNDLE_MANIFEST} in the bundle") from None
+            raise EvidenceError(N_("%(path)s : pas de %(manifest)s dans le lot"), path=path,
+                                manifest=BUNDLE_MANIFEST) from None
         if info.file_size > 64 * 1024 * 1024:
-            raise EvidenceError(f"{path}: {BUNDLE_MANIFEST} is {info.file_size} bytes, far more than any manifest")
+            raise EvidenceError(N_("%(path)s : %(manifest)s fait %(size)s octets, bien plus que tout manifeste"),
+                                path=path, manifest=BUNDLE_MANIFEST, size=info.file_size)
         data = archive.read(info)
         try:
             manifest = json.loads(data)
-            if not isinstance(manifest, dict) or not isinstance(manifest.get("files", []), list):
-                raise ValueError("not a manifest object")
         except ValueError as error:
-            raise EvidenceError(f"{path}: {BUNDLE_MANIFEST} is not valid JSON ({error})") from None
+            raise EvidenceError(N_("%(path)s : %(manifest)s n’est pas du JSON valide (%(reason)s)"), path=path,
+                                manifest=BUNDLE_MANIFEST, reason=error) from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files", []), list):
+            raise EvidenceError(N_("%(path)s : %(manifest)s n’est pas un objet manifeste"), path=path,
+                                manifest=BUNDLE_MANIFEST)
         problems = []
         bound = manifest_bound(manifest)
         if len(data) > bound:
-            problems.append(f"{BUNDLE_MANIFEST}: {len(data)} bytes, more than its entries justify ({bound}): refused")
+            problems.append(Message(N_("%(manifest)s : %(size)s octets, plus que ne le justifient ses entrées "
+                                       "(%(bound)s) : refusé"), manifest=BUNDLE_MANIFEST, size=len(data), bound=bound))
         problems += _check_manifest_hash(archive, manifest, hashlib.sha256(data).hexdigest())
         listed = {entry["path"]: entry for entry in manifest.get("files", []) if isinstance(entry, dict)}
         dossier = manifest.get("dossier")
         present = set(archive.namelist()) - {BUNDLE_MANIFEST, "manifest.csv", dossier}
-        problems += [f"{name}: in the manifest but missing from the bundle" for name in sorted(set(listed) - present)]
-        problems += [f"{name}: in the bundle but not in the manifest" for name in sorted(present - set(listed))]
+        problems += [Message(N_("%(name)s : dans le manifeste mais absent du lot"), name=name)
+                     for name in sorted(set(listed) - present)]
+        problems += [Message(N_("%(name)s : dans le lot mais pas dans le manifeste"), name=name)
+                     for name in sorted(present - set(listed))]
         for name in sorted(set(listed) & present):
             digest = hashlib.sha256()
             with archive.open(name) as f:
                 while chunk := f.read(1024 * 1024):
                     digest.update(chunk)
             if digest.hexdigest() != listed[name].get("sha256"):
-                problems.append(f"{name}: SHA-256 differs from the manifest (altered)")
+                problems.append(Message(N_("%(name)s : le SHA-256 diffère de celui du manifeste (altéré)"), name=name))
         return len(listed) + (1 if dossier else 0), problems
 
 
-def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict, actual: str) -> list[str]:
+def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict, actual: str) -> list[Message]:
     """The manifest's SHA-256 against the one the bundled dossier PDF records (see pdf.MANIFEST_INFO_KEY)."""
     from evidence.dossier.pdf import recorded_manifest_sha256
 
     dossier = manifest.get("dossier")
     if not isinstance(dossier, str) or dossier not in archive.namelist():
-        return [f"{BUNDLE_MANIFEST}: names no dossier PDF present in the bundle ({dossier!r}): refused"]
+        return [Message(N_("%(manifest)s : ne nomme aucun PDF de dossier présent dans le lot (%(dossier)s) : refusé"),
+                        manifest=BUNDLE_MANIFEST, dossier=repr(dossier))]
     pdf = archive.read(dossier)
     expected: Optional[str] = recorded_manifest_sha256(pdf)
     problems = []
     if expected is None:
-        return [f"{dossier}: records no manifest SHA-256: the manifest cannot be checked: refused"]
+        return [Message(N_("%(dossier)s : n’enregistre aucun SHA-256 de manifeste : le manifeste ne peut pas être "
+                           "vérifié : refusé"), dossier=dossier)]
     if expected != actual:
-        problems.append(f"{BUNDLE_MANIFEST}: SHA-256 {actual} differs from the one {dossier} records "
-                        f"({expected}): the manifest was altered: refused")
+        problems.append(Message(N_("%(manifest)s : le SHA-256 %(actual)s diffère de celui qu’enregistre %(dossier)s "
+                                   "(%(expected)s) : le manifeste a été altéré : refusé"), manifest=BUNDLE_MANIFEST,
+                                actual=actual, dossier=dossier, expected=expected))
     from evidence.dossier import signing
 
     if signing.is_signed(pdf):
         report = signing.check_signature(pdf)
         if not report.intact:
-            problems.append(f"{dossier}: its signature does not match its content (altered after signing)")
+            problems.append(Message(N_("%(dossier)s : sa signature ne correspond pas à son contenu (altéré après la "
+                                       "signature)"), dossier=dossier))
         elif not report.covers_whole_file:
-            problems.append(f"{dossier}: content was added after the signature: its manifest SHA-256 is not the "
-                            f"signed one")
+            problems.append(Message(N_("%(dossier)s : du contenu a été ajouté après la signature : son SHA-256 de "
+                                       "manifeste n’est pas celui qui a été signé"), dossier=dossier))
     return problems

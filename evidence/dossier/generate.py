@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from evidence.core import clock
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.core.vocabulary import RENDERED_DOSSIER_STATUSES
 from evidence.data import audit
 from evidence.data.models import Dossier, Perimeter, User, utcnow
@@ -34,6 +34,18 @@ Progress = Callable[[int, str], None]
 
 
 # --- Generation ---------------------------------------------------------------------------------------------
+
+
+STATUS_WORDS = {"queued": N_("en attente de rendu"), "rendering": N_("en cours de rendu"), "draft": N_("projet"),
+                "approved": N_("approuvée"), "failed": N_("en échec")}
+
+
+def status_words(status: str) -> Message | str:
+    """A version's state in the reader's words (a refusal names it)."""
+    return Message(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
+NO_VERSION = N_("%(perimeter)s n’a pas de version de dossier %(number)s")
 
 
 def label(perimeter_code: str, dossier: Dossier) -> str:
@@ -140,9 +152,11 @@ def sign_stored(session: Session, store, dossier: Dossier, signing) -> Dossier:
     perimeter = session.get(Perimeter, dossier.perimeter_id)
     name = label(perimeter.code, dossier)
     if dossier.status != "approved":
-        raise EvidenceError(f"{name} is not an approved version (it is {dossier.status}): only an approved dossier is signed")
+        raise EvidenceError(N_("%(name)s n’est pas une version approuvée (état : %(status)s) : seul un dossier "
+                               "approuvé est signé"), name=name, status=status_words(dossier.status))
     if dossier.signed_storage_key:
-        raise EvidenceError(f"{name} is signed already ({dossier.signer}, {history.iso(dossier.signed_at)})")
+        raise EvidenceError(N_("%(name)s est déjà signé (%(signer)s, %(date)s)"), name=name, signer=dossier.signer,
+                            date=history.iso(dossier.signed_at))
     with store.open(dossier.storage_key) as source:
         pdf = source.read()
     try:
@@ -151,7 +165,8 @@ def sign_stored(session: Session, store, dossier: Dossier, signing) -> Dossier:
     except Exception as error:
         session.rollback()
         dossier = session.get(Dossier, dossier.id)
-        dossier.error = f"signing failed: {error}"[:2000]
+        # Kept in the source language, as every stored reason: the record outlives the reader's choice.
+        dossier.error = Message(N_("échec de la signature : %(reason)s"), reason=error).render()[:2000]
         session.add(dossier)
         audit.record(session, None, "dossier.sign_fail", object_type="dossier", object_id=name,
                      details={"error": dossier.error[:300]})
@@ -173,7 +188,8 @@ def render_again(session: Session, actor, dossier: Dossier) -> Dossier:
     perimeter = session.get(Perimeter, dossier.perimeter_id)
     name = label(perimeter.code, dossier)
     if dossier.status != "failed":
-        raise EvidenceError(f"{name} did not fail (it is {dossier.status}): only a failed version is rendered again")
+        raise EvidenceError(N_("%(name)s n’a pas échoué (état : %(status)s) : seule une version en échec est rendue "
+                               "de nouveau"), name=name, status=status_words(dossier.status))
     dossier.status, dossier.progress, dossier.error = "queued", 0, ""
     session.add(dossier)
     audit.record(session, actor, "dossier.render_again", object_type="dossier", object_id=name,
@@ -221,24 +237,26 @@ def bundled_version(session: Session, perimeter: Perimeter, number: Optional[int
     if number is not None:
         dossier = history.version(session, perimeter, number)
         if dossier is None:
-            raise EvidenceError(f"{perimeter.code} has no dossier version {number}")
+            raise EvidenceError(NO_VERSION, perimeter=perimeter.code, number=number)
         name = label(perimeter.code, dossier)
         if dossier.status == "approved":
             return dossier
         if dossier.status == "draft":
             if draft:
                 return dossier
-            raise EvidenceError(f"{name} is a draft: a draft cannot be bundled as final (approve it first, "
-                                f"or ask for the draft explicitly)")
-        raise EvidenceError(f"{name} has no rendered PDF (it is {dossier.status})")
+            raise EvidenceError(N_("%(name)s est un projet : un projet ne peut pas être remis comme version finale "
+                                   "(approuvez-le d’abord, ou demandez explicitement le projet)"), name=name)
+        raise EvidenceError(N_("%(name)s n’a pas de PDF rendu (état : %(status)s)"), name=name,
+                            status=status_words(dossier.status))
     statuses = RENDERED_DOSSIER_STATUSES if draft else ("approved",)
     latest = session.exec(select(Dossier).where(Dossier.perimeter_id == perimeter.id, Dossier.status.in_(statuses))
                           .order_by(Dossier.number.desc()).limit(1)).first()
     if latest is None:
         if draft:
-            raise EvidenceError(f"{perimeter.code} has no rendered dossier version")
-        raise EvidenceError(f"{perimeter.code} has no approved dossier version: a draft cannot be bundled as final "
-                            f"(approve one first, or ask for the draft explicitly)")
+            raise EvidenceError(N_("%(perimeter)s n’a aucune version de dossier rendue"), perimeter=perimeter.code)
+        raise EvidenceError(N_("%(perimeter)s n’a aucune version de dossier approuvée : un projet ne peut pas être "
+                               "remis comme version finale (approuvez-en une d’abord, ou demandez explicitement le "
+                               "projet)"), perimeter=perimeter.code)
     return latest
 
 

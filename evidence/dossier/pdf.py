@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Optional
 from flask_babel import force_locale
 from markupsafe import Markup
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import LOCALES
 from evidence.dossier.render.archive import MANIFEST_INFO_KEY, Attachment
 from evidence.dossier.render.cache import PartCache
@@ -87,7 +87,7 @@ class RenderResult:
 
 def checked_language(lang: str) -> str:
     if lang not in LANGUAGES:
-        raise EvidenceError(f"unknown dossier language {lang!r} (fr or en)")
+        raise EvidenceError(N_("langue de dossier « %(lang)s » inconnue (fr ou en)"), lang=lang)
     return lang
 
 
@@ -178,18 +178,17 @@ def attachments(snapshot: dict, store, ceiling: int) -> list[Attachment]:
     files = [e for e in snapshot["evidence"] if e.get("storage_key")]
     total = sum(e["size"] or 0 for e in files)
     if total > ceiling:
-        raise EvidenceError(
-            f"the pinned evidence files add up to {total // (1024 * 1024)} MB, over the "
-            f"{ceiling // (1024 * 1024)} MB ceiling for an attached dossier; render without "
-            f"--attach-evidence and hand over the evidence bundle instead"
-        )
+        raise EvidenceError(N_("les fichiers de preuve épinglés totalisent %(total)s Mo, au-delà du plafond de "
+                               "%(ceiling)s Mo d’un dossier avec pièces jointes ; rendez-le sans --attach-evidence et "
+                               "remettez plutôt le lot de preuves"),
+                            total=total // (1024 * 1024), ceiling=ceiling // (1024 * 1024))
     result = []
     for evidence in files:
         with store.open(evidence["storage_key"]) as source:
             data = source.read()
         if hashlib.sha256(data).hexdigest() != evidence["sha256"]:
-            raise EvidenceError(f"{evidence['ref']} v{evidence['version']}: the stored file no longer matches its "
-                                f"SHA-256; run `evidence verify`")
+            raise EvidenceError(N_("%(ref)s v%(version)s : le fichier enregistré ne correspond plus à son SHA-256 ; lancez `evidence verify`"),
+                                ref=evidence["ref"], version=evidence["version"])
         day = evidence.get("version_date") or snapshot["today"]
         result.append(Attachment(
             name=evidence_file_name(evidence),
@@ -252,7 +251,8 @@ def _render_in_parts(snapshot: dict, lang: str, settings: DossierSettings, refus
                 break
             front_pages = front.pages
         else:
-            raise EvidenceError("the dossier's table of contents does not settle on a length; please report it")
+            raise EvidenceError(N_("la table des matières du dossier ne se stabilise pas sur une longueur ; merci de "
+                                   "le signaler"))
     continued = [n for n, part in enumerate(plan) if part["kind"] == "chapter" and not part["first"]]
     pdf = merge([front, *parts], running, numbers, snapshot_digest(snapshot)[:32].encode(), owners, continued,
                 manifest_sha256=manifest_sha256, attachments=list(files))

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping, Optional
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 
 SIGNATURE_FIELD = "DossierSignature"
 
@@ -60,7 +60,7 @@ class SignatureReport:
     signer: str = ""  # the signer certificate's subject
     timestamped: bool = False
     covers_whole_file: bool = False  # nothing was added after the signature
-    problems: list[str] = field(default_factory=list)
+    problems: list[Message] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -73,21 +73,24 @@ def _signer(signing: SigningSettings):
     try:
         data = signing.pkcs12.read_bytes()
     except OSError as error:
-        raise EvidenceError(f"the dossier signing certificate {signing.pkcs12} cannot be read "
-                            f"({error.strerror or error}); check DOSSIER_SIGNING_PKCS12") from None
+        raise EvidenceError(N_("le certificat de signature des dossiers %(path)s est illisible (%(reason)s) ; "
+                               "vérifiez DOSSIER_SIGNING_PKCS12"), path=signing.pkcs12,
+                            reason=error.strerror or error) from None
     passphrase = None
     if signing.passphrase_file is not None:
         try:
             passphrase = signing.passphrase_file.read_bytes().rstrip(b"\r\n")
         except OSError as error:
-            raise EvidenceError(f"the signing passphrase file {signing.passphrase_file} cannot be read "
-                                f"({error.strerror or error}); check DOSSIER_SIGNING_PASSPHRASE_FILE") from None
+            raise EvidenceError(N_("le fichier de phrase secrète de signature %(path)s est illisible (%(reason)s) ; "
+                                   "vérifiez DOSSIER_SIGNING_PASSPHRASE_FILE"), path=signing.passphrase_file,
+                                reason=error.strerror or error) from None
     try:
         return signers.SimpleSigner.load_pkcs12_data(data, other_certs=[], passphrase=passphrase)
     except Exception as error:  # pyHanko/cryptography raise ValueError, TypeError… for a bad file or passphrase
-        raise EvidenceError(f"the dossier signing certificate {signing.pkcs12} is not a PKCS#12 this passphrase "
-                            f"opens ({type(error).__name__}: {error}); check DOSSIER_SIGNING_PKCS12 and "
-                            f"DOSSIER_SIGNING_PASSPHRASE_FILE") from None
+        raise EvidenceError(N_("le certificat de signature des dossiers %(path)s n’est pas un PKCS#12 que cette "
+                               "phrase secrète ouvre (%(reason)s) ; vérifiez DOSSIER_SIGNING_PKCS12 et "
+                               "DOSSIER_SIGNING_PASSPHRASE_FILE"), path=signing.pkcs12,
+                            reason=f"{type(error).__name__}: {error}") from None
 
 
 def signer_subject(certificate) -> str:
@@ -120,8 +123,11 @@ def sign_pdf(pdf: bytes, signing: SigningSettings) -> tuple[bytes, str]:
     except EvidenceError:
         raise
     except Exception as error:  # the TSA unreachable or refusing, mostly
-        where = f" (time-stamping authority {signing.tsa_url})" if signing.tsa_url else ""
-        raise EvidenceError(f"signing the dossier failed{where}: {type(error).__name__}: {error}") from None
+        reason = f"{type(error).__name__}: {error}"
+        if signing.tsa_url:
+            raise EvidenceError(N_("la signature du dossier a échoué (autorité d’horodatage %(tsa)s) : %(reason)s"),
+                                tsa=signing.tsa_url, reason=reason) from None
+        raise EvidenceError(N_("la signature du dossier a échoué : %(reason)s"), reason=reason) from None
     return out.getvalue(), signer_subject(signer.signing_cert)
 
 
@@ -156,10 +162,10 @@ def check_signature(pdf: bytes, trust_roots=None) -> SignatureReport:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         signatures = reader.embedded_signatures
     except Exception as error:  # a damaged file: pyHanko's reader raises its own errors and others
-        report.problems.append(f"not a readable PDF ({type(error).__name__}: {error})")
+        report.problems.append(Message(N_("pas un PDF lisible (%(reason)s)"), reason=f"{type(error).__name__}: {error}"))
         return report
     if not signatures:
-        report.problems.append("no signature")
+        report.problems.append(Message(N_("aucune signature")))
         return report
     report.signed = True
     signature = signatures[-1]
@@ -170,7 +176,8 @@ def check_signature(pdf: bytes, trust_roots=None) -> SignatureReport:
         with _quiet_without_roots(not roots):
             status = validate_pdf_signature(signature, context)
     except Exception as error:
-        report.problems.append(f"the signature cannot be checked ({type(error).__name__}: {error})")
+        report.problems.append(Message(N_("la signature ne peut pas être vérifiée (%(reason)s)"),
+                                       reason=f"{type(error).__name__}: {error}"))
         return report
     report.intact, report.valid = bool(status.intact), bool(status.valid)
     report.signer = signer_subject(status.signing_cert) if status.signing_cert is not None else ""
@@ -179,13 +186,13 @@ def check_signature(pdf: bytes, trust_roots=None) -> SignatureReport:
     if trust_roots:
         report.trusted = bool(status.trusted)
     if not report.intact:
-        report.problems.append("the signed content was altered (digest mismatch)")
+        report.problems.append(Message(N_("le contenu signé a été altéré (empreinte différente)")))
     elif not report.valid:
-        report.problems.append("the signature does not verify with the certificate it carries")
+        report.problems.append(Message(N_("la signature ne se vérifie pas avec le certificat qu’elle porte")))
     if not report.covers_whole_file:
-        report.problems.append("content was added after the signature")
+        report.problems.append(Message(N_("du contenu a été ajouté après la signature")))
     if report.trusted is False:
-        report.problems.append("the signer's certificate does not chain to a trusted root")
+        report.problems.append(Message(N_("le certificat du signataire ne remonte pas à une racine de confiance")))
     return report
 
 

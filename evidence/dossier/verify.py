@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from evidence.core.errors import N_, Message
 from evidence.core.vocabulary import RENDERED_DOSSIER_STATUSES
 from evidence.data.models import Dossier, Perimeter
 
+# Which of a version's PDFs a problem is about, in the reader's words.
+WHICH_PDF = {"draft": N_("PDF du projet"), "approved": N_("PDF approuvé"), "current": N_("PDF courant"),
+             "signed": N_("PDF signé")}
 
-def verify_dossiers(session: Session, store) -> tuple[int, list[str]]:
+
+def verify_dossiers(session: Session, store) -> tuple[int, list[Message]]:
     """(dossiers checked, a line for each stored PDF that is missing or no longer matches its SHA-256, and for
     each signed copy whose signature no longer holds). Every PDF a rendered version keeps is checked: the
     draft (kept after approval), the approved one and the signed copy."""
@@ -29,13 +34,22 @@ def verify_dossiers(session: Session, store) -> tuple[int, list[str]]:
             stored[key] = which
             verdict = store.verify(key, sha256)
             if verdict:
-                problems.append(f"{name}: {verdict} {which} PDF {key}")
+                problems.append(Message(N_("%(name)s : %(which)s %(key)s %(verdict)s"), name=name,
+                                        which=Message(WHICH_PDF[which]), key=key, verdict=blob_verdict(verdict)))
             if which == "signed" and verdict != "missing":  # and what fails in the signature
-                problems += [f"{name}: signed PDF {key}: {p}" for p in _signature_problems(store, key)]
+                problems += [Message(N_("%(name)s : %(which)s %(key)s : %(problem)s"), name=name,
+                                     which=Message(WHICH_PDF["signed"]), key=key, problem=p)
+                             for p in _signature_problems(store, key)]
     return checked, problems
 
 
-def _signature_problems(store, key: str) -> list[str]:
+def blob_verdict(verdict: str) -> Message | str:
+    """The store's verdict on a file ("missing", "corrupt") in the reader's words."""
+    words = {"missing": N_("absent"), "corrupt": N_("corrompu")}
+    return Message(words[verdict]) if verdict in words else verdict
+
+
+def _signature_problems(store, key: str) -> list[Message]:
     from evidence.dossier.signing import check_signature  # pyHanko, loaded only when there is a signed copy
 
     with store.open(key) as source:

@@ -103,8 +103,8 @@ def write_matrix(result: PerimeterStatus, path: Path) -> None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
-        from evidence.core.errors import EvidenceError
+        from evidence.core.errors import N_, EvidenceError
 
-        raise EvidenceError(f"{path}: the matrix is written as .xlsx or .csv")
+        raise EvidenceError(N_("%(path)s : la matrice s’écrit en .xlsx ou en .csv"), path=path)
     data = matrix_xlsx(result) if suffix == ".xlsx" else matrix_csv(result)
     atomic_write(path, lambda f: f.write(data))

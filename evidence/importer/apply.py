@@ -9,13 +9,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Sequence
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data import audit
 from evidence.data.models import (
     Evidence,
@@ -51,7 +51,7 @@ from evidence.importer.rows import (
     open_source,
     validate_row,
 )
-from evidence.services.evidence import creation_details, version_details
+from evidence.services.evidence import DEFAULT_LINK_SCHEMES, creation_details, version_details
 from evidence.services.uploads import safe_filename, store_upload
 
 BATCH_ROWS = 200  # rows per transaction in per-row mode ...
@@ -67,22 +67,24 @@ def default_workers() -> int:
 
 def run_import(session: Session, store, actor: User, manifest: Path, root: Path, *, dry_run: bool = False,
                atomic: bool = False, max_size: Optional[int] = None, origin: str = "",
-               progress: Optional[Progress] = None, workers: Optional[int] = None) -> ImportResult:
-    """Check every row, then (unless a dry run) import: per row, or all or nothing with `atomic`.
+               progress: Optional[Progress] = None, workers: Optional[int] = None,
+               link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> ImportResult:
+    """Check every row, then (unless a dry run) import: per row, or all or nothing with `atomic`; a link may
+    use the schemes `link_schemes` (EVIDENCE_LINK_SCHEMES), as on the web form.
 
     `origin` (e.g. "cli:alice") is recorded in each audit event beside the user the import is attributed to."""
     started = time.monotonic()
     try:
         root = Path(root).resolve(strict=True)
     except (OSError, RuntimeError):
-        raise EvidenceError(f"--root {root}: no such folder") from None
+        raise EvidenceError(N_("--root %(root)s : aucun dossier de ce nom"), root=root) from None
     if not root.is_dir():
-        raise EvidenceError(f"--root {root}: not a folder")
+        raise EvidenceError(N_("--root %(root)s : pas un dossier"), root=root)
     rows = read_manifest(manifest)
     known = load_known(session, rows)
     session.commit()  # the snapshot is taken: hold no transaction while files are read (nothing is written)
     result = ImportResult(Path(manifest).name, [], dry_run=dry_run, atomic=atomic)
-    checked = [(row, *validate_row(row, known, actor, root, max_size)) for row in rows]
+    checked = [(row, *validate_row(row, known, actor, root, max_size, link_schemes)) for row in rows]
     workers = workers or default_workers()
     pool = ThreadPoolExecutor(workers, thread_name_prefix="import")
     try:
@@ -109,20 +111,21 @@ def _hash_for_plan(pool, checked, known, progress):
     """Hash, in parallel, the files the plan compares; a file that cannot be read becomes the row's error."""
     sources = files_to_hash(checked, known)
     total = sum(s.size for s in sources)
-    failed: dict[SourceFile, str] = {}
+    failed: dict[SourceFile, object] = {}  # the reason: the system's words, or a refusal
     done_bytes = 0
     for index, (source, future) in enumerate(zip(sources, [pool.submit(hash_file, s) for s in sources]), start=1):
         try:
             source.sha256 = future.result()
         except (OSError, EvidenceError) as error:
-            failed[source] = getattr(error, "strerror", None) or str(error)
+            failed[source] = getattr(error, "strerror", None) or error
         done_bytes += source.size
         if progress:
             progress("checking", index, len(sources), done_bytes, total)
     if not failed:
         return checked
     return [
-        (row, None, [RowError(row.number, "file", entry.file.name, f"cannot be read: {failed[entry.file]}")])
+        (row, None, [RowError(row.number, "file", entry.file.name,
+                              Message(N_("illisible : %(reason)s"), reason=failed[entry.file]))])
         if entry is not None and entry.file in failed else (row, entry, errors)
         for row, entry, errors in checked
     ]
@@ -148,7 +151,7 @@ def _apply(session, store, actor, result, pool, *, lookahead, max_size, origin, 
             if error is not None:
                 outcome.status, outcome.errors = FAILED, [error]
                 if result.atomic:
-                    result.problem = f"row {outcome.number} could not be stored"
+                    result.problem = Message(N_("la ligne %(row)s n’a pas pu être enregistrée"), row=outcome.number)
                     return
             else:
                 if blob is not None:
@@ -171,7 +174,7 @@ def _apply(session, store, actor, result, pool, *, lookahead, max_size, origin, 
         session.commit()
     except SQLAlchemyError as error:
         session.rollback()
-        result.problem = f"database error: {_first_line(error)}"
+        result.problem = Message(N_("erreur de la base de données : %(detail)s"), detail=_first_line(error))
         return
     for outcome, _blob in batch:
         outcome.status = DONE
@@ -182,7 +185,7 @@ def _first_line(error: Exception) -> str:
 
 
 def _stored_in_order(pool, store, todo: list[RowOutcome], max_size,
-                     lookahead: int) -> Iterator[tuple[RowOutcome, object, Optional[str]]]:
+                     lookahead: int) -> Iterator[tuple[RowOutcome, object, Optional[Message]]]:
     """(outcome, stored blob or None for a link, error or None) in manifest order, storing a few files ahead."""
     ahead: deque[tuple[RowOutcome, Optional[Future]]] = deque()
     pending = iter(todo)
@@ -200,8 +203,8 @@ def _stored_in_order(pool, store, todo: list[RowOutcome], max_size,
             try:
                 blob = future.result()
             except (OSError, EvidenceError) as error:
-                reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-                yield outcome, None, f"file could not be stored: {reason}"
+                reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+                yield outcome, None, Message(N_("le fichier n’a pas pu être enregistré : %(reason)s"), reason=reason)
             else:
                 yield outcome, blob, None
     finally:
@@ -236,7 +239,8 @@ class BatchWriter:
                     self.write_each([item])
                 return
             outcome = batch[0][0]
-            outcome.status, outcome.errors = FAILED, [f"database error: {_first_line(error)}"]
+            outcome.status, outcome.errors = FAILED, [
+                Message(N_("erreur de la base de données : %(detail)s"), detail=_first_line(error))]
             if outcome.action == NEW_EVIDENCE:
                 outcome.ref = ""
             return
@@ -345,7 +349,8 @@ def _settle(result: ImportResult) -> None:
         earlier = by_number.get(outcome.same_as) if outcome.same_as else None
         if earlier is not None and earlier.status != DONE:
             outcome.status = NOT_IMPORTED
-            outcome.errors = [f"same as row {earlier.number}, which was not imported"]
+            outcome.errors = [Message(N_("identique à la ligne %(row)s, qui n’a pas été importée"),
+                                      row=earlier.number)]
         else:
             outcome.status = DONE
             outcome.ref = outcome.ref or (earlier.ref if earlier else "")

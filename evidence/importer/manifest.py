@@ -10,18 +10,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterable
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 
 COLUMNS = ("file", "url", "title", "ref", "kind", "owner", "controls", "requirements", "perimeters", "answers",
-           "effective_date", "valid_until", "document_version", "classification", "description")
+           "effective_date", "valid_until", "document_version", "renewal", "classification", "description")
 # With `ref`, a row only brings a new file or address; the evidence's other fields are edited in the app.
 METADATA_COLUMNS = ("title", "kind", "owner", "controls", "requirements", "perimeters", "answers", "effective_date",
-                    "valid_until", "document_version", "classification", "description")
+                    "valid_until", "document_version", "renewal", "classification", "description")
 EXAMPLE_ROW = {
     "file": "rapports/rapport-edr-2025-t2.pdf", "url": "", "title": "Rapport trimestriel EDR", "ref": "",
     "kind": "report", "owner": "rssi@example.org", "controls": "CTL-LOG-01", "requirements": "12.4.a;12.4.b",
     "perimeters": "iaas-fr1", "answers": "12.4.a#1",
-    "effective_date": "2025-06-30", "valid_until": "30/06/2026", "document_version": "1.0", "classification": "internal",
+    "effective_date": "2025-06-30", "valid_until": "30/06/2026", "document_version": "1.0", "renewal": "", "classification": "internal",
     "description": "Export de la console EDR, tous les serveurs du périmètre",
 }
 
@@ -37,13 +37,14 @@ def read_manifest(path: Path) -> list[ManifestRow]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise EvidenceError(f"{path.name}: a manifest is a .csv or .xlsx file")
+        raise EvidenceError(N_("%(name)s : un manifeste est un fichier .csv ou .xlsx"), name=path.name)
     try:
         if suffix == ".xlsx":
             return parse_xlsx(path)
         return parse_csv(path.read_bytes())
     except OSError as error:
-        raise EvidenceError(f"cannot read the manifest {path}: {error.strerror or error}") from None
+        raise EvidenceError(N_("impossible de lire le manifeste %(path)s : %(reason)s"), path=path,
+                            reason=error.strerror or error) from None
 
 
 def parse_csv(data: bytes) -> list[ManifestRow]:
@@ -52,14 +53,16 @@ def parse_csv(data: bytes) -> list[ManifestRow]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        raise EvidenceError(f"the manifest is not UTF-8 (line {line}): save it as CSV UTF-8") from None
+        raise EvidenceError(N_("le manifeste n’est pas en UTF-8 (ligne %(line)s) : enregistrez-le en CSV UTF-8"),
+                            line=line) from None
     delimiter = max((",", ";"), key=lambda d: _header_score(text, d))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         return _table(enumerate(reader, start=1))
     except csv.Error as error:
         reason = str(error).split(" - ")[0]  # not the advice to the programmer that may follow
-        raise EvidenceError(f"the manifest is not valid CSV (line {reader.line_num}): {reason}") from None
+        raise EvidenceError(N_("le manifeste n’est pas un CSV valide (ligne %(line)s) : %(reason)s"),
+                            line=reader.line_num, reason=reason) from None
 
 
 def _header_score(text: str, delimiter: str) -> tuple[int, int]:
@@ -79,7 +82,8 @@ def parse_xlsx(path: Path) -> list[ManifestRow]:
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a file that is not a workbook
-        raise EvidenceError(f"cannot read {Path(path).name} as an XLSX workbook: {error}") from None
+        raise EvidenceError(N_("impossible de lire %(name)s comme un classeur XLSX : %(reason)s"),
+                            name=Path(path).name, reason=error) from None
     try:
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # read every row, whatever size the file claims (some tools write it wrong)
@@ -109,17 +113,18 @@ def _table(records: Iterable[tuple[int, list]]) -> list[ManifestRow]:
         if any(_cell(v) != "" for v in header):
             break
     else:
-        raise EvidenceError("the manifest is empty: its first row must name the columns")
+        raise EvidenceError(N_("le manifeste est vide : sa première ligne doit nommer les colonnes"))
     names = [_column_name(v) for v in header]
     unknown = [str(v).strip() for v, n in zip(header, names) if n and n not in COLUMNS]
     if unknown:
-        raise EvidenceError(f"unknown column(s) {', '.join(map(repr, unknown))} in row {number}; "
-                            f"the columns are: {', '.join(COLUMNS)}")
+        raise EvidenceError(N_("colonne(s) inconnue(s) « %(unknown)s » à la ligne %(row)s ; les colonnes sont : "
+                               "%(columns)s"), unknown=", ".join(unknown), row=number, columns=", ".join(COLUMNS))
     if duplicates := sorted({n for n in names if n and names.count(n) > 1}):
-        raise EvidenceError(f"column(s) {', '.join(duplicates)} appear more than once in row {number}")
+        raise EvidenceError(N_("colonne(s) %(columns)s présente(s) plus d’une fois à la ligne %(row)s"),
+                            columns=", ".join(duplicates), row=number)
     if "file" not in names and "url" not in names:
-        raise EvidenceError(f"the manifest needs a file or a url column (row {number} names: "
-                            f"{', '.join(filter(None, names))})")
+        raise EvidenceError(N_("le manifeste doit avoir une colonne file ou url (la ligne %(row)s nomme : "
+                               "%(names)s)"), row=number, names=", ".join(filter(None, names)))
     rows = []
     for number, record in records:
         cells = [_cell(v) for v in record]
@@ -144,9 +149,10 @@ def write_template(path: Path) -> None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
-        raise EvidenceError(f"{path.name}: a template is a .csv or .xlsx file")
+        raise EvidenceError(N_("%(name)s : un modèle est un fichier .csv ou .xlsx"), name=path.name)
     if path.exists():
-        raise EvidenceError(f"{path} exists already: give another name (a template never replaces a manifest)")
+        raise EvidenceError(N_("%(path)s existe déjà : donnez un autre nom (un modèle ne remplace jamais un "
+                               "manifeste)"), path=path)
 
     def write_csv(binary):
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
@@ -180,4 +186,5 @@ def write_output(path: Path, write) -> None:
     try:
         atomic_write(path, write)
     except OSError as error:
-        raise EvidenceError(f"cannot write {path}: {error.strerror or error}") from None
+        raise EvidenceError(N_("impossible d’écrire %(path)s : %(reason)s"), path=path,
+                            reason=error.strerror or error) from None

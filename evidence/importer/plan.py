@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from evidence.core.errors import N_, Message
 from evidence.importer.manifest import ManifestRow
 from evidence.importer.rows import Entry, Known, KnownEvidence, RowError, SourceFile
 
@@ -17,7 +18,7 @@ class RowOutcome:
     number: int
     action: str  # NEW_EVIDENCE | NEW_VERSION | UNCHANGED | ERROR
     entry: Optional[Entry] = None
-    errors: list = field(default_factory=list)  # RowError, or str for a failure while importing
+    errors: list = field(default_factory=list)  # RowError, or a Message for a failure while importing
     ref: str = ""  # the evidence concerned; for new evidence, known once created
     same_as: Optional[int] = None  # unchanged because an earlier row of the manifest brings the same
     status: str = PLANNED  # PLANNED, then DONE | FAILED | NOT_IMPORTED
@@ -36,7 +37,7 @@ class ImportResult:
     dry_run: bool = False
     atomic: bool = False
     interrupted: bool = False
-    problem: str = ""  # why nothing (more) was imported, when it is not one row's fault
+    problem: Message | str = ""  # why nothing (more) was imported, when it is not one row's fault
     elapsed: float = 0.0
     files_stored: int = 0
     bytes_stored: int = 0
@@ -96,7 +97,8 @@ def plan(checked: list[tuple[ManifestRow, Optional[Entry], list]], known: Known,
                 # A second version in the same manifest would make every run add two: not idempotent.
                 outcomes.append(RowOutcome(row.number, ERROR, errors=[RowError(
                     row.number, "ref", row.values.get("ref", ""),
-                    f"{ref} is in row {first_row[ref]} already: one row per evidence (with its newest file)",
+                    Message(N_("%(ref)s figure déjà à la ligne %(row)s : une ligne par preuve (avec son fichier le "
+                               "plus récent)"), ref=ref, row=first_row[ref]),
                 )], values=row.values))
                 continue
             first_row[ref] = row.number

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Gettext, Message
 from evidence.data.models import (
     Control,
     ControlPerimeter,
@@ -35,6 +35,7 @@ from evidence.data.models import (
 from evidence.data.storage import hash_stream
 from evidence.importer.manifest import METADATA_COLUMNS, ManifestRow
 from evidence.services.evidence import (
+    DEFAULT_LINK_SCHEMES,
     CheckedEvidence,
     EvidenceDraft,
     EvidenceInvalid,
@@ -45,21 +46,35 @@ from evidence.services.evidence import (
     check_evidence,
     check_url,
 )
+from evidence.services.uploads import EMPTY_FILE
 
 _REF_SPLIT = re.compile(r"[;,\s]+")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FRENCH_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 
 
+class ValueRefused(EvidenceError, ValueError):
+    """A manifest value refused (a file name, a date): why, as a message put into words where it is shown."""
+
+
 @dataclass(frozen=True)
 class RowError:
     row: int
-    column: str
+    column: str | Message  # a manifest column, or a Message for what is no column (beyond the last one)
     value: object
-    message: str
+    message: str | Message  # why; a Message put into the reader's language where the error is shown
+
+    @property
+    def text(self) -> Message:
+        """The whole line: the row, the column, the value at fault and why."""
+        return Message(N_("ligne %(row)s, colonne %(column)s, valeur %(value)s : %(reason)s"), row=self.row,
+                       column=self.column, value=show_value(self.value), reason=self.message)
+
+    def render(self, gettext: Optional[Gettext] = None) -> str:
+        return self.text.render(gettext) if gettext else self.text.render()
 
     def __str__(self) -> str:
-        return f"row {self.row}, column {self.column}, value {show_value(self.value)}: {self.message}"
+        return self.render()
 
 
 def show_value(value) -> str:
@@ -83,31 +98,34 @@ class SourceFile:
 
 
 def check_file(root: Path, name: str, max_size: Optional[int]) -> SourceFile:
-    """The regular, readable file `name` names inside `root` (already resolved); ValueError says why not."""
+    """The regular, readable file `name` names inside `root` (already resolved); ValueRefused says why not."""
     relative = name.replace("\\", "/")  # a manifest written on Windows
     if relative.startswith("/") or re.match(r"[A-Za-z]:", relative):
-        raise ValueError("an absolute path: give the path relative to --root")
+        raise ValueRefused(N_("un chemin absolu : donnez le chemin relatif à --root"), field="file")
     parts = PurePosixPath(relative).parts
     if ".." in parts:
-        raise ValueError("'..' is not allowed: give the path relative to --root")
+        raise ValueRefused(N_("« .. » n’est pas admis : donnez le chemin relatif à --root"), field="file")
     if "\x00" in relative or not parts:
-        raise ValueError("not a file name")
+        raise ValueRefused(N_("pas un nom de fichier"), field="file")
     path = _existing(root, relative)
     try:
         real = path.resolve(strict=True)
     except (FileNotFoundError, RuntimeError):
-        raise ValueError("a symbolic link to nothing") from None
+        raise ValueRefused(N_("un lien symbolique vers rien"), field="file") from None
     if not real.is_relative_to(root):
-        raise ValueError("a symbolic link that leads outside --root")
+        raise ValueRefused(N_("un lien symbolique qui mène hors de --root"), field="file")
     info = real.stat()
     if not stat.S_ISREG(info.st_mode):
-        raise ValueError("not a regular file")
+        raise ValueRefused(N_("pas un fichier ordinaire"), field="file")
     if max_size is not None and info.st_size > max_size:
-        raise ValueError(f"{info.st_size} bytes: over the upload limit of {max_size} bytes")
+        raise ValueRefused(N_("%(size)s octets : au-delà de la limite de téléversement de %(limit)s octets"),
+                           size=info.st_size, limit=max_size, field="file")
+    if info.st_size == 0:  # refused here, at planning, as the upload refuses it (uploads.check_not_empty)
+        raise ValueRefused(EMPTY_FILE, name=name, field="file")
     try:
         open_file(real).close()
     except OSError as error:
-        raise ValueError(f"not readable ({error.strerror or error})") from None
+        raise ValueRefused(N_("illisible (%(reason)s)"), reason=error.strerror or error, field="file") from None
     return SourceFile(name, real, info.st_size, (info.st_dev, info.st_ino))
 
 
@@ -117,7 +135,7 @@ def _existing(root: Path, relative: str) -> Path:
         path = root / (unicodedata.normalize(form, relative) if form else relative)
         if os.path.lexists(path):
             return path
-    raise ValueError("no such file under --root")
+    raise ValueRefused(N_("aucun fichier de ce nom sous --root"), field="file")
 
 
 def open_file(path: Path):
@@ -130,7 +148,7 @@ def open_source(source: SourceFile):
     info = os.fstat(stream.fileno())
     if (info.st_dev, info.st_ino) != source.identity or not stat.S_ISREG(info.st_mode):
         stream.close()
-        raise EvidenceError("the file was replaced since it was checked")
+        raise EvidenceError(N_("le fichier a été remplacé depuis sa vérification"), field="file")
     return stream
 
 
@@ -153,8 +171,8 @@ def parse_date(value) -> date:
         if match := _FRENCH_DATE.fullmatch(value):
             return date(int(match[3]), int(match[2]), int(match[1]))
     except ValueError:
-        raise ValueError("no such date") from None
-    raise ValueError("not a date: write YYYY-MM-DD or DD/MM/YYYY")
+        raise ValueRefused(N_("cette date n’existe pas")) from None
+    raise ValueRefused(N_("pas une date : écrivez AAAA-MM-JJ ou JJ/MM/AAAA"))
 
 
 def split_refs(value) -> list[str]:
@@ -286,19 +304,20 @@ def resolve_actor(session: Session, email: Optional[str]) -> User:
     if email:
         user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
         if user is None:
-            raise EvidenceError(f"--as {email}: no such user")
+            raise EvidenceError(N_("--as %(email)s : aucun utilisateur de ce nom"), email=email)
         if not user.active:
-            raise EvidenceError(f"--as {email}: this account is disabled")
+            raise EvidenceError(N_("--as %(email)s : ce compte est désactivé"), email=email)
         if not can_edit_evidence(user, None):
-            raise EvidenceError(f"--as {email}: an {user.role} may not add evidence")
+            # Only an auditor is refused: every other role may add evidence.
+            raise EvidenceError(N_("--as %(email)s : un auditeur ne peut pas ajouter de preuves"), email=email)
         return user
     admins = session.scalars(select(User).where(User.role == "admin", User.active).order_by(User.email)).all()
     if len(admins) == 1:
         return admins[0]
     if not admins:
-        raise EvidenceError("there is no active admin to attribute the import to: give --as EMAIL")
-    raise EvidenceError(f"{len(admins)} admins exist ({', '.join(a.email for a in admins)}): "
-                        "say which user imports with --as EMAIL")
+        raise EvidenceError(N_("aucun administrateur actif à qui attribuer l’import : donnez --as EMAIL"))
+    raise EvidenceError(N_("%(count)s administrateurs existent (%(emails)s) : dites avec --as EMAIL qui importe"),
+                        count=len(admins), emails=", ".join(a.email for a in admins))
 
 
 # --- checking a row ----------------------------------------------------------------------------------------------
@@ -315,8 +334,8 @@ class Entry:
     data: Optional[CheckedEvidence]  # the new evidence's fields, as `check_evidence` passed them (no ref)
 
 
-def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
-                 max_size: Optional[int]) -> tuple[Optional[Entry], list[RowError]]:
+def validate_row(row: ManifestRow, known: Known, actor: User, root: Path, max_size: Optional[int],
+                 link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> tuple[Optional[Entry], list[RowError]]:
     """The row as an Entry, or every error it has (each naming the row, the column and the value)."""
     errors = []
     values = row.values
@@ -329,22 +348,23 @@ def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
         return value.isoformat() if isinstance(value, (date, datetime)) else value
 
     if row.extra:
-        error("(beyond the last column)", "more values than columns: quote values that contain the separator",
-              "; ".join(map(str, row.extra)))
+        error(Message(N_("(après la dernière colonne)")),
+              Message(N_("plus de valeurs que de colonnes : mettez entre guillemets les valeurs qui contiennent "
+                         "le séparateur")), "; ".join(map(str, row.extra)))
     name, url = text("file"), text("url")
     source = None
     if name and url:
-        error("url", "give a file or a url, not both")
+        error("url", Message(N_("donnez un fichier ou une url, pas les deux")))
     elif not name and not url:
-        error("file", "give a file (or a url)")
+        error("file", Message(N_("donnez un fichier (ou une url)")))
     elif name:
         try:
             source = check_file(root, name, max_size)
-        except ValueError as reason:
-            error("file", str(reason))
+        except ValueRefused as reason:
+            error("file", reason.message)
     else:
         try:
-            url = check_url(url)
+            url = check_url(url, link_schemes)
         except EvidenceInvalid as invalid:
             for problem in invalid.problems:
                 error(problem.field, problem.message)
@@ -352,13 +372,14 @@ def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
     if ref := text("ref").upper():
         evidence = known.evidence.get(ref)
         if evidence is None:
-            error("ref", "no such evidence (leave ref empty to create new evidence)")
+            error("ref", Message(N_("aucune preuve de cette référence (laissez ref vide pour créer une preuve)")))
         elif not can_edit_evidence(actor, evidence):
-            error("ref", f"{actor.email} may not add a version to it (a contributor versions only their own evidence)")
+            error("ref", Message(N_("%(email)s ne peut pas lui ajouter de version (un contributeur ne versionne que "
+                                    "ses propres preuves)"), email=actor.email))
         for column in METADATA_COLUMNS:
             if text(column):
-                error(column, "a row with a ref only adds a version: leave this column empty "
-                              "(edit the evidence in the app)")
+                error(column, Message(N_("une ligne avec ref ne fait qu’ajouter une version : laissez cette colonne "
+                                         "vide (modifiez la preuve dans l’application)")))
         return _entry_or_errors(row, errors, source, url, evidence, None)
 
     dates = {}
@@ -366,8 +387,8 @@ def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
         if values.get(column, "") != "":
             try:
                 dates[column] = parse_date(values[column])
-            except ValueError as reason:
-                error(column, str(reason))
+            except ValueRefused as reason:
+                error(column, reason.message)
     draft = EvidenceDraft(
         title=text("title"), kind=text("kind") or ("link" if url and not name else "record"),
         description=text("description"), owner=text("owner") or None,
@@ -375,7 +396,7 @@ def validate_row(row: ManifestRow, known: Known, actor: User, root: Path,
         effective_date=dates.get("effective_date"), valid_until=dates.get("valid_until"),
         controls=tuple(split_refs(text("controls").upper())), requirements=tuple(split_refs(text("requirements"))),
         perimeters=tuple(split_refs(text("perimeters").lower())) or None, answers=tuple(split_refs(text("answers"))),
-        document_version=str(text("document_version")),
+        document_version=str(text("document_version")), renewal=text("renewal").strip().lower(),
     )
     checked = None
     try:

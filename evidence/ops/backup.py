@@ -22,6 +22,7 @@ from typing import Optional
 from sqlalchemy.engine import Engine
 
 from evidence import __version__
+from evidence.core.errors import N_
 from evidence.data import storage
 from evidence.data.models import utcnow
 from evidence.ops import database
@@ -53,13 +54,13 @@ class BackupReport:
 def _check_destination(dest: Path, partial: Path) -> None:
     if dest.exists() or dest.is_symlink():
         if not dest.is_dir() or dest.is_symlink():
-            raise BackupError(f"{dest} exists and is not a folder: give a new folder")
+            raise BackupError(N_("%(dest)s existe et n’est pas un dossier : donnez un nouveau dossier"), dest=dest)
         if any(dest.iterdir()):
-            raise BackupError(f"{dest} exists and is not empty: give a new folder (a backup never overwrites)")
+            raise BackupError(N_("%(dest)s existe et n’est pas vide : donnez un nouveau dossier (une sauvegarde "
+                                 "n’écrase jamais rien)"), dest=dest)
     if partial.exists() or partial.is_symlink():
-        raise BackupError(
-            f"{partial} exists: another backup to {dest} is running, or one was interrupted (remove it first)"
-        )
+        raise BackupError(N_("%(partial)s existe : une autre sauvegarde vers %(dest)s est en cours, ou l’une a été "
+                             "interrompue (supprimez-le d’abord)"), partial=partial, dest=dest)
 
 
 def _copy_blob(store: storage.BlobStore, key: str, sha256: str, target: Path) -> int:
@@ -67,7 +68,8 @@ def _copy_blob(store: storage.BlobStore, key: str, sha256: str, target: Path) ->
     try:
         reader = store.open(key)
     except storage.StorageError:
-        raise BackupError(f"blob {key} is missing from the evidence store (run `evidence verify`)") from None
+        raise BackupError(N_("le blob %(key)s manque dans le magasin de preuves (lancez `evidence verify`)"),
+                          key=key) from None
     digest, size = hashlib.sha256(), 0
     with reader, open(target, "xb") as out:
         while chunk := reader.read(storage.CHUNK_SIZE):
@@ -77,7 +79,8 @@ def _copy_blob(store: storage.BlobStore, key: str, sha256: str, target: Path) ->
         out.flush()
         os.fsync(out.fileno())
     if digest.hexdigest() != sha256:
-        raise BackupError(f"blob {key} is corrupt in the evidence store (run `evidence verify`)")
+        raise BackupError(N_("le blob %(key)s est corrompu dans le magasin de preuves (lancez `evidence verify`)"),
+                          key=key)
     os.chmod(target, 0o400)
     return size
 
@@ -131,6 +134,7 @@ def create_backup(engine: Engine, store: storage.BlobStore, dest: Path | str) ->
     except BaseException as error:
         shutil.rmtree(partial, ignore_errors=True)  # ours; a kill -9 leaves it, under its .partial name only
         if isinstance(error, OSError):  # e.g. the destination's disk is full: one line, not a traceback
-            raise BackupError(f"backup to {dest} failed, nothing was kept: {error}") from None
+            raise BackupError(N_("la sauvegarde vers %(dest)s a échoué, rien n’a été conservé : %(reason)s"),
+                              dest=dest, reason=error) from None
         raise
     return BackupReport(dest, backend, state.revision, state.audit_seq, state.audit_hash, len(state.blobs), total)

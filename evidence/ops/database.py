@@ -19,6 +19,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from evidence.core.errors import N_
 from evidence.data import audit, storage
 from evidence.data import database as db
 from evidence.ops.manifest import BackupError, fsync
@@ -42,7 +43,8 @@ def backend_name(engine: Engine) -> str:
     """"sqlite" or "postgresql"; BackupError for any other database."""
     name = engine.url.get_backend_name()
     if name not in ("sqlite", "postgresql"):
-        raise BackupError(f"backups of a {name} database are not supported (SQLite and PostgreSQL are)")
+        raise BackupError(N_("les sauvegardes d’une base %(name)s ne sont pas prises en charge (SQLite et PostgreSQL "
+                             "le sont)"), name=name)
     return name
 
 
@@ -58,7 +60,8 @@ def read_state(rows: Callable[[str], list], backend: str) -> DatabaseState:
     )}
     missing = {"alembic_version", "audit_head", "evidence_version", "dossier"} - existing
     if missing:
-        raise BackupError(f"the database is not initialised (no table {sorted(missing)[0]}): run `evidence init`")
+        raise BackupError(N_("la base de données n’est pas initialisée (pas de table %(table)s) : lancez "
+                             "`evidence init`"), table=sorted(missing)[0])
     revision = rows("SELECT version_num FROM alembic_version")
     head = rows("SELECT seq, hash FROM audit_head WHERE id = 1")
     seq, head_hash = (int(head[0][0]), head[0][1]) if head else (0, audit.GENESIS_HASH)
@@ -72,9 +75,11 @@ def read_state(rows: Callable[[str], list], backend: str) -> DatabaseState:
         try:
             expected = storage.blob_key(sha256)
         except ValueError:
-            raise BackupError(f"the database refers to blob {key!r} with an invalid SHA-256 {sha256!r}") from None
+            raise BackupError(N_("la base de données désigne le blob %(key)s avec un SHA-256 invalide %(sha256)s"),
+                              key=repr(key), sha256=repr(sha256)) from None
         if key != expected:
-            raise BackupError(f"the database refers to blob {key!r} under SHA-256 {sha256}: they do not match")
+            raise BackupError(N_("la base de données désigne le blob %(key)s sous le SHA-256 %(sha256)s : ils ne "
+                                 "correspondent pas"), key=repr(key), sha256=sha256)
         blobs[key] = sha256
     return DatabaseState(revision[0][0] if revision else None, seq, head_hash, tables, blobs)
 
@@ -157,10 +162,8 @@ def pg_tool(name: str, server_major: Optional[int] = None) -> str:
         return found
     if versioned:
         return sorted(versioned)[-1][1]
-    raise BackupError(
-        f"{name} not found (neither on PATH nor under /usr/lib/postgresql/*/bin): install the PostgreSQL "
-        "client tools (Debian: apt-get install postgresql-client)"
-    )
+    raise BackupError(N_("%(name)s introuvable (ni dans le PATH ni sous /usr/lib/postgresql/*/bin) : installez les "
+                         "outils clients de PostgreSQL (Debian : apt-get install postgresql-client)"), name=name)
 
 
 def server_major(connection) -> int:
@@ -171,11 +174,12 @@ def run_pg(command: list[str], env: dict, what: str) -> None:
     try:
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PG_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        raise BackupError(f"{what} did not finish within {PG_TIMEOUT_SECONDS} s") from None
+        raise BackupError(N_("%(what)s ne s’est pas terminé en %(seconds)s s"), what=what,
+                          seconds=PG_TIMEOUT_SECONDS) from None
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         detail = lines[0] if lines else f"exit status {result.returncode}"
-        raise BackupError(f"{what} failed: {detail.strip()}")
+        raise BackupError(N_("%(what)s a échoué : %(detail)s"), what=what, detail=detail.strip())
 
 
 # --- copying out -----------------------------------------------------------------------------------------------
@@ -190,9 +194,10 @@ def _plain_sqlite_file(engine: Engine, refusal: str) -> Path:
 
 def dump_sqlite(engine: Engine, target: Path) -> DatabaseState:
     """Copy the SQLite database to `target` in one read transaction; the state is read from the copy."""
-    database = _plain_sqlite_file(engine, "this SQLite database is not a plain file: it cannot be backed up")
+    database = _plain_sqlite_file(engine, N_("cette base SQLite n’est pas un simple fichier : elle ne peut pas être "
+                                             "sauvegardée"))
     if not database.is_file():
-        raise BackupError(f"the database file {database} does not exist")
+        raise BackupError(N_("le fichier de base de données %(database)s n’existe pas"), database=database)
     source = sqlite3.connect(database, timeout=30)
     copy = sqlite3.connect(target)
     try:
@@ -201,7 +206,7 @@ def dump_sqlite(engine: Engine, target: Path) -> DatabaseState:
         state = read_state(lambda sql: copy.execute(sql).fetchall(), "sqlite")
         copy.commit()
     except sqlite3.Error as error:
-        raise BackupError(f"SQLite backup failed: {error}") from None
+        raise BackupError(N_("la sauvegarde SQLite a échoué : %(reason)s"), reason=error) from None
     finally:
         copy.close()
         source.close()
@@ -228,7 +233,8 @@ def dump_postgresql(engine: Engine, target: Path) -> DatabaseState:
 
 def load_sqlite(engine: Engine, source: Path, sha256: str) -> None:
     """Put the copy `source` in place of the (checked empty) database file, in one rename."""
-    target = _plain_sqlite_file(engine, "the configured SQLite database is not a plain file: cannot restore into it")
+    target = _plain_sqlite_file(engine, N_("la base SQLite configurée n’est pas un simple fichier : impossible d’y "
+                                           "restaurer"))
     target.parent.mkdir(parents=True, exist_ok=True)
     engine.dispose()  # no connection of ours keeps the old (empty) file or its WAL open
     partial = target.with_name(target.name + ".restore-partial")
@@ -241,7 +247,7 @@ def load_sqlite(engine: Engine, source: Path, sha256: str) -> None:
             out.flush()
             os.fsync(out.fileno())
         if digest.hexdigest() != sha256:
-            raise BackupError(f"{source} changed while it was being restored; nothing was restored")
+            raise BackupError(N_("%(source)s a changé pendant sa restauration ; rien n’a été restauré"), source=source)
         for suffix in ("-wal", "-shm", "-journal"):  # the empty database's: they must not meet the new file
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         os.replace(partial, target)

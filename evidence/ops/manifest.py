@@ -18,7 +18,7 @@ import os
 import re
 from pathlib import Path, PurePosixPath
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data.storage import CHUNK_SIZE
 
 FORMAT = "secnumcloud-evidence-backup"
@@ -57,27 +57,30 @@ def read_manifest(src: Path) -> dict:
     """The manifest of the backup folder `src`, once it is known to be well formed (its files are not read)."""
     src = Path(src)
     if src.name.endswith(".partial"):
-        raise BackupError(f"{src} is an unfinished backup (its name ends in .partial): it cannot be restored")
+        raise BackupError(N_("%(src)s est une sauvegarde inachevée (son nom finit par .partial) : elle ne peut pas "
+                             "être restaurée"), src=src)
     if not src.is_dir():
-        raise BackupError(f"{src}: no such backup folder")
+        raise BackupError(N_("%(src)s : aucun dossier de sauvegarde de ce nom"), src=src)
     path = src / MANIFEST
     if not path.is_file():
-        raise BackupError(f"{src} is not a complete backup: {MANIFEST} is missing")
+        raise BackupError(N_("%(src)s n’est pas une sauvegarde complète : %(manifest)s manque"), src=src,
+                          manifest=MANIFEST)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise BackupError(f"{path} is not valid JSON: the backup is damaged") from None
+        raise BackupError(N_("%(path)s n’est pas du JSON valide : la sauvegarde est endommagée"), path=path) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BackupError(f"{path} is not the manifest of a SecNumCloud evidence backup")
+        raise BackupError(N_("%(path)s n’est pas le manifeste d’une sauvegarde de preuves SecNumCloud"), path=path)
     if not isinstance(manifest.get("format_version"), int) or manifest["format_version"] > FORMAT_VERSION:
-        raise BackupError(f"{src} was written by a newer version of the product (backup format "
-                          f"{manifest.get('format_version')!r}); upgrade before restoring it")
+        raise BackupError(N_("%(src)s a été écrite par une version plus récente du produit (format de sauvegarde "
+                             "%(format)s) ; mettez le produit à jour avant de la restaurer"), src=src,
+                          format=repr(manifest.get("format_version")))
     database, files = manifest.get("database"), manifest.get("files")
     if (not isinstance(database, dict) or database.get("backend") not in DATABASE_FILES
             or database.get("file") != DATABASE_FILES[database["backend"]]
             or not isinstance(files, dict) or database["file"] not in files
             or not isinstance(manifest.get("audit_head"), dict) or not isinstance(manifest.get("tables"), dict)):
-        raise BackupError(f"{path} is incomplete or malformed: the backup is damaged")
+        raise BackupError(N_("%(path)s est incomplet ou mal formé : la sauvegarde est endommagée"), path=path)
     for name, entry in files.items():
         blob = _BLOB_PATH.fullmatch(name) if isinstance(name, str) else None
         well_named = name == database["file"] or (
@@ -86,7 +89,8 @@ def read_manifest(src: Path) -> dict:
         )
         if not well_named or not isinstance(entry, dict) or not isinstance(entry.get("size"), int) \
                 or not isinstance(entry.get("sha256"), str):
-            raise BackupError(f"{path} lists an invalid entry {str(name)[:80]!r}: the backup is damaged")
+            raise BackupError(N_("%(path)s liste une entrée invalide %(name)s : la sauvegarde est endommagée"),
+                              path=path, name=repr(str(name)[:80]))
     return manifest
 
 
@@ -98,16 +102,22 @@ def check_backup(src: Path | str) -> dict:
     for name, entry in sorted(manifest["files"].items()):
         path = src / PurePosixPath(name)
         if not path.is_file() or path.is_symlink():
-            problems.append(f"{name} is missing")
+            problems.append(Message(N_("%(name)s manque"), name=name))
         elif path.stat().st_size != entry["size"]:
-            problems.append(f"{name} has {path.stat().st_size} bytes instead of {entry['size']}")
+            problems.append(Message(N_("%(name)s fait %(size)s octets au lieu de %(expected)s"), name=name,
+                                    size=path.stat().st_size, expected=entry["size"]))
         elif sha256_file(path) != entry["sha256"]:
-            problems.append(f"{name} does not match its SHA-256 (corrupt)")
+            problems.append(Message(N_("%(name)s ne correspond pas à son SHA-256 (corrompu)"), name=name))
     listed = set(manifest["files"]) | {MANIFEST}
     for path in sorted(src.rglob("*")):
         if not path.is_dir() and path.relative_to(src).as_posix() not in listed:
-            problems.append(f"{path.relative_to(src).as_posix()} is not listed in the manifest")
+            problems.append(Message(N_("%(name)s n’est pas listé dans le manifeste"),
+                                    name=path.relative_to(src).as_posix()))
+    if len(problems) > 1:
+        raise BackupError(N_("la sauvegarde %(src)s a échoué à sa vérification, rien n’a été restauré : %(problem)s "
+                             "(et %(more)s autre(s) problème(s))"), src=src, problem=problems[0],
+                          more=len(problems) - 1)
     if problems:
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise BackupError(f"backup {src} failed its check, nothing was restored: {problems[0]}{more}")
+        raise BackupError(N_("la sauvegarde %(src)s a échoué à sa vérification, rien n’a été restauré : %(problem)s"),
+                          src=src, problem=problems[0])
     return manifest

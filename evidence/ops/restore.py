@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from evidence import __version__
+from evidence.core.errors import N_, Message
 from evidence.data import audit, storage
 from evidence.data import database as db
 from evidence.ops import database
@@ -37,22 +38,24 @@ class RestoreReport:
     events: int = 0
     head_seq: int = 0
     head_hash: str = ""
-    problems: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # Messages
 
 
 def _check_empty(engine: Engine, store: storage.BlobStore, backup_keys: set[str]) -> list[str]:
     tables, rows = database.database_contents(engine)
     where = engine.url.render_as_string(hide_password=True)
     if rows < 0:
-        raise BackupError(f"the database {where} is not empty (it has tables the product does not know): "
-                          "restore needs a new, empty database")
+        raise BackupError(N_("la base de données %(where)s n’est pas vide (elle a des tables que le produit ne "
+                             "connaît pas) : la restauration demande une base neuve et vide"), where=where)
     if rows > 0:
-        raise BackupError(f"the instance is not empty: the database {where} holds {rows} row(s); "
-                          "restore needs a new, empty database and evidence store")
+        raise BackupError(N_("l’instance n’est pas vide : la base de données %(where)s contient %(rows)s ligne(s) ; "
+                             "la restauration demande une base et un magasin de preuves neufs et vides"),
+                          where=where, rows=rows)
     foreign = sum(1 for key in store.keys() if key not in backup_keys)
     if foreign:
-        raise BackupError(f"the instance is not empty: the evidence store {store!r} holds {foreign} file(s) "
-                          "that are not in this backup; restore needs an empty evidence store")
+        raise BackupError(N_("l’instance n’est pas vide : le magasin de preuves %(store)s contient %(count)s "
+                             "fichier(s) absent(s) de cette sauvegarde ; la restauration demande un magasin de "
+                             "preuves vide"), store=repr(store), count=foreign)
     return tables
 
 
@@ -62,14 +65,15 @@ def restore_backup(engine: Engine, store: storage.BlobStore, src: Path | str, ac
     backend = database.backend_name(engine)
     manifest = check_backup(src)
     if manifest["database"]["backend"] != backend:
-        raise BackupError(f"this backup holds a {manifest['database']['backend']} database and the instance is "
-                          f"configured for {backend}: restore it into a {manifest['database']['backend']} database "
-                          "(moving between databases is not supported)")
+        raise BackupError(N_("cette sauvegarde contient une base %(saved)s et l’instance est configurée pour "
+                             "%(backend)s : restaurez-la dans une base %(saved)s (le passage d’une base à l’autre "
+                             "n’est pas pris en charge)"), saved=manifest["database"]["backend"], backend=backend)
     known, head_revision = database.known_revisions()
     revision = manifest.get("alembic_revision")
     if revision is not None and revision not in known:
-        raise BackupError(f"the backup's schema (revision {revision}) is newer than this version of the product "
-                          f"({__version__}, revision {head_revision}): upgrade before restoring it")
+        raise BackupError(N_("le schéma de la sauvegarde (révision %(revision)s) est plus récent que cette version "
+                             "du produit (%(version)s, révision %(head)s) : mettez à jour avant de la restaurer"),
+                          revision=revision, version=__version__, head=head_revision)
     blob_names = sorted(name for name in manifest["files"] if name.startswith(f"{BLOBS}/"))
     keys = {name.removeprefix(f"{BLOBS}/") for name in blob_names}
     existing_tables = _check_empty(engine, store, keys)
@@ -83,7 +87,8 @@ def restore_backup(engine: Engine, store: storage.BlobStore, src: Path | str, ac
         with open(src / PurePosixPath(name), "rb") as f:
             blob = store.put(f)
         if blob.key != key:
-            raise BackupError(f"{name} changed while it was being restored (it now hashes to {blob.sha256})")
+            raise BackupError(N_("%(name)s a changé pendant sa restauration (son SHA-256 est maintenant %(sha256)s)"),
+                              name=name, sha256=blob.sha256)
 
     # 2. The database, in one step.
     db_file = src / manifest["database"]["file"]
@@ -97,11 +102,14 @@ def restore_backup(engine: Engine, store: storage.BlobStore, src: Path | str, ac
     state = database.read_engine_state(engine)
     report = RestoreReport(backend, manifest.get("created_at", "?"), revision, None, state.tables, len(keys))
     if state.tables != manifest["tables"]:
-        report.problems.append(f"restored row counts {state.tables} differ from the manifest's {manifest['tables']}")
+        report.problems.append(Message(N_("les nombres de lignes restaurés %(restored)s diffèrent de ceux du "
+                                          "manifeste %(expected)s"), restored=state.tables, expected=manifest["tables"]))
     head = manifest["audit_head"]
     if (state.audit_seq, state.audit_hash) != (head.get("seq"), head.get("hash")):
-        report.problems.append(f"restored audit head #{state.audit_seq} {state.audit_hash} differs from the "
-                               f"manifest's #{head.get('seq')} {head.get('hash')}")
+        report.problems.append(Message(N_("la tête du journal d’audit restaurée n° %(seq)s %(hash)s diffère de "
+                                          "celle du manifeste, n° %(expected_seq)s %(expected_hash)s"),
+                                       seq=state.audit_seq, hash=state.audit_hash, expected_seq=head.get("seq"),
+                                       expected_hash=head.get("hash")))
     if revision != head_revision:
         db.migrate(engine)
         report.migrated_to = head_revision

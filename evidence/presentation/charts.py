@@ -9,6 +9,8 @@ from datetime import date
 from html import escape
 from typing import Sequence
 
+from flask_babel import gettext as _
+
 from evidence.core.rules import Readiness
 from evidence.presentation import typography
 
@@ -72,7 +74,10 @@ def _lines(x, y, lines: Sequence[str], size=11, fill=INK) -> str:
 
 
 def trend_line(points: Sequence[tuple[date, float]], title: str, width: int = 640, height: int = 130) -> str:
-    """Readiness over time (share 0..1 per day)."""
+    """Readiness over time (share 0..1 per day). Below two points there is no line to draw: a single dot in an
+    empty frame reads as a broken chart, so the chart says that history is still too short."""
+    if len(points) < 2:
+        return _too_short(title, width)
     left, right, top, bottom = 44, 10, 24, 22  # room for "100 %" at the left of the axis
     plot_w, plot_h = width - left - right, height - top - bottom
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
@@ -101,3 +106,10 @@ def trend_line(points: Sequence[tuple[date, float]], title: str, width: int = 64
                                fill=MUTED))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _too_short(title: str, width: int) -> str:
+    message = _("Pas encore assez d’historique : la courbe apparaît à partir de deux relevés (un par jour).")
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} 48" width="100%" role="img" '
+            f'aria-label="{escape(title)}" class="chart chart-empty"><title>{escape(title)}</title>'
+            + _text(0, 14, title, size=13, weight="bold") + _text(0, 38, message, size=11, fill=MUTED) + "</svg>")

@@ -2,6 +2,7 @@
 
 French is the source language (and the dossier's); the English UI translates them through the catalogue.
 """
+from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
 from evidence.core import rules
@@ -66,8 +67,13 @@ def entry_text(entry: dict, locale: str) -> str:
     return (entry.get("text_en") if locale == "en" else "") or entry.get("text", "")
 
 
-def localised(requirement, name: str, locale: str) -> str:
-    """A requirement's title, summary or condition in the reader's language (French when it has no English)."""
+def localised(requirement, name: str, locale: str | None = None) -> str:
+    """A requirement's (or a section's) title, summary or condition in the reader's language (French when it has
+    no English); `locale`: the current one unless given."""
+    if locale is None:
+        from evidence.presentation.typography import current_locale
+
+        locale = current_locale()
     return (getattr(requirement, f"{name}_en", "") if locale == "en" else "") or getattr(requirement, name, "")
 
 
@@ -165,3 +171,51 @@ EVIDENCE_KIND = {"policy": _l("Politique"), "procedure": _l("Procédure"), "reco
                  "report": _l("Rapport"), "configuration": _l("Configuration"), "screenshot": _l("Capture d'écran"),
                  "attestation": _l("Attestation"), "link": _l("Lien")}
 RESIDUAL_RISK = {"": _l("non évalué"), "low": _l("faible"), "medium": _l("moyen"), "high": _l("élevé")}
+# How often recurring evidence is renewed ("" : when it expires); the inbox's sentences use the same words.
+RENEWAL_CADENCE = {"monthly": _l("mensuel"), "quarterly": _l("trimestriel"), "half_yearly": _l("semestriel"),
+                   "yearly": _l("annuel")}
+
+ROLE = {"admin": _l("Administrateur"), "manager": _l("Responsable conformité"), "contributor": _l("Contributeur"),
+        "auditor": _l("Auditeur")}
+DOSSIER_STATUS = {"queued": _l("En attente"), "rendering": _l("Mise en page"), "draft": _l("Projet"),
+                  "approved": _l("Approuvée"), "failed": _l("Échec")}
+# Each language in its own name, whatever the page's language: a reader looks for the name they read.
+LOCALE_NAME = {"fr": "Français", "en": "English"}
+CONTROL_CATEGORY = {"organisational": _l("Organisationnelle"), "physical": _l("Physique"), "technical": _l("Technique"),
+                    "procedural": _l("Procédurale")}
+# How an item of one framework relates to an item of another (a CISO Assistant mapping's words).
+LINK_RELATIONSHIP = {"equal": _l("équivalent"), "subset": _l("inclus dans"), "superset": _l("englobe"),
+                     "intersect": _l("recoupe")}
+HOLDER_KIND = {"direct": _l("directe"), "ultimate": _l("entité contrôlante ultime")}
+APPLICABILITY_REASON = {"service_type": _l("type de service"), "inherited": _l("hérité du socle"),
+                        "manual": _l("décision manuelle"), "condition": _l("condition non remplie"),
+                        "recommendation": _l("recommandation non applicable")}
+
+# Every vocabulary a page may show, by name: the `word` filter's table ({{ code|word("evidence_status") }}).
+WORDS = {
+    "status": STATUS, "coverage": STATUS, "reason": REASON, "kind": KIND, "requirement_kind": KIND,
+    "entry_state": ENTRY_STATE, "evidence_status": EVIDENCE_STATUS, "applicability": APPLICABILITY,
+    "severity": SEVERITY, "finding_status": FINDING_STATUS, "action_status": ACTION_STATUS,
+    "control_status": CONTROL_STATUS, "freshness": FRESHNESS, "phase": PHASE, "check": CHECK, "seat": SEAT,
+    "data_category": DATA_CATEGORY, "data_activity": DATA_ACTIVITY, "operation": OPERATION,
+    "change_kind": CHANGE_KIND, "figure": FIGURE, "reference_document": REFERENCE_DOCUMENT,
+    "description": DESCRIPTION, "classification": CLASSIFICATION, "evidence_kind": EVIDENCE_KIND,
+    "residual_risk": RESIDUAL_RISK, "role": ROLE, "dossier_status": DOSSIER_STATUS, "locale": LOCALE_NAME,
+    "control_category": CONTROL_CATEGORY, "link_relationship": LINK_RELATIONSHIP, "holder_kind": HOLDER_KIND,
+    "applicability_reason": APPLICABILITY_REASON, "renewal_cadence": RENEWAL_CADENCE,
+}
+
+
+def word(code, vocabulary: str, capital: bool = False) -> str:
+    """A code as the reader's word: `word("in_review", "evidence_status")` → "en revue" / "in review";
+    `capital` for a badge or a cell that starts with it ("En revue"). A code the table lacks is shown as it is
+    (a test of every page fails on it, so the table gets completed)."""
+    table = WORDS[vocabulary]
+    text_ = str(table[code]) if code in table else ("" if code is None else str(code))
+    return text_[:1].upper() + text_[1:] if capital else text_
+
+
+def capitalised(mapping: dict) -> dict:
+    """The same words starting with a capital, for a select's options or a badge ("en revue" → "En revue"),
+    translated when shown like the mapping's own."""
+    return {code: LazyString(lambda w=w: (lambda t: t[:1].upper() + t[1:])(str(w))) for code, w in mapping.items()}

@@ -268,7 +268,13 @@ def french_spacing_markup(value) -> Markup:
     return Markup(french_spacing(str(Markup.escape(value))))
 
 
+def unbroken(text) -> Markup:
+    """A ref inside a sentence ("Mettre en œuvre CTL-GOV-03") that the line may not break at its hyphens."""
+    return Markup('<span class="nowrap">{}</span>').format(text)
+
+
 FILTERS = {
+    "unbroken": unbroken,
     "long_date": long_date,
     "short_date": short_date,
     "file_size": file_size,
@@ -279,5 +285,10 @@ FILTERS = {
 
 
 def register(app) -> None:
-    """Make the filters available to every template of the application, the dossier's included."""
+    """Make the filters available to every template of the application, the dossier's included: these and
+    `word`, the one way a page names a code ({{ e.status|word("evidence_status") }})."""
+    from evidence.presentation import audit_words, labels
+
     app.jinja_env.filters.update(FILTERS)
+    app.jinja_env.filters["word"] = labels.word
+    app.jinja_env.filters["audit_details"] = audit_words.details

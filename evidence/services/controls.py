@@ -8,7 +8,7 @@ from typing import Optional
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from evidence.core.errors import EvidenceError, check_version
+from evidence.core.errors import N_, EvidenceError, check_version
 from evidence.core.vocabulary import COMPLIANCE_ROLES
 from evidence.data import audit
 from evidence.data.links import replace_links
@@ -23,6 +23,7 @@ from evidence.data.models import (
     User,
     utcnow,
 )
+from evidence.services.users import check_owner
 
 REF_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{1,38}$")
 
@@ -54,28 +55,34 @@ class ControlData:
 def get_control(session: Session, ref: str) -> Control:
     control = session.exec(select(Control).where(Control.ref == ref.strip().upper())).first()
     if control is None:
-        raise EvidenceError(f"no control {ref!r}")
+        raise EvidenceError(N_("aucune mesure « %(ref)s »"), ref=ref)
     return control
 
 
 def _validated(session: Session, actor: User, data: ControlData, current: Optional[Control]) -> dict:
     ref = (data.ref or "").strip().upper()
     if not REF_RE.match(ref):
-        raise EvidenceError(f"ref {ref!r}: 2 to 39 capital letters, digits, '-', '_' or '.' (e.g. CTL-IAM-03)")
+        raise EvidenceError(N_("référence « %(ref)s » : de 2 à 39 majuscules, chiffres, « - », « _ » ou « . » "
+                                 "(p. ex. CTL-IAM-03)"), ref=ref, field="ref")
     other = session.exec(select(Control).where(Control.ref == ref)).first()
     if other is not None and (current is None or other.id != current.id):
-        raise EvidenceError(f"a control with ref {ref!r} already exists")
+        raise EvidenceError(N_("une mesure a déjà la référence « %(ref)s »"), ref=ref, field="ref")
     if not (data.title or "").strip():
-        raise EvidenceError(f"{ref}: a control needs a title")
+        raise EvidenceError(N_("%(ref)s : une mesure doit avoir un intitulé"), ref=ref, field="title")
     if data.category not in CONTROL_CATEGORIES:
-        raise EvidenceError(f"{ref}: unknown category {data.category!r}")
+        raise EvidenceError(N_("%(ref)s : catégorie « %(category)s » inconnue"), ref=ref, category=data.category,
+                            field="category")
     if data.status not in CONTROL_STATUSES:
-        raise EvidenceError(f"{ref}: unknown status {data.status!r}")
+        raise EvidenceError(N_("%(ref)s : état « %(status)s » inconnu"), ref=ref, status=data.status, field="status")
     if not 1 <= int(data.review_cycle_days) <= 3 * 365:
-        raise EvidenceError(f"{ref}: the review cycle must be between 1 and 1095 days")
+        raise EvidenceError(N_("%(ref)s : le cycle de revue doit être compris entre 1 et 1095 jours"), ref=ref,
+                            field="review_cycle_days")
     owner_id = data.owner_id
-    if owner_id is not None and session.get(User, owner_id) is None:
-        raise EvidenceError(f"{ref}: unknown owner")
+    if owner_id is not None:
+        owner = session.get(User, owner_id)
+        if owner is None:
+            raise EvidenceError(N_("%(ref)s : responsable inconnu"), ref=ref, field="owner")
+        check_owner(owner, kept_id=current.owner_id if current else None)
     if actor.role == "contributor":
         owner_id = actor.id  # a contributor's controls are their own: they could not edit them otherwise
     return {
@@ -90,7 +97,8 @@ def _set_perimeters(session: Session, control: Control, perimeter_ids: list[int]
     wanted = set(perimeter_ids)
     known = {p.id: p.code for p in session.exec(select(Perimeter).where(Perimeter.id.in_(wanted or {-1})))}
     if unknown := wanted - set(known):
-        raise EvidenceError(f"{control.ref}: unknown perimeter id(s) {sorted(unknown)}")
+        raise EvidenceError(N_("%(ref)s : périmètre(s) inconnu(s) : %(ids)s"), ref=control.ref,
+                            ids=", ".join(map(str, sorted(unknown))), field="perimeters")
     changed = replace_links(session, ControlPerimeter, ControlPerimeter.control_id, control.id,
                             ControlPerimeter.perimeter_id, wanted)
     return sorted(known.values()), changed
@@ -147,6 +155,21 @@ def retire_control(session: Session, actor: User, control: Control, expected_ver
 def map_requirement(session: Session, actor: User, control: Control, requirement: Requirement, statement: str) -> ControlRequirement:
     """Map a control to an item (or update the implementation statement of an existing mapping)."""
     require_edit(actor, control)
+    mapping = _map(session, actor, control, requirement, statement)
+    session.commit()
+    return mapping
+
+
+def map_requirements(session: Session, actor: User, control: Control, requirements, statement: str) -> list[ControlRequirement]:
+    """Map a control to several items at once (the control page's bulk mapping): one transaction, one audit event
+    per mapping made or changed; an item already mapped with the same statement is left as it is."""
+    require_edit(actor, control)
+    mappings = [_map(session, actor, control, r, statement) for r in {r.id: r for r in requirements}.values()]
+    session.commit()
+    return mappings
+
+
+def _map(session: Session, actor: User, control: Control, requirement: Requirement, statement: str) -> ControlRequirement:
     statement = (statement or "").strip()
     mapping = session.exec(select(ControlRequirement).where(
         ControlRequirement.control_id == control.id, ControlRequirement.requirement_id == requirement.id
@@ -158,15 +181,16 @@ def map_requirement(session: Session, actor: User, control: Control, requirement
     mapping.statement = statement
     session.add(mapping)
     audit.record(session, actor, action, control, {"requirement": requirement.ref, "statement": statement})
-    session.commit()
     return mapping
 
 
 def unmap_requirement(session: Session, actor: User, control: Control, requirement: Requirement) -> None:
     require_edit(actor, control)
+    statement = session.exec(select(ControlRequirement.statement).where(  # kept in the audit trail: gone after
+        ControlRequirement.control_id == control.id, ControlRequirement.requirement_id == requirement.id)).first()
     result = session.execute(delete(ControlRequirement).where(
         ControlRequirement.control_id == control.id, ControlRequirement.requirement_id == requirement.id
     ))
     if result.rowcount:
-        audit.record(session, actor, "control.unmap", control, {"requirement": requirement.ref})
+        audit.record(session, actor, "control.unmap", control, {"requirement": requirement.ref, "statement": statement})
     session.commit()

@@ -14,13 +14,13 @@ from pathlib import Path
 import yaml
 from sqlmodel import Session, select
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import ARCHITECTURE_DIAGRAM
 from evidence.data.models import Evidence, Framework, Perimeter, Requirement
 from evidence.services import controls as control_service
 from evidence.services import evidence as evidence_items
 from evidence.services import findings as finding_service
-from evidence.services import perimeter_documents, waivers
+from evidence.services import notifications, perimeter_documents, waivers
 from evidence.services import perimeters as perimeter_service
 from evidence.services import users as auth
 from evidence.settings import PACKAGE_DIR, resource_dir
@@ -102,10 +102,10 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
     """Create the demo provider; refuses to run twice (its perimeters would already exist)."""
     data = yaml.safe_load((path or demo_file()).read_text(encoding="utf-8"))
     if session.exec(select(Perimeter).where(Perimeter.code.in_([p["code"] for p in data["perimeters"]]))).first():
-        raise EvidenceError("the demo provider is already loaded")
+        raise EvidenceError(N_("le prestataire de démonstration est déjà chargé"))
     framework = session.exec(select(Framework).where(Framework.assessed)).first()
     if framework is None:
-        raise EvidenceError("load the catalogue first (evidence catalogue load)")
+        raise EvidenceError(N_("chargez d’abord le catalogue (evidence catalogue load)"))
     rng = random.Random(20221108)  # the demo is the same on every machine
     password = auth.generate_password()
 
@@ -151,6 +151,7 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
             requirement_ids=[requirements[ref].id for ref in item.get("requirements", [])],
             perimeter_ids=[perimeters[code].id for code in item["perimeters"]] if "perimeters" in item else None,
             answers=list(item.get("answers", [])), document_version=item.get("document_version", ""),
+            renewal=item.get("renewal", ""),
         )
         if item["kind"] == "link":
             evidence = evidence_items.create_evidence(session, owner, evidence_data, url=item["url"])
@@ -174,6 +175,9 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
     _load_sovereignty(session, actor, data.get("sovereignty") or {}, perimeters, today)
     diagrams = _load_documents(session, store, users, data, perimeters, requirements, today)
     _load_actions(session, users, data, perimeters, requirements, today)
+    # The demo replays months of work in one go: its verdicts are history its people have read; what their
+    # inbox shows unread is what still waits (reviews asked of them, findings on their controls).
+    notifications.mark_kinds_read(session, ("evidence_approved", "evidence_rejected"))
     return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]) + diagrams, password)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from evidence.core import rules
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data import audit
 from evidence.data.models import Dossier, DossierApproval, Perimeter, User, utcnow
 from evidence.dossier.generate import label
@@ -22,19 +22,26 @@ from evidence.dossier.generate import label
 SIGNOFF = rules.signoff
 
 REFUSALS = {
-    SIGNOFF.NOT_AN_APPROVER: "{version} : seuls les rôles admin et manager approuvent un dossier ({name} est {role}).",
-    SIGNOFF.NOT_A_DRAFT: "{version} n’est pas un projet rendu (état : {status}) : seule une version dont le PDF a été "
-                         "produit peut être approuvée.",
-    SIGNOFF.ALREADY_APPROVED: "{version} est déjà approuvée : une version approuvée est figée, aucune approbation ne "
-                              "s’y ajoute.",
-    SIGNOFF.UNKNOWN_FUNCTION: "{version} : « {function} » n’est pas une des fonctions d’approbation ({functions}).",
-    SIGNOFF.TOO_FEW_FUNCTIONS: "{version} : il faut au moins deux fonctions d’approbation distinctes (réglage "
-                               "DOSSIER_APPROVER_FUNCTIONS) ; il y en a {count}.",
-    SIGNOFF.SAME_PERSON: "{version} : {name} l’a déjà approuvée ; la seconde approbation doit venir d’une autre "
-                         "personne (quatre yeux).",
-    SIGNOFF.SAME_FUNCTION: "{version} est déjà approuvée au titre de « {function} » ; la seconde approbation est "
-                           "donnée dans une autre fonction.",
+    SIGNOFF.NOT_AN_APPROVER: N_("%(version)s : seuls les administrateurs et les responsables conformité approuvent "
+                                "un dossier ; %(name)s n’en fait pas partie."),
+    SIGNOFF.NOT_A_DRAFT: N_("%(version)s n’est pas un projet rendu (état : %(status)s) : seule une version dont "
+                            "le PDF a été produit peut être approuvée."),
+    SIGNOFF.ALREADY_APPROVED: N_("%(version)s est déjà approuvée : une version approuvée est figée, aucune "
+                                 "approbation ne s’y ajoute."),
+    SIGNOFF.UNKNOWN_FUNCTION: N_("%(version)s : « %(function)s » n’est pas une des fonctions d’approbation "
+                                 "(%(functions)s)."),
+    SIGNOFF.TOO_FEW_FUNCTIONS: N_("%(version)s : il faut au moins deux fonctions d’approbation distinctes (réglage "
+                                  "DOSSIER_APPROVER_FUNCTIONS) ; il y en a %(count)s."),
+    SIGNOFF.SAME_PERSON: N_("%(version)s : %(name)s l’a déjà approuvée ; la seconde approbation doit venir d’une "
+                            "autre personne (quatre yeux)."),
+    SIGNOFF.SAME_FUNCTION: N_("%(version)s est déjà approuvée au titre de « %(function)s » ; la seconde approbation "
+                              "est donnée dans une autre fonction."),
 }
+
+
+# A version's status in words, for the refusal that names it.
+STATUS_WORDS = {"queued": N_("en attente"), "rendering": N_("en cours de mise en page"), "draft": N_("projet"),
+                "approved": N_("approuvée"), "failed": N_("en échec")}
 
 
 def approvals(session: Session, dossier: Dossier) -> list[DossierApproval]:
@@ -66,7 +73,7 @@ def approve(session: Session, actor: User, dossier: Dossier, function: str, *, f
     starts the final render. `origin` says where the approval came from when it is not the web (e.g.
     "cli:root", who ran `evidence dossier approve --as`)."""
     if not isinstance(actor, User):
-        raise EvidenceError("an approval is given by a user of the application")
+        raise EvidenceError(N_("une approbation est donnée par un utilisateur de l’application"))
     function = " ".join((function or "").split())
     # Claim the version's row first: two approvals at once are counted one after the other, never both as
     # the first (a row lock on PostgreSQL, the write lock on SQLite).
@@ -77,9 +84,10 @@ def approve(session: Session, actor: User, dossier: Dossier, function: str, *, f
     rows = approvals(session, dossier)
     code = refusal(actor, dossier, rows, function, functions)
     if code is not None:
-        raise EvidenceError(REFUSALS[code].format(
-            version=version, name=actor.name, role=actor.role, status=dossier.status, function=function,
-            functions=" ; ".join(functions) or "—", count=len(functions)))
+        raise EvidenceError(REFUSALS[code], version=version, name=actor.name, function=function,
+                            status=Message(STATUS_WORDS.get(dossier.status, dossier.status)),
+                            functions=list(functions) or "—", count=len(functions),
+                            field="function" if code in (SIGNOFF.UNKNOWN_FUNCTION, SIGNOFF.SAME_FUNCTION) else None)
     row = DossierApproval(dossier_id=dossier.id, user_id=actor.id, name=actor.name, function=function,
                           approved_at=utcnow())
     session.add(row)

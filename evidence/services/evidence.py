@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import BinaryIO, Collection, Optional
+from typing import BinaryIO, Collection, Optional, Sequence
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from evidence.core import rules
-from evidence.core.errors import EvidenceError, check_version
+from evidence.core.errors import N_, EvidenceError, Message, check_version
 from evidence.core.vocabulary import (
     COMPLIANCE_ROLES,
 )
@@ -30,7 +30,9 @@ from evidence.data.models import (
     User,
     utcnow,
 )
+from evidence.services import notifications
 from evidence.services.evidence_fields import (  # noqa: F401  (the evidence service's rules, re-exported)
+    DEFAULT_LINK_SCHEMES,
     MAX_DOCUMENT_VERSION,
     NO_SUCH_ITEM,
     CheckedEvidence,
@@ -86,19 +88,20 @@ class EvidenceData:
     perimeter_ids: Optional[list[int]] = None  # None: the perimeters of its controls
     answers: list[str] = field(default_factory=list)
     document_version: str = ""
+    renewal: str = ""  # RENEWAL_CADENCES; "": not recurring
 
     def draft(self) -> EvidenceDraft:
         return EvidenceDraft(self.title, self.kind, self.description, self.owner_id, self.classification,
                              self.effective_date, self.valid_until, tuple(self.control_ids),
                              tuple(self.requirement_ids),
                              None if self.perimeter_ids is None else tuple(self.perimeter_ids), tuple(self.answers),
-                             self.document_version)
+                             self.document_version, renewal=self.renewal)
 
 
 def get_evidence(session: Session, ref: str) -> Evidence:
     evidence = session.exec(select(Evidence).where(Evidence.ref == ref.strip().upper())).first()
     if evidence is None:
-        raise EvidenceError(f"no evidence {ref!r}")
+        raise EvidenceError(N_("aucune preuve « %(ref)s »"), ref=ref)
     return evidence
 
 
@@ -117,7 +120,7 @@ def _insert_with_next_ref(session: Session, values: dict, attempts: int = 8) -> 
                 session.add(evidence)
         except IntegrityError:
             if attempt == attempts - 1:
-                raise EvidenceError("could not allocate an evidence reference; try again") from None
+                raise EvidenceError(N_("aucune référence de preuve n’a pu être attribuée ; réessayez")) from None
             continue
         return evidence
     raise AssertionError("unreachable")
@@ -152,13 +155,34 @@ def set_answers(session: Session, evidence_id: int, answers: Collection[tuple[in
     return wanted != set(present)
 
 
+# Why a review action does not apply to the evidence's status, and the statuses' words (the labels' msgids).
+REVIEW_REFUSALS = {
+    "submit": N_("%(ref)s ne peut pas être soumise à la revue (état : %(status)s)"),
+    "approve": N_("%(ref)s ne peut pas être approuvée (état : %(status)s)"),
+    "reject": N_("%(ref)s ne peut pas être rejetée (état : %(status)s)"),
+    "reopen": N_("%(ref)s ne peut pas être rouverte (état : %(status)s)"),
+}
+STATUS_WORDS = {"draft": N_("brouillon"), "in_review": N_("en revue"), "approved": N_("approuvée"),
+                "rejected": N_("rejetée")}
+
+
+def one_source(has_file: bool, has_link: bool) -> None:
+    """A version is a stored file or a link, never both and never neither; each refusal says which it is."""
+    if has_file and has_link:
+        raise EvidenceError(N_("donnez un fichier ou un lien, pas les deux"), field="url")
+    if not (has_file or has_link):
+        raise EvidenceError(N_("choisissez un fichier ou indiquez un lien"), field="file")
+
+
 def create_evidence(session: Session, actor: User, data: EvidenceData, *, store=None, upload: Optional[BinaryIO] = None,
-                    filename: str = "", url: str = "", note: str = "", max_size: Optional[int] = None) -> Evidence:
-    """New evidence with its first version: a stored file, or a link (kind `link`)."""
+                    filename: str = "", url: str = "", note: str = "", max_size: Optional[int] = None,
+                    link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> Evidence:
+    """New evidence with its first version: a stored file, or a link (kind `link`) of a scheme in `link_schemes`
+    (EVIDENCE_LINK_SCHEMES)."""
     require(can_edit_evidence(actor, None), f"{actor.email} may not add evidence")
-    checked = check_evidence(actor, data.draft(), DatabaseLookup(session), url=url, note=note)
-    if (upload is None) == (not checked.url):
-        raise EvidenceError("give either a file or a link")
+    checked = check_evidence(actor, data.draft(), DatabaseLookup(session), url=url, note=note,
+                             link_schemes=link_schemes)
+    one_source(upload is not None, bool(checked.url))
     blob = store_upload(store, upload, filename, max_size) if upload is not None else None  # slow I/O before the transaction
     evidence = _insert_with_next_ref(session, checked.values)
     _set_links(session, evidence, checked)
@@ -213,14 +237,14 @@ def current_version(session: Session, evidence: Evidence) -> Optional[EvidenceVe
 
 
 def add_version(session: Session, actor: User, evidence: Evidence, *, store=None, upload: Optional[BinaryIO] = None,
-                filename: str = "", url: str = "", note: str = "", max_size: Optional[int] = None) -> Optional[EvidenceVersion]:
+                filename: str = "", url: str = "", note: str = "", max_size: Optional[int] = None,
+                link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> Optional[EvidenceVersion]:
     """A new file (or address) for existing evidence. Identical to the current version: nothing is created.
 
     The evidence goes back to draft: what was approved was the earlier version."""
     require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
-    if (upload is None) == (not url):
-        raise EvidenceError("give either a file or a link")
-    if problems := version_problems(url, note):
+    one_source(upload is not None, bool((url or "").strip()))
+    if problems := version_problems(url, note, link_schemes):
         raise EvidenceInvalid(problems)
     url = (url or "").strip()
     blob = store_upload(store, upload, filename, max_size) if upload is not None else None
@@ -233,6 +257,7 @@ def add_version(session: Session, actor: User, evidence: Evidence, *, store=None
     evidence.updated_at = utcnow()
     session.add(evidence)
     audit.record(session, actor, "evidence.version", evidence, {**version_details(version), "status_before": previous_status})
+    notifications.close_review_requests(session, evidence)  # back to draft: no review is waiting any more
     session.commit()
     return version
 
@@ -263,21 +288,33 @@ def update_evidence(session: Session, actor: User, evidence: Evidence, data: Evi
 def review(session: Session, actor: User, evidence: Evidence, action: str, comment: str = "",
            expected_version: Optional[int] = None) -> Evidence:
     """submit (owner or manager), approve / reject (a manager who did not upload the current version), reopen."""
+    record_review(session, actor, evidence, action, comment, expected_version)
+    session.commit()
+    return evidence
+
+
+def record_review(session: Session, actor: User, evidence: Evidence, action: str, comment: str = "",
+                  expected_version: Optional[int] = None) -> Evidence:
+    """`review` in the caller's transaction (a bulk review commits once, or not at all)."""
     check_version(evidence, expected_version)
     comment = (comment or "").strip()
     if action in ("approve", "reject"):
         require(can_review(actor), f"{actor.email} may not review evidence")
         current = current_version(session, evidence)
         if current is not None and current.author_id == actor.id:
-            raise EvidenceError(f"{evidence.ref}: you uploaded its current version; another manager must review it (four eyes)")
+            raise EvidenceError(N_("%(ref)s : vous avez déposé sa version actuelle ; un autre responsable doit la "
+                                   "revoir (quatre yeux)"), ref=evidence.ref)
         if action == "reject" and not comment:
-            raise EvidenceError(f"{evidence.ref}: say why it is rejected")
+            raise EvidenceError(N_("%(ref)s : dites pourquoi elle est rejetée"), ref=evidence.ref, field="comment")
     else:
         require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
     try:
         status = rules.review_transition(action, evidence.status)
-    except ValueError as error:
-        raise EvidenceError(f"{evidence.ref}: {error}") from None
+    except ValueError:
+        if action not in REVIEW_REFUSALS:
+            raise EvidenceError(N_("action de revue « %(action)s » inconnue"), action=action) from None
+        raise EvidenceError(REVIEW_REFUSALS[action], ref=evidence.ref,
+                            status=Message(STATUS_WORDS.get(evidence.status, evidence.status))) from None
     previous = evidence.status
     evidence.status = status
     details = {"from": previous, "to": status, "comment": comment}
@@ -293,7 +330,11 @@ def review(session: Session, actor: User, evidence: Evidence, action: str, comme
     evidence.updated_at = utcnow()
     session.add(evidence)
     audit.record(session, actor, f"evidence.{action}", evidence, details)
-    session.commit()
+    # Who must act next, or learn the verdict, is told in the same transaction.
+    if action == "submit":
+        notifications.review_requested(session, actor, evidence)
+    else:
+        notifications.evidence_reviewed(session, actor, evidence, action, comment)
     return evidence
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message, words
 from evidence.core.vocabulary import (
     CLASSIFICATIONS,
     EVIDENCE_KINDS,
@@ -20,6 +20,7 @@ from evidence.core.vocabulary import (
     MAX_NOTE,
     MAX_TITLE,
     MAX_URL,
+    RENEWAL_CADENCES,
 )
 from evidence.data.models import (
     Control,
@@ -30,6 +31,7 @@ from evidence.data.models import (
     Requirement,
     User,
 )
+from evidence.services.users import NOT_AN_OWNER, can_own
 
 # --- Checking an evidence's fields ------------------------------------------------------------------------------
 
@@ -40,18 +42,22 @@ class FieldProblem:
     which are also the web form's field names: both doors name the same field for the same input."""
 
     field: str
-    message: str
+    message: Message  # a whole sentence that names what it is about (beside its field or on its own)
     value: object = None  # the element at fault in a list (a control, an item), None when it is the whole field
 
 
 class EvidenceInvalid(EvidenceError):
-    """Evidence refused for one or more of its fields; `problems` says which and why."""
+    """Evidence refused for one or more of its fields; `problems` says which and why. It is put into words as
+    its problems, one after the other, in the reader's language."""
 
     def __init__(self, problems: Sequence[FieldProblem]):
         self.problems = tuple(problems)
-        super().__init__("; ".join(
-            f"{p.field}: {p.message}" + ("" if p.value is None else f" ({p.value})") for p in self.problems
-        ))
+        fields = {p.field for p in self.problems}
+        super().__init__(self.problems[0].message, field=fields.pop() if len(fields) == 1 else None)
+        self.args = (self.render(),)
+
+    def render(self, gettext=str) -> str:
+        return words([p.message for p in self.problems], gettext)
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,7 @@ class EvidenceDraft:
     perimeters: Optional[tuple] = None  # None: the perimeters its controls are deployed in
     answers: tuple = ()  # expected evidence ids ("12.6.c#2") of the linked items that it answers
     document_version: str = ""  # the document's own version ("2.3"), as its author numbers it
+    renewal: str = ""  # RENEWAL_CADENCES for recurring evidence (a quarterly access review); "": none
 
 
 @dataclass(frozen=True)
@@ -171,7 +178,7 @@ class CheckedEvidence:
     """Fields that passed `check_evidence`: the evidence's columns, its links by id and by ref, and the first
     version's address. Writers store them as they are."""
 
-    values: dict  # title, kind, description, owner_id, classification, effective_date, valid_until, document_version
+    values: dict  # title, kind, description, owner_id, classification, effective_date, valid_until, document_version, renewal
     control_ids: tuple = ()
     control_refs: tuple = ()
     requirement_ids: tuple = ()
@@ -186,12 +193,18 @@ class CheckedEvidence:
         return self.values["title"]
 
 
-NO_SUCH_ITEM = "no such item in the referential"
+NO_SUCH_ITEM = N_("le référentiel évalué ne contient aucun point « %(ref)s »")  # ref=
 MAX_DOCUMENT_VERSION = 40  # Evidence.document_version's column
+NO_SCOPE = N_("dites pour quels périmètres cette preuve est valable : elle n’est liée à aucune mesure déployée "
+              "dans l’un d’eux")
+# The schemes a link may use unless the instance allows others (EVIDENCE_LINK_SCHEMES, e.g. an intranet without
+# TLS): each door passes its app's setting.
+DEFAULT_LINK_SCHEMES = ("https",)
 
 
 def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *, url: str = "", note: str = "",
-                   kept_owner_id: Optional[int] = None, kept_control_ids: Collection[int] = ()) -> CheckedEvidence:
+                   kept_owner_id: Optional[int] = None, kept_control_ids: Collection[int] = (),
+                   link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> CheckedEvidence:
     """The rules on an evidence's fields, every problem at once (EvidenceInvalid); nothing is cut or replaced.
 
     `url` and `note` are the first version's, for new evidence. The owner and the controls an evidence already
@@ -199,36 +212,48 @@ def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *,
     rest. Whatever is named anew must be usable."""
     problems: list[FieldProblem] = []
 
-    def refuse(name: str, message: str, value=None) -> None:
-        problems.append(FieldProblem(name, message, value))
+    def refuse(name: str, message: str | Message, at_fault=None, /, **params) -> None:
+        """`at_fault`: the element of a list refused (FieldProblem.value); `params`: the message's parameters."""
+        problems.append(FieldProblem(name, Message(message, **params) if isinstance(message, str) else message,
+                                     at_fault))
 
     title = (draft.title or "").strip()
     if not title:
-        refuse("title", "evidence needs a title")
+        refuse("title", N_("une preuve doit avoir un intitulé"))
     elif len(title) > MAX_TITLE:
-        refuse("title", f"longer than {MAX_TITLE} characters")
+        refuse("title", N_("l’intitulé dépasse %(n)s caractères"), n=MAX_TITLE)
     description = (draft.description or "").strip()
     if len(description) > MAX_DESCRIPTION:
-        refuse("description", f"longer than {MAX_DESCRIPTION} characters")
+        refuse("description", N_("la description dépasse %(n)s caractères"), n=MAX_DESCRIPTION)
     if draft.kind not in EVIDENCE_KINDS:
-        refuse("kind", f"unknown kind; the kinds are: {', '.join(EVIDENCE_KINDS)}")
+        refuse("kind", N_("type de preuve « %(kind)s » inconnu ; les types sont : %(kinds)s"), kind=draft.kind,
+               kinds=", ".join(EVIDENCE_KINDS))
     if draft.classification not in CLASSIFICATIONS:
-        refuse("classification", f"unknown classification; the classifications are: {', '.join(CLASSIFICATIONS)}")
+        refuse("classification", N_("classification « %(classification)s » inconnue ; les classifications sont : "
+                                    "%(classifications)s"),
+               classification=draft.classification, classifications=", ".join(CLASSIFICATIONS))
     document_version = (draft.document_version or "").strip()
     if len(document_version) > MAX_DOCUMENT_VERSION:
-        refuse("document_version", f"longer than {MAX_DOCUMENT_VERSION} characters")
+        refuse("document_version", N_("la version du document dépasse %(n)s caractères"), n=MAX_DOCUMENT_VERSION)
+    renewal = (draft.renewal or "").strip()
+    if renewal and renewal not in RENEWAL_CADENCES:
+        refuse("renewal", N_("fréquence de renouvellement « %(cadence)s » inconnue ; les fréquences sont : "
+                             "%(cadences)s"), cadence=renewal, cadences=", ".join(RENEWAL_CADENCES))
     if draft.effective_date and draft.valid_until and draft.valid_until < draft.effective_date:
-        refuse("valid_until", f"before the effective date {draft.effective_date.isoformat()}")
+        refuse("valid_until", N_("la date de fin de validité précède la date d’effet"))
 
     owner_id = actor.id
     if draft.owner not in (None, ""):
         user = lookup.find_user(draft.owner)
         if user is None:
-            refuse("owner", "no such user")
+            refuse("owner", N_("utilisateur inconnu"))
         elif not user.active and user.id != kept_owner_id:
-            refuse("owner", "this user is disabled")
+            refuse("owner", N_("ce compte utilisateur est désactivé"))
+        elif user.id != kept_owner_id and not can_own(user):
+            refuse("owner", Message(NOT_AN_OWNER, name=user.name))
         elif actor.role == "contributor" and user.id != actor.id:
-            refuse("owner", f"a contributor's evidence is their own: leave owner empty or give {actor.email}")
+            refuse("owner", N_("un contributeur est le responsable de ses preuves : laissez le responsable vide ou "
+                               "indiquez %(email)s"), email=actor.email)
         else:
             owner_id = user.id
 
@@ -237,14 +262,14 @@ def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *,
     for key in control_keys:
         control = controls.get(key)
         if control is None:
-            refuse("controls", "no such control", key)
+            refuse("controls", N_("aucune mesure « %(ref)s »"), key, ref=key)
         elif control.status == "retired" and control.id not in kept_control_ids:
-            refuse("controls", "this control is retired", control.ref)
+            refuse("controls", N_("la mesure %(ref)s est retirée"), control.ref, ref=control.ref)
     requirement_keys = list(dict.fromkeys(draft.requirements))
     requirements = lookup.find_requirements(requirement_keys)
     for key in requirement_keys:
         if key not in requirements:
-            refuse("requirements", NO_SUCH_ITEM, key)
+            refuse("requirements", NO_SUCH_ITEM, key, ref=key)
     linked = [controls[k] for k in control_keys if k in controls]
     items = [requirements[k] for k in requirement_keys if k in requirements]
     if draft.perimeters is None:
@@ -254,24 +279,23 @@ def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *,
         found = lookup.find_perimeters(perimeter_keys)
         for key in perimeter_keys:
             if key not in found:
-                refuse("perimeters", "no such perimeter", key)
+                refuse("perimeters", N_("aucun périmètre « %(code)s »"), key, code=key)
         scope = [found[k] for k in perimeter_keys if k in found]
     if not scope and not any(p.field in ("controls", "perimeters") for p in problems):
         # Valid nowhere, it would prove nothing: say so rather than store it (a refused control says it already).
-        refuse("perimeters", "say which perimeters this evidence is valid for: it is linked to no control "
-                             "deployed in one")
+        refuse("perimeters", NO_SCOPE)
     entries = lookup.entries_of([r.id for r in items], [c.id for c in linked]) if draft.answers else {}
     for entry in dict.fromkeys(draft.answers):
         if entry not in entries:
-            refuse("answers", "not an expected evidence entry of the items this evidence supports "
-                              "(directly or through its controls)", entry)
-    problems += version_problems(url, note)
+            refuse("answers", N_("« %(entry)s » n’est pas une preuve attendue des points que cette preuve étaye "
+                                 "(directement ou par ses mesures)"), entry, entry=entry)
+    problems += version_problems(url, note, link_schemes)
     if problems:
         raise EvidenceInvalid(problems)
     return CheckedEvidence(
         values={"title": title, "kind": draft.kind, "description": description, "owner_id": owner_id,
                 "classification": draft.classification, "effective_date": draft.effective_date,
-                "valid_until": draft.valid_until, "document_version": document_version},
+                "valid_until": draft.valid_until, "document_version": document_version, "renewal": renewal},
         control_ids=tuple(c.id for c in linked), control_refs=tuple(c.ref for c in linked),
         requirement_ids=tuple(r.id for r in items), requirement_refs=tuple(r.ref for r in items),
         perimeter_ids=tuple(p.id for p in scope), perimeter_codes=tuple(p.code for p in scope),
@@ -281,9 +305,11 @@ def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *,
 
 
 
-def version_problems(url: str = "", note: str = "") -> list[FieldProblem]:
+def version_problems(url: str = "", note: str = "",
+                     link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> list[FieldProblem]:
     """A version's address (link evidence points at the provider's own systems; the app stores the address and
-    never fetches it) and note."""
+    never fetches it) and note. A plain `http://` address is refused by default: whoever follows it (an
+    evaluator) could be handed another page on the way."""
     problems = []
     url = (url or "").strip()
     if url:
@@ -292,17 +318,22 @@ def version_problems(url: str = "", note: str = "") -> list[FieldProblem]:
         except ValueError:  # e.g. an unclosed IPv6 bracket
             parts = None
         if len(url) > MAX_URL:
-            problems.append(FieldProblem("url", f"longer than {MAX_URL} characters"))
-        elif parts is None or parts.scheme not in ("https", "http") or not parts.netloc:
-            problems.append(FieldProblem("url", f"not an http(s) address: {url[:80]!r}"))
+            problems.append(FieldProblem("url", Message(N_("l’adresse dépasse %(n)s caractères"), n=MAX_URL)))
+        elif parts is None or parts.scheme.lower() not in link_schemes:
+            problems.append(FieldProblem("url", Message(N_("« %(url)s » : seules les adresses %(schemes)s sont "
+                                                          "admises"), url=url[:80],
+                                                        schemes=", ".join(f"{s}://" for s in link_schemes))))
+        elif not parts.netloc:
+            problems.append(FieldProblem("url", Message(N_("« %(url)s » n’est pas une adresse web complète "
+                                                          "(p. ex. https://intranet.example/doc)"), url=url[:80])))
     if len((note or "").strip()) > MAX_NOTE:
-        problems.append(FieldProblem("note", f"longer than {MAX_NOTE} characters"))
+        problems.append(FieldProblem("note", Message(N_("la note dépasse %(n)s caractères"), n=MAX_NOTE)))
     return problems
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> str:
     """The address, stripped, or EvidenceInvalid naming the url field."""
-    if problems := version_problems(url):
+    if problems := version_problems(url, link_schemes=link_schemes):
         raise EvidenceInvalid(problems)
     return url.strip()
 
@@ -315,5 +346,5 @@ def assessed_requirement_ids(session: Session, refs: Sequence[str]) -> list[int]
         .where(Framework.assessed, Requirement.ref.in_(refs or ["-"]))
     ).all())
     if unknown := [r for r in refs if r not in found]:
-        raise EvidenceInvalid([FieldProblem("requirements", NO_SUCH_ITEM, r) for r in unknown])
+        raise EvidenceInvalid([FieldProblem("requirements", Message(NO_SUCH_ITEM, ref=r), r) for r in unknown])
     return [found[r] for r in refs]

@@ -12,7 +12,7 @@ from typing import Optional
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import (
     ARCHITECTURE_DIAGRAM,
     DIAGRAM_MEDIA_TYPES,
@@ -81,17 +81,19 @@ def check_diagram(session: Session, store, evidence: Evidence) -> None:
     bytes (a file renamed .png is not an image). The dossier re-reads and re-encodes it anyway."""
     version = _current_version(session, evidence)
     if version is None or not version.storage_key:
-        raise EvidenceError(f"{evidence.ref}: an architecture diagram is a PNG or JPEG file, not a link")
+        raise EvidenceError(N_("%(ref)s : un schéma d’architecture est un fichier PNG ou JPEG, pas un lien"),
+                            ref=evidence.ref, field="evidence")
     if version.media_type not in DIAGRAM_MEDIA_TYPES:
-        raise EvidenceError(f"{evidence.ref}: an architecture diagram is a PNG or JPEG image "
-                            f"(its current version is {version.media_type or 'of unknown type'})")
+        raise EvidenceError(N_("%(ref)s : un schéma d’architecture est une image PNG ou JPEG (sa version "
+                               "actuelle est de type « %(type)s »)"), ref=evidence.ref,
+                            type=version.media_type or "?", field="evidence")
     if store is None:
-        raise EvidenceError("the evidence store is needed to check a diagram's content")
+        raise EvidenceError(N_("le magasin des preuves est nécessaire pour vérifier le contenu d’un schéma"))
     with store.open(version.storage_key) as stream:
         head = stream.read(16)
     if not head.startswith(IMAGE_SIGNATURES[version.media_type]):
-        raise EvidenceError(f"{evidence.ref}: its current version is not a {version.media_type} image "
-                            "(its content does not start as one)")
+        raise EvidenceError(N_("%(ref)s : sa version actuelle n’est pas une image %(type)s (son contenu ne commence "
+                               "pas comme tel)"), ref=evidence.ref, type=version.media_type, field="evidence")
 
 
 def designate(session: Session, actor: audit.Actor, perimeter: Perimeter, role: str, evidence: Evidence,
@@ -101,15 +103,17 @@ def designate(session: Session, actor: audit.Actor, perimeter: Perimeter, role: 
     The evidence must be valid for the perimeter (it proves nothing elsewhere); a diagram must be a PNG or JPEG
     file (`store` reads its first bytes). Designating it again only changes the note."""
     if role not in PERIMETER_DOCUMENT_ROLES:
-        raise EvidenceError(f"unknown document role {role!r} (one of {', '.join(PERIMETER_DOCUMENT_ROLES)})")
+        raise EvidenceError(N_("rôle de document « %(role)s » inconnu (l’un de : %(roles)s)"), role=role,
+                            roles=", ".join(PERIMETER_DOCUMENT_ROLES), field="role")
     note = (note or "").strip()
     if len(note) > MAX_NOTE:
-        raise EvidenceError(f"note: longer than {MAX_NOTE} characters")
+        raise EvidenceError(N_("la note dépasse %(n)s caractères"), n=MAX_NOTE, field="note")
     valid_here = session.exec(select(EvidencePerimeter).where(
         EvidencePerimeter.evidence_id == evidence.id, EvidencePerimeter.perimeter_id == perimeter.id)).first()
     if valid_here is None:
-        raise EvidenceError(f"{evidence.ref} is not valid for the perimeter {perimeter.code}: "
-                            "only the perimeter's own evidence can be one of its documents")
+        raise EvidenceError(N_("%(ref)s n’est pas valable pour le périmètre %(code)s : seules les preuves du "
+                               "périmètre peuvent être l’un de ses documents"), ref=evidence.ref, code=perimeter.code,
+                            field="evidence")
     if role == ARCHITECTURE_DIAGRAM:
         check_diagram(session, store, evidence)
     document = session.exec(select(PerimeterDocument).where(
@@ -140,7 +144,8 @@ def remove(session: Session, actor: audit.Actor, perimeter: Perimeter, role: str
         PerimeterDocument.perimeter_id == perimeter.id, PerimeterDocument.role == role,
         PerimeterDocument.evidence_id == evidence.id)).first()
     if document is None:
-        raise EvidenceError(f"{evidence.ref} is not designated as {role} of {perimeter.code}")
+        raise EvidenceError(N_("%(ref)s n’est pas désignée dans ce rôle (%(role)s) pour %(code)s"), ref=evidence.ref,
+                            role=role, code=perimeter.code)
     session.delete(document)
     audit.record(session, actor, "perimeter.document.remove", perimeter,
                  {"role": role, "evidence": evidence.ref, "note": document.note})

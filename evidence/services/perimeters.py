@@ -9,7 +9,7 @@ from typing import Optional
 from sqlmodel import Session, select
 
 from evidence.core import rules
-from evidence.core.errors import EvidenceError, check_version
+from evidence.core.errors import N_, EvidenceError, Message, check_version
 from evidence.core.vocabulary import COVERAGE_STATES, RECOMMENDATION_STATES
 from evidence.data import audit
 from evidence.data.models import (
@@ -31,8 +31,8 @@ class DescriptionTooLong(EvidenceError):
     """A part of the structured description over its limit; `field` names it, for a form to show it beside it."""
 
     def __init__(self, field: str, limit: int):
-        self.field, self.limit = field, limit
-        super().__init__(f"{field}: longer than {limit} characters")
+        super().__init__(N_("Pas plus de %(n)s caractères."), n=limit, field=field)
+        self.limit = limit
 
 
 @dataclass
@@ -72,7 +72,7 @@ def get_perimeter(session: Session, code_or_id: str) -> Perimeter:
     if perimeter is None and str(code_or_id).isdigit():
         perimeter = session.get(Perimeter, int(code_or_id))
     if perimeter is None:
-        raise EvidenceError(f"no perimeter {code_or_id!r}")
+        raise EvidenceError(N_("aucun périmètre « %(code)s »"), code=code_or_id)
     return perimeter
 
 
@@ -81,7 +81,8 @@ def get_item(session: Session, perimeter: Perimeter, ref: str) -> Requirement:
     item = session.exec(select(Requirement).where(Requirement.framework_id == perimeter.framework_id,
                                                   Requirement.ref == (ref or "").strip())).first()
     if item is None:
-        raise EvidenceError(f"no item {ref!r} in the referential of {perimeter.code}")
+        raise EvidenceError(N_("le référentiel du périmètre %(code)s ne contient aucun point « %(ref)s »"),
+                            code=perimeter.code, ref=(ref or "").strip())
     return item
 
 
@@ -92,27 +93,30 @@ def list_perimeters(session: Session) -> list[Perimeter]:
 def _validated(session: Session, data: PerimeterData, current: Optional[Perimeter]) -> dict:
     code = (data.code or "").strip().lower()
     if not CODE_RE.match(code):
-        raise EvidenceError(f"code {code!r}: 3 to 40 lower-case letters, digits and dashes (e.g. iaas-fr1)")
+        raise EvidenceError(N_("code « %(code)s » : de 3 à 40 minuscules, chiffres et tirets (p. ex. iaas-fr1)"),
+                            code=code, field="code")
     other = session.exec(select(Perimeter).where(Perimeter.code == code)).first()
     if other is not None and (current is None or other.id != current.id):
-        raise EvidenceError(f"a perimeter with code {code!r} already exists")
+        raise EvidenceError(N_("un périmètre a déjà le code « %(code)s »"), code=code, field="code")
     if not (data.name or "").strip():
-        raise EvidenceError("a perimeter needs a name")
+        raise EvidenceError(N_("un périmètre doit avoir un nom"), field="name")
     types = [t for t in SERVICE_TYPES if t in set(data.service_types)]
     if unknown := set(data.service_types) - set(SERVICE_TYPES):
-        raise EvidenceError(f"unknown service type(s): {', '.join(sorted(unknown))}")
+        raise EvidenceError(N_("type(s) de service inconnu(s) : %(types)s"), types=", ".join(sorted(unknown)),
+                            field="service_types")
     if not types:
-        raise EvidenceError("choose at least one service type (IaaS, CaaS, PaaS, SaaS)")
+        raise EvidenceError(N_("choisissez au moins un type de service (IaaS, CaaS, PaaS, SaaS)"), field="service_types")
     if data.phase not in PERIMETER_PHASES:
-        raise EvidenceError(f"unknown phase {data.phase!r}")
+        raise EvidenceError(N_("phase « %(phase)s » inconnue"), phase=data.phase, field="phase")
     framework = session.exec(select(Framework).where(Framework.key == data.framework_key)).first()
     if framework is None:
-        raise EvidenceError(f"no framework {data.framework_key!r} is loaded")
+        raise EvidenceError(N_("aucun référentiel « %(key)s » n’est chargé"), key=data.framework_key, field="framework")
     built_on_id = None
     if data.built_on_code:
         lower = get_perimeter(session, data.built_on_code)
         if current is not None and _builds_on(session, lower, current.id):
-            raise EvidenceError(f"{lower.code} cannot be the lower layer: it is built on {current.code} itself")
+            raise EvidenceError(N_("%(lower)s ne peut pas être le socle : il repose lui-même sur %(code)s"),
+                                lower=lower.code, code=current.code, field="built_on")
         built_on_id = lower.id
     values = {
         "code": code, "name": data.name.strip()[:200], "description": (data.description or "").strip(),
@@ -121,7 +125,8 @@ def _validated(session: Session, data: PerimeterData, current: Optional[Perimete
         "qualification_reference": (data.qualification_reference or "").strip(),
     }
     if len(values["qualification_reference"]) > 100:
-        raise EvidenceError("qualification reference: longer than 100 characters")
+        raise EvidenceError(N_("référence de la décision de qualification : plus de 100 caractères"),
+                            field="qualification_reference")
     values.update({name: getattr(data, name) for name in DATE_FIELDS})
     for name in DESCRIPTION_FIELDS:
         values[name] = (getattr(data, name) or "").strip()
@@ -176,13 +181,17 @@ class ApplicabilityRow:
 
 
 REFUSALS = {
-    rules.NO_EXCLUSION: "{ref} : le référentiel SecNumCloud n’admet aucune exclusion ; cette exigence sans condition "
-                        "s’applique à tout le périmètre qualifié.",
-    rules.JUSTIFICATION_REQUIRED: "{ref} : une justification est requise (pourquoi la condition de l’exigence n’est pas "
-                                  "remplie, ou pourquoi l’hériter du socle).",
-    rules.NO_LOWER_LAYER: "{ref} : le périmètre {code} ne repose sur aucun socle dont hériter.",
-    rules.UNKNOWN_STATE: "{ref} : applicabilité inconnue {state!r} (applicable, not_applicable ou inherited).",
+    rules.NO_EXCLUSION: N_("%(ref)s : le référentiel SecNumCloud n’admet aucune exclusion ; cette exigence sans "
+                           "condition s’applique à tout le périmètre qualifié."),
+    rules.JUSTIFICATION_REQUIRED: N_("%(ref)s : une justification est requise (pourquoi la condition de l’exigence "
+                                     "n’est pas remplie, ou pourquoi l’hériter du socle)."),
+    rules.NO_LOWER_LAYER: N_("%(ref)s : le périmètre %(code)s ne repose sur aucun socle dont hériter."),
+    rules.UNKNOWN_STATE: N_("%(ref)s : applicabilité « %(state)s » inconnue (applicable, not_applicable ou "
+                            "inherited)."),
 }
+# The form field each refusal is about, for the web to show it beside it.
+REFUSED_FIELD = {rules.NO_EXCLUSION: "state", rules.JUSTIFICATION_REQUIRED: "justification",
+                 rules.NO_LOWER_LAYER: "state", rules.UNKNOWN_STATE: "state"}
 
 
 def nature(requirement: Requirement) -> rules.ItemNature:
@@ -258,14 +267,14 @@ def import_applicability(session: Session, actor: User, perimeter: Perimeter, li
         requirement = items.get(line.ref.strip())
         try:
             if requirement is None:
-                raise EvidenceError(f"{line.ref!r} n’est pas un point du référentiel du périmètre")
+                raise EvidenceError(N_("« %(ref)s » n’est pas un point du référentiel du périmètre"), ref=line.ref)
             record_applicability(session, actor, perimeter, requirement, line.state.strip(), line.justification)
             session.flush()
         except EvidenceError as error:
-            problems.append(f"ligne {line.row} : {error}")
+            problems.append(Message(N_("ligne %(row)s : %(reason)s"), row=line.row, reason=error))
     if problems:
         session.rollback()
-        raise EvidenceError("aucune décision enregistrée ; " + " ; ".join(problems))
+        raise EvidenceError(N_("aucune décision enregistrée ; %(problems)s"), problems=problems)
     session.commit()
     return len(lines)
 
@@ -274,7 +283,7 @@ def record_applicability(session: Session, actor: User, perimeter: Perimeter, re
                          state: str, justification: str) -> None:
     """`set_applicability` in the caller's transaction."""
     if requirement.framework_id != perimeter.framework_id:
-        raise EvidenceError(f"{requirement.ref} is not an item of this perimeter's referential")
+        raise EvidenceError(N_("%(ref)s n’est pas un point du référentiel de ce périmètre"), ref=requirement.ref)
     lower = lower_layer(session, perimeter)
     justification = (justification or "").strip()
     derived = rules.derived_applicability(requirement.service_types, requirement.built_on_types,
@@ -285,8 +294,8 @@ def record_applicability(session: Session, actor: User, perimeter: Perimeter, re
         try:
             basis = rules.decision_basis(state, justification, nature(requirement), lower is not None)
         except rules.ApplicabilityRefused as refused:
-            raise EvidenceError(REFUSALS[refused.code].format(ref=requirement.ref, code=perimeter.code,
-                                                              state=state)) from None
+            raise EvidenceError(REFUSALS[refused.code], ref=requirement.ref, code=perimeter.code, state=state,
+                                field=REFUSED_FIELD[refused.code]) from None
     row = session.exec(select(Applicability).where(
         Applicability.perimeter_id == perimeter.id, Applicability.requirement_id == requirement.id
     )).first()
@@ -354,9 +363,10 @@ def set_verdict(session: Session, actor: User, perimeter: Perimeter, requirement
         return
     allowed = RECOMMENDATION_STATES if requirement.kind == "recommandation" else COVERAGE_STATES
     if status not in allowed:
-        raise EvidenceError(f"{requirement.ref}: verdict {status!r} inconnu (attendu : {', '.join(allowed)})")
+        raise EvidenceError(N_("%(ref)s : verdict « %(status)s » inconnu (attendu : %(allowed)s)"), ref=requirement.ref,
+                            status=status, allowed=", ".join(allowed), field="status")
     if not justification:
-        raise EvidenceError(f"{requirement.ref} : un verdict doit être justifié")
+        raise EvidenceError(N_("%(ref)s : un verdict doit être justifié"), ref=requirement.ref, field="justification")
     before = verdict.status if verdict else None
     verdict = verdict or Verdict(perimeter_id=perimeter.id, requirement_id=requirement.id, status=status, justification="")
     verdict.status, verdict.justification = status, justification

@@ -3,15 +3,16 @@ when SMTP is configured (EVIDENCE_SMTP_HOST, _PORT, _FROM, _USER, _PASSWORD, _ST
 from __future__ import annotations
 
 import smtplib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.message import EmailMessage
-from typing import Mapping, Optional
+from typing import Iterator, Mapping, Optional
 
 from sqlmodel import Session, select
 
 from evidence.core import rules
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import OPEN_ACTION_STATUSES
 from evidence.data.models import Action, Evidence, Perimeter, User
 
@@ -73,26 +74,40 @@ def message_text(reminder: OwnerReminder, today: date) -> str:
     return "\n".join(lines)
 
 
-def send(reminders: list[OwnerReminder], config: Mapping, today: date) -> int:
+@contextmanager
+def smtp_connection(config: Mapping) -> Iterator[smtplib.SMTP]:
+    """The one mail connection of the product (reminders, the digest), from the SMTP_* settings: STARTTLS and the
+    login when they are set."""
     host = config.get("SMTP_HOST")
     if not host:
-        raise EvidenceError("no SMTP server configured: set EVIDENCE_SMTP_HOST (and EVIDENCE_SMTP_FROM)")
-    sender = config["SMTP_FROM"]
-    port = config["SMTP_PORT"]
-    sent = 0
-    with smtplib.SMTP(host, port, timeout=30) as smtp:
+        raise EvidenceError(N_("aucun serveur SMTP n’est configuré : réglez EVIDENCE_SMTP_HOST (et EVIDENCE_SMTP_FROM)"))
+    with smtplib.SMTP(host, config["SMTP_PORT"], timeout=30) as smtp:
         if config["SMTP_STARTTLS"]:
             smtp.starttls()
         if config["SMTP_USER"]:
             smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"] or "")
+        yield smtp
+
+
+def mail(config: Mapping, to: str, subject: str, body: str, language: str = "fr") -> EmailMessage:
+    """One plain-text message from the configured sender (SMTP_FROM)."""
+    message = EmailMessage()
+    message["From"] = config["SMTP_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    message["Content-Language"] = language
+    message.set_content(body)
+    return message
+
+
+def send(reminders: list[OwnerReminder], config: Mapping, today: date) -> int:
+    sent = 0
+    with smtp_connection(config) as smtp:
         for reminder in reminders:
             if reminder.owner is None or not reminder.owner.active:
                 continue
-            message = EmailMessage()
-            message["From"] = sender
-            message["To"] = reminder.owner.email
-            message["Subject"] = f"[Preuves SecNumCloud] {len(reminder.expired) + len(reminder.expiring)} preuve(s) à renouveler, {len(reminder.overdue_actions)} action(s) en retard"
-            message.set_content(message_text(reminder, today))
-            smtp.send_message(message)
+            subject = (f"[Preuves SecNumCloud] {len(reminder.expired) + len(reminder.expiring)} preuve(s) à renouveler, "
+                       f"{len(reminder.overdue_actions)} action(s) en retard")
+            smtp.send_message(mail(config, reminder.owner.email, subject, message_text(reminder, today)))
             sent += 1
     return sent

@@ -9,6 +9,11 @@ import unicodedata
 from dataclasses import dataclass
 from typing import BinaryIO, Optional
 
+from evidence.core.errors import N_, EvidenceError
+
+# An empty file proves nothing: most often the wrong file was picked, or a copy or an export failed on the way.
+EMPTY_FILE = N_("« %(name)s » est vide (0 octet) : un fichier vide ne prouve rien ; choisissez le bon fichier")
+
 _SIGNATURES = (
     (b"%PDF-", "application/pdf"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -105,8 +110,16 @@ class _Prefixed:
         return self._rest.read(size)
 
 
+def check_not_empty(size: int, filename: str) -> None:
+    """Refuse an empty file as evidence, naming it (the importer checks the size before reading the file)."""
+    if size == 0:
+        raise EvidenceError(EMPTY_FILE, name=safe_filename(filename), field="file")
+
+
 def store_upload(store, upload: BinaryIO, filename: str, max_size: Optional[int]) -> StoredUpload:
-    """Store an uploaded file (hashed while copied, in one pass) and sniff its type from its first bytes."""
+    """Store an uploaded file (hashed while copied, in one pass) and sniff its type from its first bytes;
+    an empty one is refused before anything is stored."""
     head = upload.read(8192)
+    check_not_empty(len(head), filename)
     blob = store.put(_Prefixed(head, upload), max_size=max_size)
     return StoredUpload(blob.key, blob.sha256, blob.size, sniff_media_type(head, filename))

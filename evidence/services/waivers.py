@@ -5,7 +5,7 @@ from typing import Optional
 
 from sqlmodel import Session, select
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import MAX_DESCRIPTION
 from evidence.data import audit
 from evidence.data.models import EntryWaiver, Perimeter, Requirement, User, utcnow
@@ -16,9 +16,10 @@ def set_waiver(session: Session, actor: User, perimeter: Perimeter, requirement:
     """Waive the entry with a justification, or lift the waiver (justification None); audited either way."""
     entry_id = (entry_id or "").strip()
     if requirement.framework_id != perimeter.framework_id:
-        raise EvidenceError(f"{requirement.ref} is not an item of this perimeter's referential")
+        raise EvidenceError(N_("%(ref)s n’est pas un point du référentiel de ce périmètre"), ref=requirement.ref)
     if entry_id not in {e["id"] for e in requirement.expected_evidence or []}:
-        raise EvidenceError(f"{requirement.ref} : {entry_id!r} n’est pas une preuve attendue de ce point")
+        raise EvidenceError(N_("%(ref)s : « %(entry)s » n’est pas une preuve attendue de ce point"),
+                            ref=requirement.ref, entry=entry_id)
     waiver = session.exec(select(EntryWaiver).where(
         EntryWaiver.perimeter_id == perimeter.id, EntryWaiver.requirement_id == requirement.id,
         EntryWaiver.entry_id == entry_id)).first()
@@ -32,9 +33,10 @@ def set_waiver(session: Session, actor: User, perimeter: Perimeter, requirement:
         return
     justification = justification.strip()
     if not justification:
-        raise EvidenceError(f"{entry_id} : une dispense doit être justifiée")
+        raise EvidenceError(N_("%(entry)s : une dispense doit être justifiée"), entry=entry_id, field="justification")
     if len(justification) > MAX_DESCRIPTION:
-        raise EvidenceError(f"{entry_id} : justification de plus de {MAX_DESCRIPTION} caractères")
+        raise EvidenceError(N_("%(entry)s : justification de plus de %(limit)s caractères"), entry=entry_id,
+                            limit=MAX_DESCRIPTION, field="justification")
     before = waiver.justification if waiver else None
     waiver = waiver or EntryWaiver(perimeter_id=perimeter.id, requirement_id=requirement.id, entry_id=entry_id,
                                    justification=justification)

@@ -30,12 +30,13 @@ from evidence.core.access import PUBLIC, READ_METHODS, public
 from evidence.core.errors import EvidenceError
 from evidence.core.vocabulary import LOCALES  # re-exported for the views
 from evidence.extensions import login_manager
-from evidence.presentation import labels
+from evidence.presentation import labels, messages, typography
 from evidence.services import users as auth
 
 # The navigation, in one place; each role sees the areas it may open.
 NAVIGATION = (
     ("dashboard.index", _l("Tableau de bord")),
+    ("inbox.index", _l("Notifications")),  # base.html adds the count of unread notifications and tasks
     ("requirements.index", _l("Exigences")),
     ("perimeters.index", _l("Périmètres")),
     ("controls.index", _l("Mesures")),
@@ -76,6 +77,7 @@ def init_app(app: Flask) -> None:
         dossiers,
         evidence,
         findings,
+        inbox,
         perimeters,
         readiness,
         requirements,
@@ -83,8 +85,14 @@ def init_app(app: Flask) -> None:
     )
 
     for module in (account, dashboard, requirements, perimeters, readiness, findings, sovereignty, controls, evidence,
-                   dossiers, admin):
+                   dossiers, admin, inbox):
         app.register_blueprint(module.bp)
+    from evidence.web import bulk  # the list pages' bulk actions
+
+    app.register_blueprint(bulk.bp)
+    from evidence.web import pickers  # the searches behind every picker (JSON, for picker.js)
+
+    app.register_blueprint(pickers.bp)
 
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
@@ -129,17 +137,28 @@ class Outcome:
     ok = True
 
 
+def say(message) -> str:
+    """A refusal or a message in the reader's language."""
+    return messages.render(message, select_locale())
+
+
 @contextmanager
-def reported_errors():
+def reported_errors(form=None):
     """Run a service call for a view: a refusal (EvidenceError) rolls the transaction back and becomes a message
-    on the page, and `outcome.ok` tells the view whether to go on."""
+    beside the form field it names (when the view shows `form` again) or at the top of the page, and
+    `outcome.ok` tells the view whether to go on."""
     outcome = Outcome()
     try:
         yield outcome
     except EvidenceError as error:
         db.get_session().rollback()
-        flash(str(error), "error")
         outcome.ok = False
+        field = form[error.field] if form is not None and error.field and error.field in form else None
+        if field is not None:
+            field.errors = [*field.errors, say(error)]
+            flash(_l("Le formulaire contient des erreurs : elles sont indiquées à côté des champs."), "error")
+        else:
+            flash(say(error), "error")
 
 
 def perimeter_or_404(code: str):
@@ -247,17 +266,18 @@ ERROR_TEXTS = {
     403: _l("Votre rôle ne permet pas cette action."),
     404: _l("Cette adresse ne correspond à aucune page."),
     405: _l("Cette action n'est pas possible à cette adresse."),
-    413: _l("Le fichier dépasse la taille maximale autorisée."),
+    413: _l("Le fichier dépasse la taille maximale autorisée, %(limit)s par envoi. Réduisez-le (ou découpez-le) et "
+            "choisissez-le de nouveau."),
     429: _l("Trop d'échecs de connexion. Patientez quelques minutes avant de réessayer."),
     500: _l("Une erreur inattendue s'est produite. Elle a été journalisée."),
 }
 
 
 def render_error(code: int, detail: str | None = None):
-    return (
-        render_template("web/error.html", code=code, title=ERROR_TITLES[code], text=detail or ERROR_TEXTS[code]),
-        code,
-    )
+    text = detail or ERROR_TEXTS[code]
+    if code == 413 and detail is None:  # the limit, in the reader's units (EVIDENCE_MAX_CONTENT_LENGTH)
+        text = text % {"limit": typography.file_size(current_app.config["MAX_CONTENT_LENGTH"], select_locale())}
+    return render_template("web/error.html", code=code, title=ERROR_TITLES[code], text=text), code
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -19,18 +19,16 @@ from evidence.core.access import access
 from evidence.core.vocabulary import COMPLIANCE_ROLES
 from evidence.data import audit
 from evidence.data.models import ROLES, AuditEvent, User
+from evidence.ops.verify import chain_words
+from evidence.presentation import labels
 from evidence.services import users as auth
+from evidence.web import confirm, reported_errors, say
 from evidence.web.forms import EmptyForm, choices
 from evidence.web.listing import page_number
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-ROLE_LABELS = {
-    "admin": _l("Administrateur"),
-    "manager": _l("Responsable conformité"),
-    "contributor": _l("Contributeur"),
-    "auditor": _l("Auditeur"),
-}
+ROLE_LABELS = labels.ROLE
 PAGE_SIZE = 50
 
 
@@ -41,7 +39,8 @@ def role_choices() -> list[SelectChoice]:
 class NewUserForm(FlaskForm):
     email = EmailField(_l("Adresse e-mail"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
-    role = SelectField(_l("Rôle"), choices=role_choices())
+    # The role most new accounts get; making an admin is a choice, never a default.
+    role = SelectField(_l("Rôle"), choices=role_choices(), default="contributor")
 
 
 class RoleForm(FlaskForm):
@@ -72,18 +71,15 @@ def users():
     form = NewUserForm()
     if form.validate_on_submit():
         password = auth.generate_password()
-        try:
+        with reported_errors(form=form) as outcome:
             user = auth.create_user(session, current_user, form.email.data, form.name.data, form.role.data, password)
-        except auth.UserError as error:
-            session.rollback()
-            flash(str(error), "error")
-        else:
+        if outcome.ok:
             # Shown once, to the admin who hands it over; only its hash is kept.
             flash(_("Compte %(email)s créé. Mot de passe initial : %(password)s", email=user.email, password=password), "secret")
             return redirect(url_for("admin.users"))
     return render_template(
         "web/admin/users.html", users=auth.list_users(session), form=form,
-        role_form=RoleForm, active_form=EmptyForm(), role_labels=ROLE_LABELS,
+        role_form=RoleForm, active_form=EmptyForm(), role_labels=ROLE_LABELS, is_oneself=auth.is_oneself,
     )
 
 
@@ -93,11 +89,15 @@ def set_role(user_id: int):
     form = RoleForm()
     if form.validate_on_submit():
         session = db.get_session()
-        try:
-            auth.set_role(session, current_user, _user_or_404(user_id), form.role.data)
-        except auth.UserError as error:
-            session.rollback()
-            flash(str(error), "error")
+        user = _user_or_404(user_id)
+        if user.role != form.role.data and not auth.is_oneself(current_user, user) and (confirmation := confirm.ask(
+                _("Changer le rôle de %(name)s : %(before)s → %(after)s ?", name=user.name,
+                  before=ROLE_LABELS[user.role], after=ROLE_LABELS[form.role.data]),
+                consequence=_("Ses sessions sont fermées : %(name)s se reconnecte avec les droits de son nouveau rôle.",
+                              name=user.name), action=_("Changer le rôle"), back=url_for("admin.users"))):
+            return confirmation
+        with reported_errors():
+            auth.set_role(session, current_user, user, form.role.data)
     return redirect(url_for("admin.users"))
 
 
@@ -107,11 +107,14 @@ def set_active(user_id: int):
     if EmptyForm().validate_on_submit():
         session = db.get_session()
         user = _user_or_404(user_id)
-        try:
+        if user.active and not auth.is_oneself(current_user, user) and (confirmation := confirm.ask(
+                _("Désactiver le compte de %(name)s (%(email)s) ?", name=user.name, email=user.email),
+                consequence=_("Ses sessions sont fermées et il ne peut plus se connecter tant qu’un administrateur ne "
+                              "l’a pas réactivé ; ce qu’il possède garde son responsable."),
+                action=_("Désactiver"), back=url_for("admin.users"))):
+            return confirmation
+        with reported_errors():
             auth.set_active(session, current_user, user, not user.active)
-        except auth.UserError as error:
-            session.rollback()
-            flash(str(error), "error")
     return redirect(url_for("admin.users"))
 
 
@@ -151,5 +154,5 @@ def verify_audit():
         if problem is None:
             flash(_("Chaîne d'audit intègre : %(count)d événements vérifiés.", count=count), "info")
         else:
-            flash(_("Chaîne d'audit rompue : %(problem)s", problem=str(problem)), "error")
+            flash(_("Chaîne d'audit rompue : %(problem)s", problem=say(chain_words(problem))), "error")
     return redirect(url_for("admin.audit_log"))

@@ -6,6 +6,7 @@ from collections import defaultdict
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, or_
 from sqlmodel import select
@@ -14,7 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
 from evidence.data.models import (
     CONTROL_CATEGORIES,
@@ -29,26 +30,27 @@ from evidence.data.models import (
     Requirement,
     User,
 )
+from evidence.presentation import labels
 from evidence.services.controls import (
     ControlData,
     can_edit_control,
     create_control,
     get_control,
     map_requirement,
+    map_requirements,
     retire_control,
     unmap_requirement,
     update_control,
 )
-from evidence.web import reported_errors
-from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
+from evidence.services.users import possible_owners
+from evidence.web import bulk, confirm, pickers, reported_errors
+from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices, flash_form_errors
 from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("controls", __name__, url_prefix="/controls")
 
-CATEGORY_LABELS = {"organisational": _l("Organisationnelle"), "physical": _l("Physique"),
-                   "technical": _l("Technique"), "procedural": _l("Procédurale")}
-STATUS_LABELS = {"planned": _l("Prévue"), "in_progress": _l("En cours"), "implemented": _l("En place"),
-                 "retired": _l("Retirée")}
+CATEGORY_LABELS = labels.CONTROL_CATEGORY
+STATUS_LABELS = labels.capitalised(labels.CONTROL_STATUS)
 
 
 class ControlForm(VersionedForm):
@@ -61,9 +63,10 @@ class ControlForm(VersionedForm):
     review_cycle_days = IntegerField(_l("Cycle de revue (jours)"), default=365, validators=[NumberRange(1, 1095)])
     perimeters = CheckboxesField(_l("Déployée dans"), coerce=int)
 
-    def fill_choices(self, session):
+    def fill_choices(self, session, owner_id: int | None = None):
+        """`owner_id`: the control's owner, offered whatever he has become (kept unless changed)."""
         self.owner.choices = choices([("", _("— personne —"))] + [
-            (u.id, f"{u.name} <{u.email}>") for u in session.exec(select(User).where(User.active).order_by(User.name))
+            (u.id, f"{u.name} <{u.email}>") for u in possible_owners(session, owner_id)
         ])
         self.perimeters.choices = choices((p.id, p.code) for p in session.exec(select(Perimeter).order_by(Perimeter.code)))
 
@@ -76,10 +79,9 @@ class ControlForm(VersionedForm):
 
 
 class MappingForm(EmptyForm):
-    requirement = StringField(_l("Point du référentiel"), validators=[DataRequired(), Length(max=50)],
-                              description=_l("ex. 12.4.a"))
+    # The items (or, from an item's page, the control) are picked with a picker, read from the form as a list.
     statement = TextAreaField(_l("Mise en œuvre"), validators=[Length(max=10000)],
-                              description=_l("Comment cette mesure satisfait ce point."))
+                              description=_l("Comment cette mesure satisfait ces points."))
 
 
 def _control_or_404(ref: str) -> Control:
@@ -95,7 +97,8 @@ def _assessed_requirement(session, ref: str) -> Requirement:
         .where(Framework.assessed, Requirement.ref == ref.strip())
     ).first()
     if requirement is None:
-        raise EvidenceError(f"no item {ref.strip()!r} in the referential")
+        raise EvidenceError(N_("le référentiel évalué ne contient aucun point « %(ref)s »"), ref=ref.strip(),
+                            field="requirements")
     return requirement
 
 
@@ -137,7 +140,7 @@ def index():
     return render_template(
         "web/controls/index.html", page=page, mapped=mapped, proofs=proofs, deployed=deployed,
         statuses=STATUS_LABELS, categories=CATEGORY_LABELS,
-        **filter_choices(session),
+        **(lists := filter_choices(session)), **bulk.list_tools(session, "control", ids, lists["owners"]),
     )
 
 
@@ -151,20 +154,25 @@ def new():
     requirement = session.get(Requirement, id_arg("requirement") or 0)
     if request.method == "GET":
         form.owner.data = current_user.id
-    if form.validate_on_submit():
-        with reported_errors() as outcome:
+    if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing
+        with reported_errors(form=form) as outcome:
             control = create_control(session, current_user, form.data_object())
             if requirement is not None:
                 map_requirement(session, current_user, control, requirement, request.form.get("statement", ""))
         if outcome.ok:
             flash(_("Mesure %(ref)s créée.", ref=control.ref), "info")
             return redirect(url_for("controls.show", ref=control.ref))
-    return render_template("web/controls/form.html", form=form, control=None, requirement=requirement)
+    return render_template("web/controls/form.html", form=form, control=None, requirement=requirement,
+                           owner_picker=_owner_picker(form))
 
 
-@bp.route("/<ref>")
-@access(*ALL_ROLES)
+@bp.route("/<ref>", methods=["GET", "POST"])
+@access(*ALL_ROLES, write=WRITER_ROLES)
 def show(ref: str):
+    """The control's page; a POST is only the "map items" picker's search made without JavaScript (it changes
+    nothing: the page comes back with the matches, the picks and the statement kept)."""
+    if request.method == "POST" and not pickers.searching():
+        abort(400)
     session = db.get_session()
     control = _control_or_404(ref)
     owner = session.get(User, control.owner_id) if control.owner_id else None
@@ -182,9 +190,18 @@ def show(ref: str):
         select(Perimeter).join(ControlPerimeter, ControlPerimeter.perimeter_id == Perimeter.id)
         .where(ControlPerimeter.control_id == control.id).order_by(Perimeter.code)
     ).all()
+    can_edit = can_edit_control(current_user, control)
+    mapping_form, item_picker = MappingForm(formdata=None), None
+    if can_edit:
+        # Searched without JavaScript (posted), or back from the confirmation (in the address): picks kept.
+        given = request.form if pickers.searching() else request.args
+        mapping_form.statement.data = given.get("statement", "")[:10000]
+        item_picker = pickers.build("requirements", "requirements", given.getlist("requirements"),
+                                    exclude=[requirement.ref for _m, requirement, _f in mappings])
     return render_template(
         "web/controls/show.html", control=control, owner=owner, mappings=mappings, evidence=evidence,
-        perimeters=perimeters, can_edit=can_edit_control(current_user, control), mapping_form=MappingForm(),
+        perimeters=perimeters, can_edit=can_edit, mapping_form=mapping_form, item_picker=item_picker,
+        can_add_evidence=current_user.role in WRITER_ROLES, evidence_statuses=labels.EVIDENCE_STATUS,
         statuses=STATUS_LABELS, categories=CATEGORY_LABELS, retire_form=EmptyForm(),
     )
 
@@ -197,20 +214,29 @@ def edit(ref: str):
     if not can_edit_control(current_user, control):
         abort(403)
     form = ControlForm(obj=control) if request.method == "GET" else ControlForm()
-    form.fill_choices(session)
+    form.fill_choices(session, control.owner_id)
     if request.method == "GET":
         form.version.data = control.version
         form.owner.data = control.owner_id
         form.perimeters.data = list(session.exec(
             select(ControlPerimeter.perimeter_id).where(ControlPerimeter.control_id == control.id)
         ))
-    if form.validate_on_submit():
-        with reported_errors() as outcome:
+    if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing
+        with reported_errors(form=form) as outcome:
             update_control(session, current_user, control, form.data_object(), form.expected_version())
         if outcome.ok:
             flash(_("Mesure enregistrée."), "info")
             return redirect(url_for("controls.show", ref=control.ref))
-    return render_template("web/controls/form.html", form=form, control=control, requirement=None)
+    return render_template("web/controls/form.html", form=form, control=control, requirement=None,
+                           owner_picker=_owner_picker(form))
+
+
+def _owner_picker(form: ControlForm):
+    """The owner, picked among the people who can own (a manager's choice: a contributor's controls are his)."""
+    if current_user.role == "contributor":
+        return None
+    return pickers.build("owners", form.owner.name, [form.owner.data] if form.owner.data else [], key="id",
+                         multiple=False, browse=True, errors=form.owner.errors)
 
 
 @bp.route("/<ref>/retire", methods=["POST"])
@@ -219,7 +245,14 @@ def retire(ref: str):
     session = db.get_session()
     control = _control_or_404(ref)
     form = VersionedForm()
+    if not can_edit_control(current_user, control):
+        abort(403)  # before asking: a confirmation is offered only for what the user may do
     if form.validate_on_submit():
+        if (confirmation := confirm.ask(
+                _("Retirer la mesure %(ref)s « %(title)s » ?", ref=control.ref, title=control.title),
+                consequence=_("Une mesure retirée ne couvre plus aucun point et ne peut plus recevoir de preuve."),
+                action=_("Retirer"), back=url_for("controls.show", ref=control.ref))):
+            return confirmation
         with reported_errors():
             retire_control(session, current_user, control, form.expected_version())
             flash(_("Mesure %(ref)s retirée.", ref=control.ref), "info")
@@ -230,19 +263,57 @@ def retire(ref: str):
 @bp.route("/<ref>/map", methods=["POST"])
 @access(*WRITER_ROLES)
 def map_item(ref: str | None):
-    """Map a control to an item: from the control's page (ref in the address) or an item's page (in the form)."""
-    session = db.get_session()
-    control = _control_or_404(ref or request.form.get("control", ""))
+    """Map a control to items: from an item's page, the control picked there (mapped at once); from the control's
+    page, the items picked there, mapped after one confirmation that lists them (one audit event per mapping)."""
     form = MappingForm()
-    if form.validate_on_submit():
-        with reported_errors():
-            requirement = _assessed_requirement(session, form.requirement.data)
-            map_requirement(session, current_user, control, requirement, form.statement.data)
-            flash(_("%(control)s associée à %(ref)s.", control=control.ref, ref=requirement.ref), "info")
-    else:
-        flash(_("Indiquez le point du référentiel."), "error")
-    return redirect(request.form.get("next") if request.form.get("next", "").startswith("/requirements/")
-                    else url_for("controls.show", ref=control.ref))
+    if ref is None:
+        return _map_from_item(form)
+    control = _control_or_404(ref)
+    if not can_edit_control(current_user, control):
+        abort(403)
+    back = url_for("controls.show", ref=control.ref) + "#requirements-picker"
+    if not form.validate_on_submit():
+        flash_form_errors(form)
+        return redirect(back)
+    session = db.get_session()
+    refs = [r for r in [*request.form.getlist("requirements"), *request.form.getlist("requirement")] if r.strip()]
+    if not refs:
+        flash(_("Choisissez au moins un point du référentiel."), "error")
+        return redirect(back)
+    with reported_errors() as outcome:
+        requirements = list({r.id: r for r in (_assessed_requirement(session, ref) for ref in refs)}.values())
+    if not outcome.ok:
+        return redirect(back)
+    if request.form.get("confirmed") != "1":
+        return render_template(
+            "web/controls/confirm_map.html", control=control, requirements=requirements, form=form,
+            back=url_for("controls.show", ref=control.ref, requirements=[r.ref for r in requirements],
+                         statement=form.statement.data or None) + "#requirements-picker")
+    with reported_errors() as outcome:
+        map_requirements(session, current_user, control, requirements, form.statement.data)
+    if outcome.ok:
+        flash(ngettext("%(num)d point associé à %(control)s.", "%(num)d points associés à %(control)s.",
+                       len(requirements), control=control.ref), "info")
+    return redirect(url_for("controls.show", ref=control.ref))
+
+
+def _map_from_item(form: MappingForm):
+    """The item page's "Associer": the control picked (none is preselected) mapped to that one item."""
+    session = db.get_session()
+    next_url = request.form.get("next", "")
+    next_url = next_url if next_url.startswith("/requirements/") else url_for("requirements.index")
+    if not form.validate_on_submit():
+        flash_form_errors(form)
+        return redirect(next_url)
+    if not request.form.get("control", "").strip():
+        flash(_("Choisissez la mesure à associer à ce point."), "error")
+        return redirect(next_url + "#control-picker")
+    control = _control_or_404(request.form["control"])
+    with reported_errors():
+        requirement = _assessed_requirement(session, request.form.get("requirement", ""))
+        map_requirement(session, current_user, control, requirement, form.statement.data)
+        flash(_("%(control)s associée à %(ref)s.", control=control.ref, ref=requirement.ref), "info")
+    return redirect(next_url)
 
 
 @bp.route("/<ref>/unmap/<int:requirement_id>", methods=["POST"])
@@ -251,7 +322,14 @@ def unmap_item(ref: str, requirement_id: int):
     session = db.get_session()
     control = _control_or_404(ref)
     requirement = session.get(Requirement, requirement_id) or abort(404)
+    if not can_edit_control(current_user, control):
+        abort(403)  # before asking: a confirmation is offered only for what the user may do
     if EmptyForm().validate_on_submit():
+        if (confirmation := confirm.ask(
+                _("Dissocier %(control)s du point %(ref)s ?", control=control.ref, ref=requirement.ref),
+                consequence=_("La déclaration de mise en œuvre est effacée ; le journal d’audit la garde."),
+                action=_("Dissocier"), back=url_for("controls.show", ref=control.ref))):
+            return confirmation
         unmap_requirement(session, current_user, control, requirement)
         flash(_("%(control)s n'est plus associée à %(ref)s.", control=control.ref, ref=requirement.ref), "info")
     return redirect(url_for("controls.show", ref=control.ref))

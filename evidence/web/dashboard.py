@@ -1,25 +1,34 @@
-"""The home page (readiness of every perimeter, and what the logged-in user owns) and the health check."""
+"""The home page (readiness of every perimeter, and what the logged-in user owns or, for an auditor, may read)
+and the health check."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 from flask import Blueprint, jsonify, render_template
 from flask_login import current_user
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import select
 
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access, public
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, OPEN_ACTION_STATUSES
+from evidence.core.vocabulary import (
+    ALL_ROLES,
+    COMPLIANCE_ROLES,
+    OPEN_ACTION_STATUSES,
+    OPEN_FINDING_STATUSES,
+    RENDERED_DOSSIER_STATUSES,
+)
 from evidence.data import database
-from evidence.data.models import Action, Control, Evidence, Perimeter
+from evidence.data.models import Action, Control, Dossier, Evidence, Finding, Perimeter
 from evidence.presentation import labels
 from evidence.services import gaps
 from evidence.services.findings import action_overdue
 from evidence.web.clock import request_today
 
 bp = Blueprint("dashboard", __name__)
+
+RECENT = 10  # recent approvals an auditor sees on the home page
 
 
 @bp.route("/")
@@ -29,6 +38,21 @@ def index():
     day = request_today()
     perimeters = list(session.exec(select(Perimeter).order_by(Perimeter.code)))
     results = [gaps.compute(session, perimeter, day) for perimeter in perimeters]
+    open_findings = dict(session.exec(
+        select(Finding.perimeter_id, func.count()).where(Finding.status.in_(OPEN_FINDING_STATUSES))
+        .group_by(Finding.perimeter_id)
+    ).all())
+    auditor = current_user.role == "auditor"
+    return render_template(
+        "web/dashboard.html", results=results, open_findings=open_findings, today=day,
+        freshness=rules.freshness, status_labels=labels.STATUS, overdue=action_overdue,
+        can_create_perimeter=current_user.role in COMPLIANCE_ROLES, auditor=auditor,
+        **(reading(session, perimeters) if auditor else my_subjects(session, day)),
+    )
+
+
+def my_subjects(session, day) -> dict:
+    """What the user owns and must move: controls to implement, evidence to renew or finish, actions, reviews."""
     soon = day + timedelta(days=rules.EXPIRING_DAYS)
     my_controls = session.exec(
         select(Control).where(Control.owner_id == current_user.id, Control.status.in_(("planned", "in_progress")))
@@ -46,12 +70,24 @@ def index():
     ).all()
     to_review = []
     if current_user.role in COMPLIANCE_ROLES:
-        to_review = session.exec(select(Evidence).where(Evidence.status == "in_review").order_by(Evidence.updated_at).limit(20)).all()
-    return render_template(
-        "web/dashboard.html", results=results, my_controls=my_controls, my_evidence=my_evidence,
-        my_actions=my_actions, to_review=to_review, today=day, freshness=rules.freshness, status_labels=labels.STATUS,
-        overdue=action_overdue, can_create_perimeter=current_user.role in COMPLIANCE_ROLES,
-    )
+        to_review = session.exec(select(Evidence).where(Evidence.status == "in_review")
+                                 .order_by(Evidence.updated_at).limit(20)).all()
+    return {"my_controls": my_controls, "my_evidence": my_evidence, "my_actions": my_actions, "to_review": to_review}
+
+
+def reading(session, perimeters) -> dict:
+    """What an auditor reads: the latest approvals (what changed in the proof) and the dossiers, newest first.
+    An auditor owns nothing, so the owner's lists would be empty cards."""
+    approved = session.exec(
+        select(Evidence).where(Evidence.status == "approved", Evidence.reviewed_at.is_not(None))
+        .order_by(Evidence.reviewed_at.desc(), Evidence.ref).limit(RECENT)
+    ).all()
+    codes = {p.id: p.code for p in perimeters}
+    dossiers = session.exec(
+        select(Dossier).where(Dossier.status.in_(RENDERED_DOSSIER_STATUSES))
+        .order_by(Dossier.created_at.desc()).limit(RECENT)
+    ).all()
+    return {"recent_approvals": approved, "dossiers": [(d, codes.get(d.perimeter_id, "")) for d in dossiers]}
 
 
 @bp.route("/healthz")

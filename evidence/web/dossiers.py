@@ -17,6 +17,7 @@ from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, RENDERED_DOSSI
 from evidence.data.models import Dossier, Perimeter, User
 from evidence.dossier.diff import changes as compute_changes
 from evidence.dossier.generate import file_name, offered_pdf, queue, render_again
+from evidence.presentation import labels
 from evidence.presentation.changes import describe, register_word, status_word
 from evidence.services import dossier_signoff
 from evidence.services.perimeters import get_perimeter
@@ -26,8 +27,7 @@ from evidence.web.forms import EmptyForm, choices, flash_form_errors
 
 bp = Blueprint("dossiers", __name__, url_prefix="/dossiers")
 
-STATUS = {"queued": _l("En attente"), "rendering": _l("Mise en page"), "draft": _l("Projet"),
-          "approved": _l("Approuvée"), "failed": _l("Échec")}
+STATUS = labels.DOSSIER_STATUS
 STATUS_BADGE = {"queued": "planned", "rendering": "in_progress", "draft": "draft", "approved": "approved",
                 "failed": "rejected"}
 PDF_KINDS = ("draft", "approved", "signed")
@@ -75,7 +75,7 @@ def index():
     if request.method == "GET" and request.args.get("perimeter"):
         form.perimeter.data = request.args["perimeter"]
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             perimeter = get_perimeter(session, form.perimeter.data)
             item = queue(session, current_user, perimeter, form.language.data, form.attach_evidence.data,
                          form.marking.data, request_today(), organisation=db.dossier_settings().organisation,

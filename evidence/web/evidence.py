@@ -35,6 +35,7 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
+from evidence.services import notifications, search
 from evidence.services.evidence import (
     EvidenceData,
     EvidenceInvalid,
@@ -49,7 +50,9 @@ from evidence.services.evidence import (
     update_evidence,
 )
 from evidence.services.perimeters import list_perimeters
-from evidence.web import reported_errors, select_locale
+from evidence.services.uploads import safe_filename
+from evidence.services.users import possible_owners
+from evidence.web import bulk, confirm, pickers, reported_errors, say, select_locale
 from evidence.web.clock import request_today
 from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
 from evidence.web.listing import MAX_ID, by_owner, filter_choices, id_arg, paginate
@@ -57,11 +60,10 @@ from evidence.web.listing import MAX_ID, by_owner, filter_choices, id_arg, pagin
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 
 KIND_LABELS = labels.EVIDENCE_KIND
-STATUS_LABELS = {"draft": _l("Brouillon"), "in_review": _l("En revue"), "approved": _l("Approuvée"),
-                 "rejected": _l("Rejetée")}
+STATUS_LABELS = labels.capitalised(labels.EVIDENCE_STATUS)
 # "restricted" is not worded "Diffusion restreinte", a regulated French protection mention (labels says why).
 CLASSIFICATION_LABELS = labels.CLASSIFICATION
-FRESHNESS_LABELS = {"valid": _l("Valide"), "expiring": _l("Expire bientôt"), "expired": _l("Expirée")}
+FRESHNESS_LABELS = labels.capitalised(labels.FRESHNESS)
 
 
 class EvidenceForm(VersionedForm):
@@ -76,9 +78,14 @@ class EvidenceForm(VersionedForm):
     effective_date = DateField(_l("Date d'effet"), validators=[Optional()])
     valid_until = DateField(_l("Valable jusqu'au"), validators=[Optional()], description=_l("Date de revue ou d'expiration."))
     document_version = StringField(_l("Version du document"), description=_l("La version que le document porte, ex. 2.3"))
+    renewal = SelectField(_l("Renouvellement"), validate_choice=False,
+                          choices=choices([("", _l("Non récurrente")), *labels.RENEWAL_CADENCE.items()]),
+                          description=_l("Une preuve récurrente (revue des accès trimestrielle…) : son responsable est "
+                                         "prévenu avant chaque échéance, comptée depuis la date d'effet ou la dernière "
+                                         "approbation."))
     controls = SelectMultipleField(_l("Mesures prouvées"), coerce=int, validate_choice=False)
-    requirements = StringField(_l("Points du référentiel"), validators=[Length(max=2000)],
-                               description=_l("Références séparées par « ; », ex. 12.4.a; 5.2.a"))
+    # Picked (each value a ref; a value may hold several separated by « ; », as the importer's column does).
+    requirements = SelectMultipleField(_l("Points du référentiel"), validate_choice=False)
     perimeters = CheckboxesField(_l("Valable pour les périmètres"), coerce=int, validate_choice=False,
                                  description=_l("Une preuve ne compte que dans ces périmètres. Rien de coché : les "
                                                 "périmètres où ses mesures sont déployées."))
@@ -93,7 +100,7 @@ class EvidenceForm(VersionedForm):
         linked = select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == (evidence.id if evidence else -1))
         self.owner.choices = choices(
             (u.id, f"{u.name} <{u.email}>")
-            for u in session.exec(select(User).where(or_(User.active, User.id == owner_id)).order_by(User.name))
+            for u in possible_owners(session, owner_id)
         )
         self.controls.choices = choices(
             (c.id, f"{c.ref} · {c.title}")
@@ -110,7 +117,20 @@ class EvidenceForm(VersionedForm):
         self.answers.choices = choices((entry, f"{entry} · {texts.get(entry, '')}") for entry in texts)
 
     def requirement_refs(self) -> list[str]:
-        return [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
+        values = self.requirements.data or []
+        values = [values] if isinstance(values, str) else values
+        return list(dict.fromkeys(r.strip() for v in values for r in v.replace(",", ";").split(";") if r.strip()))
+
+    def pickers(self) -> dict:
+        """The form's pickers: controls and items (several), the owner (one; a manager's choice only)."""
+        owner = None if current_user.role == "contributor" else pickers.build(
+            "owners", self.owner.name, [self.owner.data] if self.owner.data else [], key="id", multiple=False,
+            browse=True, errors=self.owner.errors)
+        return {"owner_picker": owner,
+                "control_picker": pickers.build("controls", self.controls.name, self.controls.data or [], key="id",
+                                                errors=self.controls.errors),
+                "requirement_picker": pickers.build("requirements", self.requirements.name, self.requirement_refs(),
+                                                    errors=self.requirements.errors)}
 
     def data_object(self, session) -> EvidenceData:
         refs = self.requirement_refs()
@@ -121,6 +141,7 @@ class EvidenceForm(VersionedForm):
             requirement_ids=assessed_requirement_ids(session, refs),
             perimeter_ids=list(self.perimeters.data) if self.perimeters.data else None,
             answers=list(self.answers.data or []), document_version=self.document_version.data or "",
+            renewal=self.renewal.data or "",
         )
 
 
@@ -160,15 +181,14 @@ def _upload(field):
 def refused_on(form):
     """`reported_errors` for an evidence form: a refused field gets its message beside it (the field the importer
     names for the same input); what no field of the form shows is flashed."""
-    with reported_errors() as outcome:
+    with reported_errors(form=form) as outcome:
         try:
             yield outcome
         except EvidenceInvalid as invalid:
             elsewhere = []
             for problem in invalid.problems:
-                message = problem.message if problem.value is None else f"{problem.value}: {problem.message}"
                 if problem.field in form:
-                    form[problem.field].errors.append(message)
+                    form[problem.field].errors.append(say(problem.message))
                 else:
                     elsewhere.append(problem)
             if elsewhere:
@@ -208,6 +228,8 @@ def index():
         query = query.where(Evidence.valid_until < today)
     elif args.get("freshness") == "expiring":
         query = query.where(Evidence.valid_until >= today, Evidence.valid_until <= soon)
+    elif args.get("freshness") == "valid":
+        query = query.where(or_(Evidence.valid_until.is_(None), Evidence.valid_until > soon))
     if q := args.get("q", "").strip()[:100]:
         query = query.where(or_(Evidence.ref.icontains(q, autoescape=True), Evidence.title.icontains(q, autoescape=True)))
     page = paginate(session, query.order_by(Evidence.ref))
@@ -221,7 +243,7 @@ def index():
     return render_template(
         "web/evidence/index.html", page=page, controls=controls, today=today, freshness=rules.freshness,
         statuses=STATUS_LABELS, kinds=KIND_LABELS, freshness_labels=FRESHNESS_LABELS,
-        **filter_choices(session),
+        **(lists := filter_choices(session)), **bulk.list_tools(session, "evidence", ids, lists["owners"]),
     )
 
 
@@ -234,21 +256,45 @@ def new():
     if request.method == "GET":
         form.owner.data = current_user.id
         form.effective_date.data = request_today()
-        if control_id := id_arg("control"):
-            form.controls.data = [control_id]
-        form.requirements.data = request.args.get("requirement", "")
+        _prefill(session, form)
     _offer_answers(session, form)
-    if form.validate_on_submit():
+    if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing, the file neither
         stream, filename = _upload(form.file)
         with refused_on(form) as outcome:
             evidence = create_evidence(
                 session, current_user, form.data_object(session), store=db.get_store(), upload=stream,
                 filename=filename, url=form.url.data, note=form.note.data, max_size=current_app.config["MAX_CONTENT_LENGTH"],
+                link_schemes=current_app.config["LINK_SCHEMES"],
             )
         if outcome.ok:
             flash(_("Preuve %(ref)s ajoutée.", ref=evidence.ref), "info")
             return redirect(url_for("evidence.show", ref=evidence.ref))
-    return render_template("web/evidence/form.html", form=form, evidence=None)
+    return render_template("web/evidence/form.html", form=form, evidence=None, **form.pickers(),
+                           file_not_kept=_file_not_kept(form.file))
+
+
+def _file_not_kept(field) -> str:
+    """The name of the file a refused form (or a picker's search) came with: it is not stored and a browser never
+    sends it again, so the page says it must be chosen again (the other fields are shown as they were given)."""
+    if request.method != "POST":
+        return ""
+    _stream, filename = _upload(field)
+    return safe_filename(filename) if filename else ""
+
+
+def _prefill(session, form) -> None:
+    """"Ajouter une preuve" from a control or an item: ?control=CTL-…&requirement=12.4.a preselect what names a
+    live control or an item of the assessed referential (the user may still change it); the rest is ignored."""
+    asked = request.args.getlist("control")
+    found = [c for c in search.chosen(session, current_user, "controls", [v for v in asked if not v.isdigit()])
+             + search.chosen(session, current_user, "controls", [v for v in asked if v.isdigit()], "id")
+             if c.status != "retired"]
+    form.controls.data = [c.id for c in found]
+    refs = [r.strip() for v in request.args.getlist("requirement") for r in v[:2000].split(";") if r.strip()]
+    items = search.chosen(session, current_user, "requirements", refs)
+    form.requirements.data = [c.ref for c in items]
+    if len(found) < len(asked) or len(items) < len(refs):
+        flash(_("Une mesure ou un point demandé n’existe pas (ou plus) : il n’est pas présélectionné."), "error")
 
 
 @bp.route("/<ref>")
@@ -287,6 +333,7 @@ def show(ref: str):
         can_review=can_review(current_user) and current_author != current_user.id,
         version_form=VersionForm(), review_form=ReviewForm(version=evidence.version),
         freshness=rules.freshness(evidence.valid_until, request_today()), freshness_labels=FRESHNESS_LABELS,
+        next_renewal=notifications.next_renewal_of(session, evidence),
         statuses=STATUS_LABELS, kinds=KIND_LABELS, classifications=CLASSIFICATION_LABELS,
     )
 
@@ -304,7 +351,7 @@ def edit(ref: str):
         form.version.data = evidence.version
         form.owner.data = evidence.owner_id or current_user.id  # no owner: saving makes the editor the owner
         form.controls.data = list(session.exec(select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == evidence.id)))
-        form.requirements.data = "; ".join(session.exec(
+        form.requirements.data = list(session.exec(
             select(Requirement.ref).join(EvidenceRequirement, EvidenceRequirement.requirement_id == Requirement.id)
             .where(EvidenceRequirement.evidence_id == evidence.id)
             .order_by(Requirement.order)
@@ -314,13 +361,13 @@ def edit(ref: str):
         form.answers.data = list(session.exec(
             select(EvidenceAnswer.entry_id).where(EvidenceAnswer.evidence_id == evidence.id)))
     _offer_answers(session, form)
-    if form.validate_on_submit():
+    if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing
         with refused_on(form) as outcome:
             update_evidence(session, current_user, evidence, form.data_object(session), form.expected_version())
         if outcome.ok:
             flash(_("Preuve enregistrée."), "info")
             return redirect(url_for("evidence.show", ref=evidence.ref))
-    return render_template("web/evidence/form.html", form=form, evidence=evidence)
+    return render_template("web/evidence/form.html", form=form, evidence=evidence, **form.pickers())
 
 
 @bp.route("/<ref>/versions", methods=["POST"])
@@ -334,7 +381,8 @@ def new_version(ref: str):
         with reported_errors() as outcome:
             version = add_version(session, current_user, evidence, store=db.get_store(), upload=stream,
                                   filename=filename, url=form.url.data, note=form.note.data,
-                                  max_size=current_app.config["MAX_CONTENT_LENGTH"])
+                                  max_size=current_app.config["MAX_CONTENT_LENGTH"],
+                                  link_schemes=current_app.config["LINK_SCHEMES"])
         if outcome.ok:
             if version is None:
                 flash(_("Ce fichier est identique à la version actuelle : aucune version créée."), "info")
@@ -352,11 +400,28 @@ def review_action(ref: str, action: str):
         abort(404)
     form = ReviewForm()
     if form.validate_on_submit():
+        if (confirmation := _confirm_review(evidence, action, form.comment.data or "")):
+            return confirmation
         with reported_errors() as outcome:
             review(session, current_user, evidence, action, form.comment.data, form.expected_version())
         if outcome.ok:
             flash(_("%(ref)s : %(status)s.", ref=evidence.ref, status=STATUS_LABELS[evidence.status]), "info")
     return redirect(url_for("evidence.show", ref=evidence.ref))
+
+
+def _confirm_review(evidence: Evidence, action: str, comment: str):
+    """Rejecting, or sending approved evidence back to draft, undoes a review: asked first (an empty reason for
+    a rejection is refused by the review itself, with nothing to confirm)."""
+    back = url_for("evidence.show", ref=evidence.ref)
+    if action == "reject" and comment.strip() and can_review(current_user):
+        return confirm.ask(_("Rejeter %(ref)s « %(title)s » ?", ref=evidence.ref, title=evidence.title),
+                           consequence=_("Motif donné à son responsable : %(comment)s", comment=comment.strip()),
+                           action=_("Rejeter"), back=back)
+    if action == "reopen" and evidence.status == "approved" and can_edit_evidence(current_user, evidence):
+        return confirm.ask(_("Repasser %(ref)s « %(title)s » en brouillon ?", ref=evidence.ref, title=evidence.title),
+                           consequence=_("Son approbation est levée : elle ne prouve plus rien tant qu’elle n’est pas "
+                                         "de nouveau approuvée."), action=_("Repasser en brouillon"), back=back)
+    return None
 
 
 @bp.route("/<ref>/versions/<int:number>/download")

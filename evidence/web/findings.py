@@ -1,30 +1,40 @@
 """Evaluator findings and the action plan of a perimeter."""
 from __future__ import annotations
 
-from collections import defaultdict
+import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup, escape
 from sqlmodel import select
 from wtforms import DateField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, WRITER_ROLES
+from evidence.core.errors import EvidenceError
+from evidence.core.vocabulary import (
+    ALL_ROLES,
+    COMPLIANCE_ROLES,
+    OPEN_ACTION_STATUSES,
+    OPEN_FINDING_STATUSES,
+    WRITER_ROLES,
+)
 from evidence.data.models import (
     Action,
     ActionControl,
     ActionFinding,
     ActionRequirement,
     Control,
+    Evidence,
     Finding,
     Requirement,
     User,
 )
 from evidence.presentation import labels
+from evidence.services import gaps
 from evidence.services.findings import (
     ActionData,
     FindingData,
@@ -32,13 +42,16 @@ from evidence.services.findings import (
     can_update_action,
     create_finding,
     finding_overdue,
+    plan_links,
     save_action,
     update_finding,
 )
 from evidence.services.perimeters import get_item
-from evidence.web import perimeter_or_404, reported_errors
+from evidence.services.users import possible_owners
+from evidence.web import perimeter_or_404, reported_errors, select_locale
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, OwnerField, choices
+from evidence.web.listing import id_arg
 
 bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
 
@@ -46,11 +59,14 @@ bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
 RESIDUAL_RISK_LABELS = labels.RESIDUAL_RISK
 
 
-def _requirement_id(session, perimeter, ref: str):
+def _requirement_id(session, perimeter, ref: str, field: str):
     ref = (ref or "").strip()
     if not ref:
         return None
-    return get_item(session, perimeter, ref).id
+    try:
+        return get_item(session, perimeter, ref).id
+    except EvidenceError as error:
+        raise EvidenceError(error.message, field=field) from None  # shown beside the field it was typed in
 
 
 class FindingForm(EmptyForm):
@@ -64,7 +80,7 @@ class FindingForm(EmptyForm):
 
     def data_object(self, session, perimeter) -> FindingData:
         return FindingData(
-            severity=self.severity.data, text=self.text.data, requirement_id=_requirement_id(session, perimeter, self.requirement.data),
+            severity=self.severity.data, text=self.text.data, requirement_id=_requirement_id(session, perimeter, self.requirement.data, "requirement"),
             raised_on=self.raised_on.data, due_date=self.due_date.data, response=self.response.data, status=self.status.data,
         )
 
@@ -81,9 +97,10 @@ class ActionForm(EmptyForm):
     controls = SelectMultipleField(_l("Mesures"), coerce=int)
     findings = SelectMultipleField(_l("Constats"), coerce=int)
 
-    def fill_choices(self, session, perimeter):
+    def fill_choices(self, session, perimeter, owner_id: int | None = None):
+        """`owner_id`: the action's owner, offered whatever he has become (kept unless changed)."""
         self.owner.choices = choices([("", _("— personne —"))] + [
-            (u.id, f"{u.name} <{u.email}>") for u in session.exec(select(User).where(User.active).order_by(User.name))
+            (u.id, f"{u.name} <{u.email}>") for u in possible_owners(session, owner_id)
         ])
         self.controls.choices = choices((c.id, f"{c.ref} · {c.title}") for c in session.exec(select(Control).order_by(Control.ref)))
         self.findings.choices = choices(
@@ -94,7 +111,7 @@ class ActionForm(EmptyForm):
         refs = [r.strip() for r in (self.requirements.data or "").replace(",", ";").split(";") if r.strip()]
         return ActionData(
             title=self.title.data, description=self.description.data, owner_id=self.owner.data, due_date=self.due_date.data,
-            status=self.status.data, requirement_ids=[_requirement_id(session, perimeter, r) for r in refs],
+            status=self.status.data, requirement_ids=[_requirement_id(session, perimeter, r, "requirements") for r in refs],
             control_ids=list(self.controls.data or []), finding_ids=list(self.findings.data or []),
             residual_risk=self.residual_risk.data or "",
         )
@@ -111,17 +128,24 @@ def findings(code: str):
     perimeter = perimeter_or_404(code)
     form = FindingForm()
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             create_finding(session, current_user, perimeter, form.data_object(session, perimeter))
         if outcome.ok:
             flash(_("Constat enregistré."), "info")
             return redirect(url_for("findings.findings", code=perimeter.code))
-    rows = session.exec(
-        select(Finding, Requirement).outerjoin(Requirement, Requirement.id == Finding.requirement_id)
-        .where(Finding.perimeter_id == perimeter.id).order_by(Finding.status, Finding.severity, Finding.id)
-    ).all()
+    query = (select(Finding, Requirement).outerjoin(Requirement, Requirement.id == Finding.requirement_id)
+             .where(Finding.perimeter_id == perimeter.id))
+    # The dashboard's counts open these lists: ?severity=major&open=1.
+    if request.args.get("severity") in labels.SEVERITY:
+        query = query.where(Finding.severity == request.args["severity"])
+    if request.args.get("open"):
+        query = query.where(Finding.status.in_(OPEN_FINDING_STATUSES))
+    rows = session.exec(query.order_by(Finding.status, Finding.severity, Finding.id)).all()
     return render_template("web/findings/findings.html", perimeter=perimeter, rows=rows, form=form, today=request_today(),
-                           overdue=finding_overdue, severity=labels.SEVERITY, statuses=labels.FINDING_STATUS, can_edit=current_user.role in COMPLIANCE_ROLES)
+                           overdue=finding_overdue, severity=labels.SEVERITY, statuses=labels.FINDING_STATUS,
+                           can_edit=current_user.role in COMPLIANCE_ROLES, links=plan_links(session, perimeter),
+                           linked=_linker(session, perimeter, [t for f, _r in rows for t in (f.text, f.response)]),
+                           action_statuses=labels.ACTION_STATUS)
 
 
 @bp.route("/findings/<int:finding_id>", methods=["GET", "POST"])
@@ -136,12 +160,15 @@ def finding(code: str, finding_id: int):
     if request.method == "GET" and item.requirement_id:
         form.requirement.data = session.get(Requirement, item.requirement_id).ref
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             update_finding(session, current_user, item, form.data_object(session, perimeter))
         if outcome.ok:
             flash(_("Constat enregistré."), "info")
             return redirect(url_for("findings.findings", code=perimeter.code))
-    return render_template("web/findings/finding.html", perimeter=perimeter, item=item, form=form)
+    links = plan_links(session, perimeter)
+    return render_template("web/findings/finding.html", perimeter=perimeter, item=item, form=form, links=links,
+                           item_ref=links.finding_item.get(item.id), action_statuses=labels.ACTION_STATUS,
+                           today=request_today(), overdue=action_overdue)
 
 
 @bp.route("/actions", methods=["GET", "POST"])
@@ -152,28 +179,106 @@ def actions(code: str):
     form = ActionForm()
     form.fill_choices(session, perimeter)
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             save_action(session, current_user, perimeter, form.data_object(session, perimeter))
         if outcome.ok:
             flash(_("Action ajoutée au plan."), "info")
             return redirect(url_for("findings.actions", code=perimeter.code))
-    rows = session.exec(
-        select(Action, User).outerjoin(User, User.id == Action.owner_id).where(Action.perimeter_id == perimeter.id)
-        .order_by(Action.status, Action.due_date, Action.id)
-    ).all()
-    ids = [a.id for a, _u in rows] or [-1]
-    links = defaultdict(list)
-    for action_id, ref in session.exec(select(ActionRequirement.action_id, Requirement.ref).join(
-            Requirement, Requirement.id == ActionRequirement.requirement_id).where(ActionRequirement.action_id.in_(ids))):
-        links[action_id].append(ref)
-    for action_id, ref in session.exec(select(ActionControl.action_id, Control.ref).join(
-            Control, Control.id == ActionControl.control_id).where(ActionControl.action_id.in_(ids))):
-        links[action_id].append(ref)
-    for action_id, finding_id in session.exec(select(ActionFinding.action_id, ActionFinding.finding_id).where(ActionFinding.action_id.in_(ids))):
-        links[action_id].append(f"#{finding_id}")
-    return render_template("web/findings/actions.html", perimeter=perimeter, rows=rows, form=form, links=links,
-                           today=request_today(), overdue=action_overdue, statuses=labels.ACTION_STATUS,
-                           risks=RESIDUAL_RISK_LABELS, can_plan=current_user.role in COMPLIANCE_ROLES, can_update=can_update_action)
+    query = select(Action, User).outerjoin(User, User.id == Action.owner_id).where(Action.perimeter_id == perimeter.id)
+    if request.args.get("status") == "open":  # still to do (the dashboard's counts open it so)
+        query = query.where(Action.status.in_(OPEN_ACTION_STATUSES))
+    rows = session.exec(query.order_by(Action.status, Action.due_date, Action.id)).all()
+    today = request_today()
+    if request.args.get("overdue"):
+        rows = [(a, owner) for a, owner in rows if action_overdue(a, today)]
+    return render_template("web/findings/actions.html", perimeter=perimeter, rows=rows, form=form,
+                           links=plan_links(session, perimeter), today=today, overdue=action_overdue,
+                           statuses=labels.ACTION_STATUS, risks=RESIDUAL_RISK_LABELS,
+                           can_plan=current_user.role in COMPLIANCE_ROLES, can_update=can_update_action)
+
+
+@bp.route("/actions/new", methods=["GET", "POST"])
+@access(*COMPLIANCE_ROLES)
+def new_action(code: str):
+    """A new action on its own page; from a gap (?requirement=ref) or a finding (?finding=id), prefilled."""
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    form = ActionForm()
+    form.fill_choices(session, perimeter)
+    if request.method == "GET":
+        _prefill(session, perimeter, form)
+    if form.validate_on_submit():
+        with reported_errors(form=form) as outcome:
+            action = save_action(session, current_user, perimeter, form.data_object(session, perimeter))
+        if outcome.ok:
+            flash(_("Action ajoutée au plan."), "info")
+            return redirect(url_for("findings.actions", code=perimeter.code) + f"#action-{action.id}")
+    return render_template("web/findings/action.html", perimeter=perimeter, item=None, form=form, full=True)
+
+
+def _prefill(session, perimeter, form: ActionForm) -> None:
+    """The item, its controls and open findings, and what is missing in words (the gap list's sentences); or the
+    finding the action answers. Anything unknown in the address is ignored: the form stays open to edit."""
+    locale = select_locale()
+    finding = session.get(Finding, id_arg("finding")) if id_arg("finding") is not None else None
+    if finding is not None and finding.perimeter_id != perimeter.id:
+        finding = None
+    ref = request.args.get("requirement", "").strip()[:50]
+    if not ref and finding is not None and finding.requirement_id:
+        ref = session.get(Requirement, finding.requirement_id).ref
+    lines, finding_ids = [], []
+    requirement = session.exec(select(Requirement).where(
+        Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref)).first() if ref else None
+    if requirement is not None:
+        row = next(r for r in gaps.compute(session, perimeter, request_today()).rows if r.requirement.id == requirement.id)
+        form.requirements.data = requirement.ref
+        form.title.data = _("Combler l’écart %(ref)s : %(title)s", ref=requirement.ref,
+                            title=labels.localised(requirement, "title", locale))[:300]
+        sentences = labels.gap_sentences(row.status, requirement, locale)
+        if sentences:
+            lines.append(_("Écart sur %(ref)s (%(status)s) :", ref=requirement.ref,
+                           status=labels.STATUS[row.status.status]))
+            lines += [f"- {sentence}" for sentence in sentences]
+        refs = [c.ref for c in row.controls]
+        form.controls.data = list(session.exec(select(Control.id).where(Control.ref.in_(refs or [""]))))
+        finding_ids = [f.id for f in row.findings]
+    if finding is not None:
+        if requirement is None:
+            form.title.data = _("Répondre au constat #%(id)s", id=finding.id)
+        lines.append(_("Constat #%(id)s : %(text)s", id=finding.id, text=finding.text))
+        finding_ids.append(finding.id)
+    form.findings.data = sorted(set(finding_ids))
+    form.description.data = "\n".join(lines)
+
+
+REF_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
+
+
+def _linker(session, perimeter, texts):
+    """A function that returns a text with each ref it names (an item, a control, evidence) as a link."""
+    tokens = {m.group() for text in texts for m in REF_TOKEN.finditer(text or "") if "." in m.group() or "-" in m.group()}
+    tokens = sorted(tokens)[:500]
+    known = {}
+    if tokens:
+        for ref in session.exec(select(Requirement.ref).where(Requirement.framework_id == perimeter.framework_id,
+                                                              Requirement.ref.in_(tokens))):
+            known[ref] = url_for("readiness.verdict", code=perimeter.code, ref=ref)
+        for model, endpoint in ((Control, "controls.show"), (Evidence, "evidence.show")):
+            for ref in session.exec(select(model.ref).where(model.ref.in_(tokens))):
+                known[ref] = url_for(endpoint, ref=ref)
+
+    def linked(text: str) -> Markup:
+        text, parts, last = text or "", [], 0
+        for match in REF_TOKEN.finditer(text):
+            url = known.get(match.group())
+            if url:
+                parts += [escape(text[last:match.start()]),
+                          Markup('<a href="%s"><span class="ref">%s</span></a>') % (url, match.group())]
+                last = match.end()
+        parts.append(escape(text[last:]))
+        return Markup("").join(parts)
+
+    return linked
 
 
 @bp.route("/actions/<int:action_id>", methods=["GET", "POST"])
@@ -196,7 +301,7 @@ def action(code: str, action_id: int):
             return redirect(url_for("findings.actions", code=perimeter.code))
         return render_template("web/findings/action.html", perimeter=perimeter, item=item, form=form, full=False)
     form = ActionForm(obj=item) if request.method == "GET" else ActionForm()
-    form.fill_choices(session, perimeter)
+    form.fill_choices(session, perimeter, item.owner_id)
     if request.method == "GET":
         form.owner.data = item.owner_id
         form.requirements.data = "; ".join(session.exec(select(Requirement.ref).join(
@@ -204,7 +309,7 @@ def action(code: str, action_id: int):
         form.controls.data = list(session.exec(select(ActionControl.control_id).where(ActionControl.action_id == item.id)))
         form.findings.data = list(session.exec(select(ActionFinding.finding_id).where(ActionFinding.action_id == item.id)))
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             save_action(session, current_user, perimeter, form.data_object(session, perimeter), item)
         if outcome.ok:
             flash(_("Action enregistrée."), "info")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import flash
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, SelectMultipleField
 from wtforms.fields.choices import SelectChoice
@@ -24,8 +25,9 @@ class VersionedForm(FlaskForm):
 def flash_form_errors(form) -> None:
     """A form that does not validate, for a page that redirects instead of showing the form again: one message
     naming each field and what is wrong with it."""
-    flash("; ".join(f"{form[name].label.text}: {' '.join(map(str, errors))}" for name, errors in form.errors.items()),
-          "error")
+    # The separators are the reader's: French puts a space before the colon and the semicolon.
+    flash(_(" ; ").join(_("%(field)s : %(errors)s", field=form[name].label.text, errors=" ".join(map(str, errors)))
+                        for name, errors in form.errors.items()), "error")
 
 
 class CheckboxesField(SelectMultipleField):

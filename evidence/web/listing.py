@@ -57,9 +57,10 @@ def by_owner(query, column):
 
 def filter_choices(session) -> dict:
     """What the list pages' owner and perimeter filters offer."""
-    from evidence.data.models import Perimeter, User
+    from evidence.data.models import Perimeter
+    from evidence.services.users import possible_owners
 
     return {
-        "owners": session.exec(select(User).where(User.active).order_by(User.name)).all(),
+        "owners": possible_owners(session),
         "perimeters": session.exec(select(Perimeter).order_by(Perimeter.code)).all(),
     }

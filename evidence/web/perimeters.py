@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, PERIMETER_DOCUMENT_ROLES
 from evidence.data.models import SERVICE_TYPES, Evidence, EvidencePerimeter, Framework, Perimeter
 from evidence.presentation import labels
@@ -22,7 +22,6 @@ from evidence.services.evidence import get_evidence
 from evidence.services.perimeters import (
     DATE_FIELDS,
     DESCRIPTION_FIELDS,
-    DescriptionTooLong,
     PerimeterData,
     create_perimeter,
     list_perimeters,
@@ -31,7 +30,8 @@ from evidence.services.perimeters import (
     statement_of_applicability,
     update_perimeter,
 )
-from evidence.web import item_or_404, perimeter_or_404, reported_errors
+from evidence.web import confirm, item_or_404, perimeter_or_404, reported_errors
+from evidence.web.bulk import ApplicabilityBulkForm
 from evidence.web.forms import CheckboxesField, EmptyForm, VersionedForm, choices, flash_form_errors
 
 bp = Blueprint("perimeters", __name__, url_prefix="/perimeters")
@@ -131,7 +131,7 @@ def new():
     form = PerimeterForm()
     form.fill_choices(session, None)
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             perimeter = create_perimeter(session, current_user, form.data_object())
         if outcome.ok:
             flash(_("Périmètre %(code)s créé.", code=perimeter.code), "info")
@@ -153,16 +153,18 @@ def show(code: str):
     lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
     framework = session.get(Framework, perimeter.framework_id)
     can_edit = current_user.role in COMPLIANCE_ROLES
-    document_form = None
+    document_form = bulk_form = None
     if can_edit:
         document_form = DocumentForm()
         document_form.fill_choices(session, perimeter)
+        # Tick rows of the statement, one decision for all: the confirmation page lists what changes.
+        bulk_form = ApplicabilityBulkForm(formdata=None, back=request.full_path.rstrip("?") + "#soa")
     return render_template(
         "web/perimeters/show.html", perimeter=perimeter, rows=rows, counts=counts, decided=decided, lower=lower,
         framework=framework, phases=PHASE_LABELS, states=STATE_LABELS, state_filter=state_filter,
         can_edit=can_edit, description_parts=_description_parts(perimeter),
         documents=perimeter_documents.by_role(session, perimeter), role_labels=DOCUMENT_ROLE_LABELS,
-        document_form=document_form,
+        document_form=document_form, bulk_form=bulk_form,
     )
 
 
@@ -185,13 +187,8 @@ def edit(code: str):
         form.built_on.data = lower.code if lower else ""
         form.framework.data = framework.key
     if form.validate_on_submit():
-        with reported_errors() as outcome:
-            try:
-                update_perimeter(session, current_user, perimeter, form.data_object(), form.expected_version())
-            except DescriptionTooLong as too_long:
-                session.rollback()
-                form[too_long.field].errors.append(_("Pas plus de %(n)d caractères.", n=too_long.limit))
-                outcome.ok = False
+        with reported_errors(form=form) as outcome:
+            update_perimeter(session, current_user, perimeter, form.data_object(), form.expected_version())
         if outcome.ok:
             flash(_("Périmètre enregistré."), "info")
             return redirect(url_for("perimeters.show", code=perimeter.code))
@@ -225,6 +222,12 @@ def remove_document(code: str):
     form = EmptyForm()
     if form.validate_on_submit():
         role = request.form.get("role", "")
+        if (confirmation := confirm.ask(
+                _("Retirer la désignation de %(ref)s (%(role)s) pour %(code)s ?", ref=request.form.get("evidence", ""),
+                  role=DOCUMENT_ROLE_LABELS.get(role, role), code=perimeter.code),
+                consequence=_("La preuve elle-même reste ; le dossier indiquera ce document comme manquant."),
+                action=_("Retirer"), back=url_for("perimeters.show", code=perimeter.code) + "#documents")):
+            return confirmation
         with reported_errors() as outcome:
             evidence = _evidence_or_refuse(session, request.form.get("evidence", ""))
             perimeter_documents.remove(session, current_user, perimeter, role, evidence)
@@ -235,7 +238,7 @@ def remove_document(code: str):
 
 def _evidence_or_refuse(session, ref: str) -> Evidence:
     if not (ref or "").strip():
-        raise EvidenceError(_("Choisissez une preuve."))
+        raise EvidenceError(N_("Choisissez une preuve."), field="evidence")
     return get_evidence(session, ref)
 
 
@@ -252,7 +255,7 @@ def applicability(code: str, ref: str):
         form.justification.data = "" if row.applicability.derived else row.applicability.justification
         form.version.data = perimeter.version
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             set_applicability(session, current_user, perimeter, requirement, form.state.data, form.justification.data)
         if outcome.ok:
             flash(_("Applicabilité de %(ref)s enregistrée.", ref=requirement.ref), "info")

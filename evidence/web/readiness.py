@@ -15,21 +15,30 @@ from wtforms.validators import Length
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, COVERAGE_STATES, RECOMMENDATION_STATES
-from evidence.data.models import Requirement, Section
+from evidence.core.vocabulary import (
+    ALL_ROLES,
+    COMPLIANCE_ROLES,
+    COVERAGE_STATES,
+    OPEN_ACTION_STATUSES,
+    OPEN_FINDING_STATUSES,
+    RECOMMENDATION_STATES,
+    WRITER_ROLES,
+)
+from evidence.data.models import Control, Evidence, Requirement, Section
 from evidence.exports import matrix as exports
 from evidence.presentation import charts, labels
-from evidence.services import gaps
+from evidence.services import gaps, notifications
+from evidence.services.findings import action_overdue, plan_links
 from evidence.services.perimeters import set_verdict
 from evidence.services.waivers import set_waiver
-from evidence.web import item_or_404, perimeter_or_404, reported_errors
+from evidence.web import confirm, item_or_404, perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
 
 bp = Blueprint("readiness", __name__, url_prefix="/perimeters/<code>")
 
 def chapter_chart(session, result, title) -> Markup:
-    titles = {s.ref: s.title for s in session.exec(
+    titles = {s.ref: labels.localised(s, "title") for s in session.exec(  # the chart speaks the reader's language
         select(Section).where(Section.framework_id == result.framework.id, Section.parent_ref.is_(None))
     )}
     data = [(chapter, titles.get(chapter, ""), readiness) for chapter, readiness in result.chapters()]
@@ -48,12 +57,15 @@ def dashboard(code: str):
         [(s.taken_on, s.covered / s.applicable if s.applicable else 0) for s in history], _("Évolution de l'état de préparation")
     ))
     reasons = Counter(reason for row in result.gaps() for reason in row.status.reasons)
-    findings = Counter(f.severity for row in result.rows for f in row.findings)
+    plan = plan_links(session, perimeter)  # every open finding, also those on no item
+    findings = Counter(f.severity for f in plan.findings.values() if f.status in OPEN_FINDING_STATUSES)
+    actions = {"open": sum(1 for a in plan.actions.values() if a.status in OPEN_ACTION_STATUSES),
+               "overdue": sum(1 for a in plan.actions.values() if action_overdue(a, result.today))}
     return render_template(
         "web/readiness/dashboard.html", perimeter=perimeter, result=result,
         chart=chapter_chart(session, result, _("Exigences couvertes par chapitre")), trend=trend,
         counts=result.counts(), freshness=result.freshness(), reasons=reasons, findings=findings,
-        status_labels=labels.STATUS, reason_labels=labels.REASON, severity_labels=labels.SEVERITY,
+        status_labels=labels.STATUS, reason_labels=labels.REASON, severity_labels=labels.SEVERITY, actions=actions,
     )
 
 
@@ -80,7 +92,21 @@ def gap_list(code: str):
         "web/readiness/gaps.html", perimeter=perimeter, result=result, rows=rows, chapters=chapters,
         recommendations=recommendations,
         status_labels=labels.STATUS, reason_labels=labels.REASON, can_verdict=current_user.role in COMPLIANCE_ROLES,
+        **follow_up(session, perimeter),
+        renewals=notifications.renewals(session, request_today(), perimeter_id=perimeter.id),
     )
+
+
+def follow_up(session, perimeter) -> dict:
+    """What the gap list and the item page link to (open findings and actions), and the fixes the reader may make:
+    an auditor is offered none; a contributor only what he may change (his controls, his evidence)."""
+    mine = None
+    if current_user.role not in COMPLIANCE_ROLES:
+        mine = set(session.exec(select(Evidence.ref).where(Evidence.owner_id == current_user.id)))
+        mine |= set(session.exec(select(Control.ref).where(Control.owner_id == current_user.id)))
+    return {"links": plan_links(session, perimeter), "can_fix": current_user.role in WRITER_ROLES,
+            "can_plan": current_user.role in COMPLIANCE_ROLES, "mine": mine,
+            "action_statuses": labels.ACTION_STATUS, "severity_labels": labels.SEVERITY}
 
 
 class VerdictForm(EmptyForm):
@@ -106,14 +132,15 @@ def verdict(code: str, ref: str):
     if request.method == "GET" and row.verdict is not None:
         form.status.data, form.justification.data = row.verdict.status, row.verdict.justification
     if form.validate_on_submit():
-        with reported_errors() as outcome:
+        with reported_errors(form=form) as outcome:
             set_verdict(session, current_user, perimeter, requirement, form.status.data or None, form.justification.data)
         if outcome.ok:
             flash(_("Verdict enregistré pour %(ref)s.", ref=requirement.ref), "info")
             return redirect(url_for("readiness.gap_list", code=perimeter.code))
     return render_template("web/readiness/verdict.html", perimeter=perimeter, row=row, form=form,
                            status_labels=labels.STATUS, reason_labels=labels.REASON, entry_states=labels.ENTRY_STATE,
-                           waiver_form=WaiverForm(), can_verdict=current_user.role in COMPLIANCE_ROLES)
+                           waiver_form=WaiverForm(), can_verdict=current_user.role in COMPLIANCE_ROLES,
+                           today=request_today(), overdue=action_overdue, **follow_up(session, perimeter))
 
 
 class WaiverForm(EmptyForm):
@@ -131,6 +158,13 @@ def waiver(code: str, ref: str):
     form = WaiverForm()
     if form.validate_on_submit():
         lifting = "clear" in request.form
+        if lifting and (confirmation := confirm.ask(
+                _("Lever la dispense de la preuve attendue %(entry)s ?", entry=form.entry.data),
+                consequence=_("Cette preuve sera de nouveau exigée pour couvrir %(ref)s ; le journal d’audit garde "
+                              "la justification.", ref=requirement.ref),
+                action=_("Lever la dispense"), back=url_for("readiness.verdict", code=perimeter.code,
+                                                            ref=requirement.ref))):
+            return confirmation
         with reported_errors() as outcome:
             set_waiver(session, current_user, perimeter, requirement, form.entry.data,
                        None if lifting else form.justification.data)

@@ -19,11 +19,16 @@ from evidence.data.models import (
     Control,
     ControlRequirement,
     Framework,
+    Perimeter,
     Requirement,
     RequirementLink,
     Section,
     User,
 )
+from evidence.presentation import labels
+from evidence.services import gaps
+from evidence.web import pickers
+from evidence.web.clock import request_today
 
 bp = Blueprint("requirements", __name__, url_prefix="/requirements")
 
@@ -76,9 +81,13 @@ def index():
     )
 
 
-@bp.route("/<framework>/<path:ref>")
-@access(*ALL_ROLES)
+@bp.route("/<framework>/<path:ref>", methods=["GET", "POST"])
+@access(*ALL_ROLES, write=WRITER_ROLES)
 def show(framework: str, ref: str):
+    """The item's page; a POST is only the "Associer" picker's search made without JavaScript (it changes nothing:
+    the page comes back with the matches, the pick and the statement kept)."""
+    if request.method == "POST" and not pickers.searching():
+        abort(400)
     session = db.get_session()
     fw = session.exec(select(Framework).where(Framework.key == framework)).first() or abort(404)
     requirement = session.exec(
@@ -108,14 +117,32 @@ def show(framework: str, ref: str):
         .where(ControlRequirement.requirement_id == requirement.id)
         .order_by(Control.ref)
     ).all()
-    mappable = []
-    if current_user.role in WRITER_ROLES and fw.assessed:
-        mapped = {control.id for _m, control, _o in controls}
-        query = select(Control).where(Control.status != "retired").order_by(Control.ref)
-        if current_user.role == "contributor":
-            query = query.where(Control.owner_id == current_user.id)
-        mappable = [c for c in session.exec(query) if c.id not in mapped]
+    can_map = current_user.role in WRITER_ROLES and fw.assessed
+    control_picker, given = None, request.form if pickers.searching() else request.args
+    if can_map:
+        # No control is preselected: a default would map the wrong one. A contributor maps his own controls.
+        control_picker = pickers.build(
+            "controls", "control", [given.get("control", "")], multiple=False, editable=True,
+            exclude=[control.ref for _m, control, _o in controls])
     return render_template(
         "web/requirements/show.html", framework=fw, requirement=requirement, trail=trail, related=related,
-        controls=controls, mappable=mappable, can_map=current_user.role != "auditor" and fw.assessed,
+        controls=controls, control_picker=control_picker, can_map=can_map,
+        statement=given.get("statement", "")[:10000], standing=_standing(session, fw, requirement),
+        status_labels=labels.STATUS, control_statuses=labels.capitalised(labels.CONTROL_STATUS),
+        evidence_statuses=labels.capitalised(labels.EVIDENCE_STATUS),
+        freshness_labels=labels.capitalised(labels.FRESHNESS), applicability_labels=labels.APPLICABILITY,
     )
+
+
+def _standing(session, framework: Framework, requirement: Requirement) -> list[tuple[Perimeter, gaps.ItemRow]]:
+    """The item in each perimeter assessed against its referential: coverage, controls and evidence, as the
+    perimeter's gap list computes them (one computation for every page, so they cannot disagree)."""
+    perimeters = session.exec(
+        select(Perimeter).where(Perimeter.framework_id == framework.id).order_by(Perimeter.code)).all()
+    today = request_today()
+    standing = []
+    for perimeter in perimeters:
+        row = next((r for r in gaps.compute(session, perimeter, today).rows if r.requirement.id == requirement.id), None)
+        if row is not None:
+            standing.append((perimeter, row))
+    return standing

@@ -31,7 +31,7 @@ from evidence.presentation import labels, typography
 from evidence.presentation import sovereignty_words as words
 from evidence.services import sovereignty
 from evidence.services.sovereignty.localisation import SITE_CITY_MAX, SITE_KIND_MAX, SITE_NAME_MAX, SITE_ROLE_MAX
-from evidence.web import perimeter_or_404, reported_errors
+from evidence.web import confirm, perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices, flash_form_errors
 
@@ -347,6 +347,10 @@ def notice(code: str, row_id: int):
         today=request_today()), _("Information des commanditaires enregistrée."))
 
 
+DELETED_WHAT = {"holder": _l("le détenteur"), "subcontractor": _l("le sous-traitant"), "site": _l("le site"),
+                "data": _l("la localisation de données"), "operation": _l("le lieu d’opération"),
+                "link": _l("le lien avec un organisme public étranger"), "change": _l("le changement"),
+                "notice": _l("l’information des commanditaires")}
 REMOVABLE = {"holder": Shareholder, "subcontractor": Subcontractor, "site": Site, "data": DataLocation,
              "operation": OperationLocation, "link": ForeignPublicLink, "change": SovereigntyChange, "notice": ChangeNotice}
 
@@ -361,6 +365,14 @@ def delete(code: str, kind: str, row_id: int):
     if getattr(row, "perimeter_id", None) not in (None, perimeter.id):
         abort(404)
     if EmptyForm().validate_on_submit():
+        page = url_for("sovereignty.page", code=code)
+        consequence = (_("La ligne quitte le registre ; le journal d’audit garde toutes ses valeurs.")
+                       + (" " + _("Ce retrait est aussi consigné comme un changement dont informer les commanditaires.")
+                          if row.__tablename__ in sovereignty.CHANGE_ON_DELETE else ""))
+        question = _("Supprimer %(what)s « %(name)s » ?", what=DELETED_WHAT[kind],
+                     name=sovereignty.row_label(row))
+        if (confirmation := confirm.ask(question, consequence=consequence, action=_("Supprimer"), back=page)):
+            return confirmation
         sovereignty.delete_row(session, current_user, row, today=request_today())
         flash(_("Ligne supprimée."), "info")
     return redirect(url_for("sovereignty.page", code=code))

@@ -2,7 +2,7 @@
 
 Views, the command line and the dossier call them (`from evidence.core import rules; rules.item_status(...)`);
 tests call them directly with tables of cases. One module per question the compliance team asks:
-applicability, coverage (and readiness), freshness, evidence_review, overdue, sovereignty.
+applicability, coverage (and readiness), freshness, evidence_review, overdue, renewal, sovereignty.
 """
 from evidence.core.rules import signoff  # noqa: F401  (the four eyes on a dossier: rules.signoff.check_approval)
 from evidence.core.rules.applicability import (
@@ -67,6 +67,15 @@ from evidence.core.rules.coverage import (
 from evidence.core.rules.evidence_review import REVIEW_TRANSITIONS, review_transition
 from evidence.core.rules.freshness import EXPIRED, EXPIRING, EXPIRING_DAYS, VALID, freshness
 from evidence.core.rules.overdue import action_overdue, finding_overdue, past_due
+from evidence.core.rules.renewal import (
+    RENEWAL_LEAD_DAYS,
+    RENEWAL_MONTHS,
+    Renewal,
+    add_months,
+    next_renewal,
+    renewal_base,
+    renewal_due,
+)
 from evidence.core.rules.sovereignty import (
     COMBINED_LIMIT_BP,
     INDIVIDUAL_LIMIT_BP,
@@ -112,6 +121,7 @@ __all__ = [
     "REVIEW_TRANSITIONS", "review_transition",
     "EXPIRED", "EXPIRING", "EXPIRING_DAYS", "VALID", "freshness",
     "action_overdue", "finding_overdue", "past_due",
+    "RENEWAL_LEAD_DAYS", "RENEWAL_MONTHS", "Renewal", "add_months", "next_renewal", "renewal_base", "renewal_due",
     "COMBINED_LIMIT_BP", "INDIVIDUAL_LIMIT_BP", "MAJORITY_BP", "MIN_ALTERNATIVES", "PRESUMPTION_BP", "ChangeFacts", "Check",
     "DataPlace", "ForeignLink", "Holder", "NoLinkDeclaration", "OperationPlace", "ParentCompany", "Problem", "SubcontractorFacts",
     "alternatives_named", "check_autonomy", "check_foreign_links", "check_localisation", "check_notices", "check_seats",

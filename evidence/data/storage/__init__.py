@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
+from evidence.core.errors import N_
 from evidence.data.storage.base import (
     CHUNK_SIZE,
     BlobStore,
@@ -54,9 +55,8 @@ def store_from_config(config: Mapping, instance_path: str | Path) -> BlobStore:
         )
     if not parts.scheme and os.path.isabs(url):
         return LocalBlobStore(Path(url))
-    raise StorageError(
-        f"STORAGE_URL {url!r} is not supported: use file:///absolute/path, an absolute path or s3://bucket/prefix"
-    )
+    raise StorageError(N_("STORAGE_URL « %(url)s » n’est pas pris en charge : utilisez file:///chemin/absolu, un "
+                          "chemin absolu ou s3://bucket/prefixe"), url=url)
 
 
 def init_app(app) -> None:

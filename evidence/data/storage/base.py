@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -23,7 +23,7 @@ _KEY = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})")
 
 
 class StorageError(EvidenceError):
-    """A blob cannot be stored or read; the message is shown to users as is."""
+    """A blob cannot be stored or read; the message is shown to users in their language."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def check_key(key: str) -> str:
     # Keys may come from a database row or a request: only the exact form blob_key() makes is accepted,
     # which rules out "..", absolute paths and anything else that could reach outside the store.
     if not is_blob_key(key):
-        raise StorageError(f"invalid storage key {key!r}")
+        raise StorageError(N_("clé de stockage « %(key)s » invalide"), key=key)
     return key
 
 
@@ -62,7 +62,8 @@ def copy_hashing(stream: BinaryIO, out: BinaryIO, max_size: int | None = None) -
     while chunk := stream.read(CHUNK_SIZE):
         size += len(chunk)
         if max_size is not None and size > max_size:
-            raise StorageError(f"file exceeds the size limit of {max_size} bytes")
+            raise StorageError(N_("le fichier dépasse la taille maximale de %(limit)s octets"), limit=max_size,
+                               field="file")
         digest.update(chunk)
         out.write(chunk)
     return digest.hexdigest(), size
@@ -83,7 +84,8 @@ def disk_full_is_a_clear_error():
         yield
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageError("the evidence store is full (no space left on device): the file was not stored") from None
+            raise StorageError(N_("le magasin des preuves est plein (plus d’espace sur le disque) : le fichier n’a "
+                                  "pas été enregistré")) from None
         raise
 
 

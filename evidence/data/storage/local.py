@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from evidence.core.errors import N_
 from evidence.data.storage.base import (
     BlobStore,
     StorageError,
@@ -101,7 +102,7 @@ class LocalBlobStore(BlobStore):
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError:
-            raise StorageError(f"stored file {key} is missing") from None
+            raise StorageError(N_("le fichier stocké %(key)s est introuvable"), key=key) from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()

@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
+from evidence.core.errors import N_
 from evidence.data.storage.base import (
     CHUNK_SIZE,
     BlobStore,
@@ -115,7 +116,7 @@ class S3BlobStore(BlobStore):
             response = self.client.get_object(Bucket=self.bucket, Key=self._object_key(key))
         except Exception as exc:
             if _is_not_found(exc):
-                raise StorageError(f"stored file {key} is missing") from None
+                raise StorageError(N_("le fichier stocké %(key)s est introuvable"), key=key) from None
             raise
         return io.BufferedReader(_StreamingReader(response["Body"]), buffer_size=CHUNK_SIZE)
 

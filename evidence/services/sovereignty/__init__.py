@@ -24,6 +24,7 @@ from evidence.services.sovereignty.provider import (
     subcontractor_values,
 )
 from evidence.services.sovereignty.registers import (
+    CHANGE_ON_DELETE,
     COUNTRY_RE,
     INFORM_ITEM,
     MAX_CHANGE,
@@ -41,6 +42,8 @@ from evidence.services.sovereignty.registers import (
     one_month_after,
     percent_to_bp,
     registers,
+    row_label,
+    row_values,
     third_party,
 )
 
@@ -48,7 +51,7 @@ __all__ = [
     "ChangeData", "ForeignLinkData", "add_notice", "declare_no_foreign_links", "save_change", "save_foreign_link",
     "add_data_location", "add_operation", "add_site",
     "HolderData", "SubcontractorData", "save_holder", "save_subcontractor", "set_seat", "subcontractor_values",
-    "COUNTRY_RE", "INFORM_ITEM", "MAX_CHANGE", "Registers", "all_perimeters", "checks", "country", "delete_row", "eu",
+    "CHANGE_ON_DELETE", "COUNTRY_RE", "INFORM_ITEM", "MAX_CHANGE", "Registers", "all_perimeters", "checks", "country", "delete_row", "eu",
     "eu_members", "failures", "holder_facts", "inform", "names", "one_month_after", "percent_to_bp", "registers",
-    "third_party",
+    "row_label", "row_values", "third_party",
 ]

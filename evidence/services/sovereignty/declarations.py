@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session, select
 
 from evidence.core import clock
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.rules import one_month_after
 from evidence.core.vocabulary import CHANGE_KINDS
 from evidence.data import audit
@@ -26,13 +26,13 @@ from evidence.data.models import (
     utcnow,
 )
 from evidence.presentation.sovereignty_words import country as country_name
-from evidence.presentation.typography import long_date  # the messages are French: dates as French writes them
 from evidence.services.sovereignty.registers import (
     MAX_CHANGE,
     country,
     eu,
     inform,
     plain,
+    row_values,
     stored_words,
     who,
 )
@@ -52,17 +52,18 @@ def save_foreign_link(session: Session, actor, data: ForeignLinkData, link: Opti
     day = clock.today(today)
     body = (data.body or "").strip()[:200]
     if not body:
-        raise EvidenceError("organisme : nommez le gouvernement ou l'organisme public étranger")
-    code = country(data.country, "pays")
+        raise EvidenceError(N_("organisme : nommez le gouvernement ou l’organisme public étranger"), field="body")
+    code = country(data.country, N_("pays"))
     if code in eu():
-        raise EvidenceError(f"pays : {code} est un État membre de l'Union ; ce registre recense les liens avec des "
-                            "gouvernements ou organismes publics hors Union (19.6.e)")
+        raise EvidenceError(N_("pays : %(country)s est un État membre de l’Union ; ce registre recense les liens avec "
+                               "des gouvernements ou organismes publics hors Union (19.6.e)"), country=code,
+                            field="country")
     assessment = (data.assessment or "").strip()
     assessed_on = data.assessed_on or (day if assessment else None)
     if assessed_on and not assessment:
-        raise EvidenceError(f"évaluation : une date d'évaluation ({long_date(assessed_on, 'fr')}) sans évaluation")
+        raise EvidenceError(N_("évaluation : une date d’évaluation est donnée sans évaluation"), field="assessment")
     if assessed_on and assessed_on > day:
-        raise EvidenceError(f"date d'évaluation : {long_date(assessed_on, 'fr')} est dans le futur")
+        raise EvidenceError(N_("date d’évaluation : la date donnée est dans le futur"), field="assessed_on")
     values = {"body": body, "country": code, "nature": (data.nature or "").strip(), "assessment": assessment,
               "assessed_on": assessed_on}
     created = link is None
@@ -75,7 +76,8 @@ def save_foreign_link(session: Session, actor, data: ForeignLinkData, link: Opti
     for declaration in session.exec(select(ForeignLinkDeclaration)) if created else ():
         session.delete(declaration)  # "none" no longer holds
         audit.record(session, actor, "sovereignty.foreign_link_declaration.withdraw", object_type="foreign_link_declaration",
-                     object_id=str(declaration.id), details={"reason": f"lien recensé : {body} ({code})"})
+                     object_id=str(declaration.id), details={"reason": f"lien recensé : {body} ({code})",
+                                                             "deleted": row_values(session, declaration)})
     audit.record(session, actor, "sovereignty.foreign_link.create" if created else "sovereignty.foreign_link.update",
                  object_type="foreign_public_link", object_id=body, details={"changes": changes})
     if notify and created:
@@ -89,8 +91,8 @@ def declare_no_foreign_links(session: Session, actor, statement: str = "",
                              today: Optional[date] = None) -> ForeignLinkDeclaration:
     """The positive declaration of an empty register: who declares it, on which day."""
     if session.exec(select(ForeignPublicLink.id)).first() is not None:
-        raise EvidenceError("déclaration : le registre recense des liens ; supprimez-les avant de déclarer qu'il n'en "
-                            "existe aucun")
+        raise EvidenceError(N_("déclaration : le registre recense des liens ; supprimez-les avant de déclarer qu’il "
+                               "n’en existe aucun"))
     for old in session.exec(select(ForeignLinkDeclaration)):
         session.delete(old)
     declaration = ForeignLinkDeclaration(declared_by_id=actor.id if isinstance(actor, User) else None,
@@ -119,17 +121,20 @@ class ChangeData:
 
 def save_change(session: Session, actor, data: ChangeData, change: Optional[SovereigntyChange] = None) -> SovereigntyChange:
     if data.kind not in CHANGE_KINDS:
-        raise EvidenceError(f"nature du changement : {data.kind!r} inconnue (l'une de {', '.join(CHANGE_KINDS)})")
+        raise EvidenceError(N_("nature du changement : « %(kind)s » inconnue (l’une de : %(kinds)s)"), kind=data.kind,
+                            kinds=", ".join(CHANGE_KINDS), field="kind")
     if data.changed_on is None:
-        raise EvidenceError("date du changement : obligatoire")
+        raise EvidenceError(N_("date du changement : obligatoire"), field="changed_on")
     description = (data.description or "").strip()
     if not description:
-        raise EvidenceError("description : décrivez le changement")
+        raise EvidenceError(N_("description : décrivez le changement"), field="description")
     if len(description) > MAX_CHANGE:
-        raise EvidenceError(f"description : {len(description)} caractères, {MAX_CHANGE} au plus")
+        raise EvidenceError(N_("description : %(n)s caractères, %(limit)s au plus"), n=len(description),
+                            limit=MAX_CHANGE, field="description")
     unknown = set(data.perimeter_ids) - set(session.exec(select(Perimeter.id)))
     if unknown:
-        raise EvidenceError(f"périmètres concernés : {sorted(unknown)} inconnu(s)")
+        raise EvidenceError(N_("périmètres concernés : %(ids)s inconnu(s)"), ids=", ".join(map(str, sorted(unknown))),
+                            field="perimeters")
     values = {"kind": data.kind, "changed_on": data.changed_on, "description": description}
     created = change is None
     changes = plain(audit.diff(change, values) if change else values)
@@ -151,14 +156,15 @@ def add_notice(session: Session, actor, change: SovereigntyChange, perimeter: Op
                means: str = "", today: Optional[date] = None) -> ChangeNotice:
     """Record the day the customers were told of a change: those of one perimeter, or of all it concerns (None)."""
     if sent_on is None:
-        raise EvidenceError("date d'envoi : obligatoire")
+        raise EvidenceError(N_("date d’envoi : obligatoire"), field="sent_on")
     if sent_on > clock.today(today):
-        raise EvidenceError(f"date d'envoi : {long_date(sent_on, 'fr')} est dans le futur ; consignez l'information une fois "
-                            "envoyée")
+        raise EvidenceError(N_("date d’envoi : la date donnée est dans le futur ; consignez l’information une fois "
+                               "envoyée"), field="sent_on")
     scope = set(session.exec(select(SovereigntyChangePerimeter.perimeter_id)
                              .where(SovereigntyChangePerimeter.change_id == change.id)))
     if perimeter is not None and scope and perimeter.id not in scope:
-        raise EvidenceError(f"périmètre : le changement n° {change.id} ne concerne pas {perimeter.code}")
+        raise EvidenceError(N_("périmètre : le changement n° %(number)s ne concerne pas %(code)s"), number=change.id,
+                            code=perimeter.code, field="scope")
     notice = ChangeNotice(change_id=change.id, perimeter_id=perimeter.id if perimeter else None, sent_on=sent_on,
                           means=(means or "").strip()[:300])
     session.add(notice)

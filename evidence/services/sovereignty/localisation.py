@@ -7,7 +7,7 @@ from typing import Optional
 from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.core.vocabulary import DATA_CATEGORIES, OPERATIONS
 from evidence.data import audit
 from evidence.data.models import (
@@ -29,11 +29,13 @@ from evidence.services.sovereignty.registers import (
 SITE_KIND_MAX, SITE_CITY_MAX, SITE_NAME_MAX, SITE_ROLE_MAX = 60, 100, 120, 500
 
 
-def _bounded(value, limit: int, field: str) -> str:
-    """A text field stripped, or the refusal naming the field and its limit (never cut silently)."""
+def _bounded(value, limit: int, label: str, field: str) -> str:
+    """A text field stripped, or the refusal naming the field (`label`, an N_ message id) and its limit (never
+    cut silently)."""
     text = (value or "").strip()
     if len(text) > limit:
-        raise EvidenceError(f"{field} : {len(text)} caractères, {limit} au plus")
+        raise EvidenceError(N_("%(label)s : %(n)s caractères, %(limit)s au plus"), label=Message(label), n=len(text),
+                            limit=limit, field=field)
     return text
 
 
@@ -42,10 +44,12 @@ def add_site(session: Session, actor, perimeter: Perimeter, kind: str, city: str
     """A site of the perimeter: its kind, where it is, its own name ("PAR-2") and what it does for the perimeter
     (its role: production, backup, operations centre…), which the dossier's description of the perimeter prints."""
     if not (kind or "").strip():
-        raise EvidenceError("nature du site : obligatoire (centre de données, site de sauvegarde, SOC…)")
-    site = Site(perimeter_id=perimeter.id, kind=_bounded(kind, SITE_KIND_MAX, "nature du site"),
-                city=_bounded(city, SITE_CITY_MAX, "ville"), country=country(country_code, "pays"),
-                name=_bounded(name, SITE_NAME_MAX, "nom du site"), role=_bounded(role, SITE_ROLE_MAX, "rôle du site"))
+        raise EvidenceError(N_("nature du site : obligatoire (centre de données, site de sauvegarde, SOC…)"),
+                            field="kind")
+    site = Site(perimeter_id=perimeter.id, kind=_bounded(kind, SITE_KIND_MAX, N_("nature du site"), "kind"),
+                city=_bounded(city, SITE_CITY_MAX, N_("ville"), "city"), country=country(country_code, N_("pays")),
+                name=_bounded(name, SITE_NAME_MAX, N_("nom du site"), "name"),
+                role=_bounded(role, SITE_ROLE_MAX, N_("rôle du site"), "role"))
     session.add(site)
     audit.record(session, actor, "sovereignty.site.create", perimeter,
                  {"kind": site.kind, "city": site.city, "country": site.country, "name": site.name, "role": site.role})
@@ -56,10 +60,13 @@ def add_site(session: Session, actor, perimeter: Perimeter, kind: str, city: str
 def add_data_location(session: Session, actor, perimeter: Perimeter, category: str, activity: str, country_code: str,
                       today: Optional[date] = None, notify: bool = True) -> DataLocation:
     if category not in DATA_CATEGORIES:
-        raise EvidenceError(f"données : catégorie {category!r} inconnue (l'une de {', '.join(DATA_CATEGORIES)})")
+        raise EvidenceError(N_("données : catégorie « %(category)s » inconnue (l’une de : %(categories)s)"),
+                            category=category, categories=", ".join(DATA_CATEGORIES), field="category")
     if activity not in ("stored", "processed"):
-        raise EvidenceError(f"activité : {activity!r} inconnue (stored ou processed)")
-    row = DataLocation(perimeter_id=perimeter.id, category=category, activity=activity, country=country(country_code, "pays"))
+        raise EvidenceError(N_("activité : « %(activity)s » inconnue (stored ou processed)"), activity=activity,
+                            field="activity")
+    row = DataLocation(perimeter_id=perimeter.id, category=category, activity=activity,
+                       country=country(country_code, N_("pays")))
     # Recording where data is stored or processed for the first time is no change; a new place for it is one.
     moved = session.exec(select(DataLocation).where(DataLocation.perimeter_id == perimeter.id, DataLocation.category == category,
                                                     DataLocation.activity == activity)).first() is not None
@@ -79,8 +86,9 @@ def add_data_location(session: Session, actor, perimeter: Perimeter, category: s
 def add_operation(session: Session, actor, perimeter: Perimeter, operation: str, country_code: str,
                   allowed_operations: str = "", today: Optional[date] = None, notify: bool = True) -> OperationLocation:
     if operation not in OPERATIONS:
-        raise EvidenceError(f"opération : {operation!r} inconnue (l'une de {', '.join(OPERATIONS)})")
-    row = OperationLocation(perimeter_id=perimeter.id, operation=operation, country=country(country_code, "pays"),
+        raise EvidenceError(N_("opération : « %(operation)s » inconnue (l’une de : %(operations)s)"),
+                            operation=operation, operations=", ".join(OPERATIONS), field="operation")
+    row = OperationLocation(perimeter_id=perimeter.id, operation=operation, country=country(country_code, N_("pays")),
                             allowed_operations=(allowed_operations or "").strip())
     session.add(row)
     audit.record(session, actor, "sovereignty.operation.create", perimeter,

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlmodel import Session, select
 
 from evidence.core import clock, rules
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import SEAT_KINDS
 from evidence.data import audit
 from evidence.data.links import replace_links
@@ -22,7 +22,7 @@ from evidence.data.models import (
     SubcontractorPerimeter,
     utcnow,
 )
-from evidence.presentation import labels, typography
+from evidence.presentation import labels
 from evidence.presentation import sovereignty_words as words
 from evidence.presentation.sovereignty_words import country as country_name
 from evidence.services.sovereignty.registers import (
@@ -42,8 +42,9 @@ from evidence.services.sovereignty.registers import (
 def set_seat(session: Session, actor, kind: str, country_code: str, city: str = "", address: str = "",
              today: Optional[date] = None, notify: bool = True) -> Seat:
     if kind not in SEAT_KINDS:
-        raise EvidenceError(f"siège : {kind!r} inconnu (l'un de {', '.join(SEAT_KINDS)})")
-    code = country(country_code, "pays")
+        raise EvidenceError(N_("siège : « %(kind)s » inconnu (l’un de : %(kinds)s)"), kind=kind,
+                            kinds=", ".join(SEAT_KINDS), field="kind")
+    code = country(country_code, N_("pays"))
     seat = session.exec(select(Seat).where(Seat.kind == kind)).first()
     before = seat.country if seat else None
     seat = seat or Seat(kind=kind, country=code)
@@ -74,15 +75,16 @@ class HolderData:
 def save_holder(session: Session, actor, data: HolderData, holder: Optional[Shareholder] = None,
                 today: Optional[date] = None, notify: bool = True) -> Shareholder:
     if not (data.name or "").strip():
-        raise EvidenceError("détenteur : un détenteur doit être nommé")
+        raise EvidenceError(N_("détenteur : un détenteur doit être nommé"), field="name")
     if data.kind not in ("direct", "ultimate"):
-        raise EvidenceError(f"nature : {data.kind!r} inconnue (direct ou ultimate)")
+        raise EvidenceError(N_("nature : « %(kind)s » inconnue (direct ou ultimate)"), kind=data.kind, field="kind")
     members = eu()
     all_holders = list(session.exec(select(Shareholder)))
     before = rules.check_shareholding([holder_facts(h) for h in all_holders], members)
     values = {
-        "name": data.name.strip()[:200], "country": country(data.country, "pays"), "kind": data.kind,
-        "capital_bp": percent_to_bp(data.capital, "capital"), "voting_bp": percent_to_bp(data.voting, "droits de vote"),
+        "name": data.name.strip()[:200], "country": country(data.country, N_("pays")), "kind": data.kind,
+        "capital_bp": percent_to_bp(data.capital, N_("capital"), "capital"),
+        "voting_bp": percent_to_bp(data.voting, N_("droits de vote"), "voting"),
         "veto": bool(data.veto), "board_majority": bool(data.board_majority), "notes": (data.notes or "").strip(),
     }
     created = holder is None
@@ -140,49 +142,58 @@ def subcontractor_values(data: SubcontractorData, today: date) -> dict:
     """The register row a form or the demo describes, or the refusal naming the field."""
     name = (data.name or "").strip()[:200]
     if not name:
-        raise EvidenceError("sous-traitant : un sous-traitant doit être nommé")
+        raise EvidenceError(N_("sous-traitant : un sous-traitant doit être nommé"), field="name")
     if data.technical_data_access is None:
-        raise EvidenceError(f"accès aux données techniques : {name} — évaluez s'il peut techniquement obtenir les données "
-                            "techniques (identités, SDN, journaux, annuaire, certificats, configuration des accès)")
+        raise EvidenceError(N_("accès aux données techniques : %(name)s — évaluez s’il peut techniquement obtenir les "
+                               "données techniques (identités, SDN, journaux, annuaire, certificats, configuration "
+                               "des accès)"), name=name, field="technical_data_access")
     justification = (data.access_justification or "").strip()
     if not (data.data_access and data.technical_data_access) and not justification:
-        raise EvidenceError(f"justification : {name} — dites pourquoi il ne peut pas accéder aux données "
-                            "(justification requise)")
+        raise EvidenceError(N_("justification : %(name)s — dites pourquoi il ne peut pas accéder aux données "
+                               "(justification requise)"), name=name, field="access_justification")
     parent_name = (data.parent_name or "").strip()[:200]
-    parent = {"parent_capital_bp": percent_to_bp(data.parent_capital, "capital de la société mère"),
-              "parent_voting_bp": percent_to_bp(data.parent_voting, "droits de vote de la société mère"),
-              "largest_other_voting_bp": percent_to_bp(data.largest_other_voting, "plus forte part d'un autre associé"),
+    parent = {"parent_capital_bp": percent_to_bp(data.parent_capital, N_("capital de la société mère"),
+                                                 "parent_capital"),
+              "parent_voting_bp": percent_to_bp(data.parent_voting, N_("droits de vote de la société mère"),
+                                                "parent_voting"),
+              "largest_other_voting_bp": percent_to_bp(data.largest_other_voting,
+                                                       N_("plus forte part d’un autre associé"), "largest_other_voting"),
               "parent_agreement": bool(data.parent_agreement), "parent_de_facto": bool(data.parent_de_facto),
               "parent_board_power": bool(data.parent_board_power)}
     if not parent_name and ((data.parent_country or "").strip() or any(parent.values())):
-        raise EvidenceError("société mère : nommez la société qui détient ou contrôle le sous-traitant")
+        raise EvidenceError(N_("société mère : nommez la société qui détient ou contrôle le sous-traitant"),
+                            field="parent_name")
     if parent["parent_voting_bp"] + parent["largest_other_voting_bp"] > 10000:
-        share = lambda bp: typography.percent(rules.share(bp), "fr")  # noqa: E731  (the messages are French)
-        raise EvidenceError(f"plus forte part d'un autre associé : {share(parent['largest_other_voting_bp'])} et "
-                            f"{share(parent['parent_voting_bp'])} pour la société mère dépassent {share(10000)}")
+        raise EvidenceError(N_("plus forte part d’un autre associé : ajoutée aux droits de vote de la société mère, "
+                               "elle dépasse la totalité des droits de vote"), field="largest_other_voting")
     decision = (data.qualification_decision or "").strip()[:100] if data.qualified else ""
     qualified_on = data.qualification_date if data.qualified else None
     if data.qualified and not decision:
-        raise EvidenceError(f"référence de qualification : {name} est déclaré qualifié SecNumCloud ; donnez le numéro de "
-                            "la décision de qualification")
+        raise EvidenceError(N_("référence de qualification : %(name)s est déclaré qualifié SecNumCloud ; donnez le "
+                               "numéro de la décision de qualification"), name=name, field="qualification_decision")
     if data.qualified and qualified_on is None:
-        raise EvidenceError(f"date de qualification : {name} est déclaré qualifié SecNumCloud ; donnez la date de la décision")
+        raise EvidenceError(N_("date de qualification : %(name)s est déclaré qualifié SecNumCloud ; donnez la date de "
+                               "la décision"), name=name, field="qualification_date")
     if qualified_on and qualified_on > today:
-        raise EvidenceError(f"date de qualification : {typography.long_date(qualified_on, 'fr')} est dans le futur")
+        raise EvidenceError(N_("date de qualification : la date donnée est dans le futur"), field="qualification_date")
     arrangements = (data.autonomy_arrangements or "").strip()
     if data.own_skills and not arrangements:
-        raise EvidenceError("dispositions d'autonomie : décrivez les compétences propres qui garantissent l'autonomie "
-                            "d'exploitation (équipe, miroir des mises à jour, séquestre du code source…)")
+        raise EvidenceError(N_("dispositions d’autonomie : décrivez les compétences propres qui garantissent "
+                               "l’autonomie d’exploitation (équipe, miroir des mises à jour, séquestre du code "
+                               "source…)"), field="autonomy_arrangements")
     alternatives = names(data.alternatives)
     if any(a.casefold() == name.casefold() for a in alternatives):
-        raise EvidenceError(f"sociétés tierces alternatives : {name} ne peut être sa propre alternative")
+        raise EvidenceError(N_("sociétés tierces alternatives : %(name)s ne peut être sa propre alternative"), name=name,
+                            field="alternatives")
     if any(len(a) > 200 for a in alternatives):
-        raise EvidenceError("sociétés tierces alternatives : un nom par ligne, 200 caractères au plus")
+        raise EvidenceError(N_("sociétés tierces alternatives : un nom par ligne, 200 caractères au plus"),
+                            field="alternatives")
     return {
-        "name": name, "country": country(data.country, "pays"), "service": (data.service or "").strip()[:300],
+        "name": name, "country": country(data.country, N_("pays")), "service": (data.service or "").strip()[:300],
         "data_access": bool(data.data_access), "technical_data_access": bool(data.technical_data_access),
         "access_justification": justification, "parent_name": parent_name,
-        "parent_country": country(data.parent_country, "pays de la société mère") if parent_name else "", **parent,
+        "parent_country": (country(data.parent_country, N_("pays de la société mère"), "parent_country")
+                           if parent_name else ""), **parent,
         "qualified": bool(data.qualified), "qualification_decision": decision, "qualification_date": qualified_on,
         "own_skills": bool(data.own_skills), "alternatives": alternatives, "autonomy_arrangements": arrangements,
         "contract_ref": (data.contract_ref or "").strip()[:100],
@@ -194,7 +205,8 @@ def save_subcontractor(session: Session, actor, data: SubcontractorData, subcont
     values = subcontractor_values(data, clock.today(today))
     known = set(session.exec(select(Perimeter.id)))
     if set(data.perimeter_ids) - known:
-        raise EvidenceError(f"périmètres servis : {sorted(set(data.perimeter_ids) - known)} inconnu(s)")
+        raise EvidenceError(N_("périmètres servis : %(ids)s inconnu(s)"),
+                            ids=", ".join(map(str, sorted(set(data.perimeter_ids) - known))), field="perimeters")
     members = eu()
     created = subcontractor is None
     access_changed = not created and (subcontractor.data_access != values["data_access"]

@@ -12,7 +12,7 @@ import yaml
 from sqlmodel import Session, select
 
 from evidence.core import clock, rules
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 from evidence.core.rules import one_month_after
 from evidence.data import audit
 from evidence.data.models import (
@@ -51,10 +51,12 @@ def eu() -> set[str]:
     return set(eu_members())
 
 
-def country(value: str, field: str) -> str:
+def country(value: str, label: str, field: str = "country") -> str:
+    """The ISO 3166 code typed in the form field `field`, whose name in words is `label` (an N_ message id)."""
     code = (value or "").strip().upper()
     if not COUNTRY_RE.match(code):
-        raise EvidenceError(f"{field} : {value!r} n'est pas un code pays ISO 3166 (deux lettres, p. ex. FR, DE, US)")
+        raise EvidenceError(N_("%(label)s : « %(value)s » n’est pas un code pays ISO 3166 (deux lettres, p. ex. FR, DE, "
+                               "US)"), label=Message(label), value=value or "", field=field)
     return code
 
 
@@ -70,13 +72,16 @@ def stored_words(make):
         return make()
 
 
-def percent_to_bp(value, field: str) -> int:
+def percent_to_bp(value, label: str, field: str) -> int:
+    """Basis points from the percentage typed in the form field `field`, named `label` (an N_ message id)."""
     try:
         bp = round(float(str(value).replace(",", ".").replace("%", "").strip() or 0) * 100)
     except ValueError:
-        raise EvidenceError(f"{field} : {value!r} n'est pas un pourcentage") from None
+        raise EvidenceError(N_("%(label)s : « %(value)s » n’est pas un pourcentage"), label=Message(label), value=value,
+                            field=field) from None
     if not 0 <= bp <= 10000:
-        raise EvidenceError(f"{field} : {value} n'est pas compris entre 0 et 100")
+        raise EvidenceError(N_("%(label)s : %(value)s n’est pas compris entre 0 et 100"), label=Message(label),
+                            value=value, field=field)
     return bp
 
 
@@ -264,18 +269,52 @@ def removed(row) -> str:
              operation=lower_first(labels.text(labels.OPERATION, row.operation)), country=country_name(row.country))
 
 
+def row_label(row) -> str:
+    """The words a register row is known by (its name, its category…): the audit trail's object and the
+    confirmation's question."""
+    return next((str(v) for v in (getattr(row, a, None) for a in ("name", "category", "operation", "body",
+                                                                   "description", "kind")) if v),
+                f"{row.__tablename__} {row.id}")
+
+
+def row_values(session: Session, row) -> dict:
+    """Everything a deleted register row held, as the audit trail keeps it, so that it can be told or put back
+    by hand: its columns (dates as ISO text), and what goes with it (the perimeters a subcontractor or a change
+    concerns, a change's notices, which the database removes with it)."""
+
+    def columns(obj) -> dict:
+        return {column.key: _plain(getattr(obj, column.key)) for column in obj.__table__.columns}
+
+    values = columns(row)
+    codes = {p.id: p.code for p in session.exec(select(Perimeter))}
+    if isinstance(row, Subcontractor):
+        values["perimeters"] = sorted(codes[link.perimeter_id] for link in session.exec(
+            select(SubcontractorPerimeter).where(SubcontractorPerimeter.subcontractor_id == row.id)))
+    if isinstance(row, SovereigntyChange):
+        values["perimeters"] = sorted(codes[link.perimeter_id] for link in session.exec(
+            select(SovereigntyChangePerimeter).where(SovereigntyChangePerimeter.change_id == row.id)))
+        values["notices"] = [columns(notice) for notice in session.exec(
+            select(ChangeNotice).where(ChangeNotice.change_id == row.id).order_by(ChangeNotice.id))]
+    if values.get("perimeter_id") in codes:
+        values["perimeter"] = codes[values["perimeter_id"]]
+    return values
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
 def delete_row(session: Session, actor, row, today: Optional[date] = None) -> None:
     """Remove a register row (holder, subcontractor, site, data or operation location, foreign link, change,
-    notice), audited; removing what protected the customers is itself a change to tell them of."""
+    notice), audited with every value it held; removing what protected the customers is itself a change to tell
+    them of."""
     kind = row.__tablename__
-    label = next((str(v) for v in (getattr(row, a, None) for a in ("name", "category", "operation", "body", "description",
-                                                                   "kind")) if v), f"{kind} {row.id}")
     perimeter = session.get(Perimeter, row.perimeter_id) if getattr(row, "perimeter_id", None) else None
+    deleted = row_values(session, row)
     session.delete(row)
-    audit.record(session, actor, f"sovereignty.{kind}.delete", object_type=kind, object_id=label[:64],
-                 details={"perimeter": perimeter.code if perimeter else None})
+    audit.record(session, actor, f"sovereignty.{kind}.delete", object_type=kind, object_id=row_label(row)[:64],
+                 details={"perimeter": perimeter.code if perimeter else None, "deleted": deleted})
     if kind in CHANGE_ON_DELETE:
         inform(session, actor, [perimeter] if perimeter else None, stored_words(lambda: removed(row)), today,
                CHANGE_ON_DELETE[kind])
     session.commit()
-

@@ -1,0 +1,100 @@
+"""An audit event's details in the reader's words: the trail records codes ("in_review", "customer_data"), the
+audit-log page shows their labels (the recorded values, which the hash chain covers, are never changed).
+
+Which vocabulary a value belongs to depends on the field and on the kind of object ("status" of a control is
+not "status" of a piece of evidence); a value this module cannot place is shown as recorded.
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from evidence.presentation import labels
+
+# (object type, field) → vocabulary of labels.WORDS; object type "" for any object.
+FIELDS = {
+    ("evidence", "status"): "evidence_status", ("evidence", "from"): "evidence_status",
+    ("evidence", "to"): "evidence_status", ("evidence", "kind"): "evidence_kind",
+    ("evidence", "classification"): "classification",
+    ("control", "status"): "control_status", ("control", "category"): "control_category",
+    ("action", "status"): "action_status", ("action", "residual_risk"): "residual_risk",
+    ("finding", "status"): "finding_status", ("finding", "severity"): "severity",
+    ("dossier", "status"): "dossier_status", ("dossier", "language"): "locale",
+    ("perimeter", "from"): "applicability", ("perimeter", "to"): "applicability",
+    ("perimeter", "state"): "applicability", ("perimeter", "phase"): "phase",
+    ("perimeter", "role"): "reference_document", ("perimeter", "category"): "data_category",
+    ("perimeter", "activity"): "data_activity", ("perimeter", "operation"): "operation",
+    ("perimeter", "status"): "status", ("perimeter", "reason"): "applicability_reason",
+    ("seat", "kind"): "seat", ("shareholder", "kind"): "holder_kind", ("sovereignty_change", "kind"): "change_kind",
+    ("sovereignty_change", "origin"): "applicability_reason",
+    ("user", "role"): "role", ("user", "from"): "role", ("user", "to"): "role", ("user", "locale"): "locale",
+    ("", "role"): "role", ("", "severity"): "severity", ("", "phase"): "phase", ("", "relationship"): "link_relationship",
+    ("", "classification"): "classification",
+}
+ARROW = " → "
+
+# The recorded fields by their name in the registers' and forms' words; a field not named here is shown by its
+# technical name (the trail's, which a reader can search for).
+FIELD_NAMES = {
+    "access_justification": _l("justification de l'accès"), "activity": _l("activité"), "added": _l("ajoutés"),
+    "address": _l("adresse"), "allowed_operations": _l("opérations permises"), "alternatives": _l("alternatives"),
+    "answers": _l("preuves attendues"), "autonomy_arrangements": _l("dispositions d'autonomie"),
+    "before": _l("avant"), "board_majority": _l("majorité du conseil"), "capital_bp": _l("capital"),
+    "category": _l("catégorie"), "change": _l("changement"), "changed_on": _l("date du changement"),
+    "changes": _l("modifications"), "city": _l("ville"), "comment": _l("commentaire"),
+    "contract_ref": _l("référence du contrat"), "controls": _l("mesures"), "country": _l("pays"),
+    "data_access": _l("accès aux données des commanditaires"), "days_late": _l("jours de retard"),
+    "declared_by": _l("déclarant"), "declared_on": _l("déclaré le"), "description": _l("description"),
+    "evidence": _l("preuve"), "file": _l("fichier"), "from": _l("de"), "justification": _l("justification"),
+    "kind": _l("nature"), "largest_other_voting_bp": _l("plus forte autre détention des droits de vote"),
+    "links_added": _l("correspondances ajoutées"), "links_removed": _l("correspondances retirées"),
+    "means": _l("moyen"), "name": _l("nom"), "note": _l("note"), "notes": _l("notes"), "operation": _l("opération"),
+    "origin": _l("origine"), "own_skills": _l("compétences propres"), "parent_agreement": _l("accord entre associés"),
+    "parent_board_power": _l("pouvoir sur le conseil"), "parent_capital_bp": _l("capital détenu par la société mère"),
+    "parent_country": _l("pays de la société mère"), "parent_de_facto": _l("contrôle de fait"),
+    "parent_name": _l("société mère"), "parent_voting_bp": _l("droits de vote de la société mère"),
+    "perimeter": _l("périmètre"), "perimeters": _l("périmètres"), "qualification_date": _l("date de qualification"),
+    "qualification_decision": _l("décision de qualification"), "qualified": _l("qualifiée SecNumCloud"),
+    "reason": _l("motif"), "requirement": _l("point"), "requirements": _l("points"), "role": _l("rôle"),
+    "sent_on": _l("envoyé le"), "service": _l("service"), "service_types": _l("types de service"),
+    "sha256": "SHA-256", "size": _l("taille"), "statement": _l("déclaration de mise en œuvre"),
+    "status": _l("état"), "technical_data_access": _l("accès aux données techniques"), "title": _l("titre"),
+    "to": _l("vers"), "updated": _l("mis à jour"), "url": _l("adresse du lien"), "version": _l("version"),
+    "veto": _l("droit de veto"), "voting_bp": _l("droits de vote"), "language": _l("langue"), "email": _l("e-mail"),
+    "state": _l("applicabilité"), "severity": _l("gravité"), "phase": _l("phase"), "owner": _l("responsable"),
+    "due_date": _l("échéance"), "valid_until": _l("valable jusqu'au"), "effective_date": _l("date d'effet"),
+}
+
+
+def field_name(key: str) -> str:
+    return str(FIELD_NAMES[key]) if key in FIELD_NAMES else key
+
+
+def value_text(object_type: str, key: str, value) -> str:
+    """One recorded value as words: a code by its label, a list item by item, a change (old, new) with an arrow,
+    a nested record field by field."""
+    if isinstance(value, dict):
+        return "; ".join(f"{field_name(k)}: {value_text(object_type, k, v)}" for k, v in sorted(value.items()))
+    if isinstance(value, (list, tuple)):
+        return ", ".join(value_text(object_type, key, v) for v in value)
+    vocabulary = FIELDS.get((object_type or "", key)) or FIELDS.get(("", key))
+    if vocabulary and isinstance(value, str) and value in labels.WORDS[vocabulary]:
+        return labels.word(value, vocabulary)
+    if isinstance(value, bool):
+        return str(labels.ACCESS_ASSESSMENT[value])
+    return "" if value is None else str(value)
+
+
+def details(event) -> list[tuple[str, str]]:
+    """(field, words) of an event's details, by field name; a record's "changes" give one line a field."""
+    rows = []
+    for key, value in sorted((event.details or {}).items()):
+        if key == "changes" and isinstance(value, dict):  # {field: [old, new]}
+            # One line a field: "nom : Vigie SOC", "état : prévue → en place".
+            for field, pair in sorted(value.items()):
+                words = (ARROW.join(value_text(event.object_type, field, v) for v in pair)
+                         if isinstance(pair, (list, tuple)) and len(pair) == 2 and field != "alternatives"
+                         else value_text(event.object_type, field, pair))
+                rows.append((field_name(field), words))
+        else:
+            rows.append((field_name(key), value_text(event.object_type, key, value)))
+    return rows
