@@ -98,3 +98,58 @@ def details(event) -> list[tuple[str, str]]:
         else:
             rows.append((field_name(key), value_text(event.object_type, key, value)))
     return rows
+
+
+# What an event's action code ("sovereignty.holder.delete") says: the thing acted on, then what was done to it.
+# The code itself stays on the page beside the words: it is what the trail records and what the filter takes.
+SUBJECT = {
+    "action": _l("Action"), "applicability": _l("Applicabilité"), "catalogue": _l("Catalogue"),
+    "control": _l("Mesure"), "dossier": _l("Dossier"), "evidence": _l("Preuve"), "finding": _l("Constat"),
+    "instance": _l("Instance"), "login": _l("Connexion"), "logout": _l("Déconnexion"), "perimeter": _l("Périmètre"),
+    "perimeter.document": _l("Document de référence"), "user": _l("Utilisateur"), "verdict": _l("Verdict"),
+    "waiver": _l("Dispense"), "sovereignty": _l("Souveraineté"), "sovereignty.seat": _l("Siège"),
+    "sovereignty.holder": _l("Détenteur"), "sovereignty.subcontractor": _l("Sous-traitant"),
+    "sovereignty.site": _l("Site"), "sovereignty.data_location": _l("Localisation des données"),
+    "sovereignty.operation": _l("Lieu d’exploitation"), "sovereignty.foreign_link": _l("Lien avec un État tiers"),
+    "sovereignty.foreign_link_declaration": _l("Déclaration d’absence de lien"),
+    "sovereignty.change": _l("Changement"), "sovereignty.change_notice": _l("Information des commanditaires"),
+    "sovereignty.notice": _l("Information des commanditaires"), "sovereignty.link": _l("Lien avec un État tiers"),
+    "sovereignty.data": _l("Localisation des données"),
+}
+DEED = {
+    "create": _l("création"), "update": _l("modification"), "delete": _l("suppression"), "retire": _l("retrait"),
+    "map": _l("association"), "unmap": _l("dissociation"), "mapping_update": _l("mise en œuvre modifiée"),
+    "submit": _l("soumission en revue"), "approve": _l("approbation"), "reject": _l("rejet"),
+    "reopen": _l("retour en brouillon"), "version": _l("nouvelle version"), "change": _l("décision"),
+    "restore": _l("rétablissement"), "set": _l("enregistrement"), "clear": _l("retrait"), "load": _l("chargement"),
+    "import": _l("import"), "queue": _l("demande"), "render": _l("mise en page"), "render_again": _l("nouvelle mise en page"),
+    "freeze": _l("gel"), "sign": _l("signature"), "sign_fail": _l("échec de signature"), "fail": _l("échec"),
+    "designate": _l("désignation"), "remove": _l("retrait"), "withdraw": _l("retrait"), "enable": _l("réactivation"),
+    "disable": _l("désactivation"), "role_change": _l("changement de rôle"),
+    "password_change": _l("changement de mot de passe"), "failed": _l("échec"), "throttled": _l("bloquée"),
+}
+OBJECT = {
+    "action": _l("action"), "control": _l("mesure"), "dossier": _l("dossier"), "evidence": _l("preuve"),
+    "finding": _l("constat"), "framework": _l("référentiel"), "perimeter": _l("périmètre"), "user": _l("utilisateur"),
+    "requirement": _l("point"), "subcontractor": _l("sous-traitant"), "sovereignty_change": _l("changement"),
+    "shareholder": _l("détenteur"), "seat": _l("siège"), "instance": _l("instance"),
+}
+
+
+def action_words(code: str) -> str:
+    """"Preuve · approbation" for evidence.approve: the longest known subject, then the deed; a code this table
+    does not know is shown as it is (a new action shows up as a code until it is worded here)."""
+    parts = (code or "").split(".")
+    for cut in range(len(parts), 0, -1):
+        subject = ".".join(parts[:cut])
+        if subject in SUBJECT:
+            deeds = parts[cut:]
+            if not deeds:
+                return str(SUBJECT[subject])
+            if all(d in DEED for d in deeds):
+                return f"{SUBJECT[subject]} · " + " ".join(str(DEED[d]) for d in deeds)
+    return code or ""
+
+
+def object_word(object_type: str | None) -> str:
+    return str(OBJECT[object_type]) if object_type in OBJECT else (object_type or "")

@@ -292,3 +292,5 @@ def register(app) -> None:
     app.jinja_env.filters.update(FILTERS)
     app.jinja_env.filters["word"] = labels.word
     app.jinja_env.filters["audit_details"] = audit_words.details
+    app.jinja_env.filters["audit_action"] = audit_words.action_words
+    app.jinja_env.filters["audit_object"] = audit_words.object_word
