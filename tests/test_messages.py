@@ -12,13 +12,11 @@ from pathlib import Path
 import pytest
 
 from evidence.core.errors import N_, EvidenceError, Message
-from evidence.data import database as db
-from evidence.data.models import User
 from evidence.presentation.messages import render
 from evidence.services.evidence_fields import EvidenceInvalid, FieldProblem
-from evidence.services.perimeters import PerimeterData, create_perimeter
 
 from .conftest import csrf_token, login
+from .evidence_forms import new_evidence, perimeter  # noqa: F401  (fixture)
 
 # Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
 pytestmark = pytest.mark.sqlite_only
@@ -39,19 +37,6 @@ def flash_errors(page: str) -> list[str]:
 def in_english(client):
     assert client.post("/locale/en", data={"csrf_token": csrf_token(client, "/"), "next": "/"}).status_code == 302
     return client
-
-
-@pytest.fixture
-def perimeter(catalogue_loaded, users) -> int:
-    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
-        manager = session.get(User, users["manager"].id)
-        return create_perimeter(session, manager, PerimeterData(code="iaas-fr1", name="IaaS", service_types=("IaaS",))).id
-
-
-def new_evidence(client, perimeter, **fields):
-    data = {"csrf_token": csrf_token(client, "/evidence/new"), "title": "Rapport EDR", "kind": "report", "owner": "",
-            "classification": "internal", "requirements": "", "perimeters": [str(perimeter)], **fields}
-    return client.post("/evidence/new", data=data, content_type="multipart/form-data")
 
 
 # --- (1) a service's refusal in the reader's language, with its parameters -------------------------------------

@@ -14,26 +14,19 @@ from evidence.data.models import AuditEvent, Control, Evidence, EvidenceVersion,
 from evidence.services import controls, findings
 from evidence.services import evidence as evidence_items
 from evidence.services import users as auth
-from evidence.services.perimeters import PerimeterData, create_perimeter
 from evidence.settings import SETTINGS, SettingError
 
 from .conftest import PASSWORD, csrf_token, login, make_app
+from .evidence_forms import new_evidence as post_new_evidence
+from .evidence_forms import perimeter  # noqa: F401  (fixture)
 
 # Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
 pytestmark = pytest.mark.sqlite_only
 
 
-@pytest.fixture
-def perimeter(catalogue_loaded, users) -> int:
-    with catalogue_loaded.app_context(), db.session_scope(catalogue_loaded) as session:
-        manager = session.get(User, users["manager"].id)
-        return create_perimeter(session, manager, PerimeterData(code="iaas-fr1", name="IaaS", service_types=("IaaS",))).id
-
-
 def new_evidence(client, perimeter, **fields):
-    data = {"csrf_token": csrf_token(client, "/evidence/new"), "title": "Rapport EDR", "kind": "report", "owner": "",
-            "classification": "internal", "requirements": "12.4.a", "perimeters": [str(perimeter)], **fields}
-    return client.post("/evidence/new", data=data, content_type="multipart/form-data")
+    """The form with an item named (12.4.a), as these checks expect."""
+    return post_new_evidence(client, perimeter, **{"requirements": "12.4.a", **fields})
 
 
 def stored(app):
