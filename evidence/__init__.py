@@ -11,6 +11,13 @@ __version__ = "0.1.0"
 
 
 def create_app(config: dict | None = None) -> Flask:
+    # Before anything is written (the secret key, the database, the queue): what this process creates is its
+    # owner's only. A umask is process-wide; set here rather than in the command line's entry point because
+    # every way to run the product (evidence serve, worker or any command, a WSGI server importing
+    # create_app, the tests) makes its app here, and a process that makes this app exists to run it.
+    from evidence.data import instance_files
+
+    instance_files.keep_private()
     instance = Path(config["INSTANCE_PATH"]) if config and "INSTANCE_PATH" in config else settings.instance_path()
     app = Flask(
         __name__,
@@ -37,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     typography.register(app)  # dates, sizes, shares in the reader's locale, for pages and the dossier alike
     jobs.init_app(app)
+    instance_files.warn_exposed(app)  # e.g. an instance made by an older version, before the umask above
 
     from evidence.cli import register_commands
 

@@ -5,6 +5,11 @@ The queue is huey's SQLite storage, HUEY_DB (instance/jobs.db by default); `evid
 beside the web server and `evidence worker` runs one on its own. With JOBS_IMMEDIATE on (the tests), a task
 runs at once, in the caller's thread.
 
+A job carries ids, never settings: jobs.db (and its -wal) is a file on disk, and a job that carried the secret
+key or the database's URL would hand them to anyone who reads it. The consumer renders with the app it was
+started with, from its own environment and instance/config.py (`evidence worker` and `evidence serve` must be
+given the web's settings); an immediate job runs in the caller's app.
+
 Tasks are declared at import on the process's one huey; the queue is chosen later, from the settings of
 the app being created (`init_app`, which create_app calls), so that instance/config.py can name it. The
 process's last app chooses: a web or worker process has one app, or several on the same queue.
@@ -15,10 +20,11 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
+from flask import current_app, has_app_context
 from huey import Huey
 from huey.storage import BaseStorage, SqliteStorage
 
-from evidence.settings import job_settings
+from evidence.data import instance_files
 
 NOT_SET_UP = "the job queue is not set up: create the app first (create_app calls jobs.init_app)"
 
@@ -36,8 +42,8 @@ class NoQueueYet(BaseStorage):
 huey = Huey("evidence", results=False, storage_class=NoQueueYet)
 queue: tuple | None = None  # (immediate, filename) that huey serves, once an app has chosen
 consuming = False  # a consumer of this process reads the queue: it must not change under it
-# The app whose settings and database the periodic tasks use: the process's last, as for the queue. A periodic
-# task is started by the consumer's scheduler, not asked for by a request that could carry its settings.
+# The app whose settings and database the consumer's tasks use: the process's last, as for the queue. A task
+# carries no settings (see above), and a periodic one is started by the consumer's scheduler, not by a request.
 scheduled_app = None
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,8 @@ def init_app(app) -> None:
         raise RuntimeError(f"this process consumes the job queue {queue[1] or '(immediate)'}; "
                            f"an app on {wanted[1] or '(immediate)'} cannot be made here")
     if not immediate:
-        Path(wanted[1]).parent.mkdir(parents=True, exist_ok=True)
+        # 0600 before huey's SQLite opens it, as the database (data.database.make_engine): its -wal follows.
+        instance_files.create_private_file(Path(wanted[1]))
     previous = huey.storage
     huey.storage_class = SqliteStorage
     huey.storage_kwargs = {"filename": wanted[1]} if wanted[1] else {}
@@ -66,22 +73,30 @@ def init_app(app) -> None:
     queue = wanted
 
 
-def app_settings(app) -> dict:
-    """What a job needs to rebuild the same app in the consumer: where the instance, database and store are."""
-    return {"INSTANCE_PATH": app.instance_path, **job_settings(app.config)}
+def running_app():
+    """The app a job runs in: the caller's (an immediate job runs inside its request or command), else the one
+    this consumer was started with."""
+    if has_app_context():
+        return current_app._get_current_object()
+    if scheduled_app is None:
+        raise RuntimeError(NOT_SET_UP)
+    return scheduled_app
 
 
 @huey.task()
-def render_dossier(dossier_id: int, settings: dict) -> None:
+def render_dossier(dossier_id: int, former_settings: dict | None = None) -> None:
     """Lay out a queued version: a draft, or once two people approved it the final version (signed when a
-    certificate is configured). Asked for by the web when a version is queued, approved or rendered again."""
-    from evidence import context, create_app
+    certificate is configured). Asked for by the web when a version is queued, approved or rendered again.
+
+    The id only: the consumer knows its own instance, database and store. (`former_settings`: what a job queued
+    by an older version carried; ignored, so that such a job still renders after an upgrade.)"""
+    from evidence import context
     from evidence.data import database as db
     from evidence.data import storage
     from evidence.data.models import Dossier
     from evidence.dossier.generate import render_stored
 
-    app = create_app(settings)
+    app = running_app()
     with app.app_context(), db.session_scope(app) as session:
         item = session.get(Dossier, dossier_id)
         if item is None or item.status not in ("queued", "rendering"):
@@ -90,7 +105,6 @@ def render_dossier(dossier_id: int, settings: dict) -> None:
             render_stored(session, storage.get_store(app), item, settings=context.dossier_settings())
         except Exception:
             app.logger.exception("dossier %s failed", dossier_id)
-    db.get_engine(app).dispose()
 
 
 def digest_time(moment: datetime) -> bool:

@@ -211,7 +211,6 @@ class Setting:
     shown: str | None = None  # the README's default, when the value alone would not say it
     environment_only: bool = False  # read before any app exists; not an app.config key
     secret: bool = False  # never echoed in an error
-    job: bool = False  # carried by a job to rebuild the same app in the consumer (jobs.app_settings)
 
     @property
     def variable(self) -> str:
@@ -254,12 +253,13 @@ SETTINGS = (
     Setting("INSTANCE", FilePath(), None, "runtime folder: database, secret key, evidence store and `config.py` "
             "(so it is read from the environment only)", shown="`./instance`", environment_only=True),
     Setting("DATABASE_URL", Url(), None, "SQLAlchemy URL; `postgresql://user:pw@host/db` uses psycopg 3",
-            shown="`sqlite:///instance/evidence.db`", job=True),
-    Setting("SECRET_KEY", Text(), None, "signs sessions and CSRF tokens; same value on every worker",
-            shown="generated into `instance/secret_key` (mode 0600) on first start", secret=True, job=True),
+            shown="`sqlite:///instance/evidence.db`"),
+    Setting("SECRET_KEY", Text(), None, "signs sessions and CSRF tokens, authenticates backup manifests "
+            "and seals the audit chain; same value on every worker; keep a copy apart from the backups (restoring one "
+            "needs it)",
+            shown="generated into `instance/secret_key` (mode 0600) on first start", secret=True),
     Setting("STORAGE_URL", Location(), None, "evidence store: a local folder (`file:///srv/evidence` or an "
-            "absolute path) or S3-compatible object storage (`s3://bucket/prefix`)", shown="`instance/blobs/`",
-            job=True),
+            "absolute path) or S3-compatible object storage (`s3://bucket/prefix`)", shown="`instance/blobs/`"),
     Setting("S3_ENDPOINT_URL", Url(), None, "endpoint of an S3-compatible service (MinIO, Ceph RGW, Garage, "
             "OVHcloud, Scaleway…); credentials from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`", shown="AWS"),
     Setting("S3_REGION", Text(), "us-east-1", "region name given to the S3 client"),
@@ -270,10 +270,26 @@ SETTINGS = (
     Setting("LINK_SCHEMES", Schemes(), ("https",), "the schemes an address given as evidence (a link) may use, "
             "separated by commas (e.g. `https, http` for an intranet without TLS); any other is refused",
             shown="`https`"),
-    Setting("LOGIN_MAX_FAILURES", Integer(1), 5, "failed logins per account within the window before HTTP 429"),
+    Setting("LOGIN_MAX_FAILURES", Integer(1), 5, "failed logins for one account from one client address within "
+            "the window before that pair gets HTTP 429"),
     Setting("LOGIN_MAX_FAILURES_PER_ADDRESS", Integer(1), 20, "failed logins per client address within the window"),
+    Setting("LOGIN_MAX_FAILURES_PER_ACCOUNT", Integer(1), 100, "failed logins for one account from all addresses "
+            "within the window before other addresses are throttled too (the address the account last logged in "
+            "from is not)"),
     Setting("LOGIN_WINDOW_SECONDS", Integer(1), 15 * 60, "throttling window, in seconds"),
-    Setting("SESSION_LIFETIME_MINUTES", Integer(1), 8 * 60, "session lifetime, in minutes"),
+    Setting("SESSION_LIFETIME_MINUTES", Integer(1), 12 * 60, "absolute session lifetime, in minutes: a session ends "
+            "this long after its login, however active"),
+    Setting("SESSION_IDLE_MINUTES", Integer(1), 30, "idle timeout, in minutes: a session unused this long ends"),
+    Setting("PASSWORD_MIN_LENGTH", Integer(8, 128), 12, "shortest password accepted (passwords found in the "
+            "shipped list of common passwords are refused whatever their length)"),
+    Setting("PASSWORD_LINK_HOURS", Integer(1, 24 * 30), 72, "how long the one-time link that sets a new account's "
+            "password stays valid, in hours"),
+    Setting("ADMIN_APPROVES", Boolean(), False, "let administrators approve evidence and dossiers too (very small "
+            "teams); by default administrators manage accounts and settings and the compliance managers approve "
+            "(separation of duties)"),
+    Setting("MANIFEST_MAX_ROWS", Integer(1), 100_000, "most rows an import manifest (CSV or XLSX) may hold"),
+    Setting("MANIFEST_MAX_BYTES", Integer(1), 50 * MB, "largest import manifest, in bytes, once uncompressed (an "
+            "XLSX is a zip: its size is checked before it is parsed)", shown="`52428800` (50 MB)"),
     Setting("TRUSTED_PROXIES", Integer(0), 0, "number of reverse proxies whose `X-Forwarded-*` headers are trusted"),
     Setting("SQLITE_BUSY_TIMEOUT_MS", Integer(0), 15_000, "how long SQLite waits for a lock, in milliseconds"),
     Setting("DEFAULT_LOCALE", Choice(*LOCALES), "fr", "UI language before a user picks one"),
@@ -397,11 +413,6 @@ def debug_requested(environ: Mapping[str, str] = os.environ) -> bool:
         return False
 
 
-def job_settings(config: Mapping[str, Any]) -> dict:
-    """What a job carries to rebuild the same app in the consumer (see jobs.app_settings)."""
-    return {s.name: config[s.name] for s in SETTINGS if s.job}
-
-
 # --- the app -------------------------------------------------------------------------------------------
 
 warned: set[str] = set()  # unknown variables already reported by this process (a worker builds many apps)
@@ -459,7 +470,7 @@ def load_secret_key(instance: Path) -> str:
     """
     path = instance / "secret_key"
     if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)  # the instance is its owner's (data.instance_files)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:

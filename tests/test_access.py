@@ -22,6 +22,8 @@ MATRIX = {
     "auth.set_locale": (None, "public"),
     "auth.logout": (None, EVERYONE),
     "auth.account": (EVERYONE, EVERYONE),
+    "auth.change_password": (EVERYONE, EVERYONE),
+    "auth.set_password": ("public", "public"),  # the one-time link: whoever holds it (256 bits) chooses the password
     "inbox.index": (EVERYONE, None),
     "inbox.read": (None, EVERYONE),
     "inbox.read_all": (None, EVERYONE),
@@ -82,19 +84,22 @@ MATRIX = {
     "evidence.edit": (WRITERS, WRITERS),
     "evidence.new_version": (None, WRITERS),
     "evidence.review_action": (None, WRITERS),
+    "evidence.readers": (WRITERS, WRITERS),  # need-to-know: the owner or a manager names readers (service refuses others)
     "pickers.requirements": (WRITERS, None),  # the searches behind the pickers: for the roles that fill forms
     "pickers.controls": (WRITERS, None),
     "pickers.evidence": (WRITERS, None),
+    "pickers.readers": (WRITERS, None),  # the people an evidence's owner may name as its readers
     "pickers.owners": (MANAGERS, None),  # only a manager chooses an owner
     "admin.users": ({"admin"}, {"admin"}),
     "admin.set_role": (None, {"admin"}),
     "admin.set_active": (None, {"admin"}),
+    "admin.password_link": (None, {"admin"}),
     "admin.audit_log": ({"admin", "manager"}, None),
     "admin.verify_audit": (None, {"admin", "manager"}),
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1}
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1, "token": "x"}
 
 
 def test_every_route_declares_an_access_rule(app):

@@ -49,7 +49,10 @@ def test_edited_event_with_recomputed_hash_is_detected_at_the_next_one(app):
         session.add(event)
         session.commit()
     problem = verify(app)[1]
-    assert (problem.seq, problem.problem) == (3, "reordered")
+    assert (problem.seq, problem.problem) == (2, "unsealed")  # its seal no longer matches its new hash
+    with app.app_context(), db.session_scope(app) as session:  # the chain alone, without the key: at the next one
+        report = audit.verify_chain(session, key=None)
+    assert (report.problem.seq, report.problem.problem) == (3, "reordered")
 
 
 def test_deleted_event_is_detected(app):

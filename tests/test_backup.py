@@ -25,6 +25,7 @@ from evidence.data import database as db
 from evidence.data.models import EvidenceVersion, User
 from evidence.dossier.generate import generate as generate_dossier
 from evidence.ops import backup, database
+from evidence.ops.manifest import authenticate, manifest_key
 from evidence.services import evidence as evidence_items
 from evidence.services import perimeters
 from evidence.services import users as auth
@@ -358,7 +359,8 @@ def newer_schema(dest: Path) -> str:
     writable(path)
     manifest = json.loads(path.read_text())
     manifest["alembic_revision"] = "9999"
-    path.write_text(json.dumps(manifest))
+    # A genuine backup of a newer version of this instance: its manifest is authenticated by the same key.
+    path.write_text(json.dumps(authenticate(manifest, manifest_key("test-secret-key-" + "x" * 32))))
     return "revision 9999) is newer than this version of the product"
 
 
@@ -397,7 +399,8 @@ def test_an_unfinished_backup_is_never_taken_for_a_complete_one(source, target, 
         m.setattr(backup.os, "rename", crash)
         with pytest.raises(KeyboardInterrupt):
             with source.app_context():
-                backup.create_backup(db.get_engine(source), storage.get_store(source), tmp_path / "b")
+                backup.create_backup(db.get_engine(source), storage.get_store(source), tmp_path / "b",
+                                     manifest_key(source.config["SECRET_KEY"]))
     assert not (tmp_path / "b").exists() and not (tmp_path / "b.partial").exists()
     # What a kill -9 leaves (a complete-looking folder under the .partial name) is refused by restore ...
     assert cli(source, "backup", tmp_path / "done").exit_code == 0
@@ -425,7 +428,9 @@ def test_backup_killed_midway_leaves_no_complete_looking_folder(app, users, tmp_
     env = {**os.environ, "EVIDENCE_INSTANCE": app.instance_path, "EVIDENCE_DATABASE_URL": app.config["DATABASE_URL"],
            "EVIDENCE_SECRET_KEY": app.config["SECRET_KEY"]}
     script = ("import sys; from evidence import create_app; from evidence.ops import backup; from evidence.data import database as db, storage; app = create_app(); "
-              "backup.create_backup(db.get_engine(app), storage.get_store(app), sys.argv[1])")
+              "from evidence.ops.manifest import manifest_key; "
+              "backup.create_backup(db.get_engine(app), storage.get_store(app), sys.argv[1], "
+              "manifest_key(app.config['SECRET_KEY']))")
     process = subprocess.Popen([sys.executable, "-c", script, str(dest)], env=env)
     try:
         deadline = time.monotonic() + 20

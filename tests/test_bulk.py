@@ -249,3 +249,12 @@ def test_contributors_and_auditors_cannot_post_bulk_actions(tiny, users, role):
     pages = [client.get(p).get_data(as_text=True) for p in ("/perimeters/iaas-t", "/evidence/", "/controls/")]
     assert not any('name="items"' in page for page in pages)  # not offered either
     assert decisions(tiny, "iaas-t") == {}
+
+
+@pytest.mark.sqlite_only
+def test_the_way_back_to_the_list_refuses_a_control_character(tiny, users):
+    """A CR/LF in the list page's address would split the Location header: the batch returns to the list."""
+    client = manager_client(tiny, users)
+    response = post(client, "/controls/owner", "/controls/", back="/controls/?status=x\r\nSet-Cookie: x=1",
+                    owner=str(users["manager"].id), items=["CTL-AV-01"], confirmed="1")
+    assert response.status_code == 302 and response.headers["Location"] == "/controls/"

@@ -195,12 +195,10 @@ def test_instance_config_sets_the_queue(tmp_path, monkeypatch, queued_jobs):
     queued_jobs.append(app)
     assert app.config["HUEY_DB"] == queue and app.config["JOBS_IMMEDIATE"] is False
     assert not jobs.huey.immediate and jobs.huey.storage.filename == str(queue)
-    jobs.render_dossier(1, jobs.app_settings(app))  # queued, not run
+    jobs.render_dossier(1)  # queued, not run
     assert jobs.huey.pending_count() == 1 and queue.exists()
     assert not (instance / "jobs.db").exists()
-    carried = jobs.huey.pending()[0].args[1]
-    assert carried == {"INSTANCE_PATH": str(instance), "DATABASE_URL": app.config["DATABASE_URL"],
-                       "STORAGE_URL": None, "SECRET_KEY": app.config["SECRET_KEY"]}
+    assert jobs.huey.pending()[0].args == (1,)  # the id only: the consumer has its own settings
 
     monkeypatch.setenv("EVIDENCE_JOBS_IMMEDIATE", "1")  # the environment comes after instance/config.py
     queued_jobs.append(again := create_app())
@@ -214,8 +212,8 @@ def test_the_queue_defaults_to_the_instance_folder(tmp_path, monkeypatch, queued
 
 
 def test_a_consuming_process_keeps_its_queue(tmp_path, monkeypatch, queued_jobs):
-    """A job rebuilds its app in the consumer: on the same queue that is fine, on another it would pull the
-    storage from under the running consumer."""
+    """An app made in a consuming process (`evidence serve`'s web workers): on the same queue that is fine, on
+    another it would pull the storage from under the running consumer."""
     monkeypatch.setenv("EVIDENCE_INSTANCE", str(tmp_path / "instance"))
     queued_jobs.append(create_app())
     monkeypatch.setattr(jobs, "consuming", True)

@@ -166,34 +166,36 @@ def test_nothing_is_fetched_and_user_text_stays_text(tiny, users):
     payload = (f'<img src="http://127.0.0.1:{port}/img"><link rel="stylesheet" href="file:///etc/passwd">'
                f'<iframe src="http://127.0.0.1:{port}/frame"></iframe><style>@import url(http://127.0.0.1:{port}/css);</style>'
                f'<object data="http://127.0.0.1:{port}/obj"></object><script>fetch("http://127.0.0.1:{port}/js")</script>')
+    # Names and titles hold 200 characters: the same attack, shorter.
+    short = f'<img src="http://127.0.0.1:{port}/name"><script>fetch("http://127.0.0.1:{port}/js")</script>'
     try:
         app.config["ORGANISATION"] = payload
         with app.app_context(), db.session_scope(app) as session:
             manager = session.get(User, users["manager"].id)
             perimeter = perimeters.get_perimeter(session, "iaas-t")
             perimeters.update_perimeter(session, manager, perimeter, perimeters.PerimeterData(
-                code="iaas-t", name="P " + payload, description=payload, service_types=("IaaS",),
-                framework_key="tiny-1.0", evaluation_centre=payload), perimeter.version)
+                code="iaas-t", name="P " + short, description=payload, service_types=("IaaS",),
+                framework_key="tiny-1.0", evaluation_centre=short), perimeter.version)
             control = controls.get_control(session, "CTL-AV-01")
             controls.update_control(session, manager, control, controls.ControlData(
-                ref="CTL-AV-01", title="C " + payload, description=payload, status="implemented",
+                ref="CTL-AV-01", title="C " + short, description=payload, status="implemented",
                 perimeter_ids=[perimeter.id]), control.version)
             requirement = session.exec(select(Requirement).where(Requirement.ref == "12.4.a")).one()
             controls.map_requirement(session, manager, control, requirement, payload)
             evidence = evidence_items.get_evidence(session, "EV-0001")
             evidence_items.update_evidence(session, manager, evidence, evidence_items.EvidenceData(
-                title="E " + payload, kind="report", description=payload, control_ids=[control.id]), evidence.version)
+                title="E " + short, kind="report", description=payload, control_ids=[control.id]), evidence.version)
             evidence_items.add_version(session, manager, evidence, store=storage.get_store(app),
                                        upload=io.BytesIO(b"x"), filename=payload, note=payload)
             findings.create_finding(session, manager, perimeter, findings.FindingData(
                 severity="minor", text=payload, response=payload, requirement_id=requirement.id))
-            findings.save_action(session, manager, perimeter, findings.ActionData(title="A " + payload, description=payload))
+            findings.save_action(session, manager, perimeter, findings.ActionData(title="A " + short, description=payload))
             recommendation = session.exec(select(Requirement).where(Requirement.ref == "5.1.b")).one()
             perimeters.set_applicability(session, manager, perimeter, recommendation, "not_applicable", payload)
             perimeters.set_verdict(session, manager, perimeter, requirement, "partly_covered", payload)
             waivers.set_waiver(session, manager, perimeter, requirement, "12.4.a#2", payload)
             auth.set_password(session, None, manager, "x" * 12)
-            manager.name = ("M " + payload)[:200]  # the column holds 200 characters
+            manager.name = "M " + short
             session.add(manager)
             session.commit()
         refused = []

@@ -14,8 +14,8 @@ import pytest
 from pypdf import PdfReader
 
 from evidence.core.errors import EvidenceError
+from evidence.data import audit, storage
 from evidence.data import database as db
-from evidence.data import storage
 from evidence.data.models import Dossier
 from evidence.dossier.bundle import manifest_bytes, manifest_sha256, verify_bundle, write_bundle
 from evidence.dossier.pdf import DossierSettings, recorded_manifest_sha256
@@ -242,6 +242,13 @@ def store_version(app, snapshot, pdf, signed=None, status="approved"):
             dossier.signed_sha256, dossier.signed_size = signed_blob.sha256, signed_blob.size
             dossier.signed_storage_key, dossier.signer = signed_blob.key, "CN=test"
         session.add(dossier)
+        # The events that record each PDF, as render_stored and sign_stored write them: verify compares the rows.
+        name = f"iaas-t-v{snapshot['number']}"
+        for action, recorded, final in (("dossier.render", blob, False), ("dossier.render", blob, True),
+                                        ("dossier.sign", signed_blob if signed is not None else None, True)):
+            if recorded is not None:
+                audit.record(session, None, action, object_type="dossier", object_id=name,
+                             details={"sha256": recorded.sha256, "size": recorded.size, "final": final})
         session.commit()
         return dossier.signed_storage_key
 

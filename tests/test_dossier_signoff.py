@@ -57,7 +57,8 @@ FIRST = [S.Approval(1, RSSI)]
 ])
 def test_the_four_eyes_rule(role, user_id, function, status, approved, given, code):
     try:
-        S.check_approval(role, user_id, function, status, approved, given, FUNCTIONS)
+        # Administrators approve here (ADMIN_APPROVES): the separation of duties is tests/test_separation_of_duties.py.
+        S.check_approval(role, user_id, function, status, approved, given, FUNCTIONS, admin_approves=True)
         refused = None
     except S.SignoffRefused as error:
         refused = error.code
@@ -78,8 +79,10 @@ def test_two_functions_are_needed_and_read_from_the_setting():
 
 @pytest.fixture
 def tiny(app, users):
-    """A perimeter on the four-item referential with a control and an evidence file still in draft."""
+    """A perimeter on the four-item referential with a control and an evidence file still in draft. The admin
+    is the second approver (one manager in the fixtures): ADMIN_APPROVES, the small team's setting."""
     app.config["TODAY"] = DAY
+    app.config["ADMIN_APPROVES"] = True
     with app.app_context(), db.session_scope(app) as session:
         tiny = seed_tiny_perimeter(session, users)
         manager, contributor, control = tiny.manager, tiny.contributor, tiny.control
@@ -135,7 +138,8 @@ def approve(app, email, dossier_id, function):
     with app.app_context(), db.session_scope(app) as session:
         user = session.exec(select(User).where(User.email == email)).one()
         item = session.get(Dossier, dossier_id)
-        dossier_signoff.approve(session, user, item, function, functions=FUNCTIONS)
+        dossier_signoff.approve(session, user, item, function, functions=FUNCTIONS,
+                                admin_approves=app.config["ADMIN_APPROVES"])
         return item.status, item.approved_at
 
 

@@ -87,6 +87,7 @@ def test_link_evidence(catalogue_loaded, client, login_as, perimeter):
 
 def test_review_needs_four_eyes(catalogue_loaded, app, users, perimeter):
     contributor, manager, other = app.test_client(), app.test_client(), app.test_client()
+    app.config["ADMIN_APPROVES"] = True  # the admin is the second reviewer here (one manager in the fixtures)
     login(contributor, "contributor@example.org")
     upload(contributor, perimeter)
     token = csrf_token(contributor, "/evidence/EV-0001")

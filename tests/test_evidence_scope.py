@@ -337,14 +337,15 @@ def test_approval_records_the_version_and_a_new_version_leaves_it_on_the_earlier
         assert (first.approved_at, first.approved_by_id) == (approved_at, manager.id)  # the earlier approval stays
 
         # A rejection approves nothing; approving the new version pins it, and the first keeps its own approval.
+        # (Another reviewer than the first: the admin, with ADMIN_APPROVES.)
         evidence = get_evidence(session, evidence.ref)
         review(session, contributor, evidence, "submit")
-        review(session, admin, evidence, "reject", "illisible")
+        review(session, admin, evidence, "reject", "illisible", admin_approves=True)
         session.refresh(second)
         assert second.approved_at is None
         review(session, contributor, evidence, "reopen")
         review(session, contributor, evidence, "submit")
-        review(session, admin, evidence, "approve")
+        review(session, admin, evidence, "approve", admin_approves=True)
         session.refresh(first)
         session.refresh(second)
         assert second.approved_by_id == admin.id and second.approved_at is not None

@@ -610,7 +610,9 @@ def test_killed_import_leaves_nothing_half_done(env, database_url):
     manifest = write_csv(env.tmp / "bulk.csv",
                          [["file", "title", "perimeters"]] + [[f"bulk/log-{i:04d}.txt", f"Journal {i}", PERIMETER]
                                                               for i in range(count)])
-    environ = {**os.environ, "EVIDENCE_INSTANCE": env.app.instance_path, "EVIDENCE_DATABASE_URL": database_url}
+    # The same instance secret as the test app's: it keys the audit trail's seals.
+    environ = {**os.environ, "EVIDENCE_INSTANCE": env.app.instance_path, "EVIDENCE_DATABASE_URL": database_url,
+               "EVIDENCE_SECRET_KEY": env.app.config["SECRET_KEY"]}
     command = [EVIDENCE, "import", str(manifest), "--root", str(env.root)]
     database = database_url.removeprefix("sqlite:///")
 

@@ -56,32 +56,39 @@ def test_a_submitted_review_is_asked_of_every_manager_but_the_author(office):
         contributor, manager = user(session, "contributor@example.org"), user(session, "manager@example.org")
         by_contributor = new_evidence(office, session, contributor, "Revue des accès")
         evidence_items.review(session, contributor, by_contributor, "submit")
+        # Separation of duties: the administrator does not approve, so he is not asked.
         assert recipients(session, "review_requested", by_contributor.ref) == ids(
-            session, "admin@example.org", "manager@example.org", "manager2@example.org")
+            session, "manager@example.org", "manager2@example.org")
 
         # Four eyes: the manager uploaded this version, so only the others may review it, and only they are asked.
         by_manager = new_evidence(office, session, manager, "Politique de sécurité")
         evidence_items.review(session, manager, by_manager, "submit")
-        assert recipients(session, "review_requested", by_manager.ref) == ids(
-            session, "admin@example.org", "manager2@example.org")
+        assert recipients(session, "review_requested", by_manager.ref) == ids(session, "manager2@example.org")
+
+        # A small team whose administrator approves too (ADMIN_APPROVES) asks him as well.
+        small_team = new_evidence(office, session, contributor, "Plan de continuité")
+        evidence_items.review(session, contributor, small_team, "submit", admin_approves=True)
+        assert recipients(session, "review_requested", small_team.ref) == ids(
+            session, "admin@example.org", "manager@example.org", "manager2@example.org")
 
 
 def test_the_verdict_reaches_owner_and_submitter_and_closes_the_request(office):
     with office.app_context(), db.session_scope(office) as session:
         contributor, manager = user(session, "contributor@example.org"), user(session, "manager@example.org")
-        admin = user(session, "admin@example.org")
+        other = user(session, "manager2@example.org")
         evidence = new_evidence(office, session, contributor)
         evidence_items.review(session, contributor, evidence, "submit")
-        assert notifications.unread_count(session, admin) == 1
+        assert notifications.unread_count(session, other) == 1
         evidence_items.review(session, manager, evidence, "approve")
         assert recipients(session, "evidence_approved", evidence.ref) == {contributor.id}
         # The review was given: the other managers have nothing left to do about it.
-        assert notifications.unread_count(session, admin) == 0
+        assert notifications.unread_count(session, other) == 0
         assert notifications.unread_count(session, manager) == 0
 
         second = new_evidence(office, session, manager, "Plan de continuité", owner_id=contributor.id)
         evidence_items.review(session, contributor, second, "submit")  # the owner submits the manager's upload
-        evidence_items.review(session, admin, second, "reject", comment="Version non signée")
+        evidence_items.review(session, user(session, "manager2@example.org"), second, "reject",
+                              comment="Version non signée")  # a manager: the admin approves nothing by default
         assert recipients(session, "evidence_rejected", second.ref) == {contributor.id}
         item = notifications.stored(session, contributor)[0]
         assert item.kind == "evidence_rejected" and item.params["comment"] == "Version non signée"
@@ -197,12 +204,12 @@ def test_roles_see_only_what_concerns_them(office, client):
 
 def test_a_new_version_withdraws_the_review_request(office):
     with office.app_context(), db.session_scope(office) as session:
-        contributor, admin = user(session, "contributor@example.org"), user(session, "admin@example.org")
+        contributor, manager = user(session, "contributor@example.org"), user(session, "manager@example.org")
         evidence = new_evidence(office, session, contributor)
         evidence_items.review(session, contributor, evidence, "submit")
-        assert notifications.unread_count(session, admin) == 1
+        assert notifications.unread_count(session, manager) == 1
         evidence_items.add_version(session, contributor, evidence, store=storage.get_store(office),
                                    upload=io.BytesIO(b"corrected"), filename="export-v2.csv")
-        assert notifications.unread_count(session, admin) == 0  # back to draft: nothing to review any more
+        assert notifications.unread_count(session, manager) == 0  # back to draft: nothing to review any more
         evidence_items.review(session, contributor, evidence, "submit")
-        assert notifications.unread_count(session, admin) == 1  # asked again, once
+        assert notifications.unread_count(session, manager) == 1  # asked again, once

@@ -44,6 +44,7 @@ def test_wheel_carries_the_data(wheel):
         "evidence/static/css/app.css",
         "evidence/data/migrations/env.py",
         "evidence/data/migrations/script.py.mako",
+        "evidence/data/common-passwords.txt.gz",  # the password blocklist, read by evidence.core.passwords
         "evidence/data/migrations/versions/0001_initial_schema.py",
         "evidence/catalogue/__init__.py",
         "evidence/web/__init__.py",

@@ -270,7 +270,8 @@ def test_local_layout_and_read_only_blobs(tmp_path):
     blob = store.put(io.BytesIO(b"x"))
     path = tmp_path / "blobs" / blob.key
     assert path.read_bytes() == b"x"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o440
+    assert stat.S_IMODE(path.stat().st_mode) == 0o400  # read-only, and the owner's only
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
 
 

@@ -98,6 +98,9 @@ def test_language_switch(client, users, login_as):
 
 
 def test_admin_creates_a_user_in_the_ui(app, client, users, login_as):
+    """The admin gets a one-time link for the new user, never a password (issue 16); the link sets one."""
+    import re
+
     login_as("admin")
     response = client.post(
         "/admin/users",
@@ -105,13 +108,15 @@ def test_admin_creates_a_user_in_the_ui(app, client, users, login_as):
         follow_redirects=True,
     )
     page = response.get_data(as_text=True)
-    assert "Compte new@example.org créé. Mot de passe initial" in page
+    assert "new@example.org" in page and "Mot de passe initial" not in page
     assert "&lt;b&gt;New&lt;/b&gt;" in page and "<b>New</b>" not in page
-    password = page.split("Mot de passe initial : ")[1].split("<")[0].strip()
+    path = re.search(r'id="password-link-url" value="[^"]*(/password/set/[^"]+)"', page).group(1)
     other = app.test_client()
     from .conftest import login
 
-    assert login(other, "new@example.org", password).status_code == 302
+    chosen = "un mot de passe choisi par lui seul"
+    other.post(path, data={"csrf_token": csrf_token(other, "/login"), "password": chosen, "confirm": chosen})
+    assert login(other, "new@example.org", chosen).status_code == 302
 
 
 def test_navigation_shows_only_what_the_role_may_open(client, users, login_as):

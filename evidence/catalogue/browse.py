@@ -1,18 +1,13 @@
 """Browsing the referential: accent-blind search, applicability by service type, the chapter tree (pure)."""
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
+from evidence.core.text import fold, search_words
+
 if TYPE_CHECKING:  # only annotations: browsing works on rows already read
     from evidence.data.models import Requirement, Section
-
-
-def fold(text: str) -> str:
-    """Lower-case without accents, so that « securite » finds « sécurité »."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def searchable_text(requirement: Requirement) -> str:
@@ -25,8 +20,15 @@ def searchable_text(requirement: Requirement) -> str:
 
 def search(requirements: Iterable[Requirement], query: str) -> list[Requirement]:
     """Requirements whose text holds every word of the query."""
-    words = fold(query).split()
-    return [r for r in requirements if all(w in searchable_text(r) for w in words)]
+    words = search_words(query)
+    if not words:
+        return list(requirements)
+    found = []
+    for requirement in requirements:
+        text = searchable_text(requirement)  # folded once, whatever the number of words
+        if all(w in text for w in words):
+            found.append(requirement)
+    return found
 
 
 def applies_to(requirement: Requirement, service_type: str) -> bool:

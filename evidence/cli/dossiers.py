@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import click
+from flask import current_app
 from sqlmodel import select
 
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command, today
+from evidence.core import rules
 from evidence.core.errors import N_, EvidenceError
 from evidence.services.perimeters import get_perimeter
 
@@ -160,7 +162,7 @@ def _render_final(session, item, target) -> None:
 @evidence_command(dossier, name="approve")
 @click.argument("perimeter")
 @click.argument("version", type=int)
-@click.option("--as", "as_email", metavar="EMAIL", required=True, help="The user who approves (an admin or a manager).")
+@click.option("--as", "as_email", metavar="EMAIL", required=True, help="The user who approves (a manager; an admin too with ADMIN_APPROVES).")
 @click.option("--function", "function", required=True,
               help="The function they approve in: one of DOSSIER_APPROVER_FUNCTIONS, or a part naming only it (e.g. RSSI).")
 def approve(perimeter, version, as_email, function):
@@ -174,7 +176,7 @@ def approve(perimeter, version, as_email, function):
         item = _version(session, target, version)
         user = _approver(session, as_email)
         dossier_signoff.approve(session, user, item, _function(functions, function), functions=functions,
-                                origin=cli_actor())
+                                origin=cli_actor(), admin_approves=rules.duties.admin_approves(current_app.config))
         if item.approved_at is None:
             click.echo(f"Approval of {target.code} v{item.number} by {user.name} recorded; a second person must approve "
                        f"it in another function")

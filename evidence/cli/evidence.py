@@ -45,6 +45,7 @@ def import_evidence(manifest, root, dry_run, atomic, report, as_email, template)
                 session, context.get_store(), actor, manifest, root, dry_run=dry_run, atomic=atomic,
                 max_size=current_app.config["MAX_CONTENT_LENGTH"], origin=cli_actor(), progress=progress,
                 link_schemes=current_app.config["LINK_SCHEMES"],
+                limits=importer.ManifestLimits.from_config(current_app.config),
             )
     finally:
         if progress:

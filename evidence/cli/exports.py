@@ -58,16 +58,64 @@ def export_bundle(perimeter, output, dossier_version, draft):
                f"manifest SHA-256 {counts['manifest_sha256']}")
 
 
-@evidence_command(name="verify-bundle", needs_schema=False)  # offline: the bundle alone, no database
+@evidence_command(name="verify-bundle", needs_schema=False)  # offline: the bundle alone, or with the instance
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
-def verify_bundle_command(bundle):
-    """Re-check an evidence bundle offline against its manifest; exit 1 naming any file that differs."""
-    from evidence.dossier.bundle import verify_bundle
+@click.option("--manifest-sha256", "manifest_sha256", metavar="HASH",
+              help="The manifest SHA-256 the instance recorded for this dossier version (`evidence export bundle` "
+                   "prints it), obtained apart from the bundle: the manifest must have it.")
+@click.option("--offline", is_flag=True, help="Do not look the dossier version up in this instance's database.")
+def verify_bundle_command(bundle, manifest_sha256, offline):
+    """Re-check an evidence bundle: every file against its manifest, the manifest against the hash the bundled
+    dossier PDF records and, since the bundle alone proves nothing (its manifest and an unsigned PDF can be
+    edited together), against what this instance recorded for that dossier version (when run where its
+    database is reachable) or --manifest-sha256; prints what it was checked against; exit 1 on any difference."""
+    from evidence.core.errors import Message
+    from evidence.dossier.bundle import Vouched, verify_bundle
 
-    checked, problems = verify_bundle(bundle)
+    notes = []
+
+    def vouched(perimeter, version):
+        if manifest_sha256:
+            return Vouched(Message(N_("le SHA-256 donné par --manifest-sha256")), manifest_sha256.strip().lower())
+        if offline:
+            return None
+        record = _instance_record(perimeter, version)
+        if record is None:
+            notes.append(Message(N_("cette instance n’a aucun enregistrement du dossier %(perimeter)s v%(version)s "
+                                    "(ou sa base n’est pas joignable) : le lot n’a été vérifié que contre lui-même"),
+                                 perimeter=perimeter, version=version))
+        return record
+
+    checked, problems = result = verify_bundle(bundle, vouched)
     locale = messages.command_line_locale()
+    for line in result.basis + notes:
+        click.echo(f"{bundle}: {messages.render(line, locale)}")
     for problem in problems:
         click.echo(messages.render(problem, locale), err=True)
     if problems:
         raise EvidenceError(N_("%(count)s problème(s) dans %(bundle)s"), count=len(problems), bundle=bundle)
     click.echo(f"{bundle}: {checked} files match the manifest")
+
+
+def _instance_record(perimeter, version):
+    """What this instance recorded for the dossier version (its manifest SHA-256, its PDFs), None when it has no
+    such version or no reachable, initialised database."""
+    from sqlalchemy import select
+
+    from evidence.core.errors import Message
+    from evidence.data import database as db
+    from evidence.data.models import Dossier, Perimeter
+    from evidence.dossier.bundle import Vouched
+
+    engine = context.get_engine()
+    if not isinstance(perimeter, str) or not isinstance(version, int) or not db.database_reachable(engine) \
+            or db.current_revision(engine) is None:
+        return None
+    with context.session_scope() as session:
+        dossier = session.execute(select(Dossier).join(Perimeter, Perimeter.id == Dossier.perimeter_id).where(
+            Perimeter.code == perimeter, Dossier.number == version)).scalars().one_or_none()
+        if dossier is None or not dossier.manifest_sha256:
+            return None
+        pdfs = frozenset(h for h in (dossier.sha256, dossier.draft_sha256, dossier.signed_sha256) if h)
+        return Vouched(Message(N_("l’enregistrement du dossier %(perimeter)s v%(version)s dans cette instance"),
+                               perimeter=perimeter, version=version), dossier.manifest_sha256, pdfs)

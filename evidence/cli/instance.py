@@ -12,9 +12,13 @@ from evidence import catalogue as referential
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command, today
 from evidence.core.errors import N_, EvidenceError
+from evidence.core.passwords import PasswordPolicy
 from evidence.data import database as db
+from evidence.data import instance_files
 from evidence.data.models import Perimeter, User
 from evidence.services import users as auth
+
+PERMISSION_WARNINGS = 10  # paths named one by one; an old instance's blobs could be thousands
 
 
 @evidence_command(needs_schema=False)  # init is what creates the schema
@@ -25,7 +29,10 @@ from evidence.services import users as auth
     help="Password of the first admin (or EVIDENCE_ADMIN_PASSWORD); generated and printed when absent.",
 )
 @click.option("--demo", is_flag=True, help="Add a fictional provider (users, two perimeters, controls, evidence).")
-def init(admin_email, admin_name, admin_password, demo):
+@click.option("--fix-permissions", is_flag=True,
+              help="Make the instance's files and folders readable by their owner only (0600 and 0700), e.g. those "
+                   "an older version left readable by group or others.")
+def init(admin_email, admin_name, admin_password, demo, fix_permissions):
     """Create the instance, migrate the database, load the catalogues and create the first admin. Safe to run again."""
     app = current_app
     db.migrate(context.get_engine())
@@ -45,6 +52,22 @@ def init(admin_email, admin_name, admin_password, demo):
                 click.echo(f"Password (shown once): {admin_password}")
     if demo:
         _load_demo()
+    _private_files(fix_permissions)
+
+
+def _private_files(fix: bool) -> None:
+    """Every file and folder under the instance's places, last, so that what init just made is looked at too."""
+    found = instance_files.exposed(instance_files.app_places(current_app), deep=True)
+    if fix and found:
+        click.echo(f"Permissions: {instance_files.make_private(found)} files and folders made private to their owner.")
+        return
+    for item in found[:PERMISSION_WARNINGS]:
+        click.echo(f"Warning: {item}", err=True)
+    if len(found) > PERMISSION_WARNINGS:
+        click.echo(f"Warning: and {len(found) - PERMISSION_WARNINGS} more files or folders like these", err=True)
+    if found:
+        click.echo("Warning: run `evidence init --fix-permissions` to make them readable by their owner only.",
+                   err=True)
 
 
 def _first_admin(session, email, name, password):
@@ -61,7 +84,9 @@ def _first_admin(session, email, name, password):
         generated = not password
     if generated:
         password = auth.generate_password()
-    return auth.create_user(session, cli_actor(), email, name, "admin", password), password, generated
+    # The operator's own account: not one an admin handed over, so no change is asked at its first login.
+    policy = PasswordPolicy.from_config(current_app.config)
+    return auth.create_user(session, cli_actor(), email, name, "admin", password, policy=policy), password, generated
 
 
 def _load_demo():

@@ -4,10 +4,13 @@ from __future__ import annotations
 import sys
 
 import click
+from flask import current_app
 
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command
+from evidence.core.passwords import PasswordPolicy
 from evidence.data.models import ROLES
+from evidence.services import passwords
 from evidence.services import users as auth
 
 
@@ -16,12 +19,14 @@ def users():
     """Manage user accounts."""
 
 
-def _password_option(prompt_when_tty: bool):
-    return click.option(
-        "--password", envvar="EVIDENCE_USER_PASSWORD",
-        help="The password (or EVIDENCE_USER_PASSWORD); generated and printed when absent"
-        + (" and no terminal is attached." if prompt_when_tty else "."),
-    )
+def _policy() -> PasswordPolicy:
+    return PasswordPolicy.from_config(current_app.config)
+
+
+def _echo_link(link: passwords.PasswordLink) -> None:
+    # No setting says under which address the instance is served, and a command has no request to learn it from.
+    click.echo(f"One-time link to choose the password (shown once; expires {link.expires_at:%Y-%m-%d %H:%M} UTC),")
+    click.echo(f"to append to this instance's address (e.g. https://evidence.example.org): {link.path}")
 
 
 def _ask_password(password):
@@ -40,15 +45,24 @@ def _ask_password(password):
 @click.argument("email")
 @click.option("--name", default="", help="Display name (default: the part before @).")
 @click.option("--role", type=click.Choice(ROLES), default="contributor", show_default=True)
-@_password_option(True)
+@click.option("--password", envvar="EVIDENCE_USER_PASSWORD",
+              help="A first password (or EVIDENCE_USER_PASSWORD), for scripts: the user must replace it at his first "
+                   "login. Without it, a one-time link is printed for the user to choose his own.")
 def users_add(email, name, role, password):
-    """Create a user."""
-    password, generated = _ask_password(password)
+    """Create a user: a one-time link to choose the password, or a first password to replace at first login."""
     with context.session_scope() as session:
-        user = auth.create_user(session, cli_actor(), email, name, role, password)
+        if password:
+            user = auth.create_user(session, cli_actor(), email, name, role, password, must_change=True,
+                                    policy=_policy())
+            link = None
+        else:
+            link = passwords.invite_user(session, cli_actor(), email, name, role, _policy())
+            user = link.user
     click.echo(f"Created {user.email} ({user.role})")
-    if generated:
-        click.echo(f"Password (shown once): {password}")
+    if link is not None:
+        _echo_link(link)
+    else:
+        click.echo("The user must replace this password at his first login.")
 
 
 @evidence_command(users, name="list")
@@ -95,12 +109,25 @@ def users_set_role(email, role):
 
 @evidence_command(users, name="set-password")
 @click.argument("email")
-@_password_option(True)
+@click.option("--password", envvar="EVIDENCE_USER_PASSWORD",
+              help="The password (or EVIDENCE_USER_PASSWORD); asked on a terminal, else generated and printed.")
 def users_set_password(email, password):
-    """Set a user's password (their sessions end at once)."""
+    """Set a user's password, to be replaced at his next login (their sessions end at once)."""
     password, generated = _ask_password(password)
     with context.session_scope() as session:
-        user = auth.set_password(session, cli_actor(), auth.get_user(session, email), password)
-    click.echo(f"Password changed for {user.email}")
+        user = auth.set_password(session, cli_actor(), auth.get_user(session, email), password, must_change=True,
+                                 policy=_policy())
+    click.echo(f"Password changed for {user.email}; it must be replaced at the next login.")
     if generated:
         click.echo(f"Password (shown once): {password}")
+
+
+@evidence_command(users, name="reset-password")
+@click.argument("email")
+def users_reset_password(email):
+    """Print a new one-time link for the user to choose a password (earlier unused links stop working; the
+    current password works until the link is used)."""
+    with context.session_scope() as session:
+        link = passwords.issue_password_link(session, cli_actor(), auth.get_user(session, email), _policy())
+    click.echo(f"New link for {link.user.email}.")
+    _echo_link(link)

@@ -12,14 +12,19 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-from evidence.data import models  # noqa: F401  (registers every table on the metadata)
+from evidence.data import (
+    audit,
+    models,  # noqa: F401  (registers every table on the metadata)
+)
+from evidence.data.instance_files import create_private_file
 
 
 def make_engine(url: str, busy_timeout_ms: int = 15_000) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # Made here, 0600, before SQLite opens it: SQLite gives the -wal and -shm files the database's mode.
+            create_private_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
 
         @event.listens_for(engine, "connect")
@@ -39,9 +44,10 @@ def make_engine(url: str, busy_timeout_ms: int = 15_000) -> Engine:
 
 
 def init_app(app) -> None:
-    app.extensions["evidence.engine"] = make_engine(
-        app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"]
-    )
+    engine = make_engine(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    # Every event recorded on this database is sealed with the instance's key (kept out of the database).
+    audit.use_seal_key(engine, audit.derive_seal_key(app.config.get("SECRET_KEY")))
+    app.extensions["evidence.engine"] = engine
 
 
 def get_engine(app) -> Engine:
@@ -87,6 +93,11 @@ def migrate(engine: Engine) -> None:
 
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), "head")
+        # The events recorded before sealing began (an upgraded instance, the migrations' own) sealed in the same
+        # transaction, once their chain is found intact.
+        with Session(bind=connection) as session:
+            audit.seal_earlier(session, audit.seal_key_for_engine(engine))
+            session.flush()
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -95,6 +95,9 @@ class User(SQLModel, table=True):
     # tasks by the day they became due, judged on the product's "today").
     digest_sent_at: Optional[datetime] = None
     digest_sent_on: Optional[date] = None
+    # An initial password someone else read (an admin's account creation) must be replaced at the next login.
+    must_change_password: bool = False
+    password_changed_at: Optional[datetime] = None
 
     # Flask-Login protocol
     @property
@@ -133,6 +136,20 @@ class Notification(SQLModel, table=True):
     read_at: Optional[datetime] = None
 
 
+class PasswordToken(SQLModel, table=True):
+    """A one-time link to set a password (an account created by an admin): only its SHA-256 is kept; it expires
+    and is used once."""
+
+    __tablename__ = "password_token"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    used_at: Optional[datetime] = None
+
+
 class LoginFailure(SQLModel, table=True):
     """Failed logins, kept in the database so that throttling holds across workers."""
 
@@ -166,6 +183,8 @@ class AuditEvent(SQLModel, table=True):
     details: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    # HMAC of `hash` under a key kept outside the database: a chain rewritten from the database alone fails.
+    seal: Optional[str] = Field(default=None, max_length=64)
 
 
 class AuditHead(SQLModel, table=True):
@@ -177,6 +196,7 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str = Field(max_length=64)
+    seal: Optional[str] = Field(default=None, max_length=64)  # HMAC of (seq, hash), as on the events
 
 
 # --- Referential -------------------------------------------------------------------------------------
@@ -394,6 +414,12 @@ class Evidence(Versioned, SQLModel, table=True):
     valid_until: Optional[date] = Field(default=None, index=True)
     document_version: str = Field(default="", max_length=40)  # the document's own version ("2.3"), not ours
     renewal: str = Field(default="", max_length=20)  # RENEWAL_CADENCES: recurring evidence; "": renewed when it expires
+    # Need-to-know: the roles named on the evidence that may read it beyond what its classification allows
+    # (the people named are EvidenceReader rows).
+    reader_roles: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # Who last changed what a review vouches for (dates, links, title...) since it was last approved: like the
+    # current version's author, he may not be the one who approves it (four eyes).
+    edited_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -428,6 +454,15 @@ class EvidenceRequirement(SQLModel, table=True):
 
     evidence_id: int = Field(foreign_key="evidence.id", primary_key=True, ondelete="CASCADE")
     requirement_id: int = Field(foreign_key="requirement.id", primary_key=True, index=True, ondelete="CASCADE")
+
+
+class EvidenceReader(SQLModel, table=True):
+    """A person named on classified evidence as one who may read it (need-to-know)."""
+
+    __tablename__ = "evidence_reader"
+
+    evidence_id: int = Field(foreign_key="evidence.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(foreign_key="user.id", primary_key=True, index=True, ondelete="CASCADE")
 
 
 class EvidencePerimeter(SQLModel, table=True):

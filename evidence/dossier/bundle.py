@@ -14,8 +14,9 @@ import hashlib
 import io
 import json
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data.files import atomic_write
@@ -53,13 +54,19 @@ def _items_of(snapshot: dict) -> dict[str, list[str]]:
     return items_of
 
 
+def _bundled(evidence: dict) -> bool:
+    """Whether a pinned evidence's content leaves with the dossier: not when it was withheld on a need-to-know
+    basis as the dossier was queued (services.need_to_know.withhold_unreadable; the dossier names it)."""
+    return not evidence.get("withheld")
+
+
 def _manifest(snapshot: dict) -> dict:
     items_of = _items_of(snapshot)
     files = [{"path": _bundle_name(e), "sha256": e["sha256"], "size": e["size"], "evidence": e["ref"],
               "version": e["version"], "items": items_of.get(e["ref"], [])}
-             for e in snapshot["evidence"] if e.get("storage_key")]
+             for e in snapshot["evidence"] if e.get("storage_key") and _bundled(e)]
     links = [{"evidence": e["ref"], "version": e["version"], "url": e["url"], "items": items_of.get(e["ref"], [])}
-             for e in snapshot["evidence"] if e.get("url")]
+             for e in snapshot["evidence"] if e.get("url") and _bundled(e)]
     return {"format": MANIFEST_FORMAT, "perimeter": snapshot["perimeter"]["code"],
             "dossier_version": snapshot.get("number"), "date": snapshot["today"], "dossier": dossier_pdf_name(snapshot),
             "files": files, "links": links}
@@ -88,11 +95,15 @@ def manifest_bound(manifest: dict) -> int:
 def write_bundle(snapshot: dict, pdf: bytes, store, path: Path) -> dict:
     """A zip for the evaluator: the dossier PDF (the signed one when there is one, else the approved or draft
     one: the caller chooses), every pinned evidence file (once, by evidence ref), manifest.json (exactly
-    manifest_bytes(snapshot)) and manifest.csv, the same listing for a spreadsheet."""
+    manifest_bytes(snapshot)) and manifest.csv, the same listing for a spreadsheet.
+
+    Need-to-know: the files are the snapshot's, so the rights that count are those of the person who queued
+    the dossier (what he could not read was withheld then, and the dossier names it); whoever exports the
+    bundle later gets exactly what the manifest recorded in the PDF lists, so that `verify-bundle` holds."""
+    pinned = {_bundle_name(e): e for e in snapshot["evidence"] if e.get("storage_key") and _bundled(e)}
     manifest = _manifest(snapshot)
     data = _serialise(manifest)
     stamp = tuple(int(x) for x in snapshot["today"].split("-")) + (0, 0, 0)  # stable zip entries
-    pinned = {_bundle_name(e): e for e in snapshot["evidence"] if e.get("storage_key")}
 
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -124,26 +135,75 @@ def write_bundle(snapshot: dict, pdf: bytes, store, path: Path) -> dict:
             "manifest_sha256": hashlib.sha256(data).hexdigest()}
 
 
-def verify_bundle(path: Path) -> tuple[int, list[Message]]:
-    """Re-check a bundle offline: (files checked, problems naming each file that differs, is missing or extra).
+# The most a manifest.json may take before it is even read: a dossier pins at most a few thousand evidence
+# entries of a few hundred bytes (manifest_bound then bounds it by its entries). A bigger one is refused from the
+# zip's header, and at most this much (plus one byte) is ever read, whatever the header says.
+BUNDLE_MANIFEST_MAX_BYTES = 16 * 1024 * 1024
 
-    The manifest itself is checked first: its SHA-256 must be the one written in the bundled dossier PDF's
-    metadata (and, when the PDF is signed, inside what the signature covers), and its size within what its
-    entries justify (manifest_bound)."""
+
+@dataclass(frozen=True)
+class Vouched:
+    """What something outside the bundle vouches for (the instance's dossier record, a hash given by whoever
+    handed the bundle over): the manifest's SHA-256, the dossier PDFs it knows for that version (empty: not
+    checked), and what it is, in words for the report."""
+
+    source: Message
+    manifest_sha256: Optional[str]
+    pdf_sha256s: frozenset = frozenset()
+
+
+@dataclass
+class BundleCheck:
+    """What verify_bundle found. `basis`: what the manifest was checked against, in words. Unpacks as
+    (checked, problems), as verify_bundle's result always has."""
+
+    checked: int
+    problems: list
+    basis: list = field(default_factory=list)
+
+    def __iter__(self):
+        return iter((self.checked, self.problems))
+
+    def __getitem__(self, index):
+        return (self.checked, self.problems)[index]
+
+
+def _read_manifest(archive: zipfile.ZipFile, path: Path) -> bytes:
+    try:
+        info = archive.getinfo(BUNDLE_MANIFEST)
+    except KeyError:
+        raise EvidenceError(N_("%(path)s : pas de %(manifest)s dans le lot"), path=path,
+                            manifest=BUNDLE_MANIFEST) from None
+    cap = BUNDLE_MANIFEST_MAX_BYTES
+    if info.file_size > cap:
+        raise EvidenceError(N_("%(path)s : %(manifest)s fait %(size)s octets, plus que la limite de %(limit)s "
+                               "octets de tout manifeste : refusé sans être lu"), path=path,
+                            manifest=BUNDLE_MANIFEST, size=info.file_size, limit=cap)
+    with archive.open(info) as f:
+        data = f.read(cap + 1)  # never more, whatever the header claims
+    if len(data) > cap:
+        raise EvidenceError(N_("%(path)s : %(manifest)s dépasse la limite de %(limit)s octets de tout manifeste "
+                               "(son en-tête annonçait %(size)s octets) : refusé"), path=path,
+                            manifest=BUNDLE_MANIFEST, size=info.file_size, limit=cap)
+    return data
+
+
+def verify_bundle(path: Path, vouched: Optional[Callable[[object, object], Optional[Vouched]]] = None) -> BundleCheck:
+    """Re-check a bundle offline: files checked, problems naming each file that differs, is missing or extra,
+    and what the manifest was checked against.
+
+    Files are checked against the manifest, which is in the bundle and so proves nothing alone: its SHA-256 must
+    be the one written in the bundled dossier PDF's metadata (inside what the signature covers, when the PDF is
+    signed: the signer is named, for the reader to recognise), and, when `vouched(perimeter, dossier_version)`
+    gives something outside the bundle (the instance's record of that version, a hash given on the command
+    line), the one it vouches for, as the PDF must be one it knows. Its size must be within what its entries
+    justify (manifest_bound), and it is read with a cap (BUNDLE_MANIFEST_MAX_BYTES) before it is parsed."""
     try:
         archive = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as error:
         raise EvidenceError(N_("%(path)s : pas un fichier zip lisible (%(reason)s)"), path=path, reason=error) from None
     with archive:
-        try:
-            info = archive.getinfo(BUNDLE_MANIFEST)
-        except KeyError:
-            raise EvidenceError(N_("%(path)s : pas de %(manifest)s dans le lot"), path=path,
-                                manifest=BUNDLE_MANIFEST) from None
-        if info.file_size > 64 * 1024 * 1024:
-            raise EvidenceError(N_("%(path)s : %(manifest)s fait %(size)s octets, bien plus que tout manifeste"),
-                                path=path, manifest=BUNDLE_MANIFEST, size=info.file_size)
-        data = archive.read(info)
+        data = _read_manifest(archive, path)
         try:
             manifest = json.loads(data)
         except ValueError as error:
@@ -157,7 +217,13 @@ def verify_bundle(path: Path) -> tuple[int, list[Message]]:
         if len(data) > bound:
             problems.append(Message(N_("%(manifest)s : %(size)s octets, plus que ne le justifient ses entrées "
                                        "(%(bound)s) : refusé"), manifest=BUNDLE_MANIFEST, size=len(data), bound=bound))
-        problems += _check_manifest_hash(archive, manifest, hashlib.sha256(data).hexdigest())
+        actual = hashlib.sha256(data).hexdigest()
+        found, basis = _check_manifest_hash(archive, manifest, actual)
+        problems += found
+        outside = vouched(manifest.get("perimeter"), manifest.get("dossier_version")) if vouched else None
+        if outside is not None:
+            problems += _check_vouched(archive, manifest, actual, outside)
+            basis.insert(0, Message(N_("manifeste vérifié contre %(source)s"), source=outside.source))
         listed = {entry["path"]: entry for entry in manifest.get("files", []) if isinstance(entry, dict)}
         dossier = manifest.get("dossier")
         present = set(archive.namelist()) - {BUNDLE_MANIFEST, "manifest.csv", dossier}
@@ -165,42 +231,67 @@ def verify_bundle(path: Path) -> tuple[int, list[Message]]:
                      for name in sorted(set(listed) - present)]
         problems += [Message(N_("%(name)s : dans le lot mais pas dans le manifeste"), name=name)
                      for name in sorted(present - set(listed))]
-        for name in sorted(set(listed) & present):
-            digest = hashlib.sha256()
-            with archive.open(name) as f:
-                while chunk := f.read(1024 * 1024):
-                    digest.update(chunk)
-            if digest.hexdigest() != listed[name].get("sha256"):
+        for name in sorted(set(listed) & present):  # streamed: a file's size never becomes memory
+            if _sha256_entry(archive, name) != listed[name].get("sha256"):
                 problems.append(Message(N_("%(name)s : le SHA-256 diffère de celui du manifeste (altéré)"), name=name))
-        return len(listed) + (1 if dossier else 0), problems
+        return BundleCheck(len(listed) + (1 if dossier else 0), problems, basis)
 
 
-def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict, actual: str) -> list[Message]:
-    """The manifest's SHA-256 against the one the bundled dossier PDF records (see pdf.MANIFEST_INFO_KEY)."""
+def _sha256_entry(archive: zipfile.ZipFile, name: str) -> str:
+    digest = hashlib.sha256()
+    with archive.open(name) as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_vouched(archive: zipfile.ZipFile, manifest: dict, actual: str, outside: Vouched) -> list[Message]:
+    problems = []
+    if outside.manifest_sha256 and outside.manifest_sha256 != actual:
+        problems.append(Message(N_("%(manifest)s : le SHA-256 %(actual)s diffère de celui que garantit %(source)s "
+                                   "(%(expected)s) : refusé"), manifest=BUNDLE_MANIFEST, actual=actual,
+                                source=outside.source, expected=outside.manifest_sha256))
+    dossier = manifest.get("dossier")
+    if outside.pdf_sha256s and isinstance(dossier, str) and dossier in archive.namelist() \
+            and _sha256_entry(archive, dossier) not in outside.pdf_sha256s:
+        problems.append(Message(N_("%(dossier)s : ce PDF n’est aucun de ceux qu’a enregistrés %(source)s pour cette "
+                                   "version : refusé"), dossier=dossier, source=outside.source))
+    return problems
+
+
+def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict, actual: str) -> tuple[list[Message], list[Message]]:
+    """The manifest's SHA-256 against the one the bundled dossier PDF records (see pdf.MANIFEST_INFO_KEY):
+    (problems, what it was checked against)."""
     from evidence.dossier.pdf import recorded_manifest_sha256
 
     dossier = manifest.get("dossier")
     if not isinstance(dossier, str) or dossier not in archive.namelist():
         return [Message(N_("%(manifest)s : ne nomme aucun PDF de dossier présent dans le lot (%(dossier)s) : refusé"),
-                        manifest=BUNDLE_MANIFEST, dossier=repr(dossier))]
+                        manifest=BUNDLE_MANIFEST, dossier=repr(dossier))], []
     pdf = archive.read(dossier)
     expected: Optional[str] = recorded_manifest_sha256(pdf)
     problems = []
     if expected is None:
         return [Message(N_("%(dossier)s : n’enregistre aucun SHA-256 de manifeste : le manifeste ne peut pas être "
-                           "vérifié : refusé"), dossier=dossier)]
+                           "vérifié : refusé"), dossier=dossier)], []
     if expected != actual:
         problems.append(Message(N_("%(manifest)s : le SHA-256 %(actual)s diffère de celui qu’enregistre %(dossier)s "
                                    "(%(expected)s) : le manifeste a été altéré : refusé"), manifest=BUNDLE_MANIFEST,
                                 actual=actual, dossier=dossier, expected=expected))
     from evidence.dossier import signing
 
-    if signing.is_signed(pdf):
-        report = signing.check_signature(pdf)
-        if not report.intact:
-            problems.append(Message(N_("%(dossier)s : sa signature ne correspond pas à son contenu (altéré après la "
-                                       "signature)"), dossier=dossier))
-        elif not report.covers_whole_file:
-            problems.append(Message(N_("%(dossier)s : du contenu a été ajouté après la signature : son SHA-256 de "
-                                       "manifeste n’est pas celui qui a été signé"), dossier=dossier))
-    return problems
+    if not signing.is_signed(pdf):
+        return problems, [Message(N_("manifeste vérifié contre le SHA-256 qu’enregistre %(dossier)s, qui n’est pas "
+                                     "signé : ce PDF est dans le lot et peut être modifié avec lui ; pour une preuve, "
+                                     "vérifiez le lot sur l’instance ou donnez --manifest-sha256 (le SHA-256 "
+                                     "qu’affichent l’instance et `evidence export bundle`)"), dossier=dossier)]
+    report = signing.check_signature(pdf)
+    if not report.intact:
+        problems.append(Message(N_("%(dossier)s : sa signature ne correspond pas à son contenu (altéré après la "
+                                   "signature)"), dossier=dossier))
+    elif not report.covers_whole_file:
+        problems.append(Message(N_("%(dossier)s : du contenu a été ajouté après la signature : son SHA-256 de "
+                                   "manifeste n’est pas celui qui a été signé"), dossier=dossier))
+    return problems, [Message(N_("manifeste vérifié contre le SHA-256 qu’enregistre %(dossier)s, signé par "
+                                 "%(signer)s : vérifiez que c’est bien le signataire attendu"), dossier=dossier,
+                              signer=report.signer or "?")]

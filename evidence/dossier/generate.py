@@ -29,6 +29,7 @@ from evidence.dossier.pdf import (  # noqa: F401  (re-exported: the boundaries a
     render_pdf,
 )
 from evidence.dossier.snapshot import take_snapshot
+from evidence.services import need_to_know
 
 Progress = Callable[[int, str], None]
 
@@ -66,6 +67,9 @@ def queue(session: Session, actor, perimeter: Perimeter, lang: str, attach: bool
     checked_language(lang)
     options = {"attach_evidence": bool(attach), "marking": (marking or "").strip() or (default_marking or "").strip()}
     snapshot = take_snapshot(session, perimeter, today, options, organisation=organisation)
+    # Need-to-know: what the person queueing may not read is named in the dossier but neither attached, nor
+    # bundled, nor its address printed (decided here, before the manifest's SHA-256 is fixed).
+    withheld = need_to_know.withhold_unreadable(session, actor, snapshot)
     dossier = Dossier(perimeter_id=perimeter.id, number=next_number(session, perimeter), language=lang,
                       options=options, author_id=getattr(actor, "id", None), status="queued", snapshot=snapshot)
     snapshot["number"] = dossier.number
@@ -75,9 +79,12 @@ def queue(session: Session, actor, perimeter: Perimeter, lang: str, attach: bool
     dossier.manifest_sha256 = manifest_sha256(snapshot)
     session.add(dossier)
     session.flush()
+    details = {"language": lang, **options, "evidence_pinned": len(snapshot["evidence"]),
+               "manifest_sha256": dossier.manifest_sha256}
+    if withheld:
+        details["evidence_withheld"] = withheld
     audit.record(session, actor, "dossier.queue", object_type="dossier", object_id=label(perimeter.code, dossier),
-                 details={"language": lang, **options, "evidence_pinned": len(snapshot["evidence"]),
-                          "manifest_sha256": dossier.manifest_sha256})
+                 details=details)
     session.commit()
     return dossier
 

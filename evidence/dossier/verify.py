@@ -6,6 +6,7 @@ from sqlmodel import Session, select
 
 from evidence.core.errors import N_, Message
 from evidence.core.vocabulary import RENDERED_DOSSIER_STATUSES
+from evidence.data import audit
 from evidence.data.models import Dossier, Perimeter
 
 # Which of a version's PDFs a problem is about, in the reader's words.
@@ -17,6 +18,7 @@ def verify_dossiers(session: Session, store) -> tuple[int, list[Message]]:
     """(dossiers checked, a line for each stored PDF that is missing or no longer matches its SHA-256, and for
     each signed copy whose signature no longer holds). Every PDF a rendered version keeps is checked: the
     draft (kept after approval), the approved one and the signed copy."""
+    recorded = recorded_pdfs(session)
     problems, checked = [], 0
     for dossier, code in session.exec(
         select(Dossier, Perimeter.code).join(Perimeter, Perimeter.id == Dossier.perimeter_id)
@@ -32,6 +34,9 @@ def verify_dossiers(session: Session, store) -> tuple[int, list[Message]]:
             if not key or key in stored:
                 continue  # a draft's current PDF is its draft PDF: checked once
             stored[key] = which
+            if (problem := chain_problem(name, which, sha256, recorded.get((f"{code}-v{dossier.number}",
+                                                                              RECORDED_AS[which])))) is not None:
+                problems.append(problem)
             verdict = store.verify(key, sha256)
             if verdict:
                 problems.append(Message(N_("%(name)s : %(which)s %(key)s %(verdict)s"), name=name,
@@ -41,6 +46,33 @@ def verify_dossiers(session: Session, store) -> tuple[int, list[Message]]:
                                      which=Message(WHICH_PDF["signed"]), key=key, problem=p)
                              for p in _signature_problems(store, key)]
     return checked, problems
+
+
+# Which event records each PDF: the draft's and the final render (dossier.render, "final" false or true) and
+# the signed copy (dossier.sign). The last such event of a version is the one its row must match.
+RECORDED_AS = {"draft": "draft", "current": "draft", "approved": "final", "signed": "signed"}
+
+
+def recorded_pdfs(session: Session) -> dict:
+    """(version label, draft | final | signed) -> (seq, sha256) of the events that recorded each PDF, streamed."""
+    recorded = {}
+    for seq, action, name, details in audit.recorded(session, "dossier", ("dossier.render", "dossier.sign")):
+        if isinstance(details, dict) and details.get("sha256"):
+            which = "signed" if action == "dossier.sign" else ("final" if details.get("final") else "draft")
+            recorded[(name, which)] = (seq, details["sha256"])
+    return recorded
+
+
+def chain_problem(name: str, which: str, sha256: str, event) -> Message | None:
+    if event is None:
+        return Message(N_("%(name)s : %(which)s : aucun événement d’audit n’a enregistré ce fichier (%(sha256)s)"),
+                       name=name, which=Message(WHICH_PDF[which]), sha256=sha256)
+    seq, recorded_sha256 = event
+    if recorded_sha256 != sha256:
+        return Message(N_("%(name)s : %(which)s : le fichier a été remplacé : la base indique %(found)s mais "
+                          "l’événement d’audit n° %(seq)s a enregistré %(recorded)s"),
+                       name=name, which=Message(WHICH_PDF[which]), found=sha256, seq=seq, recorded=recorded_sha256)
+    return None
 
 
 def blob_verdict(verdict: str) -> Message | str:

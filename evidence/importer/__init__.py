@@ -40,6 +40,7 @@ from evidence.importer.manifest import (
     COLUMNS,
     EXAMPLE_ROW,
     METADATA_COLUMNS,
+    ManifestLimits,
     ManifestRow,
     parse_csv,
     parse_xlsx,
@@ -80,7 +81,7 @@ from evidence.importer.rows import (
 __all__ = [
     "COLUMNS", "DONE", "ERROR", "EXAMPLE_ROW", "FAILED", "METADATA_COLUMNS",
     "NEW_EVIDENCE", "NEW_VERSION", "NOT_IMPORTED", "PLANNED", "REPORT_COLUMNS", "UNCHANGED", "CurrentVersion",
-    "Entry", "ImportResult", "Known", "KnownEvidence", "ManifestRow", "Progress", "RowError", "RowOutcome",
+    "Entry", "ImportResult", "Known", "KnownEvidence", "ManifestLimits", "ManifestRow", "Progress", "RowError", "RowOutcome",
     "SourceFile", "check_file", "default_workers", "describe", "error_lines", "hash_file", "load_known",
     "parse_csv", "parse_date", "parse_xlsx", "plan", "read_manifest", "resolve_actor", "run_import", "show_value",
     "split_refs", "summary", "validate_row", "write_report", "write_template",

@@ -27,7 +27,7 @@ from evidence.data.models import (
     User,
     utcnow,
 )
-from evidence.importer.manifest import read_manifest
+from evidence.importer.manifest import DEFAULT_LIMITS, ManifestLimits, read_manifest
 from evidence.importer.plan import (
     DONE,
     ERROR,
@@ -68,7 +68,8 @@ def default_workers() -> int:
 def run_import(session: Session, store, actor: User, manifest: Path, root: Path, *, dry_run: bool = False,
                atomic: bool = False, max_size: Optional[int] = None, origin: str = "",
                progress: Optional[Progress] = None, workers: Optional[int] = None,
-               link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> ImportResult:
+               link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES,
+               limits: ManifestLimits = DEFAULT_LIMITS) -> ImportResult:
     """Check every row, then (unless a dry run) import: per row, or all or nothing with `atomic`; a link may
     use the schemes `link_schemes` (EVIDENCE_LINK_SCHEMES), as on the web form.
 
@@ -80,7 +81,7 @@ def run_import(session: Session, store, actor: User, manifest: Path, root: Path,
         raise EvidenceError(N_("--root %(root)s : aucun dossier de ce nom"), root=root) from None
     if not root.is_dir():
         raise EvidenceError(N_("--root %(root)s : pas un dossier"), root=root)
-    rows = read_manifest(manifest)
+    rows = read_manifest(manifest, limits)
     known = load_known(session, rows)
     session.commit()  # the snapshot is taken: hold no transaction while files are read (nothing is written)
     result = ImportResult(Path(manifest).name, [], dry_run=dry_run, atomic=atomic)

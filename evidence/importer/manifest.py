@@ -5,6 +5,7 @@ import csv
 import io
 import re
 import unicodedata
+import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -27,27 +28,63 @@ EXAMPLE_ROW = {
 
 
 @dataclass(frozen=True)
+class ManifestLimits:
+    """What a manifest may hold (EVIDENCE_MANIFEST_MAX_ROWS, EVIDENCE_MANIFEST_MAX_BYTES), checked before and while
+    it is parsed: a small zip can unpack to gigabytes and a million rows, which the import would hold in memory."""
+
+    max_rows: int = 100_000
+    max_bytes: int = 50 * 1024 * 1024  # uncompressed
+    max_cells: int = 2 * len(COLUMNS)  # per row: every column, and room for notes beside them
+    max_cell: int = 32_767  # characters in one cell: a spreadsheet's own limit
+
+    @classmethod
+    def from_config(cls, config) -> "ManifestLimits":
+        return cls(max_rows=config["MANIFEST_MAX_ROWS"], max_bytes=config["MANIFEST_MAX_BYTES"])
+
+
+DEFAULT_LIMITS = ManifestLimits()
+
+
+@dataclass(frozen=True)
 class ManifestRow:
     number: int  # as a spreadsheet shows it: the header is row 1
     values: dict  # column -> str, or date / datetime from an XLSX cell; "" when empty
     extra: tuple = ()  # non-empty cells beyond the last named column
 
 
-def read_manifest(path: Path) -> list[ManifestRow]:
+def read_manifest(path: Path, limits: ManifestLimits = DEFAULT_LIMITS) -> list[ManifestRow]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx"):
         raise EvidenceError(N_("%(name)s : un manifeste est un fichier .csv ou .xlsx"), name=path.name)
     try:
+        size = unpacked_size(path) if suffix == ".xlsx" else path.stat().st_size
+        if size > limits.max_bytes:
+            raise EvidenceError(N_("%(name)s : le manifeste fait %(size)s octets une fois décompressé, au-delà de la "
+                                   "limite de %(limit)s octets (réglage EVIDENCE_MANIFEST_MAX_BYTES) : "
+                                   "découpez-le en plusieurs imports"), name=path.name, size=size,
+                                limit=limits.max_bytes)
         if suffix == ".xlsx":
-            return parse_xlsx(path)
-        return parse_csv(path.read_bytes())
+            return parse_xlsx(path, limits)
+        return parse_csv(path.read_bytes(), limits)
+    except ManifestTooLarge as error:  # the file is named: the import may be one of many in a script
+        raise EvidenceError(N_("%(name)s : %(reason)s"), name=path.name, reason=error, field=error.field) from None
     except OSError as error:
         raise EvidenceError(N_("impossible de lire le manifeste %(path)s : %(reason)s"), path=path,
                             reason=error.strerror or error) from None
 
 
-def parse_csv(data: bytes) -> list[ManifestRow]:
+def unpacked_size(path: Path) -> int:
+    """The size an XLSX (a zip) declares for its parts once uncompressed, read from its directory before any part
+    is inflated. A part that lies about its size cannot inflate past it: zipfile stops at the declared size."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        return path.stat().st_size  # not a zip: openpyxl says so, in its words, when it tries to open it
+
+
+def parse_csv(data: bytes, limits: ManifestLimits = DEFAULT_LIMITS) -> list[ManifestRow]:
     """UTF-8 with or without a BOM; `,` or `;` between values, whichever the header is written with."""
     try:
         text = data.decode("utf-8-sig")
@@ -58,7 +95,7 @@ def parse_csv(data: bytes) -> list[ManifestRow]:
     delimiter = max((",", ";"), key=lambda d: _header_score(text, d))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        return _table(enumerate(reader, start=1))
+        return _table(enumerate(reader, start=1), limits)
     except csv.Error as error:
         reason = str(error).split(" - ")[0]  # not the advice to the programmer that may follow
         raise EvidenceError(N_("le manifeste n’est pas un CSV valide (ligne %(line)s) : %(reason)s"),
@@ -75,7 +112,7 @@ def _header_score(text: str, delimiter: str) -> tuple[int, int]:
     return sum(_column_name(n) in COLUMNS for n in names), len(names)
 
 
-def parse_xlsx(path: Path) -> list[ManifestRow]:
+def parse_xlsx(path: Path, limits: ManifestLimits = DEFAULT_LIMITS) -> list[ManifestRow]:
     """The first sheet of a workbook; dates may be real date cells."""
     from openpyxl import load_workbook
 
@@ -87,7 +124,7 @@ def parse_xlsx(path: Path) -> list[ManifestRow]:
     try:
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # read every row, whatever size the file claims (some tools write it wrong)
-        return _table(enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1))
+        return _table(enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1), limits)
     finally:
         workbook.close()
 
@@ -106,9 +143,31 @@ def _cell(value):
     return unicodedata.normalize("NFC", str(value)).strip()
 
 
-def _table(records: Iterable[tuple[int, list]]) -> list[ManifestRow]:
+class ManifestTooLarge(EvidenceError):
+    """A manifest past one of its limits (ManifestLimits): `read_manifest` names the file."""
+
+
+def _bounded(records: Iterable[tuple[int, list]], limits: ManifestLimits):
+    """The records, refused as soon as one goes past a limit: before the rest is read, empty rows counted (a
+    sheet of a million empty rows costs as much to walk as a full one)."""
+    for number, record in records:
+        if number > limits.max_rows + 1:  # the header is row 1
+            raise ManifestTooLarge(N_("le manifeste a plus de %(limit)s lignes (réglage EVIDENCE_MANIFEST_MAX_ROWS) : "
+                                      "découpez-le en plusieurs imports"), limit=limits.max_rows)
+        if len(record) > limits.max_cells and any(v not in (None, "") for v in record[limits.max_cells:]):
+            raise ManifestTooLarge(N_("ligne %(row)s : plus de %(limit)s cellules remplies ; le manifeste a %(count)s "
+                                      "colonnes"), row=number, limit=limits.max_cells, count=len(COLUMNS))
+        record = list(record[:limits.max_cells])
+        for index, value in enumerate(record):
+            if isinstance(value, str) and len(value) > limits.max_cell:
+                raise ManifestTooLarge(N_("ligne %(row)s, cellule %(column)s : plus de %(limit)s caractères"),
+                                       row=number, column=index + 1, limit=limits.max_cell)
+        yield number, record
+
+
+def _table(records: Iterable[tuple[int, list]], limits: ManifestLimits = DEFAULT_LIMITS) -> list[ManifestRow]:
     """Rows as {column: value} after checking the header (case-insensitive names, no unknown column)."""
-    records = iter(records)
+    records = _bounded(records, limits)
     for number, header in records:  # noqa: B007  (number names the header row below)
         if any(_cell(v) != "" for v in header):
             break

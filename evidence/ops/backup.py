@@ -5,6 +5,11 @@ blob is always stored before any row refers to it and never removed, so every bl
 blob is hashed while it is copied and must match its name. The folder is written as DEST.partial, synced, then
 renamed to DEST: a crash leaves a *.partial folder, never one that looks like a complete backup.
 
+The manifest is authenticated (ops.manifest.authenticate): an HMAC-SHA256 under a key derived from the
+instance's secret key, which is not in the backup, so that an edited backup (a trigger added to the database, a
+row count changed, with the hashes updated) is refused by restore. Restoring on a new machine therefore needs
+the instance's secret_key file too.
+
 Not in a backup: the secret key and instance/config.py (deployment settings, not data), the job queue (a
 dossier queued or rendering at backup time stays so after a restore).
 """
@@ -33,6 +38,7 @@ from evidence.ops.manifest import (
     FORMAT_VERSION,
     MANIFEST,
     BackupError,
+    authenticate,
     fsync,
     sha256_file,
 )
@@ -85,8 +91,9 @@ def _copy_blob(store: storage.BlobStore, key: str, sha256: str, target: Path) ->
     return size
 
 
-def create_backup(engine: Engine, store: storage.BlobStore, dest: Path | str) -> BackupReport:
-    """Write a backup folder at `dest` (absent or empty); see the module's docstring."""
+def create_backup(engine: Engine, store: storage.BlobStore, dest: Path | str, manifest_key: bytes) -> BackupReport:
+    """Write a backup folder at `dest` (absent or empty), its manifest authenticated with `manifest_key`
+    (ops.manifest.manifest_key of the instance's SECRET_KEY); see the module's docstring."""
     backend = database.backend_name(engine)
     dest = Path(dest).absolute()
     partial = dest.with_name(dest.name + ".partial")
@@ -118,6 +125,7 @@ def create_backup(engine: Engine, store: storage.BlobStore, dest: Path | str) ->
             "blobs": len(state.blobs),
             "files": files,
         }
+        manifest = authenticate(manifest, manifest_key)
         # Every file is on disk (each was fsynced) and so is every folder entry, before the manifest and the
         # rename vouch for them. Per file rather than os.sync(), which would flush the whole machine's writes.
         for folder in {parent for name in files for parent in (partial / name).parents if partial in parent.parents}:

@@ -170,7 +170,7 @@ def server_major(connection) -> int:
     return int(connection.execute(text("SHOW server_version_num")).scalar()) // 10000
 
 
-def run_pg(command: list[str], env: dict, what: str) -> None:
+def run_pg(command: list[str], env: dict, what: str) -> str:
     try:
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PG_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
@@ -180,6 +180,7 @@ def run_pg(command: list[str], env: dict, what: str) -> None:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         detail = lines[0] if lines else f"exit status {result.returncode}"
         raise BackupError(N_("%(what)s a échoué : %(detail)s"), what=what, detail=detail.strip())
+    return result.stdout
 
 
 # --- copying out -----------------------------------------------------------------------------------------------
@@ -231,8 +232,9 @@ def dump_postgresql(engine: Engine, target: Path) -> DatabaseState:
 # --- copying in ------------------------------------------------------------------------------------------------
 
 
-def load_sqlite(engine: Engine, source: Path, sha256: str) -> None:
-    """Put the copy `source` in place of the (checked empty) database file, in one rename."""
+def load_sqlite(engine: Engine, source: Path, sha256: str, check: Optional[Callable[[Path], None]] = None) -> None:
+    """Put the copy `source` in place of the (checked empty) database file, in one rename; `check(copy)` may
+    refuse the copy (by raising) before it is renamed into place."""
     target = _plain_sqlite_file(engine, N_("la base SQLite configurée n’est pas un simple fichier : impossible d’y "
                                            "restaurer"))
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -248,12 +250,22 @@ def load_sqlite(engine: Engine, source: Path, sha256: str) -> None:
             os.fsync(out.fileno())
         if digest.hexdigest() != sha256:
             raise BackupError(N_("%(source)s a changé pendant sa restauration ; rien n’a été restauré"), source=source)
+        if check is not None:
+            check(partial)
         for suffix in ("-wal", "-shm", "-journal"):  # the empty database's: they must not meet the new file
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         os.replace(partial, target)
         fsync(target.parent)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def dump_contents(engine: Engine, source: Path) -> str:
+    """The dump's table of contents (`pg_restore --list`): what pg_restore would create, read without running it."""
+    with engine.connect() as connection:
+        major = server_major(connection)
+    _info, env = conninfo(engine)
+    return run_pg([pg_tool("pg_restore", major), "--list", str(source)], env, "pg_restore --list")
 
 
 def load_postgresql(engine: Engine, source: Path, existing_tables: list[str]) -> None:

@@ -2,8 +2,9 @@
 
 A backup is a folder:
 
-    manifest.json          format, app version, Alembic revision, date, audit head, row counts, and the
-                           SHA-256 and size of every other file in the folder
+    manifest.json          format, app version, Alembic revision, date, audit head, row counts, the
+                           SHA-256 and size of every other file in the folder, and its own HMAC-SHA256
+                           (`authentication`: see authenticate())
     database.sqlite        SQLite: a copy made with the online backup API (one read transaction), or
     database.pgdump        PostgreSQL: `pg_dump --format=custom` in the very snapshot the blob list was read in
     blobs/ab/cd/<sha256>   every blob the database refers to (evidence versions, rendered dossiers)
@@ -13,6 +14,7 @@ ops.backup writes one, ops.restore reads one back.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -22,7 +24,10 @@ from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data.storage import CHUNK_SIZE
 
 FORMAT = "secnumcloud-evidence-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest is authenticated
+AUTHENTICATION = "authentication"
+# Domain separation: the instance secret also signs sessions and seals the audit chain; this key does one thing.
+MANIFEST_KEY_LABEL = b"evidence backup manifest v1"
 MANIFEST = "manifest.json"
 SQLITE_FILE = "database.sqlite"
 PG_FILE = "database.pgdump"
@@ -51,6 +56,51 @@ def fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def manifest_key(secret_key) -> bytes:
+    """The key that authenticates this instance's backup manifests, derived from its SECRET_KEY, which is kept in
+    instance/secret_key and never in a backup: whoever can edit a backup cannot re-authenticate its manifest."""
+    secret = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key or b"")
+    if not secret:
+        raise BackupError(N_("l’instance n’a pas de clé secrète (SECRET_KEY) : ses sauvegardes ne peuvent être ni "
+                             "authentifiées ni vérifiées"))
+    return hmac.new(secret, MANIFEST_KEY_LABEL, hashlib.sha256).digest()
+
+
+def key_id(key: bytes) -> str:
+    """Names a key without revealing it, so that a restore can tell "another instance's key" from "altered"."""
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+def _canonical(manifest: dict) -> bytes:
+    body = {name: value for name, value in manifest.items() if name != AUTHENTICATION}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def authenticate(manifest: dict, key: bytes) -> dict:
+    """The manifest with its HMAC-SHA256 over the canonical JSON of everything else in it."""
+    mac = hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest()
+    return {**manifest, AUTHENTICATION: {"algorithm": "HMAC-SHA256", "key_id": key_id(key), "hmac": mac}}
+
+
+def authentication_problem(manifest: dict, key: bytes, path: Path) -> Message | None:
+    """None when the manifest at `path` is authenticated by `key`, else why not (one sentence naming the file)."""
+    seal = manifest.get(AUTHENTICATION)
+    if not isinstance(seal, dict) or not isinstance(seal.get("hmac"), str):
+        return Message(N_("%(path)s n’est pas authentifié (sauvegarde d’une version antérieure du produit, ou "
+                          "authentification retirée) : rien ne garantit que la sauvegarde n’a pas été modifiée"),
+                       path=path)
+    if seal.get("key_id") != key_id(key):
+        return Message(N_("%(path)s : cette sauvegarde a été faite par une instance dont la clé secrète est "
+                          "différente (clé %(key_id)s, celle-ci est %(ours)s) : restaurez-la avec le fichier "
+                          "instance/secret_key de cette instance-là"), path=path, key_id=str(seal.get("key_id"))[:16],
+                       ours=key_id(key))
+    expected = hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(seal["hmac"], expected):
+        return Message(N_("%(path)s a été modifié depuis la sauvegarde (son HMAC ne correspond pas à son contenu) : "
+                          "la sauvegarde a été altérée"), path=path)
+    return None
 
 
 def read_manifest(src: Path) -> dict:
@@ -94,10 +144,17 @@ def read_manifest(src: Path) -> dict:
     return manifest
 
 
-def check_backup(src: Path | str) -> dict:
-    """The manifest, once every file it lists is present with its size and SHA-256 and nothing else is there."""
+def check_backup(src: Path | str, key: bytes, force_unverified: bool = False) -> tuple[dict, Message | None]:
+    """(The manifest, None) once it is authenticated by `key` and every file it lists is present with its size
+    and SHA-256 and nothing else is there. With `force_unverified` (disaster recovery: the secret key is lost),
+    a manifest that does not authenticate is accepted and why is returned instead of None; its files must
+    still match it, so that what is restored is at least what the manifest describes."""
     src = Path(src)
     manifest = read_manifest(src)
+    unverified = authentication_problem(manifest, key, src / MANIFEST)
+    if unverified is not None and not force_unverified:
+        raise BackupError(N_("%(problem)s ; rien n’a été restauré (pour une reprise après sinistre où la clé "
+                             "secrète est perdue : `evidence restore --force-unverified`)"), problem=unverified)
     problems = []
     for name, entry in sorted(manifest["files"].items()):
         path = src / PurePosixPath(name)
@@ -120,4 +177,4 @@ def check_backup(src: Path | str) -> dict:
     if problems:
         raise BackupError(N_("la sauvegarde %(src)s a échoué à sa vérification, rien n’a été restauré : %(problem)s"),
                           src=src, problem=problems[0])
-    return manifest
+    return manifest, unverified

@@ -62,6 +62,7 @@ FIELD_NAMES = {
     "veto": _l("droit de veto"), "voting_bp": _l("droits de vote"), "language": _l("langue"), "email": _l("e-mail"),
     "state": _l("applicabilité"), "severity": _l("gravité"), "phase": _l("phase"), "owner": _l("responsable"),
     "due_date": _l("échéance"), "valid_until": _l("valable jusqu'au"), "effective_date": _l("date d'effet"),
+    "reader_roles": _l("rôles lecteurs"), "readers": _l("lecteurs désignés"), "expires_at": _l("expire le"),
 }
 
 
@@ -126,7 +127,8 @@ DEED = {
     "freeze": _l("gel"), "sign": _l("signature"), "sign_fail": _l("échec de signature"), "fail": _l("échec"),
     "designate": _l("désignation"), "remove": _l("retrait"), "withdraw": _l("retrait"), "enable": _l("réactivation"),
     "disable": _l("désactivation"), "role_change": _l("changement de rôle"),
-    "password_change": _l("changement de mot de passe"), "failed": _l("échec"), "throttled": _l("bloquée"),
+    "password_change": _l("changement de mot de passe"), "password_link": _l("lien de mot de passe"),
+    "failed": _l("échec"), "throttled": _l("bloquée"), "readers": _l("lecteurs désignés"),
 }
 OBJECT = {
     "action": _l("action"), "control": _l("mesure"), "dossier": _l("dossier"), "evidence": _l("preuve"),

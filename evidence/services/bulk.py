@@ -18,7 +18,7 @@ from evidence.core.vocabulary import COMPLIANCE_ROLES
 from evidence.data import audit
 from evidence.data.models import Control, Evidence, Perimeter, User, utcnow
 from evidence.services.controls import can_edit_control
-from evidence.services.evidence import can_edit_evidence, record_review
+from evidence.services.evidence import can_edit_evidence, record_edit, record_review
 from evidence.services.perimeters import record_applicability, statement_of_applicability
 from evidence.services.users import check_owner
 
@@ -123,9 +123,10 @@ def decide_applicability(session: Session, actor: User, perimeter: Perimeter, re
 
 
 def review_many(session: Session, actor: User, refs: Sequence[str], action: str, comment: str = "", *,
-                dry_run: bool = False) -> list[Change]:
+                dry_run: bool = False, admin_approves: bool = False) -> list[Change]:
     """Approve or reject many evidence items with one comment; four eyes judged per item, on its current version
-    (a manager who uploaded it cannot review it): one such item refuses the batch."""
+    (a manager who uploaded it cannot review it): one such item refuses the batch. An admin reviews only with
+    `admin_approves` (the ADMIN_APPROVES setting), as in `record_review`."""
     _require_compliance(actor)
     if action not in REVIEW_ACTIONS:
         raise EvidenceError(N_("action de revue « %(action)s » inconnue"), action=action)
@@ -137,7 +138,7 @@ def review_many(session: Session, actor: User, refs: Sequence[str], action: str,
             continue
         change = Change(evidence.ref, evidence, evidence.status, "")
         try:
-            record_review(session, actor, evidence, action, comment)
+            record_review(session, actor, evidence, action, comment, admin_approves=admin_approves)
             session.flush()
             change.after, change.changed = evidence.status, True
         except EvidenceError as error:
@@ -179,7 +180,10 @@ def assign_owner(session: Session, actor: User, kind: str, refs: Sequence[str], 
             obj.owner_id = owner.id
             obj.updated_at = utcnow()
             session.add(obj)
-            audit.record(session, actor, f"{kind}.update", obj, details)
+            if kind == "evidence":  # the edit rule of the form: an owner proves nothing, the status stays
+                record_edit(session, actor, obj, details["changes"])
+            else:
+                audit.record(session, actor, f"{kind}.update", obj, details)
             change.changed = True
         changes.append(change)
     session.flush()

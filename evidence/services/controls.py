@@ -9,7 +9,8 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from evidence.core.errors import N_, EvidenceError, check_version
-from evidence.core.vocabulary import COMPLIANCE_ROLES
+from evidence.core.text import bounded
+from evidence.core.vocabulary import COMPLIANCE_ROLES, MAX_DESCRIPTION, MAX_STATEMENT, MAX_TITLE
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -74,7 +75,7 @@ def _validated(session: Session, actor: User, data: ControlData, current: Option
                             field="category")
     if data.status not in CONTROL_STATUSES:
         raise EvidenceError(N_("%(ref)s : état « %(status)s » inconnu"), ref=ref, status=data.status, field="status")
-    if not 1 <= int(data.review_cycle_days) <= 3 * 365:
+    if not 1 <= _days(data.review_cycle_days) <= 3 * 365:
         raise EvidenceError(N_("%(ref)s : le cycle de revue doit être compris entre 1 et 1095 jours"), ref=ref,
                             field="review_cycle_days")
     owner_id = data.owner_id
@@ -86,10 +87,19 @@ def _validated(session: Session, actor: User, data: ControlData, current: Option
     if actor.role == "contributor":
         owner_id = actor.id  # a contributor's controls are their own: they could not edit them otherwise
     return {
-        "ref": ref, "title": data.title.strip()[:300], "description": (data.description or "").strip(),
+        "ref": ref, "title": bounded(data.title, MAX_TITLE, N_("Intitulé"), "title"),
+        "description": bounded(data.description, MAX_DESCRIPTION, N_("Description"), "description"),
         "category": data.category, "owner_id": owner_id, "status": data.status,
-        "review_cycle_days": int(data.review_cycle_days),
+        "review_cycle_days": _days(data.review_cycle_days),
     }
+
+
+def _days(value) -> int:
+    """A number of days as given (a form's integer, a file's text): anything else is 0, which the range refuses."""
+    try:
+        return int(str(value).strip()[:5])
+    except ValueError:
+        return 0
 
 
 def _set_perimeters(session: Session, control: Control, perimeter_ids: list[int]) -> tuple[list[str], bool]:
@@ -169,8 +179,14 @@ def map_requirements(session: Session, actor: User, control: Control, requiremen
     return mappings
 
 
+def check_statement(statement: str) -> str:
+    """The implementation statement of a mapping, whichever door it comes through (form, link from an item,
+    import): refused past MAX_STATEMENT, never cut."""
+    return bounded(statement, MAX_STATEMENT, N_("Mise en œuvre"), "statement")
+
+
 def _map(session: Session, actor: User, control: Control, requirement: Requirement, statement: str) -> ControlRequirement:
-    statement = (statement or "").strip()
+    statement = check_statement(statement)
     mapping = session.exec(select(ControlRequirement).where(
         ControlRequirement.control_id == control.id, ControlRequirement.requirement_id == requirement.id
     )).first()

@@ -22,8 +22,11 @@ from evidence.dossier.generate import label
 SIGNOFF = rules.signoff
 
 REFUSALS = {
-    SIGNOFF.NOT_AN_APPROVER: N_("%(version)s : seuls les administrateurs et les responsables conformité approuvent "
-                                "un dossier ; %(name)s n’en fait pas partie."),
+    SIGNOFF.NOT_AN_APPROVER: N_("%(version)s : seuls les responsables conformité approuvent un dossier ; %(name)s "
+                                "n’en fait pas partie."),
+    SIGNOFF.ADMIN_SEPARATED: N_("%(version)s : un administrateur gère les comptes et les réglages ; l’approbation "
+                                "revient à un responsable conformité (séparation des tâches, réglage "
+                                "EVIDENCE_ADMIN_APPROVES)."),
     SIGNOFF.NOT_A_DRAFT: N_("%(version)s n’est pas un projet rendu (état : %(status)s) : seule une version dont "
                             "le PDF a été produit peut être approuvée."),
     SIGNOFF.ALREADY_APPROVED: N_("%(version)s est déjà approuvée : une version approuvée est figée, aucune "
@@ -54,19 +57,20 @@ def given(rows: Sequence[DossierApproval]) -> list:
 
 
 def refusal(user: Optional[User], dossier: Dossier, rows: Sequence[DossierApproval], function: str,
-            functions: Sequence[str]) -> Optional[str]:
+            functions: Sequence[str], admin_approves: bool = False) -> Optional[str]:
     """The rule's code when `user` may not approve `dossier` in `function` (None: they may). The web page asks
-    it too, to offer the form only to someone who may use it."""
+    it too, to offer the form only to someone who may use it. `admin_approves`: the ADMIN_APPROVES setting
+    (rules.duties.admin_approves(config))."""
     try:
         SIGNOFF.check_approval(user.role if user else "", user.id if user else None, function, dossier.status,
-                               dossier.approved_at is not None, given(rows), functions)
+                               dossier.approved_at is not None, given(rows), functions, admin_approves)
     except SIGNOFF.SignoffRefused as refused:
         return refused.code
     return None
 
 
 def approve(session: Session, actor: User, dossier: Dossier, function: str, *, functions: Sequence[str],
-            origin: Optional[str] = None) -> Dossier:
+            origin: Optional[str] = None, admin_approves: bool = False) -> Dossier:
     """`actor` approves `dossier` in `function` (one of `functions`, the DOSSIER_APPROVER_FUNCTIONS setting).
 
     Returns the dossier; when this approval freezes it (dossier.approved_at set, status "rendering") the caller
@@ -82,7 +86,7 @@ def approve(session: Session, actor: User, dossier: Dossier, function: str, *, f
     perimeter = session.get(Perimeter, dossier.perimeter_id)
     version = label(perimeter.code, dossier)
     rows = approvals(session, dossier)
-    code = refusal(actor, dossier, rows, function, functions)
+    code = refusal(actor, dossier, rows, function, functions, admin_approves)
     if code is not None:
         raise EvidenceError(REFUSALS[code], version=version, name=actor.name, function=function,
                             status=Message(STATUS_WORDS.get(dossier.status, dossier.status)),

@@ -60,8 +60,14 @@ def can_edit_evidence(user: User, evidence: Optional[Evidence]) -> bool:
     return user.role == "contributor" and (evidence is None or evidence.owner_id == user.id)
 
 
-def can_review(user: User) -> bool:
-    return user.role in COMPLIANCE_ROLES
+def can_review(user: User, admin_approves: bool = False) -> bool:
+    """Whether `user` may approve or reject evidence: a compliance manager, an admin only with ADMIN_APPROVES
+    (separation of duties: rules.duties)."""
+    return rules.duties.may_approve(getattr(user, "role", ""), admin_approves)
+
+
+ADMIN_DOES_NOT_APPROVE = N_("%(ref)s : un administrateur gère les comptes et les réglages ; l’approbation revient à "
+                            "un responsable conformité (séparation des tâches, réglage EVIDENCE_ADMIN_APPROVES)")
 
 
 def require(condition: bool, message: str) -> None:
@@ -264,6 +270,8 @@ def add_version(session: Session, actor: User, evidence: Evidence, *, store=None
 
 def update_evidence(session: Session, actor: User, evidence: Evidence, data: EvidenceData,
                     expected_version: Optional[int]) -> Evidence:
+    """Save the edit form. A change to what an approval vouched for sends approved (or in review) evidence back
+    to draft (`record_edit`)."""
     require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
     check_version(evidence, expected_version)
     linked = set(session.exec(select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == evidence.id)))
@@ -279,31 +287,65 @@ def update_evidence(session: Session, actor: User, evidence: Evidence, data: Evi
             session.rollback()
             return evidence
         evidence.updated_at = utcnow()
-    session.add(evidence)
-    audit.record(session, actor, "evidence.update", evidence, {"changes": changes})
+    record_edit(session, actor, evidence, changes)
     session.commit()
     return evidence
+
+
+def record_edit(session: Session, actor, evidence: Evidence, changes: dict) -> dict:
+    """Audit an edit already applied to `evidence` (`changes`: {field or link: ...}, the audit's "changes"), in
+    the caller's transaction: the edit form, the importer's update of an existing row and bulk changes all
+    come here. When the edit changes what an approval vouched for (rules.proving_changes) and the evidence is
+    approved or in review, it goes back to draft, as after a new version: the reviewer's verdict was on what
+    it said before, and the owner submits it again. The approved version keeps its approved_at/by as
+    history; coverage and the dossier count evidence as proof only while its status is approved. Returns the
+    audit details."""
+    details: dict = {"changes": changes}
+    if rules.proving_changes(changes) and isinstance(actor, User):
+        evidence.edited_by_id = actor.id  # four eyes: he may no longer review what he changed
+    status = rules.status_after_edit(evidence.status, changes)
+    if status != evidence.status:
+        details.update(status_before=evidence.status, status_after=status,
+                       reviewed_fields=list(rules.proving_changes(changes)))
+        evidence.status = status
+        notifications.close_review_requests(session, evidence)  # back to draft: no review is waiting any more
+    session.add(evidence)
+    audit.record(session, actor, "evidence.update", evidence, details)
+    return details
 
 
 def review(session: Session, actor: User, evidence: Evidence, action: str, comment: str = "",
-           expected_version: Optional[int] = None) -> Evidence:
-    """submit (owner or manager), approve / reject (a manager who did not upload the current version), reopen."""
-    record_review(session, actor, evidence, action, comment, expected_version)
+           expected_version: Optional[int] = None, *, admin_approves: bool = False) -> Evidence:
+    """submit (owner or manager), approve / reject (a manager who did not upload the current version; an admin
+    too when `admin_approves`, the ADMIN_APPROVES setting), reopen."""
+    record_review(session, actor, evidence, action, comment, expected_version, admin_approves=admin_approves)
     session.commit()
     return evidence
 
 
+def own_work(session: Session, evidence: Evidence) -> set[int]:
+    """Who may not approve the evidence as it stands (four eyes): the author of its current version, and whoever
+    changed what it attests since it was last approved."""
+    current = current_version(session, evidence)
+    return {i for i in (current.author_id if current else None, evidence.edited_by_id) if i is not None}
+
+
 def record_review(session: Session, actor: User, evidence: Evidence, action: str, comment: str = "",
-                  expected_version: Optional[int] = None) -> Evidence:
+                  expected_version: Optional[int] = None, *, admin_approves: bool = False) -> Evidence:
     """`review` in the caller's transaction (a bulk review commits once, or not at all)."""
     check_version(evidence, expected_version)
     comment = (comment or "").strip()
     if action in ("approve", "reject"):
-        require(can_review(actor), f"{actor.email} may not review evidence")
+        if rules.duties.held_back_admin(getattr(actor, "role", ""), admin_approves):
+            raise EvidenceError(ADMIN_DOES_NOT_APPROVE, ref=evidence.ref)
+        require(can_review(actor, admin_approves), f"{actor.email} may not review evidence")
         current = current_version(session, evidence)
         if current is not None and current.author_id == actor.id:
             raise EvidenceError(N_("%(ref)s : vous avez déposé sa version actuelle ; un autre responsable doit la "
                                    "revoir (quatre yeux)"), ref=evidence.ref)
+        if evidence.edited_by_id == actor.id:
+            raise EvidenceError(N_("%(ref)s : vous avez modifié ce qu’elle atteste (dates, liens, titre…) ; un autre "
+                                   "responsable doit la revoir (quatre yeux)"), ref=evidence.ref)
         if action == "reject" and not comment:
             raise EvidenceError(N_("%(ref)s : dites pourquoi elle est rejetée"), ref=evidence.ref, field="comment")
     else:
@@ -322,6 +364,8 @@ def record_review(session: Session, actor: User, evidence: Evidence, action: str
         evidence.review_comment = comment
         evidence.reviewed_by_id = actor.id
         evidence.reviewed_at = utcnow()
+    if action == "approve":
+        evidence.edited_by_id = None  # his edit is reviewed now
     if action == "approve" and current is not None:
         # What was approved is this version: it stays the one cited until another version is approved.
         current.approved_at, current.approved_by_id = evidence.reviewed_at, actor.id
@@ -332,24 +376,34 @@ def record_review(session: Session, actor: User, evidence: Evidence, action: str
     audit.record(session, actor, f"evidence.{action}", evidence, details)
     # Who must act next, or learn the verdict, is told in the same transaction.
     if action == "submit":
-        notifications.review_requested(session, actor, evidence)
+        notifications.review_requested(session, actor, evidence, admin_approves)
     else:
         notifications.evidence_reviewed(session, actor, evidence, action, comment)
     return evidence
 
 
-def verify_blobs(session: Session, store) -> tuple[int, list[str]]:
-    """Re-hash every stored version. Returns (versions checked, problems such as "EV-0042 v3: corrupt")."""
+FILE_EVENTS = ("evidence.create", "evidence.version")  # the events that record a version's file (web and import)
+
+
+def verify_blobs(session: Session, store) -> tuple[int, list]:
+    """Re-hash every stored version, and compare each version row with the event that recorded its file: a row
+    pointed at another blob (sha256, key and size updated together) re-hashes fine but no longer matches the chain.
+    Returns (versions checked, problems such as "EV-0042 v3: corrupt")."""
+    recorded = {}  # (ref, version) -> (seq, sha256, size): the small part of each event, never its whole details
+    for seq, _action, ref, details in audit.recorded(session, Evidence.__tablename__, FILE_EVENTS):
+        if isinstance(details, dict) and details.get("sha256"):
+            recorded[(ref, details.get("version"))] = (seq, details["sha256"], details.get("size"))
     verdicts: dict[str, Optional[str]] = {}  # one blob may back several versions: hash it once
     problems, checked = [], 0
     rows = session.execute(
-        select(Evidence.ref, EvidenceVersion.number, EvidenceVersion.storage_key, EvidenceVersion.sha256)
+        select(Evidence.ref, EvidenceVersion.number, EvidenceVersion.storage_key, EvidenceVersion.sha256,
+               EvidenceVersion.size)
         .join(Evidence, Evidence.id == EvidenceVersion.evidence_id)
         .where(EvidenceVersion.storage_key.is_not(None))
         .order_by(Evidence.ref, EvidenceVersion.number)
         .execution_options(yield_per=1000)
     )
-    for ref, number, key, sha256 in rows:
+    for ref, number, key, sha256, size in rows:
         checked += 1
         if key not in verdicts:
             try:
@@ -358,4 +412,23 @@ def verify_blobs(session: Session, store) -> tuple[int, list[str]]:
                 verdicts[key] = str(error)
         if verdicts[key]:
             problems.append(f"{ref} v{number}: {verdicts[key]} blob {key}")
+        if (problem := chain_problem(ref, number, sha256, size, recorded.get((ref, number)))) is not None:
+            problems.append(problem)
     return checked, problems
+
+
+def chain_problem(ref: str, number: int, sha256: str, size, event) -> Optional[Message]:
+    """What is wrong between a version row and the event that recorded its file (None when they agree)."""
+    if event is None:
+        return Message(N_("%(ref)s v%(number)s : aucun événement d’audit n’a enregistré ce fichier (%(sha256)s) : "
+                          "la version a été ajoutée hors de l’application"), ref=ref, number=number, sha256=sha256)
+    seq, recorded_sha256, recorded_size = event
+    if recorded_sha256 != sha256:
+        return Message(N_("%(ref)s v%(number)s : le fichier a été remplacé : la base indique %(found)s mais "
+                          "l’événement d’audit n° %(seq)s a enregistré %(recorded)s"),
+                       ref=ref, number=number, found=sha256, seq=seq, recorded=recorded_sha256)
+    if recorded_size is not None and recorded_size != size:
+        return Message(N_("%(ref)s v%(number)s : la taille a été modifiée : la base indique %(found)s octets mais "
+                          "l’événement d’audit n° %(seq)s a enregistré %(recorded)s octets"),
+                       ref=ref, number=number, found=size, seq=seq, recorded=recorded_size)
+    return None

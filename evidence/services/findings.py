@@ -9,7 +9,15 @@ from sqlmodel import Session, select
 
 from evidence.core import rules
 from evidence.core.errors import N_, EvidenceError
-from evidence.core.vocabulary import COMPLIANCE_ROLES, OPEN_ACTION_STATUSES, OPEN_FINDING_STATUSES, RESIDUAL_RISKS
+from evidence.core.text import bounded
+from evidence.core.vocabulary import (
+    COMPLIANCE_ROLES,
+    MAX_DESCRIPTION,
+    MAX_TITLE,
+    OPEN_ACTION_STATUSES,
+    OPEN_FINDING_STATUSES,
+    RESIDUAL_RISKS,
+)
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -42,20 +50,23 @@ class FindingData:
     status: str = "open"
 
 
-def _check_finding(data: FindingData) -> None:
+def _check_finding(data: FindingData) -> dict:
+    """The finding's checked values: what the evaluation centre wrote and the provider's response, each within
+    MAX_DESCRIPTION whatever the door."""
     if data.severity not in FINDING_SEVERITIES:
         raise EvidenceError(N_("gravité « %(severity)s » inconnue"), severity=data.severity, field="severity")
     if data.status not in FINDING_STATUSES:
         raise EvidenceError(N_("état de constat « %(status)s » inconnu"), status=data.status, field="status")
     if not (data.text or "").strip():
         raise EvidenceError(N_("un constat doit avoir un texte"), field="text")
+    return {"severity": data.severity, "text": bounded(data.text, MAX_DESCRIPTION, N_("Constat"), "text"),
+            "requirement_id": data.requirement_id, "raised_on": data.raised_on, "due_date": data.due_date,
+            "response": bounded(data.response, MAX_DESCRIPTION, N_("Réponse du prestataire"), "response"),
+            "status": data.status}
 
 
 def create_finding(session: Session, actor: User, perimeter: Perimeter, data: FindingData) -> Finding:
-    _check_finding(data)
-    finding = Finding(perimeter_id=perimeter.id, requirement_id=data.requirement_id, severity=data.severity,
-                      text=data.text.strip(), raised_on=data.raised_on, due_date=data.due_date,
-                      response=(data.response or "").strip(), status=data.status)
+    finding = Finding(perimeter_id=perimeter.id, **_check_finding(data))
     session.add(finding)
     session.flush()
     audit.record(session, actor, "finding.create", object_type="finding", object_id=str(finding.id),
@@ -66,10 +77,7 @@ def create_finding(session: Session, actor: User, perimeter: Perimeter, data: Fi
 
 
 def update_finding(session: Session, actor: User, finding: Finding, data: FindingData) -> Finding:
-    _check_finding(data)
-    values = {"severity": data.severity, "text": data.text.strip(), "requirement_id": data.requirement_id,
-              "raised_on": data.raised_on, "due_date": data.due_date, "response": (data.response or "").strip(),
-              "status": data.status}
+    values = _check_finding(data)
     changes = audit.diff(finding, values)
     if not changes:
         return finding
@@ -119,7 +127,8 @@ def save_action(session: Session, actor: User, perimeter: Perimeter, data: Actio
         if owner is None:
             raise EvidenceError(N_("responsable inconnu"), field="owner")
         check_owner(owner, kept_id=action.owner_id if action else None)
-    values = {"title": data.title.strip()[:300], "description": (data.description or "").strip(),
+    values = {"title": bounded(data.title, MAX_TITLE, N_("Action"), "title"),
+              "description": bounded(data.description, MAX_DESCRIPTION, N_("Description"), "description"),
               "owner_id": data.owner_id, "due_date": data.due_date, "status": data.status,
               "residual_risk": data.residual_risk or ""}
     if action is not None and actor.role not in COMPLIANCE_ROLES:

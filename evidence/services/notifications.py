@@ -92,21 +92,23 @@ def close_review_requests(session: Session, evidence: Evidence) -> None:
         Notification.object_id == evidence.ref, Notification.read_at.is_(None)).values(read_at=utcnow()))
 
 
-def reviewers(session: Session, evidence: Evidence, exclude: Iterable[int] = ()) -> list[int]:
-    """Who may review the evidence: active managers and admins, except whoever uploaded its current version (four
-    eyes: they may not approve their own upload)."""
-    author = session.exec(select(EvidenceVersion.author_id).where(EvidenceVersion.evidence_id == evidence.id)
-                          .order_by(EvidenceVersion.number.desc())).first()
-    excluded = {author, *exclude}
+def reviewers(session: Session, evidence: Evidence, exclude: Iterable[int] = (), admin_approves: bool = False) -> list[int]:
+    """Who may review the evidence: active managers (and admins when `admin_approves`, the ADMIN_APPROVES
+    setting), except whoever uploaded its current version or changed what it attests (four eyes: they may not
+    approve their own work)."""
+    from evidence.services.evidence import own_work  # which imports this module
+
+    excluded = {*own_work(session, evidence), *exclude}
+    roles = [role for role in COMPLIANCE_ROLES if rules.duties.may_approve(role, admin_approves)]
     return [user_id for user_id in session.exec(
-        select(User.id).where(User.active, User.role.in_(COMPLIANCE_ROLES)).order_by(User.id)) if user_id not in excluded]
+        select(User.id).where(User.active, User.role.in_(roles)).order_by(User.id)) if user_id not in excluded]
 
 
-def review_requested(session: Session, actor, evidence: Evidence) -> int:
-    """Evidence submitted for review: every manager or admin who may review it is asked (not the submitter)."""
+def review_requested(session: Session, actor, evidence: Evidence, admin_approves: bool = False) -> int:
+    """Evidence submitted for review: everyone who may review it is asked (not the submitter)."""
     close_review_requests(session, evidence)
     exclude = [actor.id] if isinstance(actor, User) else []
-    return notify(session, reviewers(session, evidence, exclude), "review_requested", "evidence", evidence.ref,
+    return notify(session, reviewers(session, evidence, exclude, admin_approves), "review_requested", "evidence", evidence.ref,
                   {"ref": evidence.ref, "title": evidence.title, "actor": actor_name(actor)})
 
 

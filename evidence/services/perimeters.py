@@ -10,7 +10,15 @@ from sqlmodel import Session, select
 
 from evidence.core import rules
 from evidence.core.errors import N_, EvidenceError, Message, check_version
-from evidence.core.vocabulary import COVERAGE_STATES, RECOMMENDATION_STATES
+from evidence.core.text import bounded
+from evidence.core.vocabulary import (
+    COVERAGE_STATES,
+    MAX_DESCRIPTION,
+    MAX_JUSTIFICATION,
+    MAX_NAME,
+    MAX_REFERENCE,
+    RECOMMENDATION_STATES,
+)
 from evidence.data import audit
 from evidence.data.models import (
     PERIMETER_PHASES,
@@ -69,8 +77,9 @@ def get_perimeter(session: Session, code_or_id: str) -> Perimeter:
     """A perimeter by its code, or by its numeric id (what the command line accepts)."""
     query = select(Perimeter).where(Perimeter.code == str(code_or_id).strip().lower())
     perimeter = session.exec(query).first()
-    if perimeter is None and str(code_or_id).isdigit():
-        perimeter = session.get(Perimeter, int(code_or_id))
+    given = str(code_or_id).strip()
+    if perimeter is None and given.isascii() and given.isdigit() and len(given) < 10:  # "²" is a digit too
+        perimeter = session.get(Perimeter, int(given))
     if perimeter is None:
         raise EvidenceError(N_("aucun périmètre « %(code)s »"), code=code_or_id)
     return perimeter
@@ -119,14 +128,13 @@ def _validated(session: Session, data: PerimeterData, current: Optional[Perimete
                                 lower=lower.code, code=current.code, field="built_on")
         built_on_id = lower.id
     values = {
-        "code": code, "name": data.name.strip()[:200], "description": (data.description or "").strip(),
+        "code": code, "name": bounded(data.name, MAX_NAME, N_("Nom"), "name"),
+        "description": bounded(data.description, MAX_DESCRIPTION, N_("Description"), "description"),
         "service_types": types, "framework_id": framework.id, "built_on_id": built_on_id, "phase": data.phase,
-        "evaluation_centre": (data.evaluation_centre or "").strip()[:200],
-        "qualification_reference": (data.qualification_reference or "").strip(),
+        "evaluation_centre": bounded(data.evaluation_centre, MAX_NAME, N_("Centre d'évaluation"), "evaluation_centre"),
+        "qualification_reference": bounded(data.qualification_reference, MAX_REFERENCE,
+                                           N_("Référence de la décision de qualification"), "qualification_reference"),
     }
-    if len(values["qualification_reference"]) > 100:
-        raise EvidenceError(N_("référence de la décision de qualification : plus de 100 caractères"),
-                            field="qualification_reference")
     values.update({name: getattr(data, name) for name in DATE_FIELDS})
     for name in DESCRIPTION_FIELDS:
         values[name] = (getattr(data, name) or "").strip()
@@ -285,7 +293,7 @@ def record_applicability(session: Session, actor: User, perimeter: Perimeter, re
     if requirement.framework_id != perimeter.framework_id:
         raise EvidenceError(N_("%(ref)s n’est pas un point du référentiel de ce périmètre"), ref=requirement.ref)
     lower = lower_layer(session, perimeter)
-    justification = (justification or "").strip()
+    justification = bounded(justification, MAX_JUSTIFICATION, N_("Justification"), "justification")
     derived = rules.derived_applicability(requirement.service_types, requirement.built_on_types,
                                           perimeter.service_types, lower.service_types if lower else [])
     if state == rules.NOT_APPLICABLE and derived.state == rules.NOT_APPLICABLE:
@@ -349,7 +357,7 @@ def set_verdict(session: Session, actor: User, perimeter: Perimeter, requirement
 
     A verdict speaks of coverage (of following, for a recommendation), never of applicability: excluding an
     item is the statement of applicability's business, under its own rules."""
-    justification = (justification or "").strip()
+    justification = bounded(justification, MAX_JUSTIFICATION, N_("Justification"), "justification")
     verdict = session.exec(select(Verdict).where(
         Verdict.perimeter_id == perimeter.id, Verdict.requirement_id == requirement.id
     )).first()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection, Iterable, Optional, Sequence
 
+from sqlalchemy import or_
 from sqlmodel import Session, select
 
 from evidence.core.text import fold, matches, sort_key
@@ -18,7 +19,7 @@ from evidence.data.models import Control, Evidence, Framework, Requirement, User
 from evidence.services.controls import can_edit_control
 from evidence.services.users import possible_owners
 
-KINDS = ("requirements", "controls", "evidence", "owners")
+KINDS = ("requirements", "controls", "evidence", "owners", "readers")
 MAX_QUERY = 100  # characters of a query that are read: no ref or title needs more
 DEFAULT_LIMIT = 20  # choices a picker shows at once; more means "refine your search"
 MAX_LIMIT = 50
@@ -108,6 +109,8 @@ def control_candidates(session: Session, actor: User, *, editable: bool = False,
 
 
 def evidence_candidates(session: Session) -> list[Choice]:
+    """Evidence by its ref and title only: its metadata, which everyone sees. Never its description, notes or
+    addresses, which are need-to-know (services.need_to_know): a search on them would tell what they hold."""
     rows = session.exec(select(Evidence.id, Evidence.ref, Evidence.title, Evidence.status).order_by(Evidence.ref)).all()
     return [Choice(id_, ref, title, status=status) for id_, ref, title, status in rows]
 
@@ -115,6 +118,13 @@ def evidence_candidates(session: Session) -> list[Choice]:
 def owner_candidates(session: Session, keep_id: Optional[int] = None) -> list[Choice]:
     """The people who can own (never an auditor), by name as a French reader orders names."""
     return [Choice(u.id, u.email, u.name, status=u.role) for u in possible_owners(session, keep_id)]
+
+
+def reader_candidates(session: Session, keep: Collection[int] = ()) -> list[Choice]:
+    """The people who can be named as readers of evidence: every active user (auditors too), and those named
+    already (`keep`) whatever they have become; by name."""
+    people = session.exec(select(User).where(or_(User.active, User.id.in_(list(keep) or [-1])))).all()
+    return [Choice(u.id, u.email, u.name, status=u.role) for u in sorted(people, key=lambda u: (sort_key(u.name), u.email))]
 
 
 def candidates(session: Session, actor: User, kind: str, *, editable: bool = False,
@@ -127,6 +137,8 @@ def candidates(session: Session, actor: User, kind: str, *, editable: bool = Fal
         return evidence_candidates(session)
     if kind == "owners":
         return owner_candidates(session, next(iter(keep), None))
+    if kind == "readers":
+        return reader_candidates(session, keep)
     raise ValueError(f"unknown picker kind {kind!r}")
 
 

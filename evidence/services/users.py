@@ -1,6 +1,8 @@
 """Users, passwords, login throttling and the access rules every route declares."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -13,10 +15,17 @@ from sqlalchemy import and_, delete, func, or_
 from sqlmodel import Session, select
 
 from evidence.core.errors import N_, EvidenceError
+from evidence.core.passwords import (  # noqa: F401  (validate_password, generate_password: the services' names)
+    DEFAULT_POLICY,
+    PasswordPolicy,
+    PasswordRefused,
+    generate_password,
+    validate_password,
+)
 from evidence.core.text import sort_key
 from evidence.core.vocabulary import LOCALES, OWNER_ROLES
 from evidence.data import audit
-from evidence.data.models import ROLES, LoginFailure, User, utcnow
+from evidence.data.models import ROLES, AuditEvent, LoginFailure, User, utcnow
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _dummy_hashes: dict[tuple, str] = {}
@@ -31,7 +40,6 @@ def _dummy_hash() -> str:
     return _dummy_hashes[parameters]
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD_LENGTH = 12
 
 
 class UserError(EvidenceError):
@@ -61,14 +69,9 @@ def check_password(user: Optional[User], password: str) -> bool:
     return True
 
 
-def validate_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(N_("le mot de passe doit comporter au moins %(n)s caractères"), n=MIN_PASSWORD_LENGTH,
-                        field="password")
-
-
-def generate_password() -> str:
-    return secrets.token_urlsafe(15)
+def _unusable_password_hash() -> str:
+    """The hash of a password nobody knows: an account whose owner has yet to choose one through his link."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 # --- User services (one transaction each, audited; the CLI and the admin pages both call them) -------
@@ -99,20 +102,33 @@ def get_user(session: Session, email: str) -> User:
     return user
 
 
-def create_user(session: Session, actor: audit.Actor, email: str, name: str, role: str, password: str) -> User:
+def create_user(session: Session, actor: audit.Actor, email: str, name: str, role: str,
+                password: Optional[str] = None, *, must_change: bool = False,
+                policy: PasswordPolicy = DEFAULT_POLICY) -> User:
+    """An account with the password given (`must_change`: one someone else chose, replaced at the first login), or
+    with none anybody knows (`invite_user` then hands its owner a link to choose one)."""
+    user = stage_user(session, actor, email, name, role, password, must_change, policy)
+    session.commit()
+    return user
+
+
+def stage_user(session: Session, actor: audit.Actor, email: str, name: str, role: str, password: Optional[str],
+               must_change: bool, policy: PasswordPolicy) -> User:
+    """create_user's work without the commit, for a service that does more in the same transaction."""
     email = normalise_email(email)
     check_role(role)
-    validate_password(password)
+    if password is not None:
+        validate_password(password, policy, email)
     name = (name or "").strip() or email.split("@")[0]
     if find_user(session, email):
         raise UserError(N_("un utilisateur a déjà l’adresse e-mail « %(email)s »"), email=email, field="email")
     user = User(
-        email=email, name=name[:200], role=role, password_hash=hash_password(password),
-        session_token=secrets.token_hex(16),
+        email=email, name=name[:200], role=role,
+        password_hash=hash_password(password) if password is not None else _unusable_password_hash(),
+        session_token=secrets.token_hex(16), must_change_password=must_change and password is not None,
     )
     session.add(user)
     audit.record(session, actor, "user.create", user, {"role": role, "name": user.name})
-    session.commit()
     return user
 
 
@@ -147,14 +163,27 @@ def set_active(session: Session, actor: audit.Actor, user: User, active: bool) -
     return user
 
 
-def set_password(session: Session, actor: audit.Actor, user: User, password: str) -> User:
-    validate_password(password)
-    user.password_hash = hash_password(password)
-    user.session_token = secrets.token_hex(16)
-    session.add(user)
-    audit.record(session, actor, "user.password_change", user)
+def set_password(session: Session, actor: audit.Actor, user: User, password: str, *, must_change: bool = False,
+                 policy: PasswordPolicy = DEFAULT_POLICY) -> User:
+    """Set a password someone other than the user chose (`evidence users set-password`): with `must_change`, the
+    user replaces it at his next login, since whoever typed it knows it. His sessions end."""
+    validate_password(password, policy, user.email)
+    stage_password(session, actor, user, password, must_change)
     session.commit()
     return user
+
+
+def stage_password(session: Session, actor: audit.Actor, user: User, password: str, must_change: bool,
+                   by_link: bool = False) -> None:
+    """A new password (already validated) in the caller's transaction, audited: the actor says who chose it (the
+    user himself, through the account page or a link, or someone else), the details how."""
+    user.password_hash = hash_password(password)
+    user.session_token = secrets.token_hex(16)  # every session of the account ends, copies of a cookie too
+    user.must_change_password = must_change
+    user.password_changed_at = utcnow()
+    session.add(user)
+    details = {"link": True} if by_link else {"must_change": True} if must_change else {}
+    audit.record(session, actor, "user.password_change", user, details)
 
 
 def _keep_one_admin(session: Session, user: User, losing: bool) -> None:
@@ -235,22 +264,56 @@ def set_locale(session: Session, user: User, locale: str) -> User:
 
 @dataclass(frozen=True)
 class ThrottleLimits:
-    per_account: int
-    per_address: int
+    per_pair: int  # failures for one typed e-mail from one address
+    per_address: int  # failures from one address, whatever was typed
+    per_account: int  # failures for one typed e-mail from every address but the account's last login address
     window: timedelta
+    secret: str = ""  # the instance secret: keys what login_failure keeps of the typed e-mail
 
 
-def is_throttled(session: Session, email: str, address: str, limits: ThrottleLimits) -> bool:
-    since = utcnow() - limits.window
-    by_account = session.exec(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.email == email, LoginFailure.at >= since)
-    ).one()
-    if by_account >= limits.per_account:
+def typed_email_digest(email: str, limits: ThrottleLimits) -> str:
+    """What login_failure keeps of a typed e-mail. People type passwords into that field, and throttling only
+    compares: a keyed hash, because a plain SHA-256 of "Hunter2" is one dictionary lookup for anyone who reads
+    the database or a backup, and the key (derived from the instance secret) is in neither."""
+    key = hmac.new(limits.secret.encode(), b"evidence login_failure.email", hashlib.sha256).digest()
+    return hmac.new(key, email.encode(), hashlib.sha256).hexdigest()
+
+
+def last_login_address(session: Session, user: User) -> Optional[str]:
+    """Where the account last logged in, from its latest "login" event (the trail is indexed by object)."""
+    details = session.exec(
+        select(AuditEvent.details).where(AuditEvent.object_type == "user", AuditEvent.object_id == user.email,
+                                         AuditEvent.action == "login").order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (details or {}).get("address")
+
+
+def is_throttled(session: Session, digest: str, address: str, usual: Optional[str], limits: ThrottleLimits) -> bool:
+    """Five failures lock the (account, address) pair, not the account: a stranger cannot lock its owner out. The
+    per-account limit, for guesses spread over many addresses, spares the owner's usual address (`usual`)."""
+    recent = select(func.count()).select_from(LoginFailure).where(LoginFailure.at >= utcnow() - limits.window)
+    if session.exec(recent.where(LoginFailure.email == digest, LoginFailure.address == address)).one() >= \
+            limits.per_pair:
         return True
-    by_address = session.exec(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.address == address, LoginFailure.at >= since)
-    ).one()
-    return by_address >= limits.per_address
+    if session.exec(recent.where(LoginFailure.address == address)).one() >= limits.per_address:
+        return True
+    return address != usual and session.exec(recent.where(LoginFailure.email == digest)).one() >= limits.per_account
+
+
+def throttling_recorded(session: Session, user: User, address: str, limits: ThrottleLimits) -> bool:
+    """Whether this account's throttling from this address is already in the trail for the current window: one
+    event says it, and a flood of refused attempts does not grow the permanent trail."""
+    recorded = session.exec(
+        select(AuditEvent.details).where(AuditEvent.object_type == "user", AuditEvent.object_id == user.email,
+                                         AuditEvent.action == "login.throttled",
+                                         AuditEvent.at >= utcnow() - limits.window)
+    ).all()
+    return any((details or {}).get("address") == address for details in recorded)
+
+
+def prune_login_failures(session: Session, limits: ThrottleLimits) -> None:
+    # Failures older than the window count for nothing; deleting them as logins come keeps the table small.
+    session.execute(delete(LoginFailure).where(LoginFailure.at < utcnow() - limits.window))
 
 
 @dataclass(frozen=True)
@@ -260,26 +323,31 @@ class LoginOutcome:
 
 
 def attempt_login(session: Session, email: str, password: str, address: str, limits: ThrottleLimits) -> LoginOutcome:
-    """Check a login; records the failure, the throttling or the success in the audit trail."""
+    """Check a login. Every failure is counted (login_failure keeps a keyed hash of what was typed); the audit
+    trail records failures and throttling only for an existing account, under that account's own e-mail, so the
+    text of a mistyped field — often a password — is kept nowhere."""
     email = (email or "").strip().lower()[:254]
     address = (address or "unknown")[:64]
-    if is_throttled(session, email, address, limits):
-        audit.record(session, None, "login.throttled", object_type="user", object_id=email, details={"address": address})
-        session.commit()
-        return LoginOutcome(None, throttled=True)
+    digest = typed_email_digest(email, limits)
     user = find_user(session, email)
+    if is_throttled(session, digest, address, user and last_login_address(session, user), limits):
+        if user is not None and not throttling_recorded(session, user, address, limits):
+            audit.record(session, None, "login.throttled", user, {"address": address})
+            session.commit()
+        return LoginOutcome(None, throttled=True)
+    prune_login_failures(session, limits)  # first, so that every writer takes these rows' locks in one order
     if not check_password(user, password) or not user.active:
-        session.add(LoginFailure(email=email, address=address))
-        details = {"address": address}
-        if user is not None and not user.active:
-            details["reason"] = "disabled"
-        audit.record(session, None, "login.failed", object_type="user", object_id=email, details=details)
+        session.add(LoginFailure(email=digest, address=address))
+        if user is not None:
+            details = {"address": address} if user.active else {"address": address, "reason": "disabled"}
+            audit.record(session, None, "login.failed", user, details)
         session.commit()
         return LoginOutcome(None)
     user.last_login_at = utcnow()
     session.add(user)
-    # A success clears the account's failures, so that a user who finally remembers is not locked later.
-    session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+    # The owner's typos from here are forgiven, not the failures from elsewhere: forgiving those would hand an
+    # attacker a fresh set of guesses every time the owner logs in, and reset the per-account count.
+    session.execute(delete(LoginFailure).where(LoginFailure.email == digest, LoginFailure.address == address))
     audit.record(session, user, "login", user, {"address": address})
     session.commit()
     return LoginOutcome(user)

@@ -6,7 +6,7 @@ from typing import Optional
 from sqlmodel import Session, select
 
 from evidence.core.errors import N_, EvidenceError
-from evidence.core.vocabulary import MAX_DESCRIPTION
+from evidence.core.vocabulary import MAX_JUSTIFICATION
 from evidence.data import audit
 from evidence.data.models import EntryWaiver, Perimeter, Requirement, User, utcnow
 
@@ -34,9 +34,9 @@ def set_waiver(session: Session, actor: User, perimeter: Perimeter, requirement:
     justification = justification.strip()
     if not justification:
         raise EvidenceError(N_("%(entry)s : une dispense doit être justifiée"), entry=entry_id, field="justification")
-    if len(justification) > MAX_DESCRIPTION:
+    if len(justification) > MAX_JUSTIFICATION:
         raise EvidenceError(N_("%(entry)s : justification de plus de %(limit)s caractères"), entry=entry_id,
-                            limit=MAX_DESCRIPTION, field="justification")
+                            limit=MAX_JUSTIFICATION, field="justification")
     before = waiver.justification if waiver else None
     waiver = waiver or EntryWaiver(perimeter_id=perimeter.id, requirement_id=requirement.id, entry_id=entry_id,
                                    justification=justification)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from contextlib import contextmanager
 
 from flask import (
@@ -19,7 +20,7 @@ from flask import (
 )
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -106,6 +107,7 @@ def init_app(app: Flask) -> None:
 
     app.before_request(refuse_nul_bytes)
     app.before_request(bind_session_to_browser)
+    app.before_request(end_expired_session)
     app.before_request(enforce_access)
     app.after_request(security_headers)
     app.context_processor(template_globals)
@@ -123,6 +125,47 @@ def refuse_nul_bytes():
 
 def browser_fingerprint() -> str:
     return hashlib.sha256(request.headers.get("User-Agent", "").encode()).hexdigest()[:32]
+
+
+def start_session(user) -> None:
+    """Log `user` in on a fresh session at login: bound to this browser, and timed from now (see
+    end_expired_session; a password change logs in again under the new token but keeps the login's time)."""
+    session.permanent = True
+    session["browser"] = browser_fingerprint()
+    session["login_at"] = session["seen_at"] = int(time.time())
+    login_user(user)
+
+
+def end_expired_session():
+    """A session ends SESSION_LIFETIME_MINUTES after its login however busy (a stolen cookie does not live for
+    ever) and after SESSION_IDLE_MINUTES unused. Judged here, on the session's own signed timestamps: the cookie's
+    expiry is the browser's to honour, and a copied cookie has none."""
+    if "_user_id" not in session or request.endpoint == "static":
+        return None
+    now = int(time.time())
+    config = current_app.config
+    login_at, seen_at = session.get("login_at"), session.get("seen_at")
+    if (isinstance(login_at, int) and isinstance(seen_at, int)
+            and now - login_at < config["SESSION_LIFETIME_MINUTES"] * 60
+            and now - seen_at < config["SESSION_IDLE_MINUTES"] * 60):
+        session["seen_at"] = now
+        return None
+    locale = session.get("locale")
+    logout_user()
+    session.clear()
+    if locale in LOCALES:
+        session["locale"] = locale
+    flash(_l("Votre session a expiré : reconnectez-vous."), "info")
+    view = current_app.view_functions.get(request.endpoint)
+    if view is None or getattr(view, "access_rule", None) == PUBLIC:
+        return None  # the login page itself, a link's page: shown, with the message
+    if request.method in READ_METHODS:
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.login"))  # what was posted is lost: the form is filled in again after login
+
+
+# What someone who must replace his password may still open: the page that replaces it, and the way out.
+WHILE_CHANGING_PASSWORD = frozenset({"auth.change_password", "auth.logout", "auth.set_locale", "static"})
 
 
 def bind_session_to_browser():
@@ -194,6 +237,9 @@ def enforce_access():
         if request.method in READ_METHODS:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(401)
+    if current_user.must_change_password and request.endpoint not in WHILE_CHANGING_PASSWORD:
+        # A password someone else set (an admin, the command line) is known to him: nothing else until replaced.
+        return redirect(url_for("auth.change_password"))
     if not rule.allows(current_user.role, request.method):
         abort(403)
     return None

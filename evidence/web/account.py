@@ -1,4 +1,5 @@
-"""Login, logout, the language switch and the account page (the e-mail digest's opt-out)."""
+"""Login, logout, the language switch, the account page (the e-mail digest's opt-out, the password change) and
+the page a one-time link opens to choose a password."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,14 +11,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from evidence import context as db
 from evidence.core.access import access, public
+from evidence.core.passwords import MAX_LENGTH, PasswordPolicy
 from evidence.core.vocabulary import ALL_ROLES
-from evidence.services import notifications
+from evidence.services import notifications, passwords
 from evidence.services import users as auth
-from evidence.web import LOCALES, browser_fingerprint, render_error
+from evidence.web import LOCALES, render_error, reported_errors, start_session
 from evidence.web.forms import EmptyForm
 
 bp = Blueprint("auth", __name__)  # endpoints auth.login, auth.logout, auth.account
@@ -32,19 +34,25 @@ class LoginForm(FlaskForm):
 def throttle_limits() -> auth.ThrottleLimits:
     config = current_app.config
     return auth.ThrottleLimits(
-        per_account=config["LOGIN_MAX_FAILURES"],
+        per_pair=config["LOGIN_MAX_FAILURES"],
         per_address=config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
+        per_account=config["LOGIN_MAX_FAILURES_PER_ACCOUNT"],
         window=timedelta(seconds=config["LOGIN_WINDOW_SECONDS"]),
+        secret=config["SECRET_KEY"],
     )
 
 
-def safe_next(target: str | None) -> str:
-    """Only a path on this site: never an absolute URL or a scheme-relative one (open redirect)."""
+def safe_next(target: str | None, default: str | None = None) -> str:
+    """Only a path on this site: never an absolute URL or a scheme-relative one (open redirect), nor one with a
+    control character (a CR/LF would split the Location header: the server refuses to send it, a 500). Anything
+    else leads to `default`, or the dashboard. Every redirect to a place the request names goes through here."""
+    if target and any(ord(c) < 32 or ord(c) == 127 for c in target):
+        target = None
     if target and target.startswith("/") and "\\" not in target:  # browsers read "/\\host" as "//host"
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and not target.startswith("//"):
             return target
-    return url_for("dashboard.index")
+    return default or url_for("dashboard.index")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -66,9 +74,9 @@ def login():
                 auth.set_locale(db.get_session(), outcome.user, chosen)  # the latest choice is the account's
             if outcome.user.locale in LOCALES:
                 session["locale"] = outcome.user.locale  # the account's language, wherever it was chosen
-            session.permanent = True
-            session["browser"] = browser_fingerprint()
-            login_user(outcome.user)
+            start_session(outcome.user)
+            if outcome.user.must_change_password:  # a password someone else set: replaced before anything else
+                return redirect(url_for("auth.change_password"))
             return redirect(safe_next(form.next.data))
         flash(_("Adresse e-mail ou mot de passe incorrect."), "error")
     return render_template("web/login.html", form=form)
@@ -115,3 +123,62 @@ def account():
         return redirect(url_for("auth.account"))
     return render_template("web/account.html", form=form, mail_configured=bool(current_app.config.get("SMTP_HOST")),
                            cadence=current_app.config["DIGEST_CADENCE"], hour=current_app.config["DIGEST_HOUR"])
+
+
+def password_policy() -> PasswordPolicy:
+    return PasswordPolicy.from_config(current_app.config)
+
+
+class NewPasswordFields:
+    password = PasswordField(_l("Nouveau mot de passe"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
+    confirm = PasswordField(_l("Nouveau mot de passe, encore"), validators=[
+        DataRequired(), EqualTo("password", message=_l("Les deux mots de passe ne sont pas identiques."))])
+
+
+class ChangePasswordForm(FlaskForm, NewPasswordFields):
+    current = PasswordField(_l("Mot de passe actuel"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
+
+
+class SetPasswordForm(FlaskForm, NewPasswordFields):
+    pass
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@access(*ALL_ROLES)
+def change_password():
+    """The account's own password change; also the one page open to someone whose password was set by another
+    (web.enforce_access sends him here)."""
+    user = current_user._get_current_object()
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        # A wrong current password counts as a failed login; too many, and the refusal says to wait.
+        with reported_errors(form=form) as outcome:
+            passwords.change_own_password(db.get_session(), user, form.current.data, form.password.data,
+                                          request.remote_addr or "", throttle_limits(), password_policy())
+        if outcome.ok:
+            login_user(user)  # this session goes on under the new session token; every other one has ended
+            flash(_("Votre mot de passe est changé. Vos autres sessions sont fermées."), "info")
+            return redirect(url_for("auth.account"))
+    return render_template("web/password_change.html", form=form, min_length=password_policy().min_length,
+                           forced=user.must_change_password)
+
+
+@bp.route("/password/set/<token>", methods=["GET", "POST"])
+@public
+def set_password(token: str):
+    """The page a one-time link opens: whoever holds the link chooses the account's password, once."""
+    session_db = db.get_session()
+    user = passwords.password_link_user(session_db, token)
+    if user is None:  # unknown, used or expired: one answer, so that links cannot be probed
+        return render_error(404, _("Ce lien n’est pas (ou plus) valable : il a déjà servi, il a expiré ou il est "
+                                   "incomplet. Demandez-en un nouveau à un administrateur."))
+    form = SetPasswordForm()
+    if form.validate_on_submit():
+        with reported_errors(form=form) as outcome:
+            done = passwords.set_password_with_link(session_db, token, form.password.data, password_policy())
+        if outcome.ok and done is not None:
+            logout_user()  # whoever was logged in in this browser: the new password is to be used at once
+            session.clear()
+            flash(_("Mot de passe enregistré : connectez-vous avec votre adresse e-mail et ce mot de passe."), "info")
+            return redirect(url_for("auth.login"))
+    return render_template("web/password_set.html", form=form, account=user, min_length=password_policy().min_length)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,11 +16,13 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from evidence import context as db
 from evidence.core.access import access
+from evidence.core.passwords import PasswordPolicy
 from evidence.core.vocabulary import COMPLIANCE_ROLES
 from evidence.data import audit
 from evidence.data.models import ROLES, AuditEvent, User
 from evidence.ops.verify import chain_words
 from evidence.presentation import labels
+from evidence.services import passwords
 from evidence.services import users as auth
 from evidence.web import confirm, reported_errors, say
 from evidence.web.forms import EmptyForm, choices
@@ -67,20 +69,39 @@ def _user_or_404(user_id: int) -> User:
 @bp.route("/users", methods=["GET", "POST"])
 @access("admin")
 def users():
-    session = db.get_session()
     form = NewUserForm()
     if form.validate_on_submit():
-        password = auth.generate_password()
         with reported_errors(form=form) as outcome:
-            user = auth.create_user(session, current_user, form.email.data, form.name.data, form.role.data, password)
+            link = passwords.invite_user(db.get_session(), current_user, form.email.data, form.name.data,
+                                         form.role.data, PasswordPolicy.from_config(current_app.config))
         if outcome.ok:
-            # Shown once, to the admin who hands it over; only its hash is kept.
-            flash(_("Compte %(email)s créé. Mot de passe initial : %(password)s", email=user.email, password=password), "secret")
-            return redirect(url_for("admin.users"))
+            return users_page(NewUserForm(formdata=None), link=link, created=True)
+    return users_page(form)
+
+
+def users_page(form: NewUserForm, link: passwords.PasswordLink | None = None, created: bool = False):
+    """The users page; after a creation or a new link, with the link shown this once (not put in a redirect's
+    flash: the session cookie would carry it). Nobody reads a password: the account's owner chooses his own."""
     return render_template(
-        "web/admin/users.html", users=auth.list_users(session), form=form,
+        "web/admin/users.html", users=auth.list_users(db.get_session()), form=form,
         role_form=RoleForm, active_form=EmptyForm(), role_labels=ROLE_LABELS, is_oneself=auth.is_oneself,
+        link=link, link_url=link and url_for("auth.set_password", token=link.token, _external=True), created=created,
     )
+
+
+@bp.route("/users/<int:user_id>/password-link", methods=["POST"])
+@access("admin")
+def password_link(user_id: int):
+    """A new one-time link for an account (forgotten password, expired link); earlier unused links stop working,
+    the current password keeps working until the link is used."""
+    if EmptyForm().validate_on_submit():
+        user = _user_or_404(user_id)
+        with reported_errors() as outcome:
+            link = passwords.issue_password_link(db.get_session(), current_user, user,
+                                                 PasswordPolicy.from_config(current_app.config))
+        if outcome.ok:
+            return users_page(NewUserForm(formdata=None), link=link)
+    return redirect(url_for("admin.users"))
 
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])

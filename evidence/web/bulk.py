@@ -2,7 +2,7 @@
 needed), the second, with `confirmed=1`, changes it all or nothing (services/bulk.py)."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -13,6 +13,7 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import Length
 
 from evidence import context as db
+from evidence.core import rules
 from evidence.core.access import access
 from evidence.core.text import sort_key
 from evidence.core.vocabulary import COMPLIANCE_ROLES
@@ -21,6 +22,7 @@ from evidence.presentation import labels
 from evidence.services import bulk
 from evidence.services.users import can_own, possible_owners
 from evidence.web import perimeter_or_404, reported_errors, say
+from evidence.web.account import safe_next
 from evidence.web.forms import EmptyForm, OwnerField, choices, flash_form_errors
 
 bp = Blueprint("bulk", __name__)
@@ -35,8 +37,7 @@ class BulkForm(EmptyForm):
 
     def back_url(self, default: str) -> str:
         """Where the list page was (its filters kept): a path of this site only."""
-        back = self.back.data or ""
-        return back if back.startswith("/") and not back.startswith("//") and "\\" not in back else default
+        return safe_next(self.back.data, default)
 
 
 class ApplicabilityBulkForm(BulkForm):
@@ -64,13 +65,14 @@ class OwnerBulkForm(BulkForm):
 
 def list_tools(session, kind: str, ids, people) -> dict:
     """What the controls and evidence lists offer a manager for the rows shown: the owner panel and, for evidence,
-    the review panel with the rows whose current version the manager uploaded (four eyes: named on the page)."""
+    the review panel with the rows whose current version the manager uploaded (four eyes: named on the page),
+    to those who may approve (separation of duties: not an admin, unless ADMIN_APPROVES)."""
     if current_user.role not in COMPLIANCE_ROLES:
         return {"bulk": None}
     back = request.full_path.rstrip("?")
     tools = {"owner": OwnerBulkForm(formdata=None, back=back), "own_uploads": set()}
     tools["owner"].fill_choices(session, people)
-    if kind == "evidence":
+    if kind == "evidence" and rules.duties.may_approve(current_user.role, admin_approves()):
         tools["review"] = ReviewBulkForm(formdata=None, back=back)
         latest = (select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
                   .where(EvidenceVersion.evidence_id.in_(list(ids) or [-1])).group_by(EvidenceVersion.evidence_id)
@@ -80,6 +82,11 @@ def list_tools(session, kind: str, ids, people) -> dict:
                                                      & (latest.c.number == EvidenceVersion.number))
             .where(EvidenceVersion.author_id == current_user.id)))
     return {"bulk": tools}
+
+
+def admin_approves() -> bool:
+    """The ADMIN_APPROVES setting of the current app, for the services that judge an approval."""
+    return rules.duties.admin_approves(current_app.config)
 
 
 def _run(form, default_back: str, action, page: dict):
@@ -137,7 +144,7 @@ def review():
     return _run(
         form, url_for("evidence.index", status="in_review"),
         lambda dry_run: bulk.review_many(session, current_user, form.items.data or [], operation,
-                                         form.comment.data, dry_run=dry_run),
+                                         form.comment.data, dry_run=dry_run, admin_approves=admin_approves()),
         {"title": _("Approuver des preuves") if operation == "approve" else _("Rejeter des preuves"),
          "words": labels.EVIDENCE_STATUS, "kind": "evidence", "note": form.comment.data,
          "summary": (_("Chaque preuve cochée sera approuvée, dans sa version actuelle.") if operation == "approve"

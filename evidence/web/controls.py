@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length, NumberRange
 from evidence import context as db
 from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
-from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
+from evidence.core.vocabulary import ALL_ROLES, MAX_DESCRIPTION, MAX_STATEMENT, MAX_TITLE, WRITER_ROLES
 from evidence.data.models import (
     CONTROL_CATEGORIES,
     CONTROL_STATUSES,
@@ -34,6 +34,7 @@ from evidence.presentation import labels
 from evidence.services.controls import (
     ControlData,
     can_edit_control,
+    check_statement,
     create_control,
     get_control,
     map_requirement,
@@ -44,6 +45,7 @@ from evidence.services.controls import (
 )
 from evidence.services.users import possible_owners
 from evidence.web import bulk, confirm, pickers, reported_errors
+from evidence.web.account import safe_next
 from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices, flash_form_errors
 from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
@@ -55,8 +57,8 @@ STATUS_LABELS = labels.capitalised(labels.CONTROL_STATUS)
 
 class ControlForm(VersionedForm):
     ref = StringField(_l("Référence"), validators=[DataRequired(), Length(max=40)], description=_l("ex. CTL-IAM-03"))
-    title = StringField(_l("Intitulé"), validators=[DataRequired(), Length(max=300)])
-    description = TextAreaField(_l("Description"), validators=[Length(max=20000)])
+    title = StringField(_l("Intitulé"), validators=[DataRequired(), Length(max=MAX_TITLE)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=MAX_DESCRIPTION)])
     category = SelectField(_l("Catégorie"), choices=choices(CATEGORY_LABELS.items()))
     status = SelectField(_l("État"), choices=choices(STATUS_LABELS.items()))
     owner = OwnerField(_l("Responsable"))
@@ -80,7 +82,7 @@ class ControlForm(VersionedForm):
 
 class MappingForm(EmptyForm):
     # The items (or, from an item's page, the control) are picked with a picker, read from the form as a list.
-    statement = TextAreaField(_l("Mise en œuvre"), validators=[Length(max=10000)],
+    statement = TextAreaField(_l("Mise en œuvre"), validators=[Length(max=MAX_STATEMENT)],
                               description=_l("Comment cette mesure satisfait ces points."))
 
 
@@ -156,9 +158,11 @@ def new():
         form.owner.data = current_user.id
     if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing
         with reported_errors(form=form) as outcome:
+            # The statement is checked before the control exists: a refused one leaves no control half-made.
+            statement = check_statement(request.form.get("statement", "")) if requirement is not None else ""
             control = create_control(session, current_user, form.data_object())
             if requirement is not None:
-                map_requirement(session, current_user, control, requirement, request.form.get("statement", ""))
+                map_requirement(session, current_user, control, requirement, statement)
         if outcome.ok:
             flash(_("Mesure %(ref)s créée.", ref=control.ref), "info")
             return redirect(url_for("controls.show", ref=control.ref))
@@ -195,7 +199,7 @@ def show(ref: str):
     if can_edit:
         # Searched without JavaScript (posted), or back from the confirmation (in the address): picks kept.
         given = request.form if pickers.searching() else request.args
-        mapping_form.statement.data = given.get("statement", "")[:10000]
+        mapping_form.statement.data = given.get("statement", "")[:MAX_STATEMENT]
         item_picker = pickers.build("requirements", "requirements", given.getlist("requirements"),
                                     exclude=[requirement.ref for _m, requirement, _f in mappings])
     return render_template(
@@ -301,7 +305,8 @@ def _map_from_item(form: MappingForm):
     """The item page's "Associer": the control picked (none is preselected) mapped to that one item."""
     session = db.get_session()
     next_url = request.form.get("next", "")
-    next_url = next_url if next_url.startswith("/requirements/") else url_for("requirements.index")
+    home = url_for("requirements.index")
+    next_url = safe_next(next_url, home) if next_url.startswith("/requirements/") else home
     if not form.validate_on_submit():
         flash_form_errors(form)
         return redirect(next_url)

@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, Length
 
 from evidence import context as db
 from evidence import jobs
+from evidence.core import rules
 from evidence.core.access import access
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, RENDERED_DOSSIER_STATUSES
 from evidence.data.models import Dossier, Perimeter, User
@@ -19,7 +20,7 @@ from evidence.dossier.diff import changes as compute_changes
 from evidence.dossier.generate import file_name, offered_pdf, queue, render_again
 from evidence.presentation import labels
 from evidence.presentation.changes import describe, register_word, status_word
-from evidence.services import dossier_signoff
+from evidence.services import dossier_signoff, need_to_know
 from evidence.services.perimeters import get_perimeter
 from evidence.web import reported_errors
 from evidence.web.clock import request_today
@@ -58,7 +59,7 @@ def _dossier_or_404(dossier_id: int) -> tuple[Dossier, Perimeter]:
 
 
 def _start_render(item: Dossier) -> None:
-    jobs.render_dossier(item.id, jobs.app_settings(current_app))
+    jobs.render_dossier(item.id)  # the id only: the consumer has its own settings (see jobs)
 
 
 @bp.app_template_global()
@@ -94,7 +95,8 @@ def _approve_form(item: Dossier, approvals: list) -> ApproveForm | None:
     """The approval form when the current user may approve this version in one of the functions still open."""
     functions = db.approver_functions()
     open_functions = [f for f in functions
-                      if dossier_signoff.refusal(current_user, item, approvals, f, functions) is None]
+                      if dossier_signoff.refusal(current_user, item, approvals, f, functions,
+                                                 rules.duties.admin_approves(current_app.config)) is None]
     if not open_functions:
         return None
     form = ApproveForm()
@@ -116,12 +118,14 @@ def show(dossier_id: int):
     item, perimeter = _dossier_or_404(dossier_id)
     author = session.get(User, item.author_id) if item.author_id else None
     approvals = dossier_signoff.approvals(session, item)
-    downloads = [(kind, offered_pdf(item, kind)) for kind in PDF_KINDS]
+    # A PDF carrying evidence content its reader may not read is offered to nobody but those who may read it all.
+    withheld = need_to_know.dossier_unreadable(session, current_user, item.snapshot or {})
+    downloads = [] if withheld else [(kind, offered_pdf(item, kind)) for kind in PDF_KINDS]
     return render_template(
         "web/dossiers/show.html", item=item, perimeter=perimeter, author=author, approvals=approvals,
         approve_form=_approve_form(item, approvals), previous=_previous(session, item),
         downloads=[(kind, pdf, file_name(perimeter.code, item, kind)) for kind, pdf in downloads if pdf],
-        offered=offered_pdf(item), file_name=file_name(perimeter.code, item),
+        offered=not withheld and offered_pdf(item), file_name=file_name(perimeter.code, item), withheld=withheld,
         can_render_again=item.status == "failed" and current_user.role in COMPLIANCE_ROLES,
         needed=dossier_signoff.SIGNOFF.APPROVALS_NEEDED,
     )
@@ -137,7 +141,8 @@ def approve(dossier_id: int):
     form.function.choices = choices((f, f) for f in functions)
     if form.validate_on_submit():
         with reported_errors() as outcome:
-            dossier_signoff.approve(session, current_user, item, form.function.data, functions=functions)
+            dossier_signoff.approve(session, current_user, item, form.function.data, functions=functions,
+                                    admin_approves=rules.duties.admin_approves(current_app.config))
         if outcome.ok:
             if item.approved_at is not None:
                 flash(_("Version %(n)d approuvée par deux personnes : elle est figée ; la version définitive est en "
@@ -177,6 +182,8 @@ def download(dossier_id: int):
     pdf = offered_pdf(item, which)
     if pdf is None:
         abort(404)
+    if need_to_know.dossier_unreadable(db.get_session(), current_user, item.snapshot or {}):
+        abort(403)
     response = send_file(db.get_store().open(pdf[0]), mimetype="application/pdf", as_attachment=True,
                          download_name=file_name(perimeter.code, item, which), conditional=False, etag=False)
     response.headers["X-Content-Type-Options"] = "nosniff"

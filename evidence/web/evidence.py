@@ -35,7 +35,7 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
-from evidence.services import notifications, search
+from evidence.services import need_to_know, notifications, search
 from evidence.services.evidence import (
     EvidenceData,
     EvidenceInvalid,
@@ -46,18 +46,20 @@ from evidence.services.evidence import (
     create_evidence,
     entries_of,
     get_evidence,
+    own_work,
     review,
     update_evidence,
 )
 from evidence.services.perimeters import list_perimeters
 from evidence.services.uploads import safe_filename
 from evidence.services.users import possible_owners
-from evidence.web import bulk, confirm, pickers, reported_errors, say, select_locale
+from evidence.web import bulk, confirm, evidence_readers, pickers, reported_errors, say, select_locale
 from evidence.web.clock import request_today
 from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
 from evidence.web.listing import MAX_ID, by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
+evidence_readers.register(bp)  # need-to-know: who may read an evidence, named by its owner or a manager
 
 KIND_LABELS = labels.EVIDENCE_KIND
 STATUS_LABELS = labels.capitalised(labels.EVIDENCE_STATUS)
@@ -240,8 +242,10 @@ def index():
         .order_by(Control.ref)
     ):
         controls[evidence_id].append(ref)
+    readable = need_to_know.readable_ids(session, current_user, [evidence for evidence, _owner in page.rows])
     return render_template(
         "web/evidence/index.html", page=page, controls=controls, today=today, freshness=rules.freshness,
+        readable=readable,
         statuses=STATUS_LABELS, kinds=KIND_LABELS, freshness_labels=FRESHNESS_LABELS,
         **(lists := filter_choices(session)), **bulk.list_tools(session, "evidence", ids, lists["owners"]),
     )
@@ -326,11 +330,12 @@ def show(ref: str):
     ):
         entry = next((e for e in requirement.expected_evidence or [] if e["id"] == answer.entry_id), {})
         answers.append((answer.entry_id, labels.entry_text(entry, locale)))
-    current_author = versions[0][0].author_id if versions else None
+    facts = evidence_readers.page_facts(session, evidence)  # need-to-know: the content shown only to its readers
     return render_template(
         "web/evidence/show.html", evidence=evidence, versions=versions, controls=controls, requirements=requirements,
-        users=users, perimeters=perimeters, answers=answers, can_edit=can_edit_evidence(current_user, evidence),
-        can_review=can_review(current_user) and current_author != current_user.id,
+        users=users, perimeters=perimeters, answers=answers, **facts,
+        can_edit=can_edit_evidence(current_user, evidence) and facts["readable"],
+        can_review=can_review(current_user, bulk.admin_approves()) and current_user.id not in own_work(session, evidence),
         version_form=VersionForm(), review_form=ReviewForm(version=evidence.version),
         freshness=rules.freshness(evidence.valid_until, request_today()), freshness_labels=FRESHNESS_LABELS,
         next_renewal=notifications.next_renewal_of(session, evidence),
@@ -343,8 +348,8 @@ def show(ref: str):
 def edit(ref: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
-    if not can_edit_evidence(current_user, evidence):
-        abort(403)
+    if not can_edit_evidence(current_user, evidence) or not need_to_know.can_read(session, current_user, evidence):
+        abort(403)  # the form shows the description: who may not read it may not edit it either
     form = EvidenceForm(obj=evidence) if request.method == "GET" else EvidenceForm()
     form.fill_choices(session, evidence)
     if request.method == "GET":
@@ -362,9 +367,13 @@ def edit(ref: str):
             select(EvidenceAnswer.entry_id).where(EvidenceAnswer.evidence_id == evidence.id)))
     _offer_answers(session, form)
     if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing
+        status_before = evidence.status
         with refused_on(form) as outcome:
             update_evidence(session, current_user, evidence, form.data_object(session), form.expected_version())
-        if outcome.ok:
+        if outcome.ok and evidence.status != status_before:  # a change to what its review vouched for
+            flash(_("Preuve enregistrée ; ces changements portent sur ce que sa revue attestait : elle repasse en "
+                    "brouillon et doit être de nouveau soumise à la revue."), "info")
+        elif outcome.ok:
             flash(_("Preuve enregistrée."), "info")
             return redirect(url_for("evidence.show", ref=evidence.ref))
     return render_template("web/evidence/form.html", form=form, evidence=evidence, **form.pickers())
@@ -375,6 +384,8 @@ def edit(ref: str):
 def new_version(ref: str):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
+    if not need_to_know.can_read(session, current_user, evidence):
+        abort(403)  # who may not read the evidence does not replace its content
     form = VersionForm()
     if form.validate_on_submit():
         stream, filename = _upload(form.file)
@@ -403,7 +414,8 @@ def review_action(ref: str, action: str):
         if (confirmation := _confirm_review(evidence, action, form.comment.data or "")):
             return confirmation
         with reported_errors() as outcome:
-            review(session, current_user, evidence, action, form.comment.data, form.expected_version())
+            review(session, current_user, evidence, action, form.comment.data, form.expected_version(),
+                   admin_approves=bulk.admin_approves())
         if outcome.ok:
             flash(_("%(ref)s : %(status)s.", ref=evidence.ref, status=STATUS_LABELS[evidence.status]), "info")
     return redirect(url_for("evidence.show", ref=evidence.ref))
@@ -413,7 +425,7 @@ def _confirm_review(evidence: Evidence, action: str, comment: str):
     """Rejecting, or sending approved evidence back to draft, undoes a review: asked first (an empty reason for
     a rejection is refused by the review itself, with nothing to confirm)."""
     back = url_for("evidence.show", ref=evidence.ref)
-    if action == "reject" and comment.strip() and can_review(current_user):
+    if action == "reject" and comment.strip() and can_review(current_user, bulk.admin_approves()):
         return confirm.ask(_("Rejeter %(ref)s « %(title)s » ?", ref=evidence.ref, title=evidence.title),
                            consequence=_("Motif donné à son responsable : %(comment)s", comment=comment.strip()),
                            action=_("Rejeter"), back=back)
@@ -429,6 +441,8 @@ def _confirm_review(evidence: Evidence, action: str, comment: str):
 def download(ref: str, number: int):
     session = db.get_session()
     evidence = _evidence_or_404(ref)
+    if not need_to_know.can_read(session, current_user, evidence):
+        abort(403)  # need-to-know: its classification, owner and named readers decide
     version = session.exec(select(EvidenceVersion).where(
         EvidenceVersion.evidence_id == evidence.id, EvidenceVersion.number == number
     )).first() or abort(404)

@@ -18,6 +18,8 @@ from evidence.core.errors import EvidenceError
 from evidence.core.vocabulary import (
     ALL_ROLES,
     COMPLIANCE_ROLES,
+    MAX_DESCRIPTION,
+    MAX_TITLE,
     OPEN_ACTION_STATUSES,
     OPEN_FINDING_STATUSES,
     WRITER_ROLES,
@@ -72,10 +74,10 @@ def _requirement_id(session, perimeter, ref: str, field: str):
 class FindingForm(EmptyForm):
     severity = SelectField(_l("Gravité"), choices=choices(labels.SEVERITY.items()))
     requirement = StringField(_l("Point du référentiel"), validators=[Length(max=50)], description=_l("ex. 12.4.a"))
-    text = TextAreaField(_l("Constat"), validators=[DataRequired(), Length(max=20000)])
+    text = TextAreaField(_l("Constat"), validators=[DataRequired(), Length(max=MAX_DESCRIPTION)])
     raised_on = DateField(_l("Relevé le"), validators=[Optional()])
     due_date = DateField(_l("Échéance"), validators=[Optional()])
-    response = TextAreaField(_l("Réponse du prestataire"), validators=[Length(max=20000)])
+    response = TextAreaField(_l("Réponse du prestataire"), validators=[Length(max=MAX_DESCRIPTION)])
     status = SelectField(_l("État"), choices=choices(labels.FINDING_STATUS.items()))
 
     def data_object(self, session, perimeter) -> FindingData:
@@ -86,8 +88,8 @@ class FindingForm(EmptyForm):
 
 
 class ActionForm(EmptyForm):
-    title = StringField(_l("Action"), validators=[DataRequired(), Length(max=300)])
-    description = TextAreaField(_l("Description"), validators=[Length(max=20000)])
+    title = StringField(_l("Action"), validators=[DataRequired(), Length(max=MAX_TITLE)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=MAX_DESCRIPTION)])
     owner = OwnerField(_l("Responsable"))
     due_date = DateField(_l("Échéance"), validators=[Optional()])
     status = SelectField(_l("État"), choices=choices(labels.ACTION_STATUS.items()))

@@ -14,7 +14,15 @@ from wtforms.validators import DataRequired, Length, Optional
 from evidence import context as db
 from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, PERIMETER_DOCUMENT_ROLES
+from evidence.core.vocabulary import (
+    ALL_ROLES,
+    COMPLIANCE_ROLES,
+    MAX_DESCRIPTION,
+    MAX_JUSTIFICATION,
+    MAX_NAME,
+    MAX_REFERENCE,
+    PERIMETER_DOCUMENT_ROLES,
+)
 from evidence.data.models import SERVICE_TYPES, Evidence, EvidencePerimeter, Framework, Perimeter
 from evidence.presentation import labels
 from evidence.services import perimeter_documents
@@ -48,17 +56,17 @@ assert tuple(DESCRIPTION_LABELS) == DESCRIPTION_FIELDS
 
 class PerimeterForm(VersionedForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)], description=_l("ex. iaas-fr1 ; utilisé par la ligne de commande"))
-    name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField(_l("Description"), validators=[Length(max=20000)])
+    name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=MAX_NAME)])
+    description = TextAreaField(_l("Description"), validators=[Length(max=MAX_DESCRIPTION)])
     service_types = CheckboxesField(_l("Types de service"), choices=choices((t, t) for t in SERVICE_TYPES))
     framework = SelectField(_l("Référentiel"))
     built_on = SelectField(_l("Bâti sur (socle qualifié)"))
     phase = SelectField(_l("Phase"), choices=choices(PHASE_LABELS.items()))
-    evaluation_centre = StringField(_l("Centre d'évaluation"), validators=[Length(max=200)])
+    evaluation_centre = StringField(_l("Centre d'évaluation"), validators=[Length(max=MAX_NAME)])
     request_filed_on = DateField(_l("Demande déposée le"), validators=[Optional()])
     evaluation_started_on = DateField(_l("Évaluation commencée le"), validators=[Optional()])
     qualified_on = DateField(_l("Qualifié le"), validators=[Optional()])
-    qualification_reference = StringField(_l("Référence de la décision de qualification"), validators=[Length(max=100)],
+    qualification_reference = StringField(_l("Référence de la décision de qualification"), validators=[Length(max=MAX_REFERENCE)],
                                           description=_l("numéro de la décision de l’ANSSI"))
     qualification_expires_on = DateField(_l("Qualification valable jusqu'au"), validators=[Optional()])
     next_surveillance_on = DateField(_l("Prochain audit de surveillance"), validators=[Optional()])
@@ -109,7 +117,7 @@ class DocumentForm(EmptyForm):
 
 class ApplicabilityForm(VersionedForm):
     state = SelectField(_l("Applicabilité"), choices=choices(STATE_LABELS.items()))
-    justification = TextAreaField(_l("Justification"), validators=[Length(max=5000)],
+    justification = TextAreaField(_l("Justification"), validators=[Length(max=MAX_JUSTIFICATION)],
                                   description=_l("Obligatoire pour un point non applicable ou hérité."))
 
 

@@ -25,7 +25,8 @@ from evidence.web import select_locale
 bp = Blueprint("pickers", __name__, url_prefix="/pickers")
 
 # The words a status code is shown with, per kind of choice (an owner is shown with his e-mail instead).
-STATUS_WORDS = {"requirements": labels.KIND, "controls": labels.CONTROL_STATUS, "evidence": labels.EVIDENCE_STATUS}
+STATUS_WORDS = {"requirements": labels.KIND, "controls": labels.CONTROL_STATUS, "evidence": labels.EVIDENCE_STATUS,
+                "readers": labels.ROLE}
 
 
 @dataclass
@@ -135,6 +136,13 @@ def controls():
 @access(*WRITER_ROLES)
 def evidence():
     return _answer("evidence")
+
+
+@bp.route("/readers")
+@access(*WRITER_ROLES)
+def readers():
+    # The people an owner (or a manager) may name as readers of classified evidence: anyone active.
+    return _answer("readers")
 
 
 @bp.route("/owners")

@@ -12,7 +12,7 @@ from sqlmodel import select
 from evidence import catalogue
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
+from evidence.core.vocabulary import ALL_ROLES, MAX_STATEMENT, WRITER_ROLES
 from evidence.data.models import (
     REQUIREMENT_KINDS,
     SERVICE_TYPES,
@@ -127,7 +127,7 @@ def show(framework: str, ref: str):
     return render_template(
         "web/requirements/show.html", framework=fw, requirement=requirement, trail=trail, related=related,
         controls=controls, control_picker=control_picker, can_map=can_map,
-        statement=given.get("statement", "")[:10000], standing=_standing(session, fw, requirement),
+        statement=given.get("statement", "")[:MAX_STATEMENT], standing=_standing(session, fw, requirement),
         status_labels=labels.STATUS, control_statuses=labels.capitalised(labels.CONTROL_STATUS),
         evidence_statuses=labels.capitalised(labels.EVIDENCE_STATUS),
         freshness_labels=labels.capitalised(labels.FRESHNESS), applicability_labels=labels.APPLICABILITY,

@@ -13,7 +13,15 @@ from wtforms.validators import Optional as Blank
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
+from evidence.core.vocabulary import (
+    ALL_ROLES,
+    COMPLIANCE_ROLES,
+    MAX_CITY,
+    MAX_JUSTIFICATION,
+    MAX_LINE,
+    MAX_NAME,
+    MAX_REFERENCE,
+)
 from evidence.data.models import (
     ChangeNotice,
     DataLocation,
@@ -40,20 +48,20 @@ bp = Blueprint("sovereignty", __name__, url_prefix="/perimeters/<code>/sovereign
 
 class SeatForm(EmptyForm):
     kind = SelectField(_l("Siège"), choices=choices(labels.SEAT.items()))
-    address = StringField(_l("Adresse"), validators=[Length(max=300)])
-    city = StringField(_l("Ville"), validators=[Length(max=100)])
+    address = StringField(_l("Adresse"), validators=[Length(max=MAX_LINE)])
+    city = StringField(_l("Ville"), validators=[Length(max=MAX_CITY)])
     country = StringField(_l("Pays (ISO)"), validators=[DataRequired(), Length(max=2)], description=_l("ex. FR"))
 
 
 class HolderForm(EmptyForm):
-    name = StringField(_l("Détenteur"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Détenteur"), validators=[DataRequired(), Length(max=MAX_NAME)])
     country = StringField(_l("Pays du siège (ISO)"), validators=[DataRequired(), Length(max=2)])
     kind = SelectField(_l("Nature"), choices=choices([("direct", _l("Détention directe")), ("ultimate", _l("Entité contrôlante ultime"))]))
     capital = StringField(_l("Capital (%)"), default="0", validators=[Length(max=10)])
     voting = StringField(_l("Droits de vote (%)"), default="0", validators=[Length(max=10)])
     veto = BooleanField(_l("Droit de veto"))
     board_majority = BooleanField(_l("Nomme la majorité du conseil"))
-    notes = TextAreaField(_l("Notes"), validators=[Length(max=5000)])
+    notes = TextAreaField(_l("Notes"), validators=[Length(max=MAX_JUSTIFICATION)])
 
 
 def assessed(value):
@@ -62,17 +70,17 @@ def assessed(value):
 
 
 class SubcontractorForm(EmptyForm):
-    name = StringField(_l("Sous-traitant"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Sous-traitant"), validators=[DataRequired(), Length(max=MAX_NAME)])
     country = StringField(_l("Pays du siège (ISO)"), validators=[DataRequired(), Length(max=2)])
-    service = StringField(_l("Prestation"), validators=[Length(max=300)])
-    contract_ref = StringField(_l("Référence du contrat"), validators=[Length(max=100)])
+    service = StringField(_l("Prestation"), validators=[Length(max=MAX_LINE)])
+    contract_ref = StringField(_l("Référence du contrat"), validators=[Length(max=MAX_REFERENCE)])
     data_access = BooleanField(_l("Peut techniquement accéder aux données des commanditaires"))
     technical_data_access = SelectField(
         _l("Peut techniquement accéder aux données techniques"), coerce=assessed,
         choices=choices([("", _l("— à évaluer —")), ("yes", _l("oui")), ("no", _l("non"))]),
         description=_l("identités, SDN, journaux, annuaire, certificats, configuration des accès"))
-    access_justification = TextAreaField(_l("Pourquoi il ne peut pas accéder à ces données"), validators=[Length(max=5000)])
-    parent_name = StringField(_l("Société qui le détient ou le contrôle"), validators=[Length(max=200)])
+    access_justification = TextAreaField(_l("Pourquoi il ne peut pas accéder à ces données"), validators=[Length(max=MAX_JUSTIFICATION)])
+    parent_name = StringField(_l("Société qui le détient ou le contrôle"), validators=[Length(max=MAX_NAME)])
     parent_country = StringField(_l("Pays de cette société (ISO)"), validators=[Length(max=2)])
     parent_capital = StringField(_l("Capital qu'elle détient (%)"), default="0", validators=[Length(max=10)])
     parent_voting = StringField(_l("Droits de vote qu'elle détient (%)"), default="0", validators=[Length(max=10)],
@@ -83,27 +91,27 @@ class SubcontractorForm(EmptyForm):
     parent_de_facto = BooleanField(_l("Détermine en fait les décisions des assemblées générales (L233-3 I 3°)"))
     parent_board_power = BooleanField(_l("Nomme ou révoque la majorité des dirigeants (L233-3 I 4°)"))
     qualified = BooleanField(_l("Qualifié SecNumCloud"))
-    qualification_decision = StringField(_l("Numéro de la décision de qualification"), validators=[Length(max=100)])
+    qualification_decision = StringField(_l("Numéro de la décision de qualification"), validators=[Length(max=MAX_REFERENCE)])
     qualification_date = DateField(_l("Date de la décision de qualification"), validators=[Blank()])
     own_skills = BooleanField(_l("Autonomie d'exploitation par les compétences propres du prestataire"))
-    autonomy_arrangements = TextAreaField(_l("Dispositions d'autonomie"), validators=[Length(max=5000)],
+    autonomy_arrangements = TextAreaField(_l("Dispositions d'autonomie"), validators=[Length(max=MAX_JUSTIFICATION)],
                                           description=_l("équipe interne, miroir des mises à jour, séquestre du code source…"))
-    alternatives = TextAreaField(_l("Sociétés tierces alternatives (une par ligne)"), validators=[Length(max=5000)],
+    alternatives = TextAreaField(_l("Sociétés tierces alternatives (une par ligne)"), validators=[Length(max=MAX_JUSTIFICATION)],
                                  description=_l("au moins deux, à défaut de compétences propres (19.6.d)"))
     perimeters = SelectMultipleField(_l("Périmètres servis (aucun : tous)"), coerce=int)
 
 
 class ForeignLinkForm(EmptyForm):
-    body = StringField(_l("Gouvernement ou organisme public"), validators=[DataRequired(), Length(max=200)])
+    body = StringField(_l("Gouvernement ou organisme public"), validators=[DataRequired(), Length(max=MAX_NAME)])
     country = StringField(_l("Pays (ISO)"), validators=[DataRequired(), Length(max=2)])
-    nature = TextAreaField(_l("Nature du lien"), validators=[Length(max=5000)])
-    assessment = TextAreaField(_l("Évaluation"), validators=[Length(max=5000)],
+    nature = TextAreaField(_l("Nature du lien"), validators=[Length(max=MAX_JUSTIFICATION)])
+    assessment = TextAreaField(_l("Évaluation"), validators=[Length(max=MAX_JUSTIFICATION)],
                                description=_l("Vide : lien non évalué, ce qui est un écart (19.6.e)."))
     assessed_on = DateField(_l("Évalué le"), validators=[Blank()])
 
 
 class NoLinkForm(EmptyForm):
-    statement = TextAreaField(_l("Déclaration"), validators=[Length(max=5000)],
+    statement = TextAreaField(_l("Déclaration"), validators=[Length(max=MAX_JUSTIFICATION)],
                               default=_l("Le prestataire n'entretient aucun lien avec un gouvernement ou un organisme "
                                          "public étranger."))
 
@@ -111,7 +119,7 @@ class NoLinkForm(EmptyForm):
 class ChangeForm(EmptyForm):
     kind = SelectField(_l("Nature du changement"), choices=choices(labels.CHANGE_KIND.items()))
     changed_on = DateField(_l("Date du changement"), validators=[DataRequired()])
-    description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=2000)])
+    description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=sovereignty.MAX_CHANGE)])
     perimeters = SelectMultipleField(_l("Périmètres concernés (aucun : tous)"), coerce=int)
 
 
@@ -119,7 +127,7 @@ class NoticeForm(EmptyForm):
     sent_on = DateField(_l("Commanditaires informés le"), validators=[DataRequired()])
     scope = SelectField(_l("Commanditaires informés"), choices=choices([("perimeter", _l("ceux de ce périmètre")),
                                                                         ("all", _l("tous ceux que le changement concerne"))]))
-    means = StringField(_l("Moyen"), validators=[Length(max=300)], description=_l("lettre recommandée, avenant, portail…"))
+    means = StringField(_l("Moyen"), validators=[Length(max=MAX_LINE)], description=_l("lettre recommandée, avenant, portail…"))
 
 
 class SiteForm(EmptyForm):
@@ -141,7 +149,7 @@ class DataForm(EmptyForm):
 class OperationForm(EmptyForm):
     operation = SelectField(_l("Opération"), choices=choices(labels.OPERATION.items()))
     country = StringField(_l("Réalisée depuis (ISO)"), validators=[DataRequired(), Length(max=2)])
-    allowed_operations = TextAreaField(_l("Opérations permises depuis ce pays"), validators=[Length(max=5000)],
+    allowed_operations = TextAreaField(_l("Opérations permises depuis ce pays"), validators=[Length(max=MAX_JUSTIFICATION)],
                                        description=_l("Obligatoire pour un support hors UE (19.2.e)."))
 
 

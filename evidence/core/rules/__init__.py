@@ -2,9 +2,12 @@
 
 Views, the command line and the dossier call them (`from evidence.core import rules; rules.item_status(...)`);
 tests call them directly with tables of cases. One module per question the compliance team asks:
-applicability, coverage (and readiness), freshness, evidence_review, overdue, renewal, sovereignty.
+applicability, coverage (and readiness), duties, freshness, evidence_review, overdue, renewal, signoff, sovereignty.
 """
-from evidence.core.rules import signoff  # noqa: F401  (the four eyes on a dossier: rules.signoff.check_approval)
+from evidence.core.rules import (
+    duties,  # noqa: F401  (separation of duties: rules.duties.may_approve)
+    signoff,  # noqa: F401  (the four eyes on a dossier: rules.signoff.check_approval)
+)
 from evidence.core.rules.applicability import (
     APPLICABILITY_STATES,
     APPLICABLE,
@@ -64,7 +67,14 @@ from evidence.core.rules.coverage import (
     readiness,
     usable,
 )
-from evidence.core.rules.evidence_review import REVIEW_TRANSITIONS, review_transition
+from evidence.core.rules.evidence_review import (
+    PROVING_FIELDS,
+    REVIEW_TRANSITIONS,
+    REVIEWED_STATUSES,
+    proving_changes,
+    review_transition,
+    status_after_edit,
+)
 from evidence.core.rules.freshness import EXPIRED, EXPIRING, EXPIRING_DAYS, VALID, freshness
 from evidence.core.rules.overdue import action_overdue, finding_overdue, past_due
 from evidence.core.rules.renewal import (
@@ -118,7 +128,8 @@ __all__ = [
     "LOWER_LAYER", "NO_EXCLUSION", "NO_LOWER_LAYER", "NOT_APPLICABLE", "RECOMMENDATION", "SERVICE_TYPE", "UNKNOWN_STATE",
     "ApplicabilityRefused", "ItemApplicability", "ItemNature", "decision_basis", "derived_applicability",
     "effective_applicability", "exclusion_allowed",
-    "REVIEW_TRANSITIONS", "review_transition",
+    "PROVING_FIELDS", "REVIEW_TRANSITIONS", "REVIEWED_STATUSES", "proving_changes", "review_transition",
+    "status_after_edit",
     "EXPIRED", "EXPIRING", "EXPIRING_DAYS", "VALID", "freshness",
     "action_overdue", "finding_overdue", "past_due",
     "RENEWAL_LEAD_DAYS", "RENEWAL_MONTHS", "Renewal", "add_months", "next_renewal", "renewal_base", "renewal_due",

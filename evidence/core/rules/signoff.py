@@ -2,26 +2,29 @@
 
 A rendered version is a draft until two distinct people, each in a distinct one of the configured functions
 (by default the RSSI and the management), have approved it; the second approval freezes it. Only the
-compliance roles approve; nobody approves a version that is not a rendered draft, nor one already approved.
+compliance managers approve (administrators too when ADMIN_APPROVES is on: rules.duties); nobody approves a
+version that is not a rendered draft, nor one already approved.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from evidence.core.vocabulary import COMPLIANCE_ROLES
+from evidence.core.rules.duties import held_back_admin
+from evidence.core.rules.duties import may_approve as duties_may_approve
 
 APPROVALS_NEEDED = 2  # four eyes
 
 # Why an approval is refused (the service turns them into messages).
 NOT_AN_APPROVER = "not_an_approver"  # the role may not approve
+ADMIN_SEPARATED = "admin_separated"  # an administrator, while the separation of duties holds (ADMIN_APPROVES off)
 NOT_A_DRAFT = "not_a_draft"  # queued, rendering or failed: there is no rendered draft to approve
 ALREADY_APPROVED = "already_approved"  # frozen: nothing is added after the second approval
 UNKNOWN_FUNCTION = "unknown_function"  # not one of the configured functions
 TOO_FEW_FUNCTIONS = "too_few_functions"  # the settings name fewer functions than approvals are needed
 SAME_PERSON = "same_person"  # this person has approved this version already
 SAME_FUNCTION = "same_function"  # someone has approved this version in this function already
-SIGNOFF_REFUSALS = (NOT_AN_APPROVER, NOT_A_DRAFT, ALREADY_APPROVED, UNKNOWN_FUNCTION, TOO_FEW_FUNCTIONS,
+SIGNOFF_REFUSALS = (NOT_AN_APPROVER, ADMIN_SEPARATED, NOT_A_DRAFT, ALREADY_APPROVED, UNKNOWN_FUNCTION, TOO_FEW_FUNCTIONS,
                     SAME_PERSON, SAME_FUNCTION)
 
 
@@ -49,12 +52,12 @@ def approver_functions(setting: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def may_approve(role: str) -> bool:
-    return role in COMPLIANCE_ROLES
+def may_approve(role: str, admin_approves: bool = False) -> bool:
+    return duties_may_approve(role, admin_approves)
 
 
 def check_approval(role: str, user_id: Optional[int], function: str, status: str, approved: bool,
-                   approvals: Iterable[Approval], functions: Sequence[str]) -> None:
+                   approvals: Iterable[Approval], functions: Sequence[str], admin_approves: bool = False) -> None:
     """Nothing when this approval may be given, else SignoffRefused with the code of the rule it breaks.
 
     `status` is the version's (a rendered draft is "draft"), `approved` whether it was frozen already (a final
@@ -63,8 +66,8 @@ def check_approval(role: str, user_id: Optional[int], function: str, status: str
         raise SignoffRefused(ALREADY_APPROVED)
     if status != "draft":
         raise SignoffRefused(NOT_A_DRAFT)
-    if not may_approve(role):
-        raise SignoffRefused(NOT_AN_APPROVER)
+    if not may_approve(role, admin_approves):
+        raise SignoffRefused(ADMIN_SEPARATED if held_back_admin(role, admin_approves) else NOT_AN_APPROVER)
     if len(functions) < APPROVALS_NEEDED:
         raise SignoffRefused(TOO_FEW_FUNCTIONS)
     if function not in functions:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from evidence.core.errors import N_
+from evidence.data.instance_files import make_folder
 from evidence.data.storage.base import (
     BlobStore,
     StorageError,
@@ -20,7 +21,9 @@ from evidence.data.storage.base import (
 )
 
 ORPHAN_AGE_SECONDS = 60 * 60
-BLOB_MODE = 0o440  # blobs are immutable: nobody, owner included, should write to one by accident
+# Blobs are immutable: nobody, owner included, should write to one by accident; and evidence may be confidential:
+# nobody but the owner reads one (data.instance_files), nor lists the folders that name them by their hash.
+BLOB_MODE = 0o400
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -34,14 +37,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _make_dirs(path: Path) -> None:
     """mkdir -p that also fsyncs the parent of each folder it creates, so the new entry survives a crash."""
-    if path.is_dir():
-        return
-    _make_dirs(path.parent)
-    try:
-        path.mkdir()
-    except FileExistsError:  # a concurrent put made it
-        return
-    _fsync_dir(path.parent)
+    make_folder(path, lambda folder: _fsync_dir(folder.parent))
 
 
 def _sorted_entries(folder: Path, directories: bool) -> list[str]:

@@ -12,7 +12,8 @@ from sqlmodel import Session, select
 from evidence.core import clock
 from evidence.core.errors import N_, EvidenceError
 from evidence.core.rules import one_month_after
-from evidence.core.vocabulary import CHANGE_KINDS
+from evidence.core.text import bounded
+from evidence.core.vocabulary import CHANGE_KINDS, MAX_JUSTIFICATION, MAX_LINE, MAX_NAME
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -50,7 +51,7 @@ class ForeignLinkData:
 def save_foreign_link(session: Session, actor, data: ForeignLinkData, link: Optional[ForeignPublicLink] = None,
                       today: Optional[date] = None, notify: bool = True) -> ForeignPublicLink:
     day = clock.today(today)
-    body = (data.body or "").strip()[:200]
+    body = bounded(data.body, MAX_NAME, N_("Gouvernement ou organisme public"), "body")
     if not body:
         raise EvidenceError(N_("organisme : nommez le gouvernement ou l’organisme public étranger"), field="body")
     code = country(data.country, N_("pays"))
@@ -58,13 +59,13 @@ def save_foreign_link(session: Session, actor, data: ForeignLinkData, link: Opti
         raise EvidenceError(N_("pays : %(country)s est un État membre de l’Union ; ce registre recense les liens avec "
                                "des gouvernements ou organismes publics hors Union (19.6.e)"), country=code,
                             field="country")
-    assessment = (data.assessment or "").strip()
+    assessment = bounded(data.assessment, MAX_JUSTIFICATION, N_("Évaluation"), "assessment")
     assessed_on = data.assessed_on or (day if assessment else None)
     if assessed_on and not assessment:
         raise EvidenceError(N_("évaluation : une date d’évaluation est donnée sans évaluation"), field="assessment")
     if assessed_on and assessed_on > day:
         raise EvidenceError(N_("date d’évaluation : la date donnée est dans le futur"), field="assessed_on")
-    values = {"body": body, "country": code, "nature": (data.nature or "").strip(), "assessment": assessment,
+    values = {"body": body, "country": code, "nature": bounded(data.nature, MAX_JUSTIFICATION, N_("Nature du lien"), "nature"), "assessment": assessment,
               "assessed_on": assessed_on}
     created = link is None
     changes = plain(audit.diff(link, values) if link else values)
@@ -97,7 +98,8 @@ def declare_no_foreign_links(session: Session, actor, statement: str = "",
         session.delete(old)
     declaration = ForeignLinkDeclaration(declared_by_id=actor.id if isinstance(actor, User) else None,
                                          declared_by=who(actor)[:254], declared_on=clock.today(today),
-                                         statement=(statement or "").strip())
+                                         statement=bounded(statement, MAX_JUSTIFICATION, N_("Déclaration"),
+                                                           "statement"))
     session.add(declaration)
     session.flush()
     audit.record(session, actor, "sovereignty.foreign_link_declaration.create", object_type="foreign_link_declaration",
@@ -166,7 +168,7 @@ def add_notice(session: Session, actor, change: SovereigntyChange, perimeter: Op
         raise EvidenceError(N_("périmètre : le changement n° %(number)s ne concerne pas %(code)s"), number=change.id,
                             code=perimeter.code, field="scope")
     notice = ChangeNotice(change_id=change.id, perimeter_id=perimeter.id if perimeter else None, sent_on=sent_on,
-                          means=(means or "").strip()[:300])
+                          means=bounded(means, MAX_LINE, N_("Moyen"), "means"))
     session.add(notice)
     session.flush()
     late = (sent_on - one_month_after(change.changed_on)).days

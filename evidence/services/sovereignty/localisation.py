@@ -7,8 +7,9 @@ from typing import Optional
 from flask_babel import gettext as _
 from sqlmodel import Session, select
 
-from evidence.core.errors import N_, EvidenceError, Message
-from evidence.core.vocabulary import DATA_CATEGORIES, OPERATIONS
+from evidence.core.errors import N_, EvidenceError
+from evidence.core.text import bounded
+from evidence.core.vocabulary import DATA_CATEGORIES, MAX_JUSTIFICATION, OPERATIONS
 from evidence.data import audit
 from evidence.data.models import (
     DataLocation,
@@ -29,16 +30,6 @@ from evidence.services.sovereignty.registers import (
 SITE_KIND_MAX, SITE_CITY_MAX, SITE_NAME_MAX, SITE_ROLE_MAX = 60, 100, 120, 500
 
 
-def _bounded(value, limit: int, label: str, field: str) -> str:
-    """A text field stripped, or the refusal naming the field (`label`, an N_ message id) and its limit (never
-    cut silently)."""
-    text = (value or "").strip()
-    if len(text) > limit:
-        raise EvidenceError(N_("%(label)s : %(n)s caractères, %(limit)s au plus"), label=Message(label), n=len(text),
-                            limit=limit, field=field)
-    return text
-
-
 def add_site(session: Session, actor, perimeter: Perimeter, kind: str, city: str, country_code: str,
              name: str = "", role: str = "") -> Site:
     """A site of the perimeter: its kind, where it is, its own name ("PAR-2") and what it does for the perimeter
@@ -46,10 +37,10 @@ def add_site(session: Session, actor, perimeter: Perimeter, kind: str, city: str
     if not (kind or "").strip():
         raise EvidenceError(N_("nature du site : obligatoire (centre de données, site de sauvegarde, SOC…)"),
                             field="kind")
-    site = Site(perimeter_id=perimeter.id, kind=_bounded(kind, SITE_KIND_MAX, N_("nature du site"), "kind"),
-                city=_bounded(city, SITE_CITY_MAX, N_("ville"), "city"), country=country(country_code, N_("pays")),
-                name=_bounded(name, SITE_NAME_MAX, N_("nom du site"), "name"),
-                role=_bounded(role, SITE_ROLE_MAX, N_("rôle du site"), "role"))
+    site = Site(perimeter_id=perimeter.id, kind=bounded(kind, SITE_KIND_MAX, N_("nature du site"), "kind"),
+                city=bounded(city, SITE_CITY_MAX, N_("ville"), "city"), country=country(country_code, N_("pays")),
+                name=bounded(name, SITE_NAME_MAX, N_("nom du site"), "name"),
+                role=bounded(role, SITE_ROLE_MAX, N_("rôle du site"), "role"))
     session.add(site)
     audit.record(session, actor, "sovereignty.site.create", perimeter,
                  {"kind": site.kind, "city": site.city, "country": site.country, "name": site.name, "role": site.role})
@@ -89,7 +80,8 @@ def add_operation(session: Session, actor, perimeter: Perimeter, operation: str,
         raise EvidenceError(N_("opération : « %(operation)s » inconnue (l’une de : %(operations)s)"),
                             operation=operation, operations=", ".join(OPERATIONS), field="operation")
     row = OperationLocation(perimeter_id=perimeter.id, operation=operation, country=country(country_code, N_("pays")),
-                            allowed_operations=(allowed_operations or "").strip())
+                            allowed_operations=bounded(allowed_operations, MAX_JUSTIFICATION,
+                                                       N_("Opérations permises depuis ce pays"), "allowed_operations"))
     session.add(row)
     audit.record(session, actor, "sovereignty.operation.create", perimeter,
                  {"operation": operation, "country": row.country, "allowed_operations": row.allowed_operations})

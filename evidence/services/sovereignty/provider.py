@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 
 from evidence.core import clock, rules
 from evidence.core.errors import N_, EvidenceError
-from evidence.core.vocabulary import SEAT_KINDS
+from evidence.core.text import bounded
+from evidence.core.vocabulary import MAX_CITY, MAX_JUSTIFICATION, MAX_LINE, MAX_NAME, MAX_REFERENCE, SEAT_KINDS
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -45,10 +46,11 @@ def set_seat(session: Session, actor, kind: str, country_code: str, city: str = 
         raise EvidenceError(N_("siège : « %(kind)s » inconnu (l’un de : %(kinds)s)"), kind=kind,
                             kinds=", ".join(SEAT_KINDS), field="kind")
     code = country(country_code, N_("pays"))
+    city, address = bounded(city, MAX_CITY, N_("ville"), "city"), bounded(address, MAX_LINE, N_("Adresse"), "address")
     seat = session.exec(select(Seat).where(Seat.kind == kind)).first()
     before = seat.country if seat else None
     seat = seat or Seat(kind=kind, country=code)
-    seat.country, seat.city, seat.address, seat.updated_at = code, city.strip()[:100], address.strip()[:300], utcnow()
+    seat.country, seat.city, seat.address, seat.updated_at = code, city, address, utcnow()
     session.add(seat)
     audit.record(session, actor, "sovereignty.seat", object_type="seat", object_id=kind,
                  details={"country": code, "city": seat.city, "before": before})
@@ -82,10 +84,12 @@ def save_holder(session: Session, actor, data: HolderData, holder: Optional[Shar
     all_holders = list(session.exec(select(Shareholder)))
     before = rules.check_shareholding([holder_facts(h) for h in all_holders], members)
     values = {
-        "name": data.name.strip()[:200], "country": country(data.country, N_("pays")), "kind": data.kind,
+        "name": bounded(data.name, MAX_NAME, N_("Détenteur"), "name"), "country": country(data.country, N_("pays")),
+        "kind": data.kind,
         "capital_bp": percent_to_bp(data.capital, N_("capital"), "capital"),
         "voting_bp": percent_to_bp(data.voting, N_("droits de vote"), "voting"),
-        "veto": bool(data.veto), "board_majority": bool(data.board_majority), "notes": (data.notes or "").strip(),
+        "veto": bool(data.veto), "board_majority": bool(data.board_majority),
+        "notes": bounded(data.notes, MAX_JUSTIFICATION, N_("Notes"), "notes"),
     }
     created = holder is None
     changes = audit.diff(holder, values) if holder else values
@@ -140,18 +144,19 @@ class SubcontractorData:
 
 def subcontractor_values(data: SubcontractorData, today: date) -> dict:
     """The register row a form or the demo describes, or the refusal naming the field."""
-    name = (data.name or "").strip()[:200]
+    name = bounded(data.name, MAX_NAME, N_("Sous-traitant"), "name")
     if not name:
         raise EvidenceError(N_("sous-traitant : un sous-traitant doit être nommé"), field="name")
     if data.technical_data_access is None:
         raise EvidenceError(N_("accès aux données techniques : %(name)s — évaluez s’il peut techniquement obtenir les "
                                "données techniques (identités, SDN, journaux, annuaire, certificats, configuration "
                                "des accès)"), name=name, field="technical_data_access")
-    justification = (data.access_justification or "").strip()
+    justification = bounded(data.access_justification, MAX_JUSTIFICATION,
+                            N_("Pourquoi il ne peut pas accéder à ces données"), "access_justification")
     if not (data.data_access and data.technical_data_access) and not justification:
         raise EvidenceError(N_("justification : %(name)s — dites pourquoi il ne peut pas accéder aux données "
                                "(justification requise)"), name=name, field="access_justification")
-    parent_name = (data.parent_name or "").strip()[:200]
+    parent_name = bounded(data.parent_name, MAX_NAME, N_("Société qui le détient ou le contrôle"), "parent_name")
     parent = {"parent_capital_bp": percent_to_bp(data.parent_capital, N_("capital de la société mère"),
                                                  "parent_capital"),
               "parent_voting_bp": percent_to_bp(data.parent_voting, N_("droits de vote de la société mère"),
@@ -166,7 +171,8 @@ def subcontractor_values(data: SubcontractorData, today: date) -> dict:
     if parent["parent_voting_bp"] + parent["largest_other_voting_bp"] > 10000:
         raise EvidenceError(N_("plus forte part d’un autre associé : ajoutée aux droits de vote de la société mère, "
                                "elle dépasse la totalité des droits de vote"), field="largest_other_voting")
-    decision = (data.qualification_decision or "").strip()[:100] if data.qualified else ""
+    decision = bounded(data.qualification_decision, MAX_REFERENCE, N_("Numéro de la décision de qualification"),
+                       "qualification_decision") if data.qualified else ""
     qualified_on = data.qualification_date if data.qualified else None
     if data.qualified and not decision:
         raise EvidenceError(N_("référence de qualification : %(name)s est déclaré qualifié SecNumCloud ; donnez le "
@@ -176,27 +182,30 @@ def subcontractor_values(data: SubcontractorData, today: date) -> dict:
                                "la décision"), name=name, field="qualification_date")
     if qualified_on and qualified_on > today:
         raise EvidenceError(N_("date de qualification : la date donnée est dans le futur"), field="qualification_date")
-    arrangements = (data.autonomy_arrangements or "").strip()
+    arrangements = bounded(data.autonomy_arrangements, MAX_JUSTIFICATION, N_("Dispositions d'autonomie"),
+                           "autonomy_arrangements")
     if data.own_skills and not arrangements:
         raise EvidenceError(N_("dispositions d’autonomie : décrivez les compétences propres qui garantissent "
                                "l’autonomie d’exploitation (équipe, miroir des mises à jour, séquestre du code "
                                "source…)"), field="autonomy_arrangements")
-    alternatives = names(data.alternatives)
+    given = data.alternatives if isinstance(data.alternatives, str) else "\n".join(data.alternatives or ())
+    alternatives = names(bounded(given, MAX_JUSTIFICATION, N_("Sociétés tierces alternatives (une par ligne)"),
+                                 "alternatives"))
     if any(a.casefold() == name.casefold() for a in alternatives):
         raise EvidenceError(N_("sociétés tierces alternatives : %(name)s ne peut être sa propre alternative"), name=name,
                             field="alternatives")
-    if any(len(a) > 200 for a in alternatives):
+    if any(len(a) > MAX_NAME for a in alternatives):
         raise EvidenceError(N_("sociétés tierces alternatives : un nom par ligne, 200 caractères au plus"),
                             field="alternatives")
     return {
-        "name": name, "country": country(data.country, N_("pays")), "service": (data.service or "").strip()[:300],
+        "name": name, "country": country(data.country, N_("pays")), "service": bounded(data.service, MAX_LINE, N_("Prestation"), "service"),
         "data_access": bool(data.data_access), "technical_data_access": bool(data.technical_data_access),
         "access_justification": justification, "parent_name": parent_name,
         "parent_country": (country(data.parent_country, N_("pays de la société mère"), "parent_country")
                            if parent_name else ""), **parent,
         "qualified": bool(data.qualified), "qualification_decision": decision, "qualification_date": qualified_on,
         "own_skills": bool(data.own_skills), "alternatives": alternatives, "autonomy_arrangements": arrangements,
-        "contract_ref": (data.contract_ref or "").strip()[:100],
+        "contract_ref": bounded(data.contract_ref, MAX_REFERENCE, N_("Référence du contrat"), "contract_ref"),
     }
 
 

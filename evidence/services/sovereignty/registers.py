@@ -2,6 +2,7 @@
 matters to customers recorded in the register of changes, with the "inform customers" action it plans (19.6.f)."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -75,7 +76,11 @@ def stored_words(make):
 def percent_to_bp(value, label: str, field: str) -> int:
     """Basis points from the percentage typed in the form field `field`, named `label` (an N_ message id)."""
     try:
-        bp = round(float(str(value).replace(",", ".").replace("%", "").strip() or 0) * 100)
+        number = float(str(value)[:40].replace(",", ".").replace("%", "").strip() or 0)
+        if not math.isfinite(number):  # "inf", "nan", "1e999": no share of a capital
+            raise ValueError(value)
+        # Out of range is said before multiplying: 1e308 × 100 is no longer a finite number.
+        bp = round(number * 100) if 0 <= number <= 100 else -1
     except ValueError:
         raise EvidenceError(N_("%(label)s : « %(value)s » n’est pas un pourcentage"), label=Message(label), value=value,
                             field=field) from None
