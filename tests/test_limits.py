@@ -185,7 +185,9 @@ def _service_calls():
     from datetime import date
 
     from evidence.core import vocabulary as V
-    from evidence.services import controls, findings, perimeters, sovereignty, waivers
+    from evidence.dossier import generate
+    from evidence.services import controls, findings, perimeters, sovereignty, users, waivers
+    from evidence.services import evidence as evidence_items
 
     def control(**fields):
         return lambda s, w, text: controls.create_control(s, w.manager, controls.ControlData(
@@ -263,6 +265,14 @@ def _service_calls():
         "change description": (sovereignty.MAX_CHANGE, "description", lambda s, w, text: sovereignty.save_change(
             s, w.manager, sovereignty.ChangeData("legal", date(2026, 1, 5), text))),
         "notice means": (V.MAX_LINE, "means", change_notice),
+        "user name": (V.MAX_NAME, "name", lambda s, w, text: users.create_user(
+            s, None, f"u{len(text)}@example.org", text, "contributor")),
+        "review comment": (V.MAX_JUSTIFICATION, "comment", lambda s, w, text: evidence_items.review(
+            s, w.manager, evidence_items.create_evidence(s, w.manager, evidence_items.EvidenceData(
+                title="Lien", kind="link", control_ids=[w.control.id]), url="https://soc.example.internal/"),
+            "submit", text)),
+        "dossier marking": (V.MAX_MARKING, "marking", lambda s, w, text: generate.queue(
+            s, w.manager, w.perimeter, "fr", False, text, date(2026, 1, 5), organisation="")),
         "allowed operations": (V.MAX_JUSTIFICATION, "allowed_operations", lambda s, w, text: sovereignty.add_operation(
             s, w.manager, w.perimeter, "support_l1", "FR", text, notify=False)),
     }

@@ -71,3 +71,4 @@ MAX_NAME = 200  # a person, a company, a public body, a perimeter (the columns' 
 MAX_REFERENCE = 100  # a contract's or a decision's number
 MAX_LINE = 300  # one line of free text: an address, a service, how customers were told
 MAX_CITY = 100
+MAX_MARKING = 80  # the protection marking printed on every page of a dossier

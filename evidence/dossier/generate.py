@@ -14,7 +14,8 @@ from sqlmodel import Session, select
 
 from evidence.core import clock
 from evidence.core.errors import N_, EvidenceError, Message
-from evidence.core.vocabulary import RENDERED_DOSSIER_STATUSES
+from evidence.core.text import bounded
+from evidence.core.vocabulary import MAX_MARKING, RENDERED_DOSSIER_STATUSES
 from evidence.data import audit
 from evidence.data.models import Dossier, Perimeter, User, utcnow
 from evidence.dossier import history
@@ -65,7 +66,8 @@ def queue(session: Session, actor, perimeter: Perimeter, lang: str, attach: bool
     typed for every page, else `default_marking` (the DOSSIER_MARKING setting, empty by default: a protection
     mention is the organisation's to choose, never the tool's)."""
     checked_language(lang)
-    options = {"attach_evidence": bool(attach), "marking": (marking or "").strip() or (default_marking or "").strip()}
+    marking = bounded(marking, MAX_MARKING, N_("Mention sur chaque page"), "marking")
+    options = {"attach_evidence": bool(attach), "marking": marking or (default_marking or "").strip()}
     snapshot = take_snapshot(session, perimeter, today, options, organisation=organisation)
     # Need-to-know: what the person queueing may not read is named in the dossier but neither attached, nor
     # bundled, nor its address printed (decided here, before the manifest's SHA-256 is fixed).

@@ -15,9 +15,8 @@ from sqlmodel import Session, select
 
 from evidence.core import rules
 from evidence.core.errors import N_, EvidenceError, Message, check_version
-from evidence.core.vocabulary import (
-    COMPLIANCE_ROLES,
-)
+from evidence.core.text import bounded
+from evidence.core.vocabulary import COMPLIANCE_ROLES, MAX_JUSTIFICATION
 from evidence.data import audit
 from evidence.data.links import replace_links
 from evidence.data.models import (
@@ -334,7 +333,7 @@ def record_review(session: Session, actor: User, evidence: Evidence, action: str
                   expected_version: Optional[int] = None, *, admin_approves: bool = False) -> Evidence:
     """`review` in the caller's transaction (a bulk review commits once, or not at all)."""
     check_version(evidence, expected_version)
-    comment = (comment or "").strip()
+    comment = bounded(comment, MAX_JUSTIFICATION, N_("Commentaire"), "comment")
     if action in ("approve", "reject"):
         if rules.duties.held_back_admin(getattr(actor, "role", ""), admin_approves):
             raise EvidenceError(ADMIN_DOES_NOT_APPROVE, ref=evidence.ref)

@@ -22,8 +22,8 @@ from evidence.core.passwords import (  # noqa: F401  (validate_password, generat
     generate_password,
     validate_password,
 )
-from evidence.core.text import sort_key
-from evidence.core.vocabulary import LOCALES, OWNER_ROLES
+from evidence.core.text import bounded, sort_key
+from evidence.core.vocabulary import LOCALES, MAX_NAME, OWNER_ROLES
 from evidence.data import audit
 from evidence.data.models import ROLES, AuditEvent, LoginFailure, User, utcnow
 
@@ -119,11 +119,11 @@ def stage_user(session: Session, actor: audit.Actor, email: str, name: str, role
     check_role(role)
     if password is not None:
         validate_password(password, policy, email)
-    name = (name or "").strip() or email.split("@")[0]
+    name = bounded(name, MAX_NAME, N_("Nom"), "name") or email.split("@")[0][:MAX_NAME]
     if find_user(session, email):
         raise UserError(N_("un utilisateur a déjà l’adresse e-mail « %(email)s »"), email=email, field="email")
     user = User(
-        email=email, name=name[:200], role=role,
+        email=email, name=name, role=role,
         password_hash=hash_password(password) if password is not None else _unusable_password_hash(),
         session_token=secrets.token_hex(16), must_change_password=must_change and password is not None,
     )
