@@ -51,6 +51,20 @@ def dossier_marking() -> str:
     return current_app.config["DOSSIER_MARKING"] or ""
 
 
+def admin_approves() -> bool:
+    """The ADMIN_APPROVES setting (separation of duties), for the services that judge an approval."""
+    from evidence.core import rules
+
+    return rules.duties.admin_approves(current_app.config)
+
+
+def password_policy():
+    """The password policy of the settings (PASSWORD_MIN_LENGTH, PASSWORD_LINK_HOURS), for web and CLI."""
+    from evidence.core.passwords import PasswordPolicy
+
+    return PasswordPolicy.from_config(current_app.config)
+
+
 def approver_functions() -> tuple[str, ...]:
     """The functions a dossier version is approved in (DOSSIER_APPROVER_FUNCTIONS, `;`-separated)."""
     from evidence.core import rules

@@ -99,8 +99,12 @@ def render_dossier(dossier_id: int, former_settings: dict | None = None) -> None
     app = running_app()
     with app.app_context(), db.session_scope(app) as session:
         item = session.get(Dossier, dossier_id)
-        if item is None or item.status not in ("queued", "rendering"):
-            return  # already done, or removed: a re-delivered task does nothing
+        if item is None:  # a consumer on another database than the app that queued it: said, not silent
+            app.logger.warning("dossier %s: no such dossier in this worker's database; check its DATABASE_URL",
+                               dossier_id)
+            return
+        if item.status not in ("queued", "rendering"):
+            return  # already done: a re-delivered task does nothing
         try:
             render_stored(session, storage.get_store(app), item, settings=context.dossier_settings())
         except Exception:

@@ -33,6 +33,7 @@ PG_URL = os.environ.get("EVIDENCE_TEST_DATABASE_URL")
 PASSWORD = "correct horse battery staple"
 DEMO_DAY = date(2026, 6, 15)  # the day the demo provider's dates are computed from
 DEMO_DOMAIN = "nuage-souverain.example"
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 32  # every test app's SECRET_KEY (make_app)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -149,7 +150,7 @@ def make_app(instance, database_url, **config):
     return create_app({
         "INSTANCE_PATH": str(instance),
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "SECRET_KEY": TEST_SECRET_KEY,
         "TESTING": True,
         **config,
     })

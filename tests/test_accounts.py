@@ -64,7 +64,9 @@ def test_an_admin_creating_an_account_never_sees_a_password_that_works(app, clie
 
     owner = app.test_client()
     assert owner.get(path).status_code == 200
+    owner.post("/locale/en", data={"csrf_token": csrf_token(owner, path), "next": path})  # she reads English
     assert choose(owner, path).headers["Location"].startswith("/login")
+    assert "Log in" in owner.get("/login").get_data(as_text=True)  # her language kept past the fresh session
     assert login(owner, "eve@example.org", NEW_PASSWORD).status_code == 302
     assert owner.get("/").status_code == 200
     assert app.test_client().get(path).status_code == 404  # used: it served once
@@ -278,3 +280,11 @@ def test_a_session_without_its_clocks_is_ended(client, users, login_as):
     with client.session_transaction() as session:
         del session["login_at"]  # a cookie from before the lifetime existed, or one put together by hand
     assert client.get("/").headers["Location"].startswith("/login")
+
+
+def test_a_generated_password_meets_the_minimum_length_setting():
+    """`evidence init` with no password generates one: as long as the policy asks, even past its 20 characters."""
+    from evidence.core.passwords import PasswordPolicy, generate_password, validate_password
+
+    for length in (8, 12, 21, 24, 64, 128):
+        validate_password(generate_password(length), PasswordPolicy(min_length=length))

@@ -32,7 +32,7 @@ from evidence.services import users as auth
 from tests.conftest import TINY_CATALOGUE, seed_tiny_perimeter
 from tests.english import refused
 
-from .conftest import PASSWORD, fresh_database, make_app
+from .conftest import PASSWORD, TEST_SECRET_KEY, fresh_database, make_app
 
 DAY = date(2026, 6, 15)
 
@@ -360,7 +360,7 @@ def newer_schema(dest: Path) -> str:
     manifest = json.loads(path.read_text())
     manifest["alembic_revision"] = "9999"
     # A genuine backup of a newer version of this instance: its manifest is authenticated by the same key.
-    path.write_text(json.dumps(authenticate(manifest, manifest_key("test-secret-key-" + "x" * 32))))
+    path.write_text(json.dumps(authenticate(manifest, manifest_key(TEST_SECRET_KEY))))
     return "revision 9999) is newer than this version of the product"
 
 

@@ -19,9 +19,9 @@ from evidence.ops.manifest import authenticate, key_id, manifest_key, sha256_fil
 from tests.english import english
 from tests.test_backup import assert_untouched, cli, kind_of, source, target, target_url, writable  # noqa: F401
 
-from .conftest import make_app
+from .conftest import TEST_SECRET_KEY, make_app
 
-KEY = manifest_key("test-secret-key-" + "x" * 32)  # conftest.make_app's SECRET_KEY
+KEY = manifest_key(TEST_SECRET_KEY)
 SQLITE_TRIGGER = ("CREATE TRIGGER promote AFTER UPDATE OF last_login_at ON \"user\" "
                   "BEGIN UPDATE \"user\" SET role = 'admin' WHERE id = NEW.id; END")
 PG_TRIGGER = [

@@ -30,13 +30,14 @@ def dossier_pdf(tiny_files):  # noqa: F811
     return tiny_files, snapshot, render(tiny_files, snapshot, False)
 
 
-def forged_bundle(bundle, tmp_path):
-    """What someone editing a bundle does: one evidence file swapped, the manifest updated to match, and the
-    unsigned PDF's recorded manifest hash updated too. Everything inside the zip agrees."""
+def forged_bundle(bundle, tmp_path, **changes):
+    """What someone editing a bundle does: one evidence file swapped, the manifest updated to match (and given
+    `changes`), and the unsigned PDF's recorded manifest hash updated too. Everything inside the zip agrees."""
     with zipfile.ZipFile(bundle) as archive:
         manifest = json.loads(archive.read("manifest.json"))
     name = manifest["files"][0]["path"]
     manifest["files"][0]["sha256"] = hashlib.sha256(b"forged").hexdigest()
+    manifest.update(changes)
     data = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True).encode() + b"\n"
 
     def repoint(pdf):
@@ -62,7 +63,7 @@ def test_a_bundle_edited_throughout_is_refused_by_the_instance_record(dossier_pd
 
     forged = forged_bundle(bundle, tmp_path)
     # The bundle alone agrees with itself: offline, only the warning says that this proves nothing.
-    checked, problems = verify_bundle(forged)
+    problems = verify_bundle(forged).problems
     assert problems == [], [english(p) for p in problems]
     result = runner.invoke(args=["verify-bundle", "--offline", str(forged)])
     assert result.exit_code == 0 and "which is not signed: this PDF is in the bundle" in result.output, result.output
@@ -76,6 +77,11 @@ def test_a_bundle_edited_throughout_is_refused_by_the_instance_record(dossier_pd
     assert result.exit_code == 1 and "the SHA-256 given with --manifest-sha256" in result.output, result.output
     result = runner.invoke(args=["verify-bundle", "--manifest-sha256", good, str(bundle)])
     assert result.exit_code == 0, result.output
+    # Renumbered to a version the instance does not have: not "checked against itself", refused.
+    (tmp_path / "r").mkdir()
+    renumbered = forged_bundle(bundle, tmp_path / "r", dossier_version=99)
+    result = runner.invoke(args=["verify-bundle", str(renumbered)])
+    assert result.exit_code == 1 and "has no record of the dossier iaas-t v99" in result.output, result.output
 
 
 def test_a_huge_manifest_is_refused_without_being_read(tmp_path):

@@ -11,16 +11,17 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from evidence.core.errors import EvidenceError
 from evidence.data import audit, storage
 from evidence.data import database as db
 from evidence.data.models import AuditEvent, AuditHead, Dossier, utcnow
 from evidence.ops.verify import verify_instance
 from evidence.presentation import messages
 from evidence.services import evidence as evidence_items
-from tests.conftest import make_app, seed_tiny_perimeter
+from tests.conftest import TEST_SECRET_KEY, make_app, seed_tiny_perimeter
 from tests.test_backup import cli, source, target_url, writable  # noqa: F401  (fixtures)
 
-SECRET = "test-secret-key-" + "x" * 32  # conftest.make_app's
+SECRET = TEST_SECRET_KEY
 
 
 def execute(app, sql, **params):
@@ -164,12 +165,12 @@ def test_the_upgrade_seals_the_events_from_before_sealing_once_their_chain_holds
     db.migrate(db.get_engine(app))  # `evidence init` after upgrading: seals them, the chain found intact
     assert report(app, files=False).chain_problem is None
     execute(app, "UPDATE audit_event SET seal = NULL WHERE seq = 4")  # after a sealed one: a rewrite, never sealed
-    with pytest.raises(RuntimeError, match="#4 has no seal"):
+    with pytest.raises(EvidenceError, match="n° 4 n’a pas de sceau"):
         db.migrate(db.get_engine(app))
     execute(app, "UPDATE audit_event SET seal = NULL")
     rewrite_from(app, 2, {"n": 999})
     execute(app, "UPDATE audit_event SET hash = :h WHERE seq = 3", h="f" * 64)  # a broken chain is not sealed
-    with pytest.raises(RuntimeError, match="broken"):
+    with pytest.raises(EvidenceError, match="est rompue"):
         db.migrate(db.get_engine(app))
     with app.app_context(), db.session_scope(app) as session:
         assert session.exec(select(AuditEvent).where(AuditEvent.seal.is_not(None))).first() is None

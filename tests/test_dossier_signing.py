@@ -302,7 +302,8 @@ def test_verify_bundle_refuses_an_altered_or_padded_manifest(dossier_pdf, pki, t
     app, snapshot, pdf = dossier_pdf
     signed, _signer = sign_pdf(pdf, settings_for(pki))
     bundle = bundle_of(app, snapshot, signed, tmp_path / "b.zip")
-    checked, problems = verify_bundle(bundle)
+    found = verify_bundle(bundle)
+    checked, problems = found.checked, found.problems
     assert problems == [] and checked == 3  # the PDF and the two files
     runner = app.test_cli_runner()
     result = runner.invoke(args=["verify-bundle", str(bundle)])
@@ -317,7 +318,7 @@ def test_verify_bundle_refuses_an_altered_or_padded_manifest(dossier_pdf, pki, t
     name = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))["files"][0]["path"]
     forged = rewrite(bundle, tmp_path / "forged-step.zip", "manifest.json", forge)
     forged = rewrite(forged, tmp_path / "forged.zip", name, lambda data: b"forged")
-    _checked, problems = verify_bundle(forged)
+    problems = verify_bundle(forged).problems
     assert any("manifest.json: SHA-256" in english(p) and "was altered" in english(p) for p in problems), problems
     result = runner.invoke(args=["verify-bundle", str(forged)])
     assert result.exit_code == 1 and "the manifest was altered" in result.output
@@ -325,14 +326,14 @@ def test_verify_bundle_refuses_an_altered_or_padded_manifest(dossier_pdf, pki, t
     # Padding (room to hide something): refused by its size, whatever else.
     padded = rewrite(bundle, tmp_path / "padded.zip", "manifest.json",
                      lambda data: data.rstrip(b"\n}") + b', "z": "' + b" " * 200_000 + b'"}\n')
-    _checked, problems = verify_bundle(padded)
+    problems = verify_bundle(padded).problems
     assert any("more than its entries justify" in english(p) for p in problems), problems
 
     # The dossier PDF swapped for one recording another manifest: refused too.
     other = dict(snapshot, number=2)
     swapped = rewrite(bundle, tmp_path / "swapped.zip", json.loads(manifest_bytes(snapshot))["dossier"],
                       lambda data: render(app, other, False))
-    _checked, problems = verify_bundle(swapped)
+    problems = verify_bundle(swapped).problems
     assert any("was altered" in english(p) for p in problems), problems
 
 
@@ -344,4 +345,4 @@ def test_export_bundle_takes_the_approved_version_and_needs_draft_for_a_draft(do
     assert result.exit_code == 1 and "draft" in result.output, result.output
     result = runner.invoke(args=["export", "bundle", "iaas-t", "--draft", "-o", str(tmp_path / "b.zip")])
     assert result.exit_code == 0 and "DRAFT dossier iaas-t v1" in result.output, result.output
-    assert verify_bundle(tmp_path / "b.zip")[1] == []
+    assert verify_bundle(tmp_path / "b.zip").problems == []

@@ -324,3 +324,32 @@ def test_a_dossier_carrying_confidential_content_is_not_downloaded_by_who_may_no
     assert client.get(f"/dossiers/{dossier_id}/download").status_code == 403
     login_as(client, "owen@example.org")
     assert client.get(f"/dossiers/{dossier_id}/download").status_code == 200
+
+
+def test_an_admin_who_approves_does_not_review_what_he_may_not_read(classified):
+    """With ADMIN_APPROVES, an administrator approves evidence, but not confidential evidence he may not read:
+    one cannot vouch for a file one has not seen (the service refuses, whatever the door)."""
+    app, people = classified
+    with app.app_context(), db.session_scope(app) as session:
+        owen, admin = session.get(User, people["owen"]), session.get(User, people["admin"])
+        confidential, restricted = (evidence_items.get_evidence(session, ref) for ref in ("EV-0001", "EV-0003"))
+        for evidence in (confidential, restricted):
+            evidence_items.review(session, owen, evidence, "submit")
+        with pytest.raises(EvidenceError, match="vous ne pouvez pas le lire"):
+            evidence_items.review(session, admin, confidential, "approve", admin_approves=True)
+        session.rollback()
+        evidence_items.review(session, admin, restricted, "approve", admin_approves=True)
+        assert restricted.status == "approved"
+
+
+def test_an_admin_does_not_change_content_he_may_not_read_whatever_the_door(classified):
+    """The pages offer an administrator no edit of confidential evidence; the service refuses it too."""
+    app, people = classified
+    with app.app_context(), db.session_scope(app) as session:
+        admin = session.get(User, people["admin"])
+        evidence = evidence_items.get_evidence(session, "EV-0001")
+        with pytest.raises(PermissionError):
+            evidence_items.add_version(session, admin, evidence, store=storage.get_store(app),
+                                       upload=io.BytesIO(b"replaced"), filename="x.txt")
+        with pytest.raises(PermissionError):
+            evidence_items.review(session, admin, evidence, "submit")

@@ -3,6 +3,7 @@ draft, on every entry point; owner and renewal cadence keep the status."""
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 from datetime import date
 
@@ -15,7 +16,7 @@ from evidence.data import storage
 from evidence.data.models import AuditEvent, Perimeter, User
 from evidence.services import bulk
 from evidence.services import evidence as evidence_items
-from tests.conftest import login, seed_tiny_perimeter
+from tests.conftest import csrf_token, login, seed_tiny_perimeter
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -101,8 +102,8 @@ def test_who_keeps_it_up_and_when_keeps_the_status(app, approved, users, name):
 
 
 def test_a_manager_who_changed_what_it_attests_does_not_approve_it(app, approved, users):
-    """Four eyes on the edit too: the manager re-dates the contributor's file, he may not approve it; another
-    manager is asked and approves it, after which the first may review it again."""
+    """Four eyes on the edit too: the manager re-dates the contributor's file, he may not approve it (even after
+    the owner's own edit); another manager is asked and approves it, which clears the editors."""
     from evidence.core.errors import EvidenceError
     from evidence.services import users as accounts
     from evidence.services.notifications import reviewers
@@ -111,6 +112,7 @@ def test_a_manager_who_changed_what_it_attests_does_not_approve_it(app, approved
 
     app.config["_controls"] = [approved["control"]]
     assert edit(app, {"valid_until": date(2031, 1, 1)}, actor="manager")[0] == "draft"
+    edit(app, {"title": "Export EDR 2031"}, status="draft")  # the owner edits after him: he stays excluded
     with app.app_context(), db.session_scope(app) as session:
         evidence = evidence_items.get_evidence(session, "EV-0001")
         manager, contributor = session.get(User, users["manager"].id), session.get(User, users["contributor"].id)
@@ -121,7 +123,7 @@ def test_a_manager_who_changed_what_it_attests_does_not_approve_it(app, approved
             evidence_items.review(session, manager, evidence, "approve")
         session.rollback()
         evidence_items.review(session, other, evidence, "approve")
-        assert evidence.status == "approved" and evidence.edited_by_id is None
+        assert evidence.status == "approved" and evidence.editor_ids == []
 
 
 def test_the_rule_alone():
@@ -144,3 +146,13 @@ def test_the_edit_page_warns_and_the_flash_says_it_went_back(app, approved, user
     login(client, "contributor@example.org")
     page = client.get("/evidence/EV-0001/edit").get_data(as_text=True)
     assert "la repasse en brouillon, à soumettre de nouveau à la revue" in page
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1)
+    with app.app_context(), db.session_scope(app) as session:
+        perimeter = session.exec(select(Perimeter.id)).first()
+    saved = client.post("/evidence/EV-0001/edit", data={
+        "csrf_token": csrf_token(client, "/evidence/EV-0001/edit"), "version": version, "title": "Export EDR 2031",
+        "kind": "report", "classification": "internal", "owner": str(users["contributor"].id), "requirements": "",
+        "controls": [str(approved["control"])], "perimeters": [str(perimeter)]})
+    assert saved.status_code == 302 and saved.headers["Location"] == "/evidence/EV-0001"
+    shown = client.get("/evidence/EV-0001").get_data(as_text=True)
+    assert "elle repasse en brouillon et doit être de nouveau soumise à la revue" in shown

@@ -52,7 +52,7 @@ def test_an_admin_does_not_review_evidence_by_default(submitted, users, action):
         with pytest.raises(EvidenceError) as refused:
             evidence_items.review(session, admin, evidence, action, "motif")
         assert "séparation des tâches" in str(refused.value)
-        with pytest.raises(EvidenceError):
+        with pytest.raises(EvidenceError, match="séparation des tâches"):
             bulk.review_many(session, admin, ["EV-0001"], action, "motif")
         evidence_items.review(session, admin, evidence_items.get_evidence(session, "EV-0001"), action, "motif",
                               admin_approves=True)
@@ -64,9 +64,11 @@ def test_the_pages_offer_an_admin_no_approval_and_the_route_refuses(submitted):
     page = client.get("/evidence/EV-0001").get_data(as_text=True)
     assert "review/approve" not in page
     assert "formaction=\"/evidence/review\"" not in client.get("/evidence/?status=in_review").get_data(as_text=True)
+    assert "Preuves en attente de revue" not in client.get("/").get_data(as_text=True)  # nothing for him to review
     token = csrf_token(client, "/evidence/EV-0001")
     page = client.post("/evidence/EV-0001/review/approve", data={"csrf_token": token, "version": "2"},
                        follow_redirects=True).get_data(as_text=True)
     assert "séparation des tâches" in page
     submitted.config["ADMIN_APPROVES"] = True
     assert "review/approve" in client.get("/evidence/EV-0001").get_data(as_text=True)
+    assert "Preuves en attente de revue" in client.get("/").get_data(as_text=True)

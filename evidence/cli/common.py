@@ -81,3 +81,19 @@ def today():
     """The date the rules are evaluated at: today, unless the configuration fixes it (tests do)."""
     return clock.today(current_app.config.get("TODAY"))
 
+
+def ask_password(password):
+    """(password, generated?) from the option, a hidden prompt on a terminal, or one generated as long as the
+    password policy asks."""
+    import sys
+
+    from evidence.core.passwords import generate_password
+
+    if password:
+        return password, False
+    if sys.stdin.isatty():
+        password = click.prompt("Password (empty: generate one)", default="", hide_input=True,
+                                confirmation_prompt=True, show_default=False)
+        if password:
+            return password, False
+    return generate_password(context.password_policy().min_length), True

@@ -10,12 +10,10 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
 from sqlmodel import select
 
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command, today
-from evidence.core import rules
 from evidence.core.errors import N_, EvidenceError
 from evidence.services.perimeters import get_perimeter
 
@@ -176,7 +174,7 @@ def approve(perimeter, version, as_email, function):
         item = _version(session, target, version)
         user = _approver(session, as_email)
         dossier_signoff.approve(session, user, item, _function(functions, function), functions=functions,
-                                origin=cli_actor(), admin_approves=rules.duties.admin_approves(current_app.config))
+                                origin=cli_actor(), admin_approves=context.admin_approves())
         if item.approved_at is None:
             click.echo(f"Approval of {target.code} v{item.number} by {user.name} recorded; a second person must approve "
                        f"it in another function")

@@ -72,21 +72,28 @@ def verify_bundle_command(bundle, manifest_sha256, offline):
     from evidence.core.errors import Message
     from evidence.dossier.bundle import Vouched, verify_bundle
 
-    notes = []
+    notes, unknown = [], []
 
     def vouched(perimeter, version):
         if manifest_sha256:
             return Vouched(Message(N_("le SHA-256 donné par --manifest-sha256")), manifest_sha256.strip().lower())
         if offline:
             return None
-        record = _instance_record(perimeter, version)
-        if record is None:
-            notes.append(Message(N_("cette instance n’a aucun enregistrement du dossier %(perimeter)s v%(version)s "
-                                    "(ou sa base n’est pas joignable) : le lot n’a été vérifié que contre lui-même"),
-                                 perimeter=perimeter, version=version))
+        reachable, record = _instance_record(perimeter, version)
+        if not reachable:
+            notes.append(Message(N_("la base de cette instance n’est pas joignable : le lot n’a été vérifié que contre "
+                                    "lui-même")))
+        elif record is None:  # the version the manifest names, which whoever edited it chose
+            unknown.append(Message(N_("cette instance n’a aucun enregistrement du dossier %(perimeter)s v%(version)s "
+                                      "que nomme le manifeste : le lot ne vient pas d’elle, ou son manifeste a été "
+                                      "modifié (hors de l’instance : --manifest-sha256 ou --offline)"),
+                                   perimeter=perimeter, version=version))
         return record
 
-    checked, problems = result = verify_bundle(bundle, vouched)
+    result = verify_bundle(bundle, vouched)
+    # An unsigned PDF vouches for nothing: a version this instance never recorded is then a refusal.
+    problems = result.problems + ([] if result.signed else unknown)
+    notes += unknown if result.signed else []
     locale = messages.command_line_locale()
     for line in result.basis + notes:
         click.echo(f"{bundle}: {messages.render(line, locale)}")
@@ -94,28 +101,30 @@ def verify_bundle_command(bundle, manifest_sha256, offline):
         click.echo(messages.render(problem, locale), err=True)
     if problems:
         raise EvidenceError(N_("%(count)s problème(s) dans %(bundle)s"), count=len(problems), bundle=bundle)
-    click.echo(f"{bundle}: {checked} files match the manifest")
+    click.echo(f"{bundle}: {result.checked} files match the manifest")
 
 
 def _instance_record(perimeter, version):
-    """What this instance recorded for the dossier version (its manifest SHA-256, its PDFs), None when it has no
-    such version or no reachable, initialised database."""
-    from sqlalchemy import select
+    """(whether this instance's database is reachable and initialised, what it recorded for the dossier version:
+    its manifest SHA-256 and its PDFs, or None when it has no such version)."""
+    from sqlmodel import select
 
     from evidence.core.errors import Message
     from evidence.data import database as db
-    from evidence.data.models import Dossier, Perimeter
+    from evidence.data.models import Perimeter
+    from evidence.dossier import history
     from evidence.dossier.bundle import Vouched
 
     engine = context.get_engine()
-    if not isinstance(perimeter, str) or not isinstance(version, int) or not db.database_reachable(engine) \
-            or db.current_revision(engine) is None:
-        return None
+    if not db.database_reachable(engine) or db.current_revision(engine) is None:
+        return False, None
+    if not isinstance(perimeter, str) or not isinstance(version, int):
+        return True, None
     with context.session_scope() as session:
-        dossier = session.execute(select(Dossier).join(Perimeter, Perimeter.id == Dossier.perimeter_id).where(
-            Perimeter.code == perimeter, Dossier.number == version)).scalars().one_or_none()
+        found = session.exec(select(Perimeter).where(Perimeter.code == perimeter)).first()
+        dossier = history.version(session, found, version) if found else None
         if dossier is None or not dossier.manifest_sha256:
-            return None
+            return True, None
         pdfs = frozenset(h for h in (dossier.sha256, dossier.draft_sha256, dossier.signed_sha256) if h)
-        return Vouched(Message(N_("l’enregistrement du dossier %(perimeter)s v%(version)s dans cette instance"),
-                               perimeter=perimeter, version=version), dossier.manifest_sha256, pdfs)
+        return True, Vouched(Message(N_("l’enregistrement du dossier %(perimeter)s v%(version)s dans cette instance"),
+                                     perimeter=perimeter, version=version), dossier.manifest_sha256, pdfs)

@@ -10,9 +10,8 @@ from sqlmodel import select
 
 from evidence import catalogue as referential
 from evidence import context
-from evidence.cli.common import cli_actor, evidence_command, today
+from evidence.cli.common import ask_password, cli_actor, evidence_command, today
 from evidence.core.errors import N_, EvidenceError
-from evidence.core.passwords import PasswordPolicy
 from evidence.data import database as db
 from evidence.data import instance_files
 from evidence.data.models import Perimeter, User
@@ -76,17 +75,10 @@ def _first_admin(session, email, name, password):
             raise EvidenceError(N_("aucun administrateur n’existe encore : donnez --admin-email (et éventuellement "
                                    "--admin-password)"))
         email = click.prompt("E-mail of the first admin")
-    generated = not password
-    if generated and sys.stdin.isatty():
-        password = click.prompt(
-            "Password (empty: generate one)", default="", hide_input=True, confirmation_prompt=True, show_default=False,
-        )
-        generated = not password
-    if generated:
-        password = auth.generate_password()
+    password, generated = ask_password(password)
     # The operator's own account: not one an admin handed over, so no change is asked at its first login.
-    policy = PasswordPolicy.from_config(current_app.config)
-    return auth.create_user(session, cli_actor(), email, name, "admin", password, policy=policy), password, generated
+    return (auth.create_user(session, cli_actor(), email, name, "admin", password, policy=context.password_policy()),
+            password, generated)
 
 
 def _load_demo():

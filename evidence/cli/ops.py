@@ -74,7 +74,7 @@ def restore_command(src, force_unverified):
 @evidence_command()
 @click.option("--audit", "audit_only", is_flag=True, help="Check only the audit trail's hash chain and seals.")
 @click.option("--export-head", "export_head", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
-              help="With --audit: print (or write to FILE) the sealed audit head as JSON, to keep outside the instance.")
+              help="Print (or write to FILE) the sealed audit head as JSON, to keep outside the instance.")
 @click.option("--head", "kept_head", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Check that the audit chain still holds this head exported earlier with --export-head.")
 def verify(audit_only, export_head, kept_head):

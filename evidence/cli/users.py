@@ -1,14 +1,10 @@
 """`evidence users …`: user accounts."""
 from __future__ import annotations
 
-import sys
-
 import click
-from flask import current_app
 
 from evidence import context
-from evidence.cli.common import cli_actor, evidence_command
-from evidence.core.passwords import PasswordPolicy
+from evidence.cli.common import ask_password, cli_actor, evidence_command
 from evidence.data.models import ROLES
 from evidence.services import passwords
 from evidence.services import users as auth
@@ -19,26 +15,10 @@ def users():
     """Manage user accounts."""
 
 
-def _policy() -> PasswordPolicy:
-    return PasswordPolicy.from_config(current_app.config)
-
-
 def _echo_link(link: passwords.PasswordLink) -> None:
     # No setting says under which address the instance is served, and a command has no request to learn it from.
     click.echo(f"One-time link to choose the password (shown once; expires {link.expires_at:%Y-%m-%d %H:%M} UTC),")
     click.echo(f"to append to this instance's address (e.g. https://evidence.example.org): {link.path}")
-
-
-def _ask_password(password):
-    """(password, generated?) from the option, a hidden prompt on a terminal, or a generated one."""
-    if password:
-        return password, False
-    if sys.stdin.isatty():
-        password = click.prompt("Password (empty: generate one)", default="", hide_input=True,
-                                confirmation_prompt=True, show_default=False)
-        if password:
-            return password, False
-    return auth.generate_password(), True
 
 
 @evidence_command(users, name="add")
@@ -53,10 +33,10 @@ def users_add(email, name, role, password):
     with context.session_scope() as session:
         if password:
             user = auth.create_user(session, cli_actor(), email, name, role, password, must_change=True,
-                                    policy=_policy())
+                                    policy=context.password_policy())
             link = None
         else:
-            link = passwords.invite_user(session, cli_actor(), email, name, role, _policy())
+            link = passwords.invite_user(session, cli_actor(), email, name, role, context.password_policy())
             user = link.user
     click.echo(f"Created {user.email} ({user.role})")
     if link is not None:
@@ -113,10 +93,10 @@ def users_set_role(email, role):
               help="The password (or EVIDENCE_USER_PASSWORD); asked on a terminal, else generated and printed.")
 def users_set_password(email, password):
     """Set a user's password, to be replaced at his next login (their sessions end at once)."""
-    password, generated = _ask_password(password)
+    password, generated = ask_password(password)
     with context.session_scope() as session:
         user = auth.set_password(session, cli_actor(), auth.get_user(session, email), password, must_change=True,
-                                 policy=_policy())
+                                 policy=context.password_policy())
     click.echo(f"Password changed for {user.email}; it must be replaced at the next login.")
     if generated:
         click.echo(f"Password (shown once): {password}")
@@ -128,6 +108,6 @@ def users_reset_password(email):
     """Print a new one-time link for the user to choose a password (earlier unused links stop working; the
     current password works until the link is used)."""
     with context.session_scope() as session:
-        link = passwords.issue_password_link(session, cli_actor(), auth.get_user(session, email), _policy())
+        link = passwords.issue_password_link(session, cli_actor(), auth.get_user(session, email), context.password_policy())
     click.echo(f"New link for {link.user.email}.")
     _echo_link(link)

@@ -94,6 +94,7 @@ def _own_words(email: str) -> set[str]:
     return {email, _SUFFIX.sub("", email.split("@")[0])} - {""}
 
 
-def generate_password() -> str:
-    """A random password (the demo's, `evidence init`'s first admin's): 120 bits, never in the list."""
-    return secrets.token_urlsafe(15)
+def generate_password(min_length: int = DEFAULT_MIN_LENGTH) -> str:
+    """A random password (the demo's, `evidence init`'s first admin's): at least 120 bits, never in the list,
+    and as long as the policy's minimum (token_urlsafe gives 4 characters for every 3 bytes)."""
+    return secrets.token_urlsafe(max(15, -(-min_length * 3 // 4)))

@@ -3,6 +3,7 @@ search ("elodie" finds "Élodie"), and "Élodie" sorts among the E, not after Z.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -12,6 +13,16 @@ _SPACES = re.compile(r"\s+")
 # Letters that NFKD does not split into a base letter and an accent.
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss", "ø": "o", "Ø": "o", "đ": "d",
                             "ł": "l", "Ł": "l", "’": "'", "‘": "'"})
+
+
+MAX_ID = 2**31 - 1  # the largest id a row may have (an INTEGER column on PostgreSQL)
+
+
+def plain_id(value) -> int | None:
+    """The id a form or an address gives, or None for anything that is not a plain, storable number ("²" and
+    "٣" are digits to str.isdigit, and int() takes them: they are not ids)."""
+    text = str(value if value is not None else "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 11 and int(text) <= MAX_ID else None
 
 
 def fold(text: str | None) -> str:
@@ -30,6 +41,7 @@ MAX_SEARCH_WORDS = 12  # a search's words beyond these are not looked for: each 
 MAX_SEARCH_WORD = 100
 
 
+@functools.lru_cache(maxsize=64)  # a list filters every row with the same query: its words are worked out once
 def search_words(query: str | None) -> tuple[str, ...]:
     """The words a search looks for, folded: each once, none that a longer one contains (every word must appear,
     so "ab" already asks for "a"), the longest first, at most MAX_SEARCH_WORDS of at most MAX_SEARCH_WORD
@@ -40,7 +52,9 @@ def search_words(query: str | None) -> tuple[str, ...]:
     for word in words:
         if not any(word in longer for longer in kept):
             kept.append(word)
-    return tuple(kept[:MAX_SEARCH_WORDS])
+            if len(kept) == MAX_SEARCH_WORDS:
+                break
+    return tuple(kept)
 
 
 def matches(query: str | None, *texts: str | None) -> bool:

@@ -18,6 +18,7 @@ from typing import Iterable, Optional, Union
 from sqlalchemy import func, insert, text, update
 from sqlmodel import Session, select
 
+from evidence.core.errors import N_, EvidenceError
 from evidence.data.models import AuditEvent, AuditHead, User, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -227,24 +228,18 @@ def check_chain(events: Iterable[AuditEvent], head_seq: int, head_hash: str, *, 
     for event in events:
         if event.seq != expected_seq:
             return ChainProblem(expected_seq, "removed")
-        if event.seq < sealed_elsewhere_before and key is not None:
-            if event.prev_hash != prev_hash:
-                return ChainProblem(event.seq, "reordered")
-            if event_hash(event) != event.hash:
-                return ChainProblem(event.seq, "modified")
-            report.sealed_elsewhere += 1
-            expected_seq, prev_hash = expected_seq + 1, event.hash
-            continue
         if event.prev_hash != prev_hash:
             # A predecessor was rewritten with a fresh hash, or two events traded places.
             return ChainProblem(event.seq, "reordered")
         if event_hash(event) != event.hash:
             return ChainProblem(event.seq, "modified")
-        if key is not None:
+        if key is not None and event.seq < sealed_elsewhere_before:
+            report.sealed_elsewhere += 1  # sealed by the lost key: its hash alone is checked
+        elif key is not None:
             if event.seal is None:
                 # Every event is sealed: when recorded, or by the upgrade that began sealing (`seal_earlier`).
                 return ChainProblem(event.seq, "seal_missing")
-            elif not hmac.compare_digest(event.seal, event_seal(key, event.hash)):
+            if not hmac.compare_digest(event.seal, event_seal(key, event.hash)):
                 # Hashes recomputed from here on by someone without the key.
                 return ChainProblem(event.seq, "unsealed")
         expected_seq, prev_hash = expected_seq + 1, event.hash
@@ -286,7 +281,7 @@ def seal_earlier(session: Session, key: Optional[bytes]) -> int:
     """Seal the events recorded before this instance sealed (an instance upgraded to migration 0009, the events
     the migrations themselves record), once their chain is found intact: from then on an event without a seal is
     a rewrite, so stripping every seal and rewriting the chain from its first event is caught too. Refuses (and
-    seals nothing) when the chain is broken or when an unsealed event follows a sealed one. Returns how many
+    seals nothing, in the reader's words) when the chain is broken or when an unsealed event follows a sealed one. Returns how many
     events it sealed."""
     if key is None:
         return 0
@@ -295,15 +290,16 @@ def seal_earlier(session: Session, key: Optional[bytes]) -> int:
     if first_sealed is not None:
         stray = session.execute(unsealed.where(AuditEvent.seq > first_sealed).limit(1)).scalar()
         if stray is not None:
-            raise RuntimeError(f"audit event #{stray} has no seal although events before it have one: run "
-                               f"`evidence verify --audit`")
+            raise EvidenceError(N_("l’événement d’audit n° %(seq)s n’a pas de sceau alors que ceux qui le précèdent "
+                                   "en ont un : rien n’a été scellé ; lancez `evidence verify --audit`"), seq=stray)
     if session.execute(unsealed.limit(1)).scalar() is None:
         return 0
     head = session.get(AuditHead, 1)
     events = session.execute(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)).scalars()
     problem = check_chain(events, head.seq, head.hash)
     if problem is not None:
-        raise RuntimeError(f"the audit chain is broken ({problem}): its events were not sealed")
+        raise EvidenceError(N_("la chaîne du journal d’audit est rompue à l’événement n° %(seq)s : ses événements n’ont "
+                               "pas été scellés ; lancez `evidence verify --audit`"), seq=problem.seq)
     count = 0
     rows = session.execute(select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.seal.is_(None))).all()
     for seq, hash_ in rows:

@@ -417,9 +417,9 @@ class Evidence(Versioned, SQLModel, table=True):
     # Need-to-know: the roles named on the evidence that may read it beyond what its classification allows
     # (the people named are EvidenceReader rows).
     reader_roles: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
-    # Who last changed what a review vouches for (dates, links, title...) since it was last approved: like the
-    # current version's author, he may not be the one who approves it (four eyes).
-    edited_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    # The ids of those who changed what a review vouches for (dates, links, title...) since it was last
+    # approved: like the current version's author, none of them may be the one who approves it (four eyes).
+    editor_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -54,7 +54,7 @@ def _items_of(snapshot: dict) -> dict[str, list[str]]:
     return items_of
 
 
-def _bundled(evidence: dict) -> bool:
+def bundled(evidence: dict) -> bool:
     """Whether a pinned evidence's content leaves with the dossier: not when it was withheld on a need-to-know
     basis as the dossier was queued (services.need_to_know.withhold_unreadable; the dossier names it)."""
     return not evidence.get("withheld")
@@ -64,9 +64,9 @@ def _manifest(snapshot: dict) -> dict:
     items_of = _items_of(snapshot)
     files = [{"path": _bundle_name(e), "sha256": e["sha256"], "size": e["size"], "evidence": e["ref"],
               "version": e["version"], "items": items_of.get(e["ref"], [])}
-             for e in snapshot["evidence"] if e.get("storage_key") and _bundled(e)]
+             for e in snapshot["evidence"] if e.get("storage_key") and bundled(e)]
     links = [{"evidence": e["ref"], "version": e["version"], "url": e["url"], "items": items_of.get(e["ref"], [])}
-             for e in snapshot["evidence"] if e.get("url") and _bundled(e)]
+             for e in snapshot["evidence"] if e.get("url") and bundled(e)]
     return {"format": MANIFEST_FORMAT, "perimeter": snapshot["perimeter"]["code"],
             "dossier_version": snapshot.get("number"), "date": snapshot["today"], "dossier": dossier_pdf_name(snapshot),
             "files": files, "links": links}
@@ -100,7 +100,7 @@ def write_bundle(snapshot: dict, pdf: bytes, store, path: Path) -> dict:
     Need-to-know: the files are the snapshot's, so the rights that count are those of the person who queued
     the dossier (what he could not read was withheld then, and the dossier names it); whoever exports the
     bundle later gets exactly what the manifest recorded in the PDF lists, so that `verify-bundle` holds."""
-    pinned = {_bundle_name(e): e for e in snapshot["evidence"] if e.get("storage_key") and _bundled(e)}
+    pinned = {_bundle_name(e): e for e in snapshot["evidence"] if e.get("storage_key") and bundled(e)}
     manifest = _manifest(snapshot)
     data = _serialise(manifest)
     stamp = tuple(int(x) for x in snapshot["today"].split("-")) + (0, 0, 0)  # stable zip entries
@@ -154,18 +154,13 @@ class Vouched:
 
 @dataclass
 class BundleCheck:
-    """What verify_bundle found. `basis`: what the manifest was checked against, in words. Unpacks as
-    (checked, problems), as verify_bundle's result always has."""
+    """What verify_bundle found: the files checked, the problems, `basis`, what the manifest was checked
+    against, in words, and whether the bundled dossier PDF is signed (its signature then vouches)."""
 
     checked: int
     problems: list
     basis: list = field(default_factory=list)
-
-    def __iter__(self):
-        return iter((self.checked, self.problems))
-
-    def __getitem__(self, index):
-        return (self.checked, self.problems)[index]
+    signed: bool = False
 
 
 def _read_manifest(archive: zipfile.ZipFile, path: Path) -> bytes:
@@ -218,7 +213,7 @@ def verify_bundle(path: Path, vouched: Optional[Callable[[object, object], Optio
             problems.append(Message(N_("%(manifest)s : %(size)s octets, plus que ne le justifient ses entrées "
                                        "(%(bound)s) : refusé"), manifest=BUNDLE_MANIFEST, size=len(data), bound=bound))
         actual = hashlib.sha256(data).hexdigest()
-        found, basis = _check_manifest_hash(archive, manifest, actual)
+        found, basis, signed = _check_manifest_hash(archive, manifest, actual)
         problems += found
         outside = vouched(manifest.get("perimeter"), manifest.get("dossier_version")) if vouched else None
         if outside is not None:
@@ -234,7 +229,7 @@ def verify_bundle(path: Path, vouched: Optional[Callable[[object, object], Optio
         for name in sorted(set(listed) & present):  # streamed: a file's size never becomes memory
             if _sha256_entry(archive, name) != listed[name].get("sha256"):
                 problems.append(Message(N_("%(name)s : le SHA-256 diffère de celui du manifeste (altéré)"), name=name))
-        return BundleCheck(len(listed) + (1 if dossier else 0), problems, basis)
+        return BundleCheck(len(listed) + (1 if dossier else 0), problems, basis, signed)
 
 
 def _sha256_entry(archive: zipfile.ZipFile, name: str) -> str:
@@ -259,21 +254,22 @@ def _check_vouched(archive: zipfile.ZipFile, manifest: dict, actual: str, outsid
     return problems
 
 
-def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict, actual: str) -> tuple[list[Message], list[Message]]:
+def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict,
+                         actual: str) -> tuple[list[Message], list[Message], bool]:
     """The manifest's SHA-256 against the one the bundled dossier PDF records (see pdf.MANIFEST_INFO_KEY):
-    (problems, what it was checked against)."""
+    (problems, what it was checked against, whether that PDF is signed)."""
     from evidence.dossier.pdf import recorded_manifest_sha256
 
     dossier = manifest.get("dossier")
     if not isinstance(dossier, str) or dossier not in archive.namelist():
         return [Message(N_("%(manifest)s : ne nomme aucun PDF de dossier présent dans le lot (%(dossier)s) : refusé"),
-                        manifest=BUNDLE_MANIFEST, dossier=repr(dossier))], []
+                        manifest=BUNDLE_MANIFEST, dossier=repr(dossier))], [], False
     pdf = archive.read(dossier)
     expected: Optional[str] = recorded_manifest_sha256(pdf)
     problems = []
     if expected is None:
         return [Message(N_("%(dossier)s : n’enregistre aucun SHA-256 de manifeste : le manifeste ne peut pas être "
-                           "vérifié : refusé"), dossier=dossier)], []
+                           "vérifié : refusé"), dossier=dossier)], [], False
     if expected != actual:
         problems.append(Message(N_("%(manifest)s : le SHA-256 %(actual)s diffère de celui qu’enregistre %(dossier)s "
                                    "(%(expected)s) : le manifeste a été altéré : refusé"), manifest=BUNDLE_MANIFEST,
@@ -284,7 +280,7 @@ def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict, actual: str) 
         return problems, [Message(N_("manifeste vérifié contre le SHA-256 qu’enregistre %(dossier)s, qui n’est pas "
                                      "signé : ce PDF est dans le lot et peut être modifié avec lui ; pour une preuve, "
                                      "vérifiez le lot sur l’instance ou donnez --manifest-sha256 (le SHA-256 "
-                                     "qu’affichent l’instance et `evidence export bundle`)"), dossier=dossier)]
+                                     "qu’affichent l’instance et `evidence export bundle`)"), dossier=dossier)], False
     report = signing.check_signature(pdf)
     if not report.intact:
         problems.append(Message(N_("%(dossier)s : sa signature ne correspond pas à son contenu (altéré après la "
@@ -294,4 +290,4 @@ def _check_manifest_hash(archive: zipfile.ZipFile, manifest: dict, actual: str) 
                                    "manifeste n’est pas celui qui a été signé"), dossier=dossier))
     return problems, [Message(N_("manifeste vérifié contre le SHA-256 qu’enregistre %(dossier)s, signé par "
                                  "%(signer)s : vérifiez que c’est bien le signataire attendu"), dossier=dossier,
-                              signer=report.signer or "?")]
+                              signer=report.signer or "?")], True

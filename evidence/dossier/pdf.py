@@ -174,9 +174,9 @@ def attachments(snapshot: dict, store, ceiling: int) -> list[Attachment]:
     """The snapshot's pinned evidence files (approved, in-scope versions: take_snapshot pins nothing else),
     read from the store and checked against their SHA-256, as the dossier's attachments. A file withheld
     on a need-to-know basis when the dossier was queued (services.need_to_know) is not among them."""
-    from evidence.dossier.bundle import evidence_file_name
+    from evidence.dossier.bundle import bundled, evidence_file_name
 
-    files = [e for e in snapshot["evidence"] if e.get("storage_key") and not e.get("withheld")]
+    files = [e for e in snapshot["evidence"] if e.get("storage_key") and bundled(e)]
     total = sum(e["size"] or 0 for e in files)
     if total > ceiling:
         raise EvidenceError(N_("les fichiers de preuve épinglés totalisent %(total)s Mo, au-delà du plafond de "

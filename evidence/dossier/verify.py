@@ -8,6 +8,8 @@ from evidence.core.errors import N_, Message
 from evidence.core.vocabulary import RENDERED_DOSSIER_STATUSES
 from evidence.data import audit
 from evidence.data.models import Dossier, Perimeter
+from evidence.data.storage.base import blob_verdict
+from evidence.dossier.generate import label
 
 # Which of a version's PDFs a problem is about, in the reader's words.
 WHICH_PDF = {"draft": N_("PDF du projet"), "approved": N_("PDF approuvé"), "current": N_("PDF courant"),
@@ -34,7 +36,7 @@ def verify_dossiers(session: Session, store) -> tuple[int, list[Message]]:
             if not key or key in stored:
                 continue  # a draft's current PDF is its draft PDF: checked once
             stored[key] = which
-            if (problem := chain_problem(name, which, sha256, recorded.get((f"{code}-v{dossier.number}",
+            if (problem := chain_problem(name, which, sha256, recorded.get((label(code, dossier),
                                                                               RECORDED_AS[which])))) is not None:
                 problems.append(problem)
             verdict = store.verify(key, sha256)
@@ -73,12 +75,6 @@ def chain_problem(name: str, which: str, sha256: str, event) -> Message | None:
                           "l’événement d’audit n° %(seq)s a enregistré %(recorded)s"),
                        name=name, which=Message(WHICH_PDF[which]), found=sha256, seq=seq, recorded=recorded_sha256)
     return None
-
-
-def blob_verdict(verdict: str) -> Message | str:
-    """The store's verdict on a file ("missing", "corrupt") in the reader's words."""
-    words = {"missing": N_("absent"), "corrupt": N_("corrompu")}
-    return Message(words[verdict]) if verdict in words else verdict
 
 
 def _signature_problems(store, key: str) -> list[Message]:

@@ -75,7 +75,8 @@ def _validated(session: Session, actor: User, data: ControlData, current: Option
                             field="category")
     if data.status not in CONTROL_STATUSES:
         raise EvidenceError(N_("%(ref)s : état « %(status)s » inconnu"), ref=ref, status=data.status, field="status")
-    if not 1 <= _days(data.review_cycle_days) <= 3 * 365:
+    days = _days(data.review_cycle_days)
+    if not 1 <= days <= 3 * 365:
         raise EvidenceError(N_("%(ref)s : le cycle de revue doit être compris entre 1 et 1095 jours"), ref=ref,
                             field="review_cycle_days")
     owner_id = data.owner_id
@@ -90,14 +91,16 @@ def _validated(session: Session, actor: User, data: ControlData, current: Option
         "ref": ref, "title": bounded(data.title, MAX_TITLE, N_("Intitulé"), "title"),
         "description": bounded(data.description, MAX_DESCRIPTION, N_("Description"), "description"),
         "category": data.category, "owner_id": owner_id, "status": data.status,
-        "review_cycle_days": _days(data.review_cycle_days),
+        "review_cycle_days": days,
     }
 
 
 def _days(value) -> int:
-    """A number of days as given (a form's integer, a file's text): anything else is 0, which the range refuses."""
+    """A number of days as given (a form's integer, a file's text): anything else, or longer than any cycle's
+    five digits, is 0, which the range refuses (never cut: "0000365" is not 3)."""
+    text = str(value).strip()
     try:
-        return int(str(value).strip()[:5])
+        return int(text) if len(text) <= 5 else 0
     except ValueError:
         return 0
 
@@ -114,7 +117,10 @@ def _set_perimeters(session: Session, control: Control, perimeter_ids: list[int]
     return sorted(known.values()), changed
 
 
-def create_control(session: Session, actor: User, data: ControlData) -> Control:
+def create_control(session: Session, actor: User, data: ControlData,
+                   mapped: Optional[tuple[Requirement, str]] = None) -> Control:
+    """A new control; with `mapped` (an item and the implementation statement), mapped to it in the same
+    transaction: a refused statement leaves no control half-made."""
     require_edit(actor, None)
     control = Control(**_validated(session, actor, data, None))
     session.add(control)
@@ -122,6 +128,8 @@ def create_control(session: Session, actor: User, data: ControlData) -> Control:
     codes, _changed = _set_perimeters(session, control, data.perimeter_ids)
     audit.record(session, actor, "control.create", control, {"title": control.title, "status": control.status,
                                                             "perimeters": codes})
+    if mapped is not None:
+        _map(session, actor, control, *mapped)
     session.commit()
     return control
 

@@ -29,7 +29,8 @@ from evidence.data.models import (
     User,
     utcnow,
 )
-from evidence.services import notifications
+from evidence.data.storage.base import blob_verdict
+from evidence.services import need_to_know, notifications
 from evidence.services.evidence_fields import (  # noqa: F401  (the evidence service's rules, re-exported)
     DEFAULT_LINK_SCHEMES,
     MAX_DOCUMENT_VERSION,
@@ -57,6 +58,13 @@ def can_edit_evidence(user: User, evidence: Optional[Evidence]) -> bool:
     if user.role in COMPLIANCE_ROLES:
         return True
     return user.role == "contributor" and (evidence is None or evidence.owner_id == user.id)
+
+
+def require_edit(session: Session, actor: User, evidence: Evidence) -> None:
+    """Who changes evidence (its fields, a version, its review state) may edit it and read it: content withheld
+    from him on a need-to-know basis is not his to change either (the pages offer nothing; this refuses)."""
+    require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
+    require(need_to_know.can_read(session, actor, evidence), f"{actor.email} may not read {evidence.ref}")
 
 
 def can_review(user: User, admin_approves: bool = False) -> bool:
@@ -247,7 +255,7 @@ def add_version(session: Session, actor: User, evidence: Evidence, *, store=None
     """A new file (or address) for existing evidence. Identical to the current version: nothing is created.
 
     The evidence goes back to draft: what was approved was the earlier version."""
-    require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
+    require_edit(session, actor, evidence)
     one_source(upload is not None, bool((url or "").strip()))
     if problems := version_problems(url, note, link_schemes):
         raise EvidenceInvalid(problems)
@@ -271,7 +279,7 @@ def update_evidence(session: Session, actor: User, evidence: Evidence, data: Evi
                     expected_version: Optional[int]) -> Evidence:
     """Save the edit form. A change to what an approval vouched for sends approved (or in review) evidence back
     to draft (`record_edit`)."""
-    require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
+    require_edit(session, actor, evidence)
     check_version(evidence, expected_version)
     linked = set(session.exec(select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == evidence.id)))
     checked = check_evidence(actor, data.draft(), DatabaseLookup(session), kept_owner_id=evidence.owner_id,
@@ -293,15 +301,16 @@ def update_evidence(session: Session, actor: User, evidence: Evidence, data: Evi
 
 def record_edit(session: Session, actor, evidence: Evidence, changes: dict) -> dict:
     """Audit an edit already applied to `evidence` (`changes`: {field or link: ...}, the audit's "changes"), in
-    the caller's transaction: the edit form, the importer's update of an existing row and bulk changes all
-    come here. When the edit changes what an approval vouched for (rules.proving_changes) and the evidence is
+    the caller's transaction: the edit form (update_evidence) and bulk changes come here (the importer only
+    creates evidence and adds versions). When the edit changes what an approval vouched for (rules.proving_changes) and the evidence is
     approved or in review, it goes back to draft, as after a new version: the reviewer's verdict was on what
     it said before, and the owner submits it again. The approved version keeps its approved_at/by as
     history; coverage and the dossier count evidence as proof only while its status is approved. Returns the
     audit details."""
     details: dict = {"changes": changes}
     if rules.proving_changes(changes) and isinstance(actor, User):
-        evidence.edited_by_id = actor.id  # four eyes: he may no longer review what he changed
+        if actor.id not in evidence.editor_ids:  # four eyes: he may no longer review what he changed
+            evidence.editor_ids = [*evidence.editor_ids, actor.id]
     status = rules.status_after_edit(evidence.status, changes)
     if status != evidence.status:
         details.update(status_before=evidence.status, status_after=status,
@@ -326,7 +335,7 @@ def own_work(session: Session, evidence: Evidence) -> set[int]:
     """Who may not approve the evidence as it stands (four eyes): the author of its current version, and whoever
     changed what it attests since it was last approved."""
     current = current_version(session, evidence)
-    return {i for i in (current.author_id if current else None, evidence.edited_by_id) if i is not None}
+    return {i for i in (current.author_id if current else None, *evidence.editor_ids) if i is not None}
 
 
 def record_review(session: Session, actor: User, evidence: Evidence, action: str, comment: str = "",
@@ -342,13 +351,16 @@ def record_review(session: Session, actor: User, evidence: Evidence, action: str
         if current is not None and current.author_id == actor.id:
             raise EvidenceError(N_("%(ref)s : vous avez déposé sa version actuelle ; un autre responsable doit la "
                                    "revoir (quatre yeux)"), ref=evidence.ref)
-        if evidence.edited_by_id == actor.id:
+        if actor.id in evidence.editor_ids:
             raise EvidenceError(N_("%(ref)s : vous avez modifié ce qu’elle atteste (dates, liens, titre…) ; un autre "
                                    "responsable doit la revoir (quatre yeux)"), ref=evidence.ref)
+        if not need_to_know.can_read(session, actor, evidence):  # an admin who approves (ADMIN_APPROVES), unnamed
+            raise EvidenceError(N_("%(ref)s : contenu réservé (besoin d’en connaître) : vous ne pouvez pas le lire, "
+                                   "donc pas le revoir"), ref=evidence.ref)
         if action == "reject" and not comment:
             raise EvidenceError(N_("%(ref)s : dites pourquoi elle est rejetée"), ref=evidence.ref, field="comment")
     else:
-        require(can_edit_evidence(actor, evidence), f"{actor.email} may not change {evidence.ref}")
+        require_edit(session, actor, evidence)
     try:
         status = rules.review_transition(action, evidence.status)
     except ValueError:
@@ -364,7 +376,7 @@ def record_review(session: Session, actor: User, evidence: Evidence, action: str
         evidence.reviewed_by_id = actor.id
         evidence.reviewed_at = utcnow()
     if action == "approve":
-        evidence.edited_by_id = None  # his edit is reviewed now
+        evidence.editor_ids = []  # their edits are reviewed now
     if action == "approve" and current is not None:
         # What was approved is this version: it stays the one cited until another version is approved.
         current.approved_at, current.approved_by_id = evidence.reviewed_at, actor.id
@@ -384,7 +396,7 @@ def record_review(session: Session, actor: User, evidence: Evidence, action: str
 FILE_EVENTS = ("evidence.create", "evidence.version")  # the events that record a version's file (web and import)
 
 
-def verify_blobs(session: Session, store) -> tuple[int, list]:
+def verify_blobs(session: Session, store) -> tuple[int, list[Message]]:
     """Re-hash every stored version, and compare each version row with the event that recorded its file: a row
     pointed at another blob (sha256, key and size updated together) re-hashes fine but no longer matches the chain.
     Returns (versions checked, problems such as "EV-0042 v3: corrupt")."""
@@ -410,7 +422,8 @@ def verify_blobs(session: Session, store) -> tuple[int, list]:
             except EvidenceError as error:
                 verdicts[key] = str(error)
         if verdicts[key]:
-            problems.append(f"{ref} v{number}: {verdicts[key]} blob {key}")
+            problems.append(Message(N_("%(ref)s v%(number)s : fichier %(key)s %(verdict)s"), ref=ref, number=number,
+                                    key=key, verdict=blob_verdict(verdicts[key])))
         if (problem := chain_problem(ref, number, sha256, size, recorded.get((ref, number)))) is not None:
             problems.append(problem)
     return checked, problems

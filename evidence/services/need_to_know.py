@@ -69,12 +69,6 @@ def readable_ids(session: Session, user, evidence: Sequence[Evidence]) -> set[in
     return {e.id for e in evidence if e.id not in found or rule.may_read(who, found[e.id])}
 
 
-def require_read(session: Session, user, evidence: Evidence) -> None:
-    """Refuse (403 at the web boundary) what `user` may not read."""
-    if not can_read(session, user, evidence):
-        raise PermissionError(f"{getattr(user, 'email', user)} may not read {evidence.ref}")
-
-
 # --- Naming readers ------------------------------------------------------------------------------------------
 
 

@@ -13,12 +13,8 @@ from sqlmodel import Session, select
 from evidence.core.errors import N_
 from evidence.core.passwords import DEFAULT_POLICY, PasswordPolicy, validate_password
 from evidence.data import audit
-from evidence.data.models import LoginFailure, PasswordToken, User, utcnow
+from evidence.data.models import PasswordToken, User, utcnow
 from evidence.services import users
-
-
-class TooManyAttempts(users.UserError):
-    """Too many wrong current passwords: counted and throttled like failed logins."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +113,7 @@ def change_own_password(session: Session, user: User, current: str, new: str, ad
     if not _current_password_ok(session, user, current or "", address, limits):
         raise users.UserError(N_("le mot de passe actuel est incorrect"), field="current")
     validate_password(new, policy, user.email)
-    if users.check_password(user, new):
+    if new == current:  # `current` was just checked: no second Argon2 round
         raise users.UserError(N_("le nouveau mot de passe doit être différent de l’actuel"), field="password")
     users.stage_password(session, user, user, new, False)
     session.commit()
@@ -130,12 +126,11 @@ def _current_password_ok(session: Session, user: User, password: str, address: s
     # current passwords from this address throttle this account there, as five wrong logins would.
     address = (address or "unknown")[:64]
     digest = users.typed_email_digest(user.email, limits)
-    if users.is_throttled(session, digest, address, users.last_login_address(session, user), limits):
-        raise TooManyAttempts(N_("trop de mots de passe erronés : patientez quelques minutes avant de réessayer"),
+    if users.throttled(session, user, digest, address, limits):
+        raise users.UserError(N_("trop de mots de passe erronés : patientez quelques minutes avant de réessayer"),
                               field="current")
     if users.check_password(user, password):
+        users.forgive(session, digest, address)
         return True
-    session.add(LoginFailure(email=digest, address=address))
-    audit.record(session, user, "login.failed", user, {"address": address, "reason": "current_password"})
-    session.commit()
+    users.failed(session, user, user, digest, address, {"reason": "current_password"})
     return False

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from evidence.core import rules
 from evidence.core.errors import N_, EvidenceError, Message, check_version
-from evidence.core.text import bounded
+from evidence.core.text import bounded, plain_id
 from evidence.core.vocabulary import (
     COVERAGE_STATES,
     MAX_DESCRIPTION,
@@ -78,8 +78,8 @@ def get_perimeter(session: Session, code_or_id: str) -> Perimeter:
     query = select(Perimeter).where(Perimeter.code == str(code_or_id).strip().lower())
     perimeter = session.exec(query).first()
     given = str(code_or_id).strip()
-    if perimeter is None and given.isascii() and given.isdigit() and len(given) < 10:  # "²" is a digit too
-        perimeter = session.get(Perimeter, int(given))
+    if perimeter is None and (number := plain_id(given)) is not None:
+        perimeter = session.get(Perimeter, number)
     if perimeter is None:
         raise EvidenceError(N_("aucun périmètre « %(code)s »"), code=code_or_id)
     return perimeter

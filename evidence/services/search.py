@@ -14,7 +14,7 @@ from typing import Collection, Iterable, Optional, Sequence
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
-from evidence.core.text import fold, matches, sort_key
+from evidence.core.text import fold, matches, plain_id, sort_key
 from evidence.data.models import Control, Evidence, Framework, Requirement, User
 from evidence.services.controls import can_edit_control
 from evidence.services.users import possible_owners
@@ -153,7 +153,7 @@ def chosen(session: Session, actor: User, kind: str, values: Sequence[str], key:
     """The choices `values` name (ids or refs, as the form posted them), in the order given; a value that names
     nothing the role may pick is dropped (the service refuses it if it is saved)."""
     wanted = [str(v) for v in values if v not in (None, "")]
-    keep = [int(v) for v in wanted if v.isdigit() and len(v) < 10] if key == "id" else []
+    keep = [i for i in map(plain_id, wanted) if i is not None] if key == "id" else []
     pool = candidates(session, actor, kind, editable=editable, keep=keep)
     by_value = {c.value(key): c for c in pool}
     if key == "ref":  # refs as a person types them: "12.4.A" is 12.4.a

@@ -330,27 +330,44 @@ def attempt_login(session: Session, email: str, password: str, address: str, lim
     address = (address or "unknown")[:64]
     digest = typed_email_digest(email, limits)
     user = find_user(session, email)
-    if is_throttled(session, digest, address, user and last_login_address(session, user), limits):
-        if user is not None and not throttling_recorded(session, user, address, limits):
-            audit.record(session, None, "login.throttled", user, {"address": address})
-            session.commit()
+    if throttled(session, user, digest, address, limits):
         return LoginOutcome(None, throttled=True)
     prune_login_failures(session, limits)  # first, so that every writer takes these rows' locks in one order
     if not check_password(user, password) or not user.active:
-        session.add(LoginFailure(email=digest, address=address))
-        if user is not None:
-            details = {"address": address} if user.active else {"address": address, "reason": "disabled"}
-            audit.record(session, None, "login.failed", user, details)
-        session.commit()
+        failed(session, None, user, digest, address, {} if user is None or user.active else {"reason": "disabled"})
         return LoginOutcome(None)
     user.last_login_at = utcnow()
     session.add(user)
-    # The owner's typos from here are forgiven, not the failures from elsewhere: forgiving those would hand an
-    # attacker a fresh set of guesses every time the owner logs in, and reset the per-account count.
-    session.execute(delete(LoginFailure).where(LoginFailure.email == digest, LoginFailure.address == address))
+    forgive(session, digest, address)
     audit.record(session, user, "login", user, {"address": address})
     session.commit()
     return LoginOutcome(user)
+
+
+def throttled(session: Session, user: Optional[User], digest: str, address: str, limits: ThrottleLimits) -> bool:
+    """Whether this account (`digest`, what was typed) is throttled from `address`; for an existing account the
+    throttling is recorded, once a window. The login and the account page's current-password check both ask."""
+    if not is_throttled(session, digest, address, user and last_login_address(session, user), limits):
+        return False
+    if user is not None and not throttling_recorded(session, user, address, limits):
+        audit.record(session, None, "login.throttled", user, {"address": address})
+        session.commit()
+    return True
+
+
+def failed(session: Session, actor: audit.Actor, user: Optional[User], digest: str, address: str,
+           details: dict) -> None:
+    """A wrong password counted (and, for an existing account, audited), committed."""
+    session.add(LoginFailure(email=digest, address=address))
+    if user is not None:
+        audit.record(session, actor, "login.failed", user, {"address": address, **details})
+    session.commit()
+
+
+def forgive(session: Session, digest: str, address: str) -> None:
+    """The owner's typos from this address are forgiven, not the failures from elsewhere: forgiving those would
+    hand an attacker a fresh set of guesses every time the owner logs in, and reset the per-account count."""
+    session.execute(delete(LoginFailure).where(LoginFailure.email == digest, LoginFailure.address == address))
 
 
 def logout(session: Session, user: User) -> None:

@@ -165,7 +165,7 @@ def end_expired_session():
 
 
 # What someone who must replace his password may still open: the page that replaces it, and the way out.
-WHILE_CHANGING_PASSWORD = frozenset({"auth.change_password", "auth.logout", "auth.set_locale", "static"})
+WHILE_CHANGING_PASSWORD = frozenset({"auth.change_password", "auth.logout"})  # public views need no exception
 
 
 def bind_session_to_browser():
@@ -209,6 +209,15 @@ def perimeter_or_404(code: str):
 
     try:
         return get_perimeter(db.get_session(), code)
+    except EvidenceError:
+        abort(404)
+
+
+def evidence_or_404(ref: str):
+    from evidence.services.evidence import get_evidence
+
+    try:
+        return get_evidence(db.get_session(), ref)
     except EvidenceError:
         abort(404)
 

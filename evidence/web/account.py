@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from evidence import context as db
 from evidence.core.access import access, public
-from evidence.core.passwords import MAX_LENGTH, PasswordPolicy
+from evidence.core.passwords import MAX_LENGTH
 from evidence.core.vocabulary import ALL_ROLES
 from evidence.services import notifications, passwords
 from evidence.services import users as auth
@@ -55,6 +55,16 @@ def safe_next(target: str | None, default: str | None = None) -> str:
     return default or url_for("dashboard.index")
 
 
+def fresh_session() -> str | None:
+    """Empty the browser's session but for the language picked in it (on the login or set-password page,
+    before anyone was known); returns that language."""
+    chosen = session.get("locale")
+    session.clear()
+    if chosen in LOCALES:
+        session["locale"] = chosen
+    return chosen
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
@@ -68,8 +78,7 @@ def login():
         if outcome.throttled:
             return render_error(429)
         if outcome.user is not None:
-            chosen = session.get("locale")  # picked on the login page, before anyone was known
-            session.clear()  # a fresh session at login: nothing from before carries over (fixation)
+            chosen = fresh_session()  # a fresh session at login: nothing but the language carries over (fixation)
             if chosen in LOCALES:
                 auth.set_locale(db.get_session(), outcome.user, chosen)  # the latest choice is the account's
             if outcome.user.locale in LOCALES:
@@ -125,10 +134,6 @@ def account():
                            cadence=current_app.config["DIGEST_CADENCE"], hour=current_app.config["DIGEST_HOUR"])
 
 
-def password_policy() -> PasswordPolicy:
-    return PasswordPolicy.from_config(current_app.config)
-
-
 class NewPasswordFields:
     password = PasswordField(_l("Nouveau mot de passe"), validators=[DataRequired(), Length(max=MAX_LENGTH)])
     confirm = PasswordField(_l("Nouveau mot de passe, encore"), validators=[
@@ -154,12 +159,12 @@ def change_password():
         # A wrong current password counts as a failed login; too many, and the refusal says to wait.
         with reported_errors(form=form) as outcome:
             passwords.change_own_password(db.get_session(), user, form.current.data, form.password.data,
-                                          request.remote_addr or "", throttle_limits(), password_policy())
+                                          request.remote_addr or "", throttle_limits(), db.password_policy())
         if outcome.ok:
             login_user(user)  # this session goes on under the new session token; every other one has ended
             flash(_("Votre mot de passe est changé. Vos autres sessions sont fermées."), "info")
             return redirect(url_for("auth.account"))
-    return render_template("web/password_change.html", form=form, min_length=password_policy().min_length,
+    return render_template("web/password_change.html", form=form, min_length=db.password_policy().min_length,
                            forced=user.must_change_password)
 
 
@@ -175,10 +180,10 @@ def set_password(token: str):
     form = SetPasswordForm()
     if form.validate_on_submit():
         with reported_errors(form=form) as outcome:
-            done = passwords.set_password_with_link(session_db, token, form.password.data, password_policy())
+            done = passwords.set_password_with_link(session_db, token, form.password.data, db.password_policy())
         if outcome.ok and done is not None:
             logout_user()  # whoever was logged in in this browser: the new password is to be used at once
-            session.clear()
+            fresh_session()
             flash(_("Mot de passe enregistré : connectez-vous avec votre adresse e-mail et ce mot de passe."), "info")
             return redirect(url_for("auth.login"))
-    return render_template("web/password_set.html", form=form, account=user, min_length=password_policy().min_length)
+    return render_template("web/password_set.html", form=form, account=user, min_length=db.password_policy().min_length)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,8 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.passwords import PasswordPolicy
-from evidence.core.vocabulary import COMPLIANCE_ROLES
+from evidence.core.vocabulary import COMPLIANCE_ROLES, MAX_NAME
 from evidence.data import audit
 from evidence.data.models import ROLES, AuditEvent, User
 from evidence.ops.verify import chain_words
@@ -40,7 +39,7 @@ def role_choices() -> list[SelectChoice]:
 
 class NewUserForm(FlaskForm):
     email = EmailField(_l("Adresse e-mail"), validators=[DataRequired(), Length(max=254)])
-    name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=200)])
+    name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=MAX_NAME)])
     # The role most new accounts get; making an admin is a choice, never a default.
     role = SelectField(_l("Rôle"), choices=role_choices(), default="contributor")
 
@@ -73,7 +72,7 @@ def users():
     if form.validate_on_submit():
         with reported_errors(form=form) as outcome:
             link = passwords.invite_user(db.get_session(), current_user, form.email.data, form.name.data,
-                                         form.role.data, PasswordPolicy.from_config(current_app.config))
+                                         form.role.data, db.password_policy())
         if outcome.ok:
             return users_page(NewUserForm(formdata=None), link=link, created=True)
     return users_page(form)
@@ -98,7 +97,7 @@ def password_link(user_id: int):
         user = _user_or_404(user_id)
         with reported_errors() as outcome:
             link = passwords.issue_password_link(db.get_session(), current_user, user,
-                                                 PasswordPolicy.from_config(current_app.config))
+                                                 db.password_policy())
         if outcome.ok:
             return users_page(NewUserForm(formdata=None), link=link)
     return redirect(url_for("admin.users"))

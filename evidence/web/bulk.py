@@ -2,7 +2,7 @@
 needed), the second, with `confirmed=1`, changes it all or nothing (services/bulk.py)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -13,13 +13,13 @@ from wtforms import HiddenField, SelectField, SelectMultipleField, TextAreaField
 from wtforms.validators import Length
 
 from evidence import context as db
-from evidence.core import rules
 from evidence.core.access import access
 from evidence.core.text import sort_key
-from evidence.core.vocabulary import COMPLIANCE_ROLES
-from evidence.data.models import EvidenceVersion, User
+from evidence.core.vocabulary import COMPLIANCE_ROLES, MAX_JUSTIFICATION
+from evidence.data.models import Evidence, EvidenceVersion, User
 from evidence.presentation import labels
 from evidence.services import bulk
+from evidence.services.evidence import can_review
 from evidence.services.users import can_own, possible_owners
 from evidence.web import perimeter_or_404, reported_errors, say
 from evidence.web.account import safe_next
@@ -42,14 +42,14 @@ class BulkForm(EmptyForm):
 
 class ApplicabilityBulkForm(BulkForm):
     state = SelectField(_l("Décision"), choices=choices(labels.APPLICABILITY.items()))
-    justification = TextAreaField(_l("Justification"), validators=[Length(max=5000)],
+    justification = TextAreaField(_l("Justification"), validators=[Length(max=MAX_JUSTIFICATION)],
                                   description=_l("La même pour chaque point coché ; obligatoire pour un point non "
                                                  "applicable ou hérité."))
 
 
 class ReviewBulkForm(BulkForm):
     operation = HiddenField()  # approve | reject, from the button pressed
-    comment = TextAreaField(_l("Commentaire de revue"), validators=[Length(max=5000)],
+    comment = TextAreaField(_l("Commentaire de revue"), validators=[Length(max=MAX_JUSTIFICATION)],
                             description=_l("Le même pour chaque preuve ; obligatoire pour un rejet."))
 
 
@@ -72,7 +72,7 @@ def list_tools(session, kind: str, ids, people) -> dict:
     back = request.full_path.rstrip("?")
     tools = {"owner": OwnerBulkForm(formdata=None, back=back), "own_uploads": set()}
     tools["owner"].fill_choices(session, people)
-    if kind == "evidence" and rules.duties.may_approve(current_user.role, admin_approves()):
+    if kind == "evidence" and can_review(current_user, db.admin_approves()):
         tools["review"] = ReviewBulkForm(formdata=None, back=back)
         latest = (select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
                   .where(EvidenceVersion.evidence_id.in_(list(ids) or [-1])).group_by(EvidenceVersion.evidence_id)
@@ -81,12 +81,11 @@ def list_tools(session, kind: str, ids, people) -> dict:
             select(EvidenceVersion.evidence_id).join(latest, (latest.c.evidence_id == EvidenceVersion.evidence_id)
                                                      & (latest.c.number == EvidenceVersion.number))
             .where(EvidenceVersion.author_id == current_user.id)))
+        # ... and those whose attested content he changed (services.evidence.own_work: four eyes on edits too).
+        tools["own_uploads"] |= {evidence_id for evidence_id, editors in session.exec(
+            select(Evidence.id, Evidence.editor_ids).where(Evidence.id.in_(list(ids) or [-1])))
+            if current_user.id in (editors or [])}
     return {"bulk": tools}
-
-
-def admin_approves() -> bool:
-    """The ADMIN_APPROVES setting of the current app, for the services that judge an approval."""
-    return rules.duties.admin_approves(current_app.config)
 
 
 def _run(form, default_back: str, action, page: dict):
@@ -144,7 +143,7 @@ def review():
     return _run(
         form, url_for("evidence.index", status="in_review"),
         lambda dry_run: bulk.review_many(session, current_user, form.items.data or [], operation,
-                                         form.comment.data, dry_run=dry_run, admin_approves=admin_approves()),
+                                         form.comment.data, dry_run=dry_run, admin_approves=db.admin_approves()),
         {"title": _("Approuver des preuves") if operation == "approve" else _("Rejeter des preuves"),
          "words": labels.EVIDENCE_STATUS, "kind": "evidence", "note": form.comment.data,
          "summary": (_("Chaque preuve cochée sera approuvée, dans sa version actuelle.") if operation == "approve"

@@ -34,7 +34,6 @@ from evidence.presentation import labels
 from evidence.services.controls import (
     ControlData,
     can_edit_control,
-    check_statement,
     create_control,
     get_control,
     map_requirement,
@@ -158,11 +157,8 @@ def new():
         form.owner.data = current_user.id
     if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing
         with reported_errors(form=form) as outcome:
-            # The statement is checked before the control exists: a refused one leaves no control half-made.
-            statement = check_statement(request.form.get("statement", "")) if requirement is not None else ""
-            control = create_control(session, current_user, form.data_object())
-            if requirement is not None:
-                map_requirement(session, current_user, control, requirement, statement)
+            control = create_control(session, current_user, form.data_object(), mapped=(
+                requirement, request.form.get("statement", "")) if requirement is not None else None)
         if outcome.ok:
             flash(_("Mesure %(ref)s créée.", ref=control.ref), "info")
             return redirect(url_for("controls.show", ref=control.ref))

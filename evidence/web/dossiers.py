@@ -2,7 +2,7 @@
 again, compare two versions."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -12,9 +12,8 @@ from wtforms.validators import DataRequired, Length
 
 from evidence import context as db
 from evidence import jobs
-from evidence.core import rules
 from evidence.core.access import access
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, RENDERED_DOSSIER_STATUSES
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, MAX_MARKING, RENDERED_DOSSIER_STATUSES
 from evidence.data.models import Dossier, Perimeter, User
 from evidence.dossier.diff import changes as compute_changes
 from evidence.dossier.generate import file_name, offered_pdf, queue, render_again
@@ -37,7 +36,7 @@ PDF_KINDS = ("draft", "approved", "signed")
 class GenerateForm(EmptyForm):
     perimeter = SelectField(_l("Périmètre"))
     language = SelectField(_l("Langue"), choices=choices([("fr", "Français"), ("en", "English")]))
-    marking = StringField(_l("Mention sur chaque page"), validators=[Length(max=80)],
+    marking = StringField(_l("Mention sur chaque page"), validators=[Length(max=MAX_MARKING)],
                           description=_l("Facultative ; vide : celle du réglage DOSSIER_MARKING, s'il y en a une."))
     attach_evidence = BooleanField(_l("Joindre les fichiers des preuves (PDF/A-3)"))
 
@@ -96,7 +95,7 @@ def _approve_form(item: Dossier, approvals: list) -> ApproveForm | None:
     functions = db.approver_functions()
     open_functions = [f for f in functions
                       if dossier_signoff.refusal(current_user, item, approvals, f, functions,
-                                                 rules.duties.admin_approves(current_app.config)) is None]
+                                                 db.admin_approves()) is None]
     if not open_functions:
         return None
     form = ApproveForm()
@@ -142,7 +141,7 @@ def approve(dossier_id: int):
     if form.validate_on_submit():
         with reported_errors() as outcome:
             dossier_signoff.approve(session, current_user, item, form.function.data, functions=functions,
-                                    admin_approves=rules.duties.admin_approves(current_app.config))
+                                    admin_approves=db.admin_approves())
         if outcome.ok:
             if item.approved_at is not None:
                 flash(_("Version %(n)d approuvée par deux personnes : elle est figée ; la version définitive est en "

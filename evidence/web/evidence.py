@@ -17,8 +17,8 @@ from wtforms.validators import Length, Optional
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
-from evidence.core.errors import EvidenceError
-from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
+from evidence.core.text import plain_id
+from evidence.core.vocabulary import ALL_ROLES, MAX_JUSTIFICATION, WRITER_ROLES
 from evidence.data.models import (
     EVIDENCE_KINDS,
     EVIDENCE_STATUSES,
@@ -45,7 +45,6 @@ from evidence.services.evidence import (
     can_review,
     create_evidence,
     entries_of,
-    get_evidence,
     own_work,
     review,
     update_evidence,
@@ -53,10 +52,10 @@ from evidence.services.evidence import (
 from evidence.services.perimeters import list_perimeters
 from evidence.services.uploads import safe_filename
 from evidence.services.users import possible_owners
-from evidence.web import bulk, confirm, evidence_readers, pickers, reported_errors, say, select_locale
+from evidence.web import bulk, confirm, evidence_or_404, evidence_readers, pickers, reported_errors, say, select_locale
 from evidence.web.clock import request_today
 from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
-from evidence.web.listing import MAX_ID, by_owner, filter_choices, id_arg, paginate
+from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 evidence_readers.register(bp)  # need-to-know: who may read an evidence, named by its owner or a manager
@@ -161,14 +160,7 @@ class VersionForm(EmptyForm):
 
 
 class ReviewForm(VersionedForm):
-    comment = TextAreaField(_l("Commentaire"), validators=[Length(max=5000)])
-
-
-def _evidence_or_404(ref: str) -> Evidence:
-    try:
-        return get_evidence(db.get_session(), ref)
-    except EvidenceError:
-        abort(404)
+    comment = TextAreaField(_l("Commentaire"), validators=[Length(max=MAX_JUSTIFICATION)])
 
 
 def _upload(field):
@@ -205,7 +197,7 @@ def _offer_answers(session, form) -> None:
         requirement_ids = assessed_requirement_ids(session, form.requirement_refs())
     except EvidenceInvalid:
         requirement_ids = []  # the save reports the unknown ref beside the field
-    control_ids = [int(c) for c in form.controls.data or [] if str(c).isdigit() and int(c) <= MAX_ID]
+    control_ids = [i for i in map(plain_id, form.controls.data or []) if i is not None]
     form.fill_answers(session, requirement_ids, control_ids, select_locale())
 
 
@@ -305,7 +297,7 @@ def _prefill(session, form) -> None:
 @access(*ALL_ROLES)
 def show(ref: str):
     session = db.get_session()
-    evidence = _evidence_or_404(ref)
+    evidence = evidence_or_404(ref)
     versions = session.exec(
         select(EvidenceVersion, User).outerjoin(User, User.id == EvidenceVersion.author_id)
         .where(EvidenceVersion.evidence_id == evidence.id).order_by(EvidenceVersion.number.desc())
@@ -335,7 +327,8 @@ def show(ref: str):
         "web/evidence/show.html", evidence=evidence, versions=versions, controls=controls, requirements=requirements,
         users=users, perimeters=perimeters, answers=answers, **facts,
         can_edit=can_edit_evidence(current_user, evidence) and facts["readable"],
-        can_review=can_review(current_user, bulk.admin_approves()) and current_user.id not in own_work(session, evidence),
+        can_review=(can_review(current_user, db.admin_approves()) and current_user.id not in own_work(session, evidence)
+                    and facts["readable"]),
         version_form=VersionForm(), review_form=ReviewForm(version=evidence.version),
         freshness=rules.freshness(evidence.valid_until, request_today()), freshness_labels=FRESHNESS_LABELS,
         next_renewal=notifications.next_renewal_of(session, evidence),
@@ -347,7 +340,7 @@ def show(ref: str):
 @access(*WRITER_ROLES)
 def edit(ref: str):
     session = db.get_session()
-    evidence = _evidence_or_404(ref)
+    evidence = evidence_or_404(ref)
     if not can_edit_evidence(current_user, evidence) or not need_to_know.can_read(session, current_user, evidence):
         abort(403)  # the form shows the description: who may not read it may not edit it either
     form = EvidenceForm(obj=evidence) if request.method == "GET" else EvidenceForm()
@@ -370,11 +363,10 @@ def edit(ref: str):
         status_before = evidence.status
         with refused_on(form) as outcome:
             update_evidence(session, current_user, evidence, form.data_object(session), form.expected_version())
-        if outcome.ok and evidence.status != status_before:  # a change to what its review vouched for
+        if outcome.ok:
             flash(_("Preuve enregistrée ; ces changements portent sur ce que sa revue attestait : elle repasse en "
-                    "brouillon et doit être de nouveau soumise à la revue."), "info")
-        elif outcome.ok:
-            flash(_("Preuve enregistrée."), "info")
+                    "brouillon et doit être de nouveau soumise à la revue.") if evidence.status != status_before
+                  else _("Preuve enregistrée."), "info")
             return redirect(url_for("evidence.show", ref=evidence.ref))
     return render_template("web/evidence/form.html", form=form, evidence=evidence, **form.pickers())
 
@@ -383,7 +375,7 @@ def edit(ref: str):
 @access(*WRITER_ROLES)
 def new_version(ref: str):
     session = db.get_session()
-    evidence = _evidence_or_404(ref)
+    evidence = evidence_or_404(ref)
     if not need_to_know.can_read(session, current_user, evidence):
         abort(403)  # who may not read the evidence does not replace its content
     form = VersionForm()
@@ -406,7 +398,7 @@ def new_version(ref: str):
 @access(*WRITER_ROLES)
 def review_action(ref: str, action: str):
     session = db.get_session()
-    evidence = _evidence_or_404(ref)
+    evidence = evidence_or_404(ref)
     if action not in rules.REVIEW_TRANSITIONS:
         abort(404)
     form = ReviewForm()
@@ -415,7 +407,7 @@ def review_action(ref: str, action: str):
             return confirmation
         with reported_errors() as outcome:
             review(session, current_user, evidence, action, form.comment.data, form.expected_version(),
-                   admin_approves=bulk.admin_approves())
+                   admin_approves=db.admin_approves())
         if outcome.ok:
             flash(_("%(ref)s : %(status)s.", ref=evidence.ref, status=STATUS_LABELS[evidence.status]), "info")
     return redirect(url_for("evidence.show", ref=evidence.ref))
@@ -425,7 +417,7 @@ def _confirm_review(evidence: Evidence, action: str, comment: str):
     """Rejecting, or sending approved evidence back to draft, undoes a review: asked first (an empty reason for
     a rejection is refused by the review itself, with nothing to confirm)."""
     back = url_for("evidence.show", ref=evidence.ref)
-    if action == "reject" and comment.strip() and can_review(current_user, bulk.admin_approves()):
+    if action == "reject" and comment.strip() and can_review(current_user, db.admin_approves()):
         return confirm.ask(_("Rejeter %(ref)s « %(title)s » ?", ref=evidence.ref, title=evidence.title),
                            consequence=_("Motif donné à son responsable : %(comment)s", comment=comment.strip()),
                            action=_("Rejeter"), back=back)
@@ -440,7 +432,7 @@ def _confirm_review(evidence: Evidence, action: str, comment: str):
 @access(*ALL_ROLES)
 def download(ref: str, number: int):
     session = db.get_session()
-    evidence = _evidence_or_404(ref)
+    evidence = evidence_or_404(ref)
     if not need_to_know.can_read(session, current_user, evidence):
         abort(403)  # need-to-know: its classification, owner and named readers decide
     version = session.exec(select(EvidenceVersion).where(

@@ -11,13 +11,12 @@ from wtforms import SelectMultipleField
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.errors import EvidenceError
+from evidence.core.text import plain_id
 from evidence.core.vocabulary import ROLES, WRITER_ROLES
 from evidence.data.models import Evidence
 from evidence.presentation import labels
 from evidence.services import need_to_know
-from evidence.services.evidence import get_evidence
-from evidence.web import pickers, reported_errors
+from evidence.web import evidence_or_404, pickers, reported_errors
 from evidence.web.forms import CheckboxesField, VersionedForm, choices
 
 
@@ -27,7 +26,7 @@ class ReadersForm(VersionedForm):
     people = SelectMultipleField(_l("Personnes qui peuvent la lire"), coerce=int, validate_choice=False)
 
     def people_ids(self) -> list[int]:
-        return [int(v) for v in self.people.data or [] if str(v).isdigit() and len(str(v)) < 10]
+        return [i for i in map(plain_id, self.people.data or []) if i is not None]
 
 
 def page_facts(session, evidence: Evidence) -> dict:
@@ -39,17 +38,10 @@ def page_facts(session, evidence: Evidence) -> dict:
             "role_words": labels.ROLE}
 
 
-def _evidence(ref: str) -> Evidence:
-    try:
-        return get_evidence(db.get_session(), ref)
-    except EvidenceError:
-        abort(404)
-
-
 @access(*WRITER_ROLES)
 def readers(ref: str):
     session = db.get_session()
-    evidence = _evidence(ref)
+    evidence = evidence_or_404(ref)
     if not need_to_know.can_name_readers(current_user, evidence):
         abort(403)
     form = ReadersForm()

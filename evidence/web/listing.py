@@ -8,14 +8,14 @@ from flask_login import current_user
 from sqlalchemy import func
 from sqlmodel import select
 
+from evidence.core.text import plain_id
+
 PAGE_SIZE = 50
-MAX_ID = 2**31 - 1
 
 
 def id_arg(name: str):
     """An id from the query string, or None for anything that is not a plain, storable number."""
-    value = request.args.get(name, "")
-    return int(value) if value.isascii() and value.isdigit() and int(value) <= MAX_ID else None
+    return plain_id(request.args.get(name, ""))
 
 
 def page_number() -> int:

@@ -19,6 +19,7 @@ from evidence.core.vocabulary import (
     ALL_ROLES,
     COMPLIANCE_ROLES,
     COVERAGE_STATES,
+    MAX_JUSTIFICATION,
     OPEN_ACTION_STATUSES,
     OPEN_FINDING_STATUSES,
     RECOMMENDATION_STATES,
@@ -111,7 +112,7 @@ def follow_up(session, perimeter) -> dict:
 
 class VerdictForm(EmptyForm):
     status = SelectField(_l("Verdict du responsable"))
-    justification = TextAreaField(_l("Justification"), validators=[Length(max=5000)])
+    justification = TextAreaField(_l("Justification"), validators=[Length(max=MAX_JUSTIFICATION)])
 
     def fill_choices(self, requirement: Requirement) -> None:
         states = RECOMMENDATION_STATES if requirement.kind == "recommandation" else COVERAGE_STATES
@@ -145,7 +146,7 @@ def verdict(code: str, ref: str):
 
 class WaiverForm(EmptyForm):
     entry = HiddenField()
-    justification = TextAreaField(_l("Justification de la dispense"), validators=[Length(max=5000)])
+    justification = TextAreaField(_l("Justification de la dispense"), validators=[Length(max=MAX_JUSTIFICATION)])
 
 
 @bp.route("/waiver/<path:ref>", methods=["POST"])

@@ -52,10 +52,6 @@ def approver_functions(setting: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def may_approve(role: str, admin_approves: bool = False) -> bool:
-    return duties_may_approve(role, admin_approves)
-
-
 def check_approval(role: str, user_id: Optional[int], function: str, status: str, approved: bool,
                    approvals: Iterable[Approval], functions: Sequence[str], admin_approves: bool = False) -> None:
     """Nothing when this approval may be given, else SignoffRefused with the code of the rule it breaks.
@@ -66,7 +62,7 @@ def check_approval(role: str, user_id: Optional[int], function: str, status: str
         raise SignoffRefused(ALREADY_APPROVED)
     if status != "draft":
         raise SignoffRefused(NOT_A_DRAFT)
-    if not may_approve(role, admin_approves):
+    if not duties_may_approve(role, admin_approves):
         raise SignoffRefused(ADMIN_SEPARATED if held_back_admin(role, admin_approves) else NOT_AN_APPROVER)
     if len(functions) < APPROVALS_NEEDED:
         raise SignoffRefused(TOO_FEW_FUNCTIONS)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
-from evidence.core.errors import N_, EvidenceError
+from evidence.core.errors import N_, EvidenceError, Message
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -125,3 +125,9 @@ class BlobStore(abc.ABC):
     def delete_orphan_temporaries(self) -> int:
         """Remove temporary files left by interrupted puts; return how many were removed."""
         return 0
+
+
+def blob_verdict(verdict: str) -> Message | str:
+    """The store's verdict on a file ("missing", "corrupt") in the reader's words."""
+    words = {"missing": N_("absent"), "corrupt": N_("corrompu")}
+    return Message(words[verdict]) if verdict in words else verdict

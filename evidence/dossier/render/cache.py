@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from evidence.data.instance_files import FILE_MODE, make_folder
+
 CACHE_LIMIT = 256 * 1024 * 1024
 
 
@@ -40,10 +42,9 @@ class PartCache:
         path = self._path(key)
         try:
             # The owner's only, whatever the umask: a part is a page of the dossier, evidence included.
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            path.parent.mkdir(mode=0o700, exist_ok=True)
+            make_folder(path.parent)
             temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb") as f:
                 f.write(data)
             os.replace(temporary, path)
         except OSError:

@@ -76,7 +76,10 @@ def stored_words(make):
 def percent_to_bp(value, label: str, field: str) -> int:
     """Basis points from the percentage typed in the form field `field`, named `label` (an N_ message id)."""
     try:
-        number = float(str(value)[:40].replace(",", ".").replace("%", "").strip() or 0)
+        text = str(value).strip()
+        if len(text) > 40:  # refused, not cut: no percentage takes 40 characters
+            raise ValueError(value)
+        number = float(text.replace(",", ".").replace("%", "").strip() or 0)
         if not math.isfinite(number):  # "inf", "nan", "1e999": no share of a capital
             raise ValueError(value)
         # Out of range is said before multiplying: 1e308 × 100 is no longer a finite number.

@@ -44,9 +44,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('seal', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
     with op.batch_alter_table('evidence') as batch_op:
         batch_op.add_column(sa.Column('reader_roles', sa.JSON(), nullable=False, server_default='[]'))
-        batch_op.add_column(sa.Column('edited_by_id', sa.Integer(), nullable=True))
-        batch_op.create_foreign_key(batch_op.f('fk_evidence_edited_by_id_user'), 'user', ['edited_by_id'], ['id'],
-                                    ondelete='SET NULL')
+        batch_op.add_column(sa.Column('editor_ids', sa.JSON(), nullable=False, server_default='[]'))
     op.create_table(
         'evidence_reader',
         sa.Column('evidence_id', sa.Integer(), nullable=False),
@@ -64,8 +62,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('evidence_reader')
     with op.batch_alter_table('evidence') as batch_op:
-        batch_op.drop_constraint('fk_evidence_edited_by_id_user', type_='foreignkey')
-        batch_op.drop_column('edited_by_id')
+        batch_op.drop_column('editor_ids')
         batch_op.drop_column('reader_roles')
     with op.batch_alter_table('audit_head') as batch_op:
         batch_op.drop_column('seal')
