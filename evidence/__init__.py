@@ -40,6 +40,9 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=web.select_locale, default_translation_directories="translations")
     web.init_app(app)
+    from evidence import api
+
+    api.init_app(app)  # after the web: the API's error handlers keep the web's pages for every other path
     from evidence.presentation import typography
 
     typography.register(app)  # dates, sizes, shares in the reader's locale, for pages and the dossier alike

@@ -1,5 +1,6 @@
 """Background jobs (huey): rendering a dossier outlives the request that asked for it; the e-mail digest goes out
-on a schedule (a periodic task: DIGEST_CADENCE, DIGEST_HOUR).
+on a schedule (a periodic task: DIGEST_CADENCE, DIGEST_HOUR), and so do the scheduled collections
+(COLLECTOR_SCHEDULE: run_scheduled_collections).
 
 The queue is huey's SQLite storage, HUEY_DB (instance/jobs.db by default); `evidence serve` runs a consumer
 beside the web server and `evidence worker` runs one on its own. With JOBS_IMMEDIATE on (the tests), a task
@@ -140,9 +141,55 @@ def send_digests() -> None:
              report.opted_out)
 
 
+def collection_time(moment: datetime) -> bool:
+    """Whether scheduled collections may be due at this minute (huey asks every minute): the top of an hour, when
+    the app's COLLECTOR_SCHEDULE names any (rules.collector_schedule says which entries are due)."""
+    app = scheduled_app
+    return app is not None and bool(app.config.get("COLLECTOR_SCHEDULE")) and moment.minute == 0
+
+
+@huey.periodic_task(collection_time)
+def run_scheduled_collections() -> None:
+    """Run the COLLECTOR_SCHEDULE entries due this hour (server time), each through the collection service."""
+    if scheduled_app is not None:
+        run_due_collections(scheduled_app, datetime.now().astimezone().replace(minute=0, second=0, microsecond=0))
+
+
+def run_due_collections(app, moment: datetime) -> list:
+    """Run the entries of `app`'s COLLECTOR_SCHEDULE due at `moment` (local time), each in its own transaction as
+    the scheduler's service account; one that fails is logged and the others run. Returns (entry, report or None)."""
+    from evidence.core import clock
+    from evidence.core.errors import EvidenceError
+    from evidence.core.rules.collector_schedule import due
+    from evidence.data import database as db
+    from evidence.data import storage
+    from evidence.presentation import messages
+    from evidence.services import collector_runs
+
+    done = []
+    with app.app_context():
+        for entry in due(app.config.get("COLLECTOR_SCHEDULE") or (), moment):
+            report = None
+            with db.session_scope(app) as session:
+                try:
+                    report = collector_runs.run_collector(
+                        session, collector_runs.scheduler_account(session), entry.perimeter, entry.collector,
+                        entry.path, store=storage.get_store(app), today=clock.today(app.config.get("TODAY")),
+                        config=app.config)
+                except EvidenceError as error:
+                    log.warning("scheduled collection %s: %s", entry, messages.render(error, "en"))
+                except Exception:  # noqa: BLE001 - a collector's own failure must not stop the others
+                    log.exception("scheduled collection %s failed", entry)
+            if report is not None:
+                log.info("scheduled collection %s: %d created, %d refreshed, %d unchanged", entry, report.created,
+                         report.refreshed, report.unchanged)
+            done.append((entry, report))
+    return done
+
+
 def start_consumer(workers: int = 1):
     """An in-process consumer (threads), for `evidence serve`; returns it so that the caller can stop it. It runs
-    the periodic tasks too (the digest).
+    the periodic tasks too (the digest, the scheduled collections).
 
     With JOBS_IMMEDIATE on it has nothing to read (the web workers run their jobs), and does no harm."""
     consumer = _consumer(workers=workers, worker_type="thread", periodic=True)

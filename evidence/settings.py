@@ -16,16 +16,34 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Config, Flask
 
 from evidence.core.vocabulary import DIGEST_CADENCES, LOCALES
+from evidence.setting_types import (  # noqa: F401  (SettingError and the types are re-exported)
+    FALSE_WORDS,
+    SCHEME,
+    TRUE_WORDS,
+    URL,
+    Boolean,
+    Choice,
+    CollectorSchedule,
+    Day,
+    DaysByName,
+    FilePath,
+    Integer,
+    Location,
+    Schemes,
+    SettingError,
+    Text,
+    Url,
+    parse_boolean,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PREFIX = "EVIDENCE_"
@@ -33,170 +51,6 @@ PREFIX = "EVIDENCE_"
 MB = 1024 * 1024
 
 log = logging.getLogger(__name__)
-
-
-class SettingError(ValueError):
-    """A setting has a value its type refuses; the message names the variable and the value."""
-
-
-# --- types ---------------------------------------------------------------------------------------------
-# A type reads the environment's text (`parse`) and checks a Python value from instance/config.py or the
-# caller (`check`); both raise ValueError with what was expected ("an integer"), which SettingError completes.
-
-
-class Text:
-    label = "text"
-
-    def parse(self, text: str) -> str:
-        return text
-
-    def check(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise ValueError("a string")
-        return value
-
-
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off")
-
-
-def parse_boolean(text: str) -> bool:
-    """The product's one reading of a yes/no text: 1/0, true/false, yes/no, on/off, in any case."""
-    word = text.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError("a boolean (1/0, true/false, yes/no, on/off)")
-
-
-class Boolean:
-    label = "boolean"
-
-    def parse(self, text: str) -> bool:
-        return parse_boolean(text)
-
-    def check(self, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ValueError("True or False")
-        return value
-
-
-class Integer:
-    def __init__(self, minimum: int | None = None, maximum: int | None = None):
-        self.minimum, self.maximum = minimum, maximum
-        if maximum is not None:
-            self.label = f"integer, {minimum}–{maximum}"
-        elif minimum is not None:
-            self.label = f"integer ≥ {minimum}"
-        else:
-            self.label = "integer"
-
-    def parse(self, text: str) -> int:
-        try:
-            number = int(text.strip())
-        except ValueError:
-            raise ValueError("an integer") from None
-        return self.check(number)
-
-    def check(self, value: Any) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError("an integer")
-        if self.minimum is not None and value < self.minimum:
-            raise ValueError(f"an integer of at least {self.minimum}")
-        if self.maximum is not None and value > self.maximum:
-            raise ValueError(f"an integer of at most {self.maximum}")
-        return value
-
-
-class FilePath:
-    label = "path"
-
-    def parse(self, text: str) -> Path:
-        return self.check(text.strip())
-
-    def check(self, value: Any) -> Path:
-        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-            raise ValueError("a path")
-        return Path(value)
-
-
-URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
-
-class Url:
-    label = "URL"
-
-    def parse(self, text: str) -> str:
-        return self.check(text.strip())
-
-    def check(self, value: Any) -> str:
-        if not isinstance(value, str) or not URL.match(value):
-            raise ValueError("a URL (scheme://…)")
-        return value
-
-
-SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
-
-
-class Schemes:
-    """URL schemes, separated by commas or spaces (`https, http`): a tuple of lower-case names."""
-
-    label = "URL schemes"
-
-    def parse(self, text: str) -> tuple[str, ...]:
-        return self.check(text)
-
-    def check(self, value: Any) -> tuple[str, ...]:
-        words = re.split(r"[\s,;]+", value.strip()) if isinstance(value, str) else value
-        if not isinstance(words, (list, tuple)):
-            raise ValueError("URL schemes separated by commas (e.g. https, http)")
-        schemes = tuple(dict.fromkeys(str(w).strip().lower().removesuffix("://").rstrip(":") for w in words if w))
-        if not schemes or not all(SCHEME.match(scheme) for scheme in schemes):
-            raise ValueError("URL schemes separated by commas (e.g. https, http)")
-        return schemes
-
-
-class Location(Url):
-    """A URL or an absolute path (the evidence store); which URLs are supported is the store's to say."""
-
-    label = "URL or absolute path"
-
-    def check(self, value: Any) -> str:
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        if isinstance(value, str) and (URL.match(value) or os.path.isabs(value)):
-            return value
-        raise ValueError("a URL (scheme://…) or an absolute path")
-
-
-class Choice:
-    def __init__(self, *choices: str):
-        self.choices = choices
-        self.label = " or ".join(f"`{c}`" for c in choices)
-
-    def parse(self, text: str) -> str:
-        return self.check(text.strip())
-
-    def check(self, value: Any) -> str:
-        if value not in self.choices:
-            raise ValueError("one of " + ", ".join(self.choices))
-        return value
-
-
-class Day:
-    label = "date (YYYY-MM-DD)"
-
-    def parse(self, text: str) -> date:
-        try:
-            return date.fromisoformat(text.strip())
-        except ValueError:
-            raise ValueError("a date (YYYY-MM-DD)") from None
-
-    def check(self, value: Any) -> date:
-        if not isinstance(value, date) or isinstance(value, datetime):
-            raise ValueError("a datetime.date")
-        return value
 
 
 # --- the table -----------------------------------------------------------------------------------------
@@ -284,6 +138,9 @@ SETTINGS = (
             "shipped list of common passwords are refused whatever their length)"),
     Setting("PASSWORD_LINK_HOURS", Integer(1, 24 * 30), 72, "how long the one-time link that sets a new account's "
             "password stays valid, in hours"),
+    # REST API tokens: each expires; a pipeline's token is renewed on purpose rather than forgotten for ever.
+    Setting("API_TOKEN_DAYS", Integer(1, 3660), 90, "how long a new API token stays valid, in days, unless "
+            "`--expires-days` says otherwise"),
     Setting("ADMIN_APPROVES", Boolean(), False, "let administrators approve evidence and dossiers too (very small "
             "teams); by default administrators manage accounts and settings and the compliance managers approve "
             "(separation of duties)"),
@@ -319,6 +176,15 @@ SETTINGS = (
     Setting("DOSSIER_TSA_URL", Url(), None, "an RFC 3161 time-stamping authority the signature's timestamp comes "
             "from (the one outbound call the app makes, to an address the administrator sets)",
             shown="none: no timestamp"),
+    # Automated evidence: how long a collector's result stands before it stops counting as proof.
+    Setting("COLLECTOR_TTL_DAYS", Integer(1), 7, "how long a collector's result (automated evidence) counts as "
+            "proof after its run, in days, unless `EVIDENCE_COLLECTOR_TTL` names the collector"),
+    Setting("COLLECTOR_TTL", DaysByName(), {}, "per collector, how long its result counts as proof, in days "
+            "(`prowler=7, tls-ssh=30`)", shown="empty: `EVIDENCE_COLLECTOR_TTL_DAYS` for every collector"),
+    Setting("COLLECTOR_SCHEDULE", CollectorSchedule(), (), "collections the job queue runs by itself: "
+            "`collector:perimeter:path@cadence` entries separated by commas (`tls-ssh:iaas-fr1:/srv/hosts@daily`); "
+            "`hourly` at the top of every hour, `daily` at 2 h and `weekly` on Mondays at 2 h, server time; the path "
+            "is read on the worker's machine", shown="empty: none"),
     Setting("HUEY_DB", FilePath(), None, "the background-job queue (huey, SQLite storage)", shown="`instance/jobs.db`"),
     Setting("JOBS_IMMEDIATE", Boolean(), False, "run background jobs at once, in the process that asks for them, "
             "with no queue (the tests do)"),

@@ -96,10 +96,56 @@ MATRIX = {
     "admin.password_link": (None, {"admin"}),
     "admin.audit_log": ({"admin", "manager"}, None),
     "admin.verify_audit": (None, {"admin", "manager"}),
+    "admin_tokens.index": ({"admin"}, {"admin"}),  # API tokens: listed, created and revoked by an administrator
+    "admin_tokens.revoke": (None, {"admin"}),
+    "api-docs.openapi_json": ("public", None),  # the API's description: no data in it
+}
+
+# The API, judged on the bearer token's role (a token is never an admin's): each route has one method; who may call it.
+TOKEN_ROLES = ("manager", "contributor", "auditor")
+READERS = set(TOKEN_ROLES)
+API_WRITERS = {"manager", "contributor"}
+API_MANAGERS = {"manager"}
+API_MATRIX = {
+    "api_perimeters.list_perimeters": READERS,
+    "api_perimeters.get_perimeter_view": READERS,
+    "api_gaps.perimeter_gaps": READERS,
+    "api_requirements.list_requirements": READERS,
+    "api_requirements.get_requirement": READERS,
+    "api_controls.list_controls": READERS,
+    "api_controls.get_control_view": READERS,
+    "api_controls.create_control_view": API_WRITERS,
+    "api_controls.patch_control": API_WRITERS,  # a contributor: his own controls (the service refuses others)
+    "api_controls.retire_control_view": API_WRITERS,
+    "api_controls.map_control": API_WRITERS,
+    "api_controls.unmap_control": API_WRITERS,
+    "api_evidence.list_evidence": READERS,
+    "api_evidence.get_evidence": READERS,
+    "api_evidence.create": API_WRITERS,
+    "api_evidence.patch": API_WRITERS,
+    "api_evidence_versions.list_versions": READERS,
+    "api_evidence_versions.download": READERS,  # need-to-know holds inside (services.need_to_know)
+    "api_evidence_versions.add": API_WRITERS,
+    "api_reviews.review_evidence": API_WRITERS,  # a contributor submits; approving is a manager's (the service)
+    "api_findings.list_findings": READERS,
+    "api_findings.get_finding": READERS,
+    "api_findings.create_finding_view": API_MANAGERS,
+    "api_findings.patch_finding": API_MANAGERS,
+    "api_actions.list_actions": READERS,
+    "api_actions.get_action": READERS,
+    "api_actions.create_action_view": API_MANAGERS,
+    "api_actions.patch_action": API_WRITERS,  # a contributor: the actions he owns (the service)
+    "api_dossiers.list_dossiers": READERS,
+    "api_dossiers.get_dossier": READERS,
+    "api_dossiers.download_dossier": READERS,
+    "api_dossiers.queue_dossier": API_MANAGERS,
+    "api_audit.audit_head": API_MANAGERS,  # as the web's audit log (admin and manager)
+    "api_collect.collect_upload": API_WRITERS,
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1, "token": "x"}
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1, "token": "x",
+               "token_id": 1, "collector": "prowler", "requirement": "5.1.a"}
 
 
 def test_every_route_declares_an_access_rule(app):
@@ -111,7 +157,22 @@ def test_every_route_declares_an_access_rule(app):
 
 
 def test_every_route_is_in_the_matrix(app):
-    assert {rule.endpoint for rule in app.url_map.iter_rules()} == set(MATRIX)
+    assert {rule.endpoint for rule in app.url_map.iter_rules()} == set(MATRIX) | set(API_MATRIX)
+
+
+def api_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint in API_MATRIX]
+
+
+def web_rules(app):
+    return [rule for rule in app.url_map.iter_rules() if rule.endpoint not in API_MATRIX]
+
+
+def test_declared_api_rules_match_the_matrix(app):
+    for rule in api_rules(app):
+        (method,) = rule.methods - {"HEAD", "OPTIONS"}
+        declared = app.view_functions[rule.endpoint].access_rule
+        assert {role for role in TOKEN_ROLES if declared.allows(role, method)} == API_MATRIX[rule.endpoint], rule.endpoint
 
 
 def test_declared_rules_match_the_matrix(app):
@@ -137,7 +198,7 @@ def _url(app, rule):
 def test_role_matrix_over_http(app, client, users, login_as, role):
     login_as(role)
     token = csrf_token(client, "/")
-    for rule in app.url_map.iter_rules():
+    for rule in web_rules(app):
         read, write = MATRIX[rule.endpoint]
         url = _url(app, rule)
         if "GET" in rule.methods and read not in (None, "public"):
@@ -152,7 +213,7 @@ def test_role_matrix_over_http(app, client, users, login_as, role):
 
 
 def test_anonymous_visitor_is_sent_to_login_or_refused(app, client):
-    for rule in app.url_map.iter_rules():
+    for rule in web_rules(app):
         read, write = MATRIX[rule.endpoint]
         url = _url(app, rule)
         if "GET" in rule.methods and read not in (None, "public"):
@@ -161,6 +222,32 @@ def test_anonymous_visitor_is_sent_to_login_or_refused(app, client):
         if "POST" in rule.methods and write not in (None, "public"):
             token = csrf_token(client, "/login")
             assert client.post(url, data={"csrf_token": token}).status_code == 401, url
+
+
+@pytest.mark.parametrize("role", TOKEN_ROLES)
+def test_token_role_matrix_over_http(app, client, users, role):
+    """Each API route, called with a token of each role: refused (403) exactly when the matrix says so; a browser's
+    session never stands for a token."""
+    from evidence.data import database as db
+    from evidence.services import api_tokens
+
+    with app.app_context(), db.session_scope(app) as session:
+        secret = api_tokens.create_token(session, None, f"matrix-{role}", role).secret
+    for rule in api_rules(app):
+        (method,) = rule.methods - {"HEAD", "OPTIONS"}
+        status = client.open(_url(app, rule), method=method, json={},
+                             headers={"Authorization": f"Bearer {secret}"}).status_code
+        assert status < 500 and (status != 403) == (role in API_MATRIX[rule.endpoint]), (role, method, rule.rule, status)
+
+
+def test_the_api_refuses_a_call_without_a_token(app, client, users, login_as):
+    login_as("manager")  # a logged-in browser: its cookie is no credential for the API
+    for rule in api_rules(app):
+        (method,) = rule.methods - {"HEAD", "OPTIONS"}
+        response = client.open(_url(app, rule), method=method, json={})
+        assert response.status_code == 401, (method, rule.rule, response.status_code)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.mimetype == "application/problem+json"
 
 
 def test_a_route_without_a_rule_is_refused_to_everyone(tmp_path, database_url, users):

@@ -202,9 +202,9 @@ def test_catalogue_commands(run, tmp_path):
 def test_init_with_demo_builds_a_living_provider(run):
     result = run("init", "--admin-email", "admin@example.org", "--demo")
     assert result.returncode == 0, result.stderr
-    assert "Demo: 8 users, 2 perimeters, 60 controls, 354 evidence items" in result.stdout
+    assert "Demo: 8 users, 2 perimeters, 60 controls, 362 evidence items" in result.stdout  # 8 automated (Prowler)
     verified = run("verify")
     assert verified.returncode == 0, verified.stderr
-    assert "344 stored versions re-hashed, 0 problem(s)" in verified.stdout  # 10 of the 354 are links
+    assert "352 stored versions re-hashed, 0 problem(s)" in verified.stdout  # 10 of the 362 are links
     again = run("init", "--demo")
     assert again.returncode == 0 and "Demo: perimeters exist already; nothing added." in again.stdout

@@ -14,7 +14,20 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from evidence.cli import applicability, catalogue, digest, dossiers, evidence, exports, instance, ops, users
+from evidence.cli import (
+    applicability,
+    catalogue,
+    collect,
+    collect_run,  # noqa: F401  (adds `run` to the collect group)
+    digest,
+    dossiers,
+    evidence,
+    exports,
+    instance,
+    ops,
+    tokens,
+    users,
+)
 from evidence.settings import debug_requested
 
 COMMANDS = (
@@ -22,6 +35,8 @@ COMMANDS = (
     evidence.import_evidence, evidence.perimeter_document,
     evidence.gaps_command, evidence.reminders_command, digest.digest, dossiers.dossier, evidence.sovereignty_command,
     exports.export, ops.verify, exports.verify_bundle_command, ops.backup_command, ops.restore_command,
+    tokens.tokens,  # REST API tokens
+    collect.collect,  # automated evidence: evidence collect prowler|run
 )
 
 

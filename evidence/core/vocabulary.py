@@ -9,6 +9,8 @@ ALL_ROLES = ROLES
 COMPLIANCE_ROLES = ("admin", "manager")  # everything compliance: applicability, verdicts, approvals, dossiers
 WRITER_ROLES = ("admin", "manager", "contributor")  # may create controls and evidence (a contributor: their own)
 OWNER_ROLES = ("admin", "manager", "contributor")  # may own a control, evidence or an action: an auditor only reads, so owns nothing
+# The roles an API token may carry: a pipeline or an evaluator's tool works on evidence, none administers accounts.
+API_TOKEN_ROLES = ("contributor", "manager", "auditor")
 
 REQUIREMENT_KINDS = ("exigence", "recommandation")
 SERVICE_TYPES = ("IaaS", "CaaS", "PaaS", "SaaS")
@@ -19,7 +21,12 @@ PERIMETER_PHASES = ("preparation", "request_filed", "under_evaluation", "qualifi
 APPLICABILITY_REASONS = ("service_type", "inherited", "manual", "condition", "recommendation")
 CONTROL_CATEGORIES = ("organisational", "physical", "technical", "procedural")
 CONTROL_STATUSES = ("planned", "in_progress", "implemented", "retired")
-EVIDENCE_KINDS = ("policy", "procedure", "record", "report", "configuration", "screenshot", "attestation", "link")
+EVIDENCE_KINDS = ("policy", "procedure", "record", "report", "configuration", "screenshot", "attestation", "link",
+                  "automated")
+# Evidence a collector keeps up (a scanner's results): only a collector creates it, never a person.
+AUTOMATED_KIND = "automated"
+HAND_MADE_KINDS = tuple(k for k in EVIDENCE_KINDS if k != AUTOMATED_KIND)  # what the forms and the importer offer
+COLLECTION_RESULTS = ("passed", "failed", "partly")  # a collector's run: every check passed, none, or some
 EVIDENCE_STATUSES = ("draft", "in_review", "approved", "rejected")
 CLASSIFICATIONS = ("public", "internal", "restricted", "confidential")
 # Recurring evidence (a quarterly access review): renewed on this cadence, counted in months by rules.renewal.

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Iterable, Optional, Union
@@ -82,6 +84,30 @@ def head_seal(key: bytes, seq: int, hash_: str) -> str:
 
 # Who acted: a user, a label for a non-user actor (e.g. "cli:root"), or None for the system itself.
 Actor = Union[User, str, None]
+
+# The API token a request acts through (set by the API's request hook): every event recorded meanwhile names it,
+# so each service's own event says which token made the change without any service knowing of tokens.
+_ACTING_THROUGH: ContextVar[Optional[str]] = ContextVar("evidence_audit_token", default=None)
+
+
+@contextmanager
+def acting_through(token_name: Optional[str]):
+    """Within this block, every event recorded carries `"token": token_name` in its details."""
+    reset = _ACTING_THROUGH.set(token_name)
+    try:
+        yield
+    finally:
+        _ACTING_THROUGH.reset(reset)
+
+
+def set_acting_through(token_name: Optional[str]):
+    """The same as `acting_through`, for a request hook that cannot wrap the view in a block; returns what
+    `reset_acting_through` takes back at the request's end."""
+    return _ACTING_THROUGH.set(token_name)
+
+
+def reset_acting_through(reset) -> None:
+    _ACTING_THROUGH.reset(reset)
 
 
 def canonical(event: AuditEvent) -> bytes:
@@ -156,8 +182,11 @@ def record_many(session: Session, actor: Actor, entries: list[tuple]) -> list[Au
     at = utcnow()
     legacy = before_seals(session)
     key = None if legacy else seal_key_for(session)
+    token = _ACTING_THROUGH.get()
     events = []
     for offset, (action, object_type, object_id, details) in enumerate(entries):
+        if token is not None:
+            details = {**(details or {}), "token": token}
         event = AuditEvent(
             seq=last_seq - len(entries) + 1 + offset,
             at=at,

@@ -14,9 +14,11 @@ from sqlmodel import Field, SQLModel
 
 from evidence.core.vocabulary import (  # noqa: F401  (re-exported: models name their allowed values)
     ACTION_STATUSES,
+    API_TOKEN_ROLES,
     APPLICABILITY_REASONS,
     CHANGE_KINDS,
     CLASSIFICATIONS,
+    COLLECTION_RESULTS,
     CONTROL_CATEGORIES,
     CONTROL_STATUSES,
     DATA_ACTIVITIES,
@@ -98,6 +100,8 @@ class User(SQLModel, table=True):
     # An initial password someone else read (an admin's account creation) must be replaced at the next login.
     must_change_password: bool = False
     password_changed_at: Optional[datetime] = None
+    # An API token's own account (a pipeline, a scanner): it acts through its token only, never logs in to the web.
+    service_account: bool = False
 
     # Flask-Login protocol
     @property
@@ -163,6 +167,39 @@ class LoginFailure(SQLModel, table=True):
     email: str = Field(max_length=254)
     address: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow)
+
+
+# --- API tokens -------------------------------------------------------------------------------------
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of the REST API: only its SHA-256 is kept (and a short prefix to recognise it in a list).
+    It acts as `user` (a person, or its own service account) with exactly that account's role; limited to the
+    perimeters of its ApiTokenPerimeter rows, when it has any."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (one_of("role", API_TOKEN_ROLES),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    role: str = Field(max_length=20)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    created_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: Optional[datetime] = None
+    revoked_at: Optional[datetime] = None
+    last_used_at: Optional[datetime] = None
+
+
+class ApiTokenPerimeter(SQLModel, table=True):
+    """A perimeter an API token is limited to (none: every perimeter)."""
+
+    __tablename__ = "api_token_perimeter"
+
+    token_id: int = Field(foreign_key="api_token.id", primary_key=True, ondelete="CASCADE")
+    perimeter_id: int = Field(foreign_key="perimeter.id", primary_key=True, index=True, ondelete="CASCADE")
 
 
 # --- Audit trail -------------------------------------------------------------------------------------
@@ -420,6 +457,10 @@ class Evidence(Versioned, SQLModel, table=True):
     # The ids of those who changed what a review vouches for (dates, links, title...) since it was last
     # approved: like the current version's author, none of them may be the one who approves it (four eyes).
     editor_ids: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # Automated evidence: the collector that keeps it up ("prowler") and what it collects for, unique:
+    # "<collector>:<source>:<subject>:<perimeter code>" (one evidence per perimeter and subject).
+    collector: Optional[str] = Field(default=None, max_length=40)
+    collector_key: Optional[str] = Field(default=None, max_length=300, unique=True)
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -501,6 +542,7 @@ class EvidenceVersion(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     note: str = ""
     # Set when a reviewer approves the evidence while this is its current version: the one version cited as proof.
+    # A collector's later run of approved automated evidence carries that approval (rules.keeps_review).
     approved_at: Optional[datetime] = None
     approved_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
 
@@ -795,3 +837,31 @@ class DossierApproval(SQLModel, table=True):
     name: str = Field(max_length=200)  # as it was when approving: the approval page prints it
     function: str = Field(max_length=120)  # one of DOSSIER_APPROVER_FUNCTIONS, as it read then
     approved_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Automated evidence (collection runs) ------------------------------------------------------------
+
+
+class CollectionRun(SQLModel, table=True):
+    """What a collector found in the run that made one version of automated evidence: the result and its counts,
+    how long it stands (ttl_days after run_at), and the checks that did not pass (muted ones flagged)."""
+
+    __tablename__ = "collection_run"
+    __table_args__ = (one_of("result", COLLECTION_RESULTS),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    evidence_version_id: int = Field(foreign_key="evidence_version.id", unique=True, ondelete="CASCADE")
+    collector: str = Field(max_length=40)  # "prowler"
+    source: str = Field(max_length=100)  # what it read: "secnumcloud_3.2_azure"
+    subject: str = Field(max_length=100)  # what it judged: Prowler's requirement "10.1", a host
+    run_at: datetime  # when the tool ran (not when it was imported)
+    result: str = Field(max_length=10)
+    passed: int = 0
+    failed: int = 0
+    muted: int = 0
+    manual: int = 0
+    total: int = 0
+    ttl_days: int
+    # [{"check", "resource", "resource_name", "status", "muted"}]: what an evaluator follows up
+    details: list = json_column()
+    created_at: datetime = Field(default_factory=utcnow)

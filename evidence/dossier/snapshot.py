@@ -1,7 +1,8 @@
 """The dossier's snapshot: everything it shows about a perimeter, frozen as plain JSON-able data.
 
 Only proofs are cited: evidence valid for the perimeter, approved and unexpired; each is pinned at the version
-that was approved (number, SHA-256, storage key), and so are the perimeter's designated reference documents and
+that was approved (number, SHA-256, storage key; for automated evidence, its current run's version, which carries
+the approval: rules.keeps_review), and so are the perimeter's designated reference documents and
 architecture diagrams. The snapshot is kept with the `Dossier` row: the same snapshot renders the same
 document, so every stored PDF can be rendered again (the templates read a key added since format 1 with a
 default, so that an older snapshot still renders).
@@ -81,6 +82,9 @@ def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: 
             "summary_en": requirement.summary_en,
             "inherited_from": row.lower.code if row.lower else None,
             "status": row.status.status, "reasons": list(row.status.reasons),
+            # Automated evidence behind an automated_* reason (worded by the dossier: labels.automated_sentence).
+            "automated": [{"reason": n.reason, "ref": n.ref, "collector": n.collector, "run_on": _iso(n.run_on),
+                           "failed": n.failed} for n in row.status.automated],
             "gap": row.status.is_gap,
             "expected_evidence": [
                 {**entry, "state": state.state, "proofs": list(state.proofs),

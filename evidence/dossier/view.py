@@ -115,7 +115,8 @@ class DossierView:
     def gaps(self, item) -> str:
         """What the item still lacks, each piece named, as one line."""
         entries = item.get("expected_evidence", [])
-        sentences = labels.describe_gaps(item["reasons"], [(e["id"], e["state"]) for e in entries], entries, self.lang)
+        sentences = labels.describe_gaps(item["reasons"], [(e["id"], e["state"]) for e in entries], entries, self.lang,
+                                         item.get("automated", ()))
         return _(" ; ").join(sentences)
 
     def basis(self, item) -> str:

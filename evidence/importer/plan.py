@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from evidence.core.errors import N_, Message
+from evidence.core.rules.evidence_review import hand_version_refusal
 from evidence.importer.manifest import ManifestRow
 from evidence.importer.rows import Entry, Known, KnownEvidence, RowError, SourceFile
 
@@ -102,6 +103,10 @@ def plan(checked: list[tuple[ManifestRow, Optional[Entry], list]], known: Known,
                 )], values=row.values))
                 continue
             first_row[ref] = row.number
+            if refusal := hand_version_refusal(entry.evidence.kind, ref):
+                outcomes.append(RowOutcome(row.number, ERROR, errors=[RowError(
+                    row.number, "ref", row.values.get("ref", ""), refusal)], values=row.values))
+                continue
             current = _Current.of_database(entry.evidence)
             if _same(entry, current, digest):
                 outcomes.append(RowOutcome(row.number, UNCHANGED, entry, ref=ref, values=row.values))

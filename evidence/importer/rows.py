@@ -198,6 +198,7 @@ class KnownEvidence:
     title: str
     owner_id: Optional[int]
     current: Optional[CurrentVersion]
+    kind: str = ""
 
 
 @dataclass
@@ -290,13 +291,13 @@ def _evidence_with_current_version(session: Session, condition) -> list[KnownEvi
     newest = (select(func.max(later.number)).where(later.evidence_id == Evidence.id)
               .correlate(Evidence).scalar_subquery())
     rows = session.execute(
-        select(Evidence.id, Evidence.ref, Evidence.title, Evidence.owner_id, EvidenceVersion.number,
+        select(Evidence.id, Evidence.ref, Evidence.title, Evidence.owner_id, Evidence.kind, EvidenceVersion.number,
                EvidenceVersion.sha256, EvidenceVersion.size, EvidenceVersion.url)
         .outerjoin(EvidenceVersion, (EvidenceVersion.evidence_id == Evidence.id) & (EvidenceVersion.number == newest))
         .where(condition).order_by(Evidence.id)
     )
-    return [KnownEvidence(id_, ref, title, owner_id, CurrentVersion(number, sha, size, url) if number else None)
-            for id_, ref, title, owner_id, number, sha, size, url in rows]
+    return [KnownEvidence(id_, ref, title, owner_id, CurrentVersion(number, sha, size, url) if number else None, kind)
+            for id_, ref, title, owner_id, kind, number, sha, size, url in rows]
 
 
 def resolve_actor(session: Session, email: Optional[str]) -> User:

@@ -64,6 +64,11 @@ FIELD_NAMES = {
     "due_date": _l("échéance"), "valid_until": _l("valable jusqu'au"), "effective_date": _l("date d'effet"),
     "reader_roles": _l("rôles lecteurs"), "readers": _l("lecteurs désignés"), "expires_at": _l("expire le"),
 }
+# API tokens: the token an API call acted through (every event it causes names it), and a token's own events.
+FIELD_NAMES.update({
+    "token": _l("jeton d’API"), "account": _l("compte"), "prefix": _l("préfixe"),
+    "service_account": _l("compte de service"),
+})
 
 
 def field_name(key: str) -> str:
@@ -117,6 +122,7 @@ SUBJECT = {
     "sovereignty.notice": _l("Information des commanditaires"), "sovereignty.link": _l("Lien avec un État tiers"),
     "sovereignty.data": _l("Localisation des données"),
 }
+SUBJECT["token"] = _l("Jeton d’API")
 DEED = {
     "create": _l("création"), "update": _l("modification"), "delete": _l("suppression"), "retire": _l("retrait"),
     "map": _l("association"), "unmap": _l("dissociation"), "mapping_update": _l("mise en œuvre modifiée"),
@@ -130,12 +136,27 @@ DEED = {
     "password_change": _l("changement de mot de passe"), "password_link": _l("lien de mot de passe"),
     "failed": _l("échec"), "throttled": _l("bloquée"), "readers": _l("lecteurs désignés"),
 }
+DEED["revoke"] = _l("révocation")  # an API token's
 OBJECT = {
     "action": _l("action"), "control": _l("mesure"), "dossier": _l("dossier"), "evidence": _l("preuve"),
     "finding": _l("constat"), "framework": _l("référentiel"), "perimeter": _l("périmètre"), "user": _l("utilisateur"),
     "requirement": _l("point"), "subcontractor": _l("sous-traitant"), "sovereignty_change": _l("changement"),
     "shareholder": _l("détenteur"), "seat": _l("siège"), "instance": _l("instance"),
 }
+OBJECT["api_token"] = _l("jeton d’API")
+# Automated evidence: a collection (evidence.collect, on the perimeter) and the runs its evidence events record.
+DEED["collect"] = _l("collecte automatisée")
+FIELD_NAMES.update({
+    "collector": _l("collecteur"), "source": _l("source"), "created": _l("créées"), "refreshed": _l("actualisées"),
+    "unchanged": _l("inchangées"), "collection_subjects": _l("objets collectés"),
+    "collection_subject": _l("objet collecté"), "outcome": _l("résultat de la collecte"),
+    "run_at": _l("passage du"), "result": _l("résultat"), "counts": _l("décompte"), "passed": _l("réussis"),
+    "failed": _l("en échec"), "muted": _l("en sourdine"), "manual": _l("manuels"), "total": _l("total"),
+    "status_before": _l("état avant"),
+})
+FIELDS[("", "result")] = "collection_result"
+FIELDS[("", "outcome")] = "collection_outcome"
+
 
 
 def action_words(code: str) -> str:

@@ -2,10 +2,11 @@
 
 French is the source language (and the dossier's); the English UI translates them through the catalogue.
 """
-from flask_babel import LazyString
+from flask_babel import LazyString, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 from evidence.core import rules
+from evidence.presentation.typography import long_date, number
 
 # The team's claim of coverage: "conforme" is the evaluation centre's word, not ours.
 STATUS = {
@@ -26,6 +27,8 @@ REASON = {
     "evidence_expired": _l("preuve expirée"),
     "open_finding": _l("écart majeur ouvert"),
     "sovereignty_check": _l("contrôle de souveraineté en échec"),
+    "automated_failing": _l("contrôles automatisés en échec"),
+    "automated_stale": _l("résultat automatisé expiré"),
 }
 KIND = {"exigence": _l("Exigence"), "recommandation": _l("Recommandation")}
 # A missing piece and its place in the checklist; French puts a space before the colon, English does not.
@@ -33,7 +36,11 @@ GAP_LINE = _l("%(state)s : %(entry)s (%(id)s)")
 ENTRY_STATE = {
     "answered": _l("fournie"), "waived": _l("dispensée"), "missing": _l("preuve attendue manquante"),
     "not_approved": _l("preuve attendue non approuvée"), "expired": _l("preuve attendue expirée"),
+    "failing": _l("preuve attendue en échec (contrôles automatisés)"),
+    "stale": _l("preuve attendue à renouveler (résultat automatisé expiré)"),
 }
+# Collectors by the name their makers give them (a product's name is not translated); an unnamed one as it is.
+COLLECTOR = {"prowler": "Prowler", "tls-ssh": "TLS/SSH"}
 APPLICABILITY_BASIS = {
     "service_type": _l("Ne s’applique qu’aux services %(types)s ; le périmètre n’en relève pas."),
     "built_on": _l("Ne s’applique qu’aux services reposant sur un socle %(types)s ; ce n’est pas le cas du périmètre."),
@@ -77,12 +84,15 @@ def localised(requirement, name: str, locale: str | None = None) -> str:
     return (getattr(requirement, f"{name}_en", "") if locale == "en" else "") or getattr(requirement, name, "")
 
 
-def describe_gaps(reasons, states, entries, locale: str) -> list[str]:
+def describe_gaps(reasons, states, entries, locale: str, automated=()) -> list[str]:
     """Each missing piece as a sentence that names it: "preuve attendue manquante : <entry> (12.6.a#1)".
 
-    `states`: (entry id, state) of the checklist lines; `entries`: the item's checklist (for the words)."""
+    `states`: (entry id, state) of the checklist lines; `entries`: the item's checklist (for the words);
+    `automated`: the notes on automated evidence behind an automated_* reason (rules.AutomatedNote or the
+    dossier snapshot's dicts), each worded after that reason's lines ("12 contrôles Prowler en échec")."""
     by_id = {e["id"]: e for e in entries or []}
     sentences = []
+    notes = [automated_sentence(note, locale) for note in automated or ()]
     for reason in reasons:
         missing = [(i, s) for i, s in states if s == rules.REASON_ENTRY.get(reason)]
         if missing:
@@ -90,12 +100,35 @@ def describe_gaps(reasons, states, entries, locale: str) -> list[str]:
                           for i, s in missing]
         else:
             sentences.append(str(REASON.get(reason, reason)))
-    return sentences
+        if reason in (rules.AUTOMATED_FAILING, rules.AUTOMATED_STALE):
+            sentences += notes
+            notes = []
+    return sentences + notes
+
+
+def automated_sentence(note, locale: str) -> str:
+    """Why automated evidence proves nothing today, in words: "résultat Prowler du 3 novembre 2026 expiré (EV-0012)",
+    "12 contrôles Prowler en échec (EV-0012)". `note`: a rules.AutomatedNote, or its dict in a dossier snapshot."""
+    get = note.get if isinstance(note, dict) else lambda name: getattr(note, name)
+    collector = COLLECTOR.get(get("collector"), get("collector"))
+    ref, failed = get("ref"), get("failed") or 0
+    if get("reason") == rules.AUTOMATED_FAILING and failed:
+        form = (1 if failed <= 1 else 2) if locale == "fr" else failed  # French: 0 and 1 are singular
+        return ngettext("%(count)s contrôle %(collector)s en échec (%(ref)s)",
+                        "%(count)s contrôles %(collector)s en échec (%(ref)s)", form,
+                        count=number(failed, locale), collector=collector, ref=ref)
+    if get("reason") == rules.AUTOMATED_FAILING:
+        return gettext("résultat %(collector)s du %(date)s en échec (%(ref)s)", collector=collector,
+                       date=long_date(get("run_on"), locale), ref=ref)
+    if get("run_on") is None:
+        return gettext("aucun résultat %(collector)s (%(ref)s)", collector=collector, ref=ref)
+    return gettext("résultat %(collector)s du %(date)s expiré (%(ref)s)", collector=collector,
+                   date=long_date(get("run_on"), locale), ref=ref)
 
 
 def gap_sentences(status, requirement, locale: str) -> list[str]:
     return describe_gaps(status.reasons, [(e.id, e.state) for e in status.entries],
-                         requirement.expected_evidence, locale)
+                         requirement.expected_evidence, locale, getattr(status, "automated", ()))
 CONTROL_STATUS = {"planned": _l("prévue"), "in_progress": _l("en cours"), "implemented": _l("en place"), "retired": _l("retirée")}
 FRESHNESS = {"valid": _l("valide"), "expiring": _l("expire bientôt"), "expired": _l("expirée")}
 PHASE = {
@@ -169,7 +202,7 @@ CLASSIFICATION = {"public": _l("Public"), "internal": _l("Interne"), "restricted
                   "confidential": _l("Confidentiel")}
 EVIDENCE_KIND = {"policy": _l("Politique"), "procedure": _l("Procédure"), "record": _l("Enregistrement"),
                  "report": _l("Rapport"), "configuration": _l("Configuration"), "screenshot": _l("Capture d'écran"),
-                 "attestation": _l("Attestation"), "link": _l("Lien")}
+                 "attestation": _l("Attestation"), "link": _l("Lien"), "automated": _l("Preuve automatisée")}
 RESIDUAL_RISK = {"": _l("non évalué"), "low": _l("faible"), "medium": _l("moyen"), "high": _l("élevé")}
 # How often recurring evidence is renewed ("" : when it expires); the inbox's sentences use the same words.
 RENEWAL_CADENCE = {"monthly": _l("mensuel"), "quarterly": _l("trimestriel"), "half_yearly": _l("semestriel"),
@@ -191,6 +224,10 @@ APPLICABILITY_REASON = {"service_type": _l("type de service"), "inherited": _l("
                         "manual": _l("décision manuelle"), "condition": _l("condition non remplie"),
                         "recommendation": _l("recommandation non applicable")}
 
+# Automated evidence: a collector's run, and what a collection did with each subject (audit log, pages).
+COLLECTION_RESULT = {"passed": _l("réussi"), "failed": _l("en échec"), "partly": _l("en partie en échec")}
+COLLECTION_OUTCOME = {"created": _l("créée"), "refreshed": _l("actualisée"), "unchanged": _l("inchangée")}
+
 # Every vocabulary a page may show, by name: the `word` filter's table ({{ code|word("evidence_status") }}).
 WORDS = {
     "status": STATUS, "coverage": STATUS, "reason": REASON, "kind": KIND, "requirement_kind": KIND,
@@ -204,6 +241,7 @@ WORDS = {
     "control_category": CONTROL_CATEGORY, "link_relationship": LINK_RELATIONSHIP, "holder_kind": HOLDER_KIND,
     "applicability_reason": APPLICABILITY_REASON, "renewal_cadence": RENEWAL_CADENCE,
 }
+WORDS.update({"collection_result": COLLECTION_RESULT, "collection_outcome": COLLECTION_OUTCOME, "collector": COLLECTOR})
 
 
 def word(code, vocabulary: str, capital: bool = False) -> str:

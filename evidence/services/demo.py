@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -174,11 +174,13 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
     _load_statement(session, users, data, perimeters, requirements)
     _load_sovereignty(session, actor, data.get("sovereignty") or {}, perimeters, today)
     diagrams = _load_documents(session, store, users, data, perimeters, requirements, today)
+    automated = _load_prowler(session, store, users, perimeters, today)
     _load_actions(session, users, data, perimeters, requirements, today)
     # The demo replays months of work in one go: its verdicts are history its people have read; what their
     # inbox shows unread is what still waits (reviews asked of them, findings on their controls).
     notifications.mark_kinds_read(session, ("evidence_approved", "evidence_rejected"))
-    return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]) + diagrams, password)
+    return DemoReport(len(users), len(perimeters), len(controls), len(data["evidence"]) + diagrams + automated,
+                      password)
 
 
 def _load_documents(session: Session, store, users: dict, data: dict, perimeters: dict, requirements: dict,
@@ -222,6 +224,55 @@ def _load_actions(session: Session, users: dict, data: dict, perimeters: dict, r
             requirement_ids=[requirements[ref].id for ref in spec.get("requirements", [])],
             residual_risk=spec.get("residual_risk", ""),
         ))
+
+
+# --- automated evidence: a Prowler scan of the perimeter's Azure subscription --------------------------------
+
+PROWLER_PERIMETER = "iaas-fr1"
+
+
+def prowler_demo_file() -> Path:
+    """The committed Azure fixture (tests/fixtures/prowler/make_fixtures.py writes it with Prowler's own code)."""
+    return resource_dir("controls") / "demo" / "prowler-iaas-fr1-azure.ocsf.json"
+
+
+def _load_prowler(session: Session, store, users: dict, perimeters: dict, today: date) -> int:
+    """The perimeter's Prowler results as automated evidence, through the collection service, each approved once
+    by a manager who did not collect it (later runs keep that approval). The scan is dated the day before
+    `today`, as the demo's other dates are, so that its results are fresh: the fixture's own dates are moved by
+    the same amount in every finding. The number of automated evidence made."""
+    from evidence.collectors import prowler
+    from evidence.services import collection
+
+    managers = [u for u in users.values() if u.role == "manager"]
+    collector, reviewer = managers[0], managers[1]
+    scanned = datetime.combine(today - timedelta(days=1), time(6, 30), timezone.utc)
+    path = prowler_demo_file()
+    report = prowler.read(path, _restamped(path.read_bytes(), scanned), path.name)
+    grouped = prowler.group(report)
+    result = collection.record_collected(session, collector, perimeters[PROWLER_PERIMETER], prowler.NAME,
+                                         report.source, grouped.collected, store=store, today=today)
+    for line in result.lines:
+        evidence_items.review(session, reviewer, evidence_items.get_evidence(session, line.ref), "approve")
+    return result.created
+
+
+def _restamped(content: bytes, scanned: datetime) -> bytes:
+    """An OCSF report whose findings are moved in time so that the latest is `scanned` (naive ISO times, as
+    Prowler writes them, stay naive)."""
+    import json
+
+    records = json.loads(content)
+    latest = max(datetime.fromtimestamp(r["time"], timezone.utc) for r in records)
+    shift = scanned - latest
+    for record in records:
+        for holder, epoch, iso in ((record, "time", "time_dt"), (record.get("finding_info", {}), "created_time",
+                                                                  "created_time_dt")):
+            if epoch in holder:
+                holder[epoch] = int(holder[epoch] + shift.total_seconds())
+            if iso in holder:
+                holder[iso] = (datetime.fromisoformat(holder[iso]) + shift).isoformat()
+    return json.dumps(records, indent=4, ensure_ascii=False).encode("utf-8")
 
 
 # --- the architecture diagrams --------------------------------------------------------------------------------

@@ -205,6 +205,29 @@ def create_evidence(session: Session, actor: User, data: EvidenceData, *, store=
     return evidence
 
 
+# create_evidence's and add_version's steps, in the caller's transaction, for a service that makes evidence itself
+# from fields check_evidence passed (the collection service: automated evidence, many in one transaction).
+
+
+def insert_checked(session: Session, actor: User, checked: CheckedEvidence, blob, filename: str, note: str = "",
+                   **columns) -> tuple[Evidence, EvidenceVersion]:
+    """New evidence with its links and its first version (a stored file); `columns`: more of its columns."""
+    evidence = _insert_with_next_ref(session, {**checked.values, **columns})
+    _set_links(session, evidence, checked)
+    return evidence, _new_version(session, actor, evidence, blob, filename, None, note)
+
+
+def add_file_version(session: Session, actor: User, evidence: Evidence, blob, filename: str,
+                     note: str = "") -> EvidenceVersion:
+    """The next version of `evidence`, a stored file (its status is the caller's: rules.status_after_new_version)."""
+    return _new_version(session, actor, evidence, blob, filename, None, note)
+
+
+def replace_checked_links(session: Session, evidence: Evidence, checked: CheckedEvidence) -> dict:
+    """Make the evidence's links those of `checked`; the changes, as the audit's "changes" name them."""
+    return _set_links(session, evidence, checked)
+
+
 def creation_details(checked: CheckedEvidence, version) -> dict:
     """The audit details of new evidence (the importer records the same)."""
     details = {"title": checked.values["title"], "kind": checked.values["kind"]}
@@ -254,8 +277,11 @@ def add_version(session: Session, actor: User, evidence: Evidence, *, store=None
                 link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> Optional[EvidenceVersion]:
     """A new file (or address) for existing evidence. Identical to the current version: nothing is created.
 
-    The evidence goes back to draft: what was approved was the earlier version."""
+    The evidence goes back to draft: what was approved was the earlier version (rules.status_after_new_version;
+    a collector's run of automated evidence keeps its review, and comes through services.collection)."""
     require_edit(session, actor, evidence)
+    if refusal := rules.hand_version_refusal(evidence.kind, evidence.ref):
+        raise EvidenceError(refusal, field="file")
     one_source(upload is not None, bool((url or "").strip()))
     if problems := version_problems(url, note, link_schemes):
         raise EvidenceInvalid(problems)
@@ -266,7 +292,7 @@ def add_version(session: Session, actor: User, evidence: Evidence, *, store=None
         return None
     version = _new_version(session, actor, evidence, blob, filename, url or None, note)
     previous_status = evidence.status
-    evidence.status = "draft"
+    evidence.status = rules.status_after_new_version(evidence.kind, previous_status)
     evidence.updated_at = utcnow()
     session.add(evidence)
     audit.record(session, actor, "evidence.version", evidence, {**version_details(version), "status_before": previous_status})
@@ -283,7 +309,7 @@ def update_evidence(session: Session, actor: User, evidence: Evidence, data: Evi
     check_version(evidence, expected_version)
     linked = set(session.exec(select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == evidence.id)))
     checked = check_evidence(actor, data.draft(), DatabaseLookup(session), kept_owner_id=evidence.owner_id,
-                             kept_control_ids=linked)
+                             kept_control_ids=linked, kept_kind=evidence.kind)
     values = checked.values
     changes = audit.diff(evidence, values)
     with session.no_autoflush:  # one UPDATE, so that one save is one version

@@ -14,8 +14,10 @@ from sqlmodel import Session, select
 
 from evidence.core.errors import N_, EvidenceError, Message, words
 from evidence.core.vocabulary import (
+    AUTOMATED_KIND,
     CLASSIFICATIONS,
     EVIDENCE_KINDS,
+    HAND_MADE_KINDS,
     MAX_DESCRIPTION,
     MAX_NOTE,
     MAX_TITLE,
@@ -204,12 +206,14 @@ DEFAULT_LINK_SCHEMES = ("https",)
 
 def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *, url: str = "", note: str = "",
                    kept_owner_id: Optional[int] = None, kept_control_ids: Collection[int] = (),
+                   kept_kind: Optional[str] = None, collected: bool = False,
                    link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> CheckedEvidence:
     """The rules on an evidence's fields, every problem at once (EvidenceInvalid); nothing is cut or replaced.
 
     `url` and `note` are the first version's, for new evidence. The owner and the controls an evidence already
     has (`kept_...`) are not judged again: a user disabled or a control retired since does not block editing the
-    rest. Whatever is named anew must be usable."""
+    rest. Whatever is named anew must be usable. The kind `automated` is a collector's alone (`collected`: the
+    collection service); automated evidence keeps it when edited (`kept_kind`), and only it has it."""
     problems: list[FieldProblem] = []
 
     def refuse(name: str, message: str | Message, at_fault=None, /, **params) -> None:
@@ -227,7 +231,14 @@ def check_evidence(actor: User, draft: EvidenceDraft, lookup: EvidenceLookup, *,
         refuse("description", N_("la description dépasse %(n)s caractères"), n=MAX_DESCRIPTION)
     if draft.kind not in EVIDENCE_KINDS:
         refuse("kind", N_("type de preuve « %(kind)s » inconnu ; les types sont : %(kinds)s"), kind=draft.kind,
-               kinds=", ".join(EVIDENCE_KINDS))
+               kinds=", ".join(HAND_MADE_KINDS))
+    elif kept_kind == AUTOMATED_KIND and draft.kind != AUTOMATED_KIND:
+        refuse("kind", N_("une preuve automatisée le reste : son collecteur la tient à jour ; pour une preuve faite "
+                          "à la main, créez-en une autre"))
+    elif draft.kind == AUTOMATED_KIND and not collected and kept_kind != AUTOMATED_KIND:
+        refuse("kind", N_("le type « %(kind)s » est réservé aux collecteurs (commande evidence collect) : une preuve "
+                          "déposée à la main prend un autre type (%(kinds)s)"), kind=AUTOMATED_KIND,
+               kinds=", ".join(HAND_MADE_KINDS))
     if draft.classification not in CLASSIFICATIONS:
         refuse("classification", N_("classification « %(classification)s » inconnue ; les classifications sont : "
                                     "%(classifications)s"),

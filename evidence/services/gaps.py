@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta, timezone
 from typing import Optional
 
 from sqlalchemy import func
@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from evidence.core import rules
 from evidence.core.vocabulary import OPEN_FINDING_STATUSES
 from evidence.data.models import (
+    CollectionRun,
     Control,
     ControlPerimeter,
     ControlRequirement,
@@ -60,6 +61,31 @@ class EvidenceLine:
     freshness: str
     answers: tuple[str, ...] = ()  # expected evidence entries of this item it answers
     is_proof: bool = False  # cited as proof: what `rules.usable` says, at an approved version
+    collector: str = ""  # automated evidence: the collector that keeps it up ("prowler")
+    run: Optional["RunLine"] = None  # automated evidence: the run behind its current version
+
+
+@dataclass(frozen=True)
+class RunLine:
+    """A collector's run as the coverage rule and the pages read it."""
+
+    result: str  # passed | failed | partly
+    run_on: date
+    expires_on: date  # the last day it counts: run_on + its time-to-live
+    passed: int
+    failed: int
+    muted: int
+    manual: int
+
+    @classmethod
+    def of(cls, run: CollectionRun) -> "RunLine":
+        run_on = run.run_at.astimezone(timezone.utc).date()
+        return cls(run.result, run_on, run_on + timedelta(days=run.ttl_days), run.passed, run.failed, run.muted,
+                   run.manual)
+
+    def facts(self) -> dict:
+        """The automated facts of rules.EvidenceFacts."""
+        return {"result": self.result, "run_on": self.run_on, "expires_on": self.expires_on, "failed": self.failed}
 
 
 @dataclass
@@ -167,6 +193,19 @@ def _versions(session: Session, evidence_ids) -> tuple[dict, dict]:
     return current, approved
 
 
+def _runs(session: Session, evidence_ids, current: dict) -> dict:
+    """evidence id -> the RunLine of the collection run behind its current version (one query, for `evidence_ids`)."""
+    runs = {}
+    for evidence_id, number, run in session.exec(
+        select(EvidenceVersion.evidence_id, EvidenceVersion.number, CollectionRun)
+        .join(CollectionRun, CollectionRun.evidence_version_id == EvidenceVersion.id)
+        .where(EvidenceVersion.evidence_id.in_(evidence_ids))
+    ):
+        if current.get(evidence_id, (None,))[0] == number:
+            runs[evidence_id] = RunLine.of(run)
+    return runs
+
+
 def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0) -> PerimeterStatus:
     framework = session.get(Framework, perimeter.framework_id)
     soa = statement_of_applicability(session, perimeter)
@@ -183,6 +222,7 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
     control_ids = {control.id for _m, control, _u in mappings}
     in_scope = select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == perimeter.id)
     current, approved = _versions(session, in_scope)
+    runs = _runs(session, in_scope, current)
     answers = defaultdict(set)  # (evidence id, requirement id) -> entry ids
     for evidence_id, requirement_id, entry_id in session.exec(
         select(EvidenceAnswer.evidence_id, EvidenceAnswer.requirement_id, EvidenceAnswer.entry_id)
@@ -193,12 +233,15 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
     def line(evidence: Evidence, owner: Optional[User], requirement_id: int) -> EvidenceLine:
         number, sha = (approved if evidence.status == "approved" else current).get(evidence.id, (None, None))
         entries = tuple(sorted(answers.get((evidence.id, requirement_id), ())))
-        usable = rules.usable(rules.EvidenceFacts(evidence.status, evidence.valid_until), today)
+        run = runs.get(evidence.id)
+        collector = evidence.collector or ""
+        usable = rules.usable(rules.EvidenceFacts(evidence.status, evidence.valid_until, collector=collector,
+                                                  **(run.facts() if run else {})), today)
         return EvidenceLine(
             ref=evidence.ref, title=evidence.title, status=evidence.status, kind=evidence.kind, version=number,
             valid_until=evidence.valid_until, effective_date=evidence.effective_date, sha256=sha,
             owner=owner.name if owner else "", freshness=rules.freshness(evidence.valid_until, today),
-            answers=entries, is_proof=usable and evidence.id in approved,
+            answers=entries, is_proof=usable and evidence.id in approved, collector=collector, run=run,
         )
 
     by_control = defaultdict(list)  # control id -> (evidence, owner), evidence valid for this perimeter only
@@ -242,7 +285,8 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
         lower_rows = {row.requirement.id: row for row in compute(session, lower, today, _depth + 1).rows}
 
     def facts(line: EvidenceLine) -> rules.EvidenceFacts:
-        return rules.EvidenceFacts(line.status, line.valid_until, True, line.answers, line.ref)
+        return rules.EvidenceFacts(line.status, line.valid_until, True, line.answers, line.ref, line.collector,
+                                   **(line.run.facts() if line.run else {}))
 
     rows = []
     for soa_row in soa:

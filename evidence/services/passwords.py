@@ -67,6 +67,9 @@ def issue_password_link(session: Session, actor: audit.Actor, user: User,
     working until the link is used: handing out a link locks nobody out."""
     if not user.active:
         raise users.UserError(N_("le compte de %(email)s est désactivé : réactivez-le d’abord"), email=user.email)
+    if user.service_account:
+        raise users.UserError(N_("%(email)s est le compte de service d’un jeton d’API : il n’a pas de mot de passe "
+                                 "et ne se connecte pas"), email=user.email)
     link = _new_link(session, actor, user, policy)
     session.commit()
     return link

@@ -333,7 +333,8 @@ def attempt_login(session: Session, email: str, password: str, address: str, lim
     if throttled(session, user, digest, address, limits):
         return LoginOutcome(None, throttled=True)
     prune_login_failures(session, limits)  # first, so that every writer takes these rows' locks in one order
-    if not check_password(user, password) or not user.active:
+    if not check_password(user, password) or not user.active or user.service_account:
+        # A service account (an API token's) acts through its token only: it never logs in to the web.
         failed(session, None, user, digest, address, {} if user is None or user.active else {"reason": "disabled"})
         return LoginOutcome(None)
     user.last_login_at = utcnow()
@@ -383,6 +384,6 @@ def load_user(session: Session, session_id: str) -> Optional[User]:
     if not user_id.isdigit() or not token:
         return None
     user = session.get(User, int(user_id))
-    if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
+    if user is None or not user.active or user.service_account or not secrets.compare_digest(user.session_token, token):
         return None
     return user

@@ -59,6 +59,13 @@ class TlsAwareSessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app):
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
 
+    def open_session(self, app, request):
+        # The API authenticates by bearer token alone (evidence.api.auth): a browser's cookie sent along opens no
+        # session there, so a forged cross-site request has nothing to ride on and no cookie is ever set.
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
 
 class BoundedIntConverter(IntegerConverter):
     """<int:…> that refuses numbers no column can hold (a 404 rather than a database error)."""
@@ -94,6 +101,9 @@ def init_app(app: Flask) -> None:
     from evidence.web import pickers  # the searches behind every picker (JSON, for picker.js)
 
     app.register_blueprint(pickers.bp)
+    from evidence.web import api_tokens  # the administrator's page of REST API tokens
+
+    app.register_blueprint(api_tokens.bp)
 
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
@@ -236,6 +246,8 @@ def enforce_access():
     """Deny by default: a view without a declared rule answers 403 to everyone."""
     if request.endpoint is None:
         return None  # 404/405: the error handler answers
+    if request.path.startswith("/api/"):
+        return None  # the API judges its views' rules against the bearer token's role (evidence.api.auth)
     rule = getattr(current_app.view_functions[request.endpoint], "access_rule", None)
     if rule == PUBLIC:
         return None
@@ -273,6 +285,8 @@ def security_headers(response):
 def select_locale() -> str:
     if not has_request_context():
         return current_app.config["DEFAULT_LOCALE"]  # command line, jobs: the dossier's language
+    if request.path.startswith("/api/"):  # no session there: the caller names his language in Accept-Language
+        return request.accept_languages.best_match(LOCALES, default=current_app.config["DEFAULT_LOCALE"])
     chosen = session.get("locale")
     if chosen in LOCALES:
         return chosen

@@ -18,7 +18,7 @@ from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
 from evidence.core.text import plain_id
-from evidence.core.vocabulary import ALL_ROLES, MAX_JUSTIFICATION, WRITER_ROLES
+from evidence.core.vocabulary import ALL_ROLES, AUTOMATED_KIND, HAND_MADE_KINDS, MAX_JUSTIFICATION, WRITER_ROLES
 from evidence.data.models import (
     EVIDENCE_KINDS,
     EVIDENCE_STATUSES,
@@ -35,7 +35,7 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
-from evidence.services import need_to_know, notifications, search
+from evidence.services import collection, gaps, need_to_know, notifications, search
 from evidence.services.evidence import (
     EvidenceData,
     EvidenceInvalid,
@@ -71,7 +71,8 @@ class EvidenceForm(VersionedForm):
     # The rules on these fields are the evidence service's (`check_evidence`), so that the form and the importer
     # refuse the same input with the same words; the form only reads the values.
     title = StringField(_l("Intitulé"), render_kw={"required": True})
-    kind = SelectField(_l("Nature"), choices=choices(KIND_LABELS.items()), validate_choice=False)
+    # A person never makes automated evidence (a collector does): the kind is offered only to keep it (fill_choices).
+    kind = SelectField(_l("Nature"), choices=choices((k, KIND_LABELS[k]) for k in HAND_MADE_KINDS), validate_choice=False)
     description = TextAreaField(_l("Description"))
     owner = OwnerField(_l("Responsable"), validate_choice=False)
     classification = SelectField(_l("Classification"), choices=choices(CLASSIFICATION_LABELS.items()), default="internal",
@@ -98,6 +99,8 @@ class EvidenceForm(VersionedForm):
     def fill_choices(self, session, evidence: Evidence | None = None):
         """Active users and live controls, and what the evidence has already (shown as it is, kept unless changed)."""
         owner_id = evidence.owner_id if evidence else None
+        if evidence is not None and evidence.kind == AUTOMATED_KIND:
+            self.kind.choices = choices([(AUTOMATED_KIND, KIND_LABELS[AUTOMATED_KIND])])
         linked = select(EvidenceControl.control_id).where(EvidenceControl.evidence_id == (evidence.id if evidence else -1))
         self.owner.choices = choices(
             (u.id, f"{u.name} <{u.email}>")
@@ -323,9 +326,11 @@ def show(ref: str):
         entry = next((e for e in requirement.expected_evidence or [] if e["id"] == answer.entry_id), {})
         answers.append((answer.entry_id, labels.entry_text(entry, locale)))
     facts = evidence_readers.page_facts(session, evidence)  # need-to-know: the content shown only to its readers
+    run = collection.current_runs(session, [evidence.id]).get(evidence.id) if evidence.collector else None
     return render_template(
         "web/evidence/show.html", evidence=evidence, versions=versions, controls=controls, requirements=requirements,
         users=users, perimeters=perimeters, answers=answers, **facts,
+        run=run, run_line=gaps.RunLine.of(run) if run else None, today=request_today(),
         can_edit=can_edit_evidence(current_user, evidence) and facts["readable"],
         can_review=(can_review(current_user, db.admin_approves()) and current_user.id not in own_work(session, evidence)
                     and facts["readable"]),

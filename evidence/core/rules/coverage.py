@@ -5,6 +5,10 @@ exigence is covered when (1) a control deployed in the perimeter and implemented
 implementation statement for this item, (2) every expected evidence entry of the item is answered by at least one
 approved, unexpired piece of evidence in scope of the perimeter, or waived by a manager, and (3) no major finding
 is open and no sovereignty check on it fails. A recommendation is followed on the same terms; it is never a gap.
+
+Automated evidence (a collector's, e.g. Prowler's results) proves something only while its current run passed
+and is fresh: a run older than its time-to-live, or one with failed checks, answers nothing, and the gap says so
+(AUTOMATED_STALE, AUTOMATED_FAILING, with an AutomatedNote per evidence for the words).
 """
 from __future__ import annotations
 
@@ -30,14 +34,17 @@ EVIDENCE_NOT_APPROVED = "evidence_not_approved"
 EVIDENCE_EXPIRED = "evidence_expired"
 OPEN_FINDING = "open_finding"
 SOVEREIGNTY_CHECK = "sovereignty_check"
+AUTOMATED_FAILING = "automated_failing"  # automated evidence whose current run has failed checks
+AUTOMATED_STALE = "automated_stale"  # automated evidence whose current run is older than its time-to-live
 REASONS = (NO_CONTROL, CONTROL_NOT_IMPLEMENTED, NO_STATEMENT, ENTRY_MISSING, EVIDENCE_MISSING, EVIDENCE_NOT_APPROVED,
-           EVIDENCE_EXPIRED, OPEN_FINDING, SOVEREIGNTY_CHECK)
+           EVIDENCE_EXPIRED, AUTOMATED_FAILING, AUTOMATED_STALE, OPEN_FINDING, SOVEREIGNTY_CHECK)
 # What keeps an item from being even partly covered: nothing is in place yet, or something outweighs the proofs.
 BLOCKING = (NO_CONTROL, CONTROL_NOT_IMPLEMENTED, OPEN_FINDING, SOVEREIGNTY_CHECK)
 
 # The state of one expected evidence entry.
 ANSWERED, WAIVED = "answered", "waived"
 MISSING, NOT_APPROVED = "missing", "not_approved"  # and EXPIRED (from freshness)
+FAILING, STALE = "failing", "stale"  # answered only by approved automated evidence whose run failed / ran out
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,27 @@ class EvidenceFacts:
     in_scope: bool = True  # valid for this perimeter
     answers: tuple[str, ...] = ()  # the item's expected evidence entries it answers
     ref: str = ""
+    # Automated evidence only (collector set): its current run.
+    collector: str = ""  # the collector's name ("prowler"); "": made by hand
+    result: Optional[str] = None  # passed | failed | partly; None: no run to go by
+    run_on: Optional[date] = None  # the day the tool ran
+    expires_on: Optional[date] = None  # the last day the run counts (run_on + its time-to-live)
+    failed: int = 0  # the run's failed checks
+
+    @property
+    def automated(self) -> bool:
+        return bool(self.collector)
+
+
+@dataclass(frozen=True)
+class AutomatedNote:
+    """Why one piece of automated evidence proves nothing today, with what the sentence names."""
+
+    reason: str  # AUTOMATED_FAILING | AUTOMATED_STALE
+    ref: str
+    collector: str
+    run_on: Optional[date]
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,6 +114,7 @@ class ItemStatus:
     notes: tuple[str, ...] = ()  # figures behind a reason (e.g. "détention hors UE 41 % > 39 %")
     entries: tuple[EntryState, ...] = ()
     recommendation: bool = False
+    automated: tuple[AutomatedNote, ...] = ()  # the automated evidence behind AUTOMATED_* reasons
 
     @property
     def is_gap(self) -> bool:
@@ -97,9 +126,31 @@ class ItemStatus:
         return tuple(e for e in self.entries if e.state not in (ANSWERED, WAIVED))
 
 
+def automated_problems(evidence: EvidenceFacts, today: date) -> tuple[str, ...]:
+    """What keeps automated evidence from proving anything today: its run failed checks (a partly passed run
+    too), or is older than its time-to-live (`today` after `expires_on`; no run at all counts as run out).
+    Hand-made evidence has none."""
+    if not evidence.automated:
+        return ()
+    if evidence.result is None:
+        return (AUTOMATED_STALE,)
+    failing = (AUTOMATED_FAILING,) if evidence.result != "passed" else ()
+    stale = (AUTOMATED_STALE,) if evidence.expires_on is None or today > evidence.expires_on else ()
+    return failing + stale
+
+
 def usable(evidence: EvidenceFacts, today: date) -> bool:
-    """Whether a piece of evidence proves anything here: approved, unexpired, and valid for the perimeter."""
-    return evidence.in_scope and evidence.status == "approved" and freshness(evidence.valid_until, today) != EXPIRED
+    """Whether a piece of evidence proves anything here: approved, unexpired, and valid for the perimeter; and,
+    automated, its current run passed and is fresh."""
+    return (evidence.in_scope and evidence.status == "approved" and freshness(evidence.valid_until, today) != EXPIRED
+            and not automated_problems(evidence, today))
+
+
+def _run_out(approved: Iterable[EvidenceFacts], today: date) -> str:
+    """The state of what approved evidence, none of it usable, leaves: failing or stale when automated runs
+    are why (a failure first: it needs a fix, not only a new run), else expired."""
+    problems = {p for e in approved for p in automated_problems(e, today)}
+    return FAILING if AUTOMATED_FAILING in problems else STALE if AUTOMATED_STALE in problems else EXPIRED
 
 
 def entry_state(entry: str, evidence: Iterable[EvidenceFacts], waived: bool, today: date) -> EntryState:
@@ -109,12 +160,14 @@ def entry_state(entry: str, evidence: Iterable[EvidenceFacts], waived: bool, tod
         return EntryState(entry, ANSWERED, proofs)
     if waived:
         return EntryState(entry, WAIVED)
-    if any(e.status == "approved" for e in answering):  # approved once, but every approved answer has run out
-        return EntryState(entry, EXPIRED)
+    approved = [e for e in answering if e.status == "approved"]
+    if approved:  # approved once, but every approved answer has run out (or its automated run fails)
+        return EntryState(entry, _run_out(approved, today))
     return EntryState(entry, NOT_APPROVED if answering else MISSING)
 
 
-ENTRY_REASON = {MISSING: ENTRY_MISSING, NOT_APPROVED: EVIDENCE_NOT_APPROVED, EXPIRED: EVIDENCE_EXPIRED}
+ENTRY_REASON = {MISSING: ENTRY_MISSING, NOT_APPROVED: EVIDENCE_NOT_APPROVED, EXPIRED: EVIDENCE_EXPIRED,
+                FAILING: AUTOMATED_FAILING, STALE: AUTOMATED_STALE}
 REASON_ENTRY = {reason: state for state, reason in ENTRY_REASON.items()}  # the entries a gap reason speaks of
 
 
@@ -134,11 +187,14 @@ def item_status(facts: ItemFacts, today: date) -> ItemStatus:
         reasons.append(NO_STATEMENT)
     evidence = [e for c in live for e in c.evidence] + list(facts.direct_evidence)
     entries = tuple(entry_state(entry, evidence, entry in facts.waived, today) for entry in facts.entries)
-    reasons += [ENTRY_REASON[state] for state in (MISSING, NOT_APPROVED, EXPIRED)
+    reasons += [ENTRY_REASON[state] for state in (MISSING, NOT_APPROVED, EXPIRED, FAILING, STALE)
                 if any(e.state == state for e in entries)]
-    if not facts.entries and not any(usable(e, today) for e in evidence):
+    run_out = {e.id for e in entries if e.state in (FAILING, STALE)}  # the entries automated runs leave open
+    unproved = not facts.entries and not any(usable(e, today) for e in evidence)
+    if unproved:
         scoped = [e for e in evidence if e.in_scope]
-        reasons.append(EVIDENCE_EXPIRED if any(e.status == "approved" for e in scoped)
+        approved = [e for e in scoped if e.status == "approved"]
+        reasons.append(ENTRY_REASON[_run_out(approved, today)] if approved
                        else EVIDENCE_NOT_APPROVED if scoped else EVIDENCE_MISSING)
     computed = NOT_COVERED if set(reasons) & set(BLOCKING) else PARTLY_COVERED if reasons else COVERED
     if recommendation:
@@ -150,8 +206,22 @@ def item_status(facts: ItemFacts, today: date) -> ItemStatus:
         reasons += outweighing
     if status in (COVERED, FOLLOWED):
         reasons = []
+    automated = _automated_notes(evidence, run_out, unproved, today) if reasons else ()
     return ItemStatus(status, tuple(reasons), computed if status != computed else None, tuple(facts.failed_checks),
-                      entries, recommendation)
+                      entries, recommendation, automated)
+
+
+def _automated_notes(evidence: Iterable[EvidenceFacts], run_out: set[str], unproved: bool,
+                     today: date) -> tuple[AutomatedNote, ...]:
+    """One note per problem of each approved automated evidence that leaves an entry open (`run_out`), or the
+    item unproved when it has no checklist, by evidence ref."""
+    notes = {}
+    for e in evidence:
+        if not (e.in_scope and e.status == "approved" and (unproved or run_out & set(e.answers))):
+            continue
+        for reason in automated_problems(e, today):
+            notes[(e.ref, reason)] = AutomatedNote(reason, e.ref, e.collector, e.run_on, e.failed)
+    return tuple(notes[key] for key in sorted(notes))
 
 
 @dataclass(frozen=True)

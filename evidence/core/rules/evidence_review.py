@@ -2,7 +2,10 @@
 edits undo a review."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
+
+from evidence.core.errors import N_, Message
+from evidence.core.vocabulary import AUTOMATED_KIND
 
 REVIEW_TRANSITIONS = {
     "submit": ({"draft", "rejected"}, "in_review"),
@@ -44,3 +47,30 @@ def status_after_edit(status: str, changed: Iterable[str]) -> str:
     if status in REVIEWED_STATUSES and proving_changes(changed):
         return "draft"
     return status
+
+
+# A new version. What a reviewer approved is one file: another file is another thing to review, so hand-made
+# evidence goes back to draft. Automated evidence is reviewed once, when it is first collected: the reviewer
+# vouches for the collector, the perimeter and the entries it answers, not for one run, whose result and age
+# decide each day whether it proves anything (coverage.usable). A later run from its collector keeps the status
+# and carries the approval to the run's version (the one the dossier cites); a file a person uploads by hand is
+# not a run, and a change to the proving fields (status_after_edit) re-opens the review as for any evidence.
+
+
+def keeps_review(kind: str, collected: bool) -> bool:
+    """Whether a new version leaves the evidence's review as it stands: a collector's run of automated evidence."""
+    return collected and kind == AUTOMATED_KIND
+
+
+def status_after_new_version(kind: str, status: str, collected: bool = False) -> str:
+    """The evidence's status once a new version is added (`collected`: the version is a collector's run)."""
+    return status if keeps_review(kind, collected) else "draft"
+
+
+def hand_version_refusal(kind: str, ref: str) -> Optional[Message]:
+    """Why a person may not add a version (a file or an address) to this evidence, or None. Automated evidence
+    holds its collector's runs only: a file laid over one would be cited as a run nobody made."""
+    if kind == AUTOMATED_KIND:
+        return Message(N_("%(ref)s est une preuve automatisée : seul son collecteur en dépose les versions "
+                          "(evidence collect)"), ref=ref)
+    return None
