@@ -10,6 +10,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+from evidence.core.vocabulary import ROLES
+
 
 class SettingError(ValueError):
     """A setting has a value its type refuses; the message names the variable and the value."""
@@ -160,6 +162,26 @@ class Choice:
         return value
 
 
+class Roles:
+    """Role names, separated by commas or spaces (`admin, manager`): a tuple; empty text stands for none."""
+
+    label = "roles"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        return self.check(text)
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        from evidence.core.vocabulary import ROLES
+
+        words = re.split(r"[\s,;]+", value.strip()) if isinstance(value, str) else value
+        if not isinstance(words, (list, tuple, set, frozenset)):
+            raise ValueError("role names separated by commas (e.g. admin, manager)")
+        roles = tuple(dict.fromkeys(str(w).strip().lower() for w in words if str(w).strip()))
+        if not all(role in ROLES for role in roles):
+            raise ValueError("role names among " + ", ".join(ROLES) + ", separated by commas")
+        return roles
+
+
 class Day:
     label = "date (YYYY-MM-DD)"
 
@@ -173,6 +195,68 @@ class Day:
         if not isinstance(value, date) or isinstance(value, datetime):
             raise ValueError("a datetime.date")
         return value
+
+
+# Single sign-on's types (OIDC_SCOPES, OIDC_MFA_AMR, OIDC_ROLE_MAP).
+
+
+class Words:
+    """Words separated by commas or spaces (`openid email profile`): a tuple, in the order given, without repeats;
+    `required`: words the tuple must hold."""
+
+    def __init__(self, *required: str, example: str = "a, b"):
+        self.required, self.example = required, example
+        self.label = "words"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        return self.check(text)
+
+    def check(self, value: Any) -> tuple[str, ...]:
+        words = re.split(r"[\s,;]+", value.strip()) if isinstance(value, str) else value
+        if not isinstance(words, (list, tuple)) or not all(isinstance(w, str) for w in words):
+            raise ValueError(f"words separated by commas (e.g. {self.example})")
+        words = tuple(dict.fromkeys(w.strip() for w in words if w.strip()))
+        missing = [w for w in self.required if w not in words]
+        if missing:
+            raise ValueError(f"words separated by commas including {', '.join(missing)} (e.g. {self.example})")
+        return words
+
+
+class RoleMap:
+    """`group=role` pairs separated by commas (`grc-admins=admin, grc-managers=manager`), or a dict in
+    instance/config.py: a tuple of (group, role) pairs in the order given (the first pair whose group a user has
+    gives his role), every role one of the product's."""
+
+    label = "group=role pairs"
+    EXAMPLE = "grc-admins=admin, grc-managers=manager"
+
+    def parse(self, text: str) -> tuple[tuple[str, str], ...]:
+        pairs = []
+        for entry in re.split(r"[,;\n]+", text):
+            if not entry.strip():
+                continue
+            group, equals, role = entry.rpartition("=")  # a group name may hold "=", a role never does
+            if not equals or not group.strip():
+                raise ValueError(f"group=role pairs separated by commas (e.g. {self.EXAMPLE})")
+            pairs.append((group.strip(), role.strip()))
+        return self.check(tuple(pairs))
+
+    def check(self, value: Any) -> tuple[tuple[str, str], ...]:
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, Mapping):
+            value = tuple(value.items())
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+                for pair in value):
+            raise ValueError(f"group=role pairs separated by commas (e.g. {self.EXAMPLE})")
+        unknown = sorted({role for _, role in value if role not in ROLES})
+        if unknown:
+            raise ValueError(f"group=role pairs whose roles are among {', '.join(ROLES)} (not {', '.join(unknown)})")
+        groups = [group for group, _ in value]
+        if len(set(groups)) != len(groups):
+            raise ValueError(f"group=role pairs naming each group once (e.g. {self.EXAMPLE})")
+        return tuple((group, role) for group, role in value)
 
 
 # Automated evidence's type (COLLECTOR_TTL).

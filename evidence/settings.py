@@ -38,10 +38,13 @@ from evidence.setting_types import (  # noqa: F401  (SettingError and the types 
     FilePath,
     Integer,
     Location,
+    RoleMap,
+    Roles,
     Schemes,
     SettingError,
     Text,
     Url,
+    Words,
     parse_boolean,
 )
 
@@ -134,6 +137,20 @@ SETTINGS = (
     Setting("SESSION_LIFETIME_MINUTES", Integer(1), 12 * 60, "absolute session lifetime, in minutes: a session ends "
             "this long after its login, however active"),
     Setting("SESSION_IDLE_MINUTES", Integer(1), 30, "idle timeout, in minutes: a session unused this long ends"),
+    Setting("MFA_REQUIRED_ROLES", Roles(), ("admin", "manager"), "the roles that must log in with a second factor "
+            "(TOTP or a security key), separated by commas; such a user without one is sent to enrolment and can "
+            "open nothing else; empty: nobody is obliged", shown="`admin,manager`"),
+    # Security keys (WebAuthn): a key signs for one relying party id and the browser vouches for the origin; both
+    # must be the address users type. Unset, they are taken from the request, which is trusted on localhost only.
+    Setting("WEBAUTHN_RP_ID", Text(), None, "the relying party id security keys are registered for: the site's "
+            "host name (`evidence.example.org`) or a parent domain of it; changing it makes every key registered "
+            "before unusable", shown="none: the host of `EVIDENCE_WEBAUTHN_ORIGIN`; both unset, security keys work "
+            "only on `http://localhost` (development)"),
+    Setting("WEBAUTHN_ORIGIN", Url(), None, "the address users open the site at (`https://evidence.example.org`, "
+            "scheme, host and port only): a key's answer made for any other origin is refused; set it in production",
+            shown="none: `https://` and `EVIDENCE_WEBAUTHN_RP_ID`; both unset, the request's own on localhost only"),
+    Setting("WEBAUTHN_RP_NAME", Text(), "Preuves SecNumCloud", "the site's name a browser shows when a key is "
+            "registered"),
     Setting("PASSWORD_MIN_LENGTH", Integer(8, 128), 12, "shortest password accepted (passwords found in the "
             "shipped list of common passwords are refused whatever their length)"),
     Setting("PASSWORD_LINK_HOURS", Integer(1, 24 * 30), 72, "how long the one-time link that sets a new account's "
@@ -141,6 +158,32 @@ SETTINGS = (
     # REST API tokens: each expires; a pipeline's token is renewed on purpose rather than forgotten for ever.
     Setting("API_TOKEN_DAYS", Integer(1, 3660), 90, "how long a new API token stays valid, in days, unless "
             "`--expires-days` says otherwise"),
+    # Single sign-on (OpenID Connect): nothing of it is active unless OIDC_ISSUER and OIDC_CLIENT_ID are set.
+    Setting("OIDC_ISSUER", Url(), None, "the OpenID provider's issuer URL (e.g. a Keycloak realm's "
+            "`https://sso.example.fr/realms/grc`); its discovery document is read from "
+            "`<issuer>/.well-known/openid-configuration`", shown="none: no single sign-on"),
+    Setting("OIDC_CLIENT_ID", Text(), None, "this application's client id at the provider (the ID token's "
+            "audience)", shown="none: no single sign-on"),
+    Setting("OIDC_CLIENT_SECRET", Text(), None, "the client's secret (confidential client)",
+            shown="none: a public client (PKCE only)", secret=True),
+    Setting("OIDC_PROVIDER_NAME", Text(), None, "the provider's name on the login page's button (« Se connecter "
+            "avec … »)", shown="the issuer's host name"),
+    Setting("OIDC_SCOPES", Words("openid", example="openid email profile"), ("openid", "email", "profile"),
+            "scopes asked for, separated by spaces or commas (`openid` is required)", shown="`openid email profile`"),
+    Setting("OIDC_ROLE_CLAIM", Text(), "groups", "the ID token claim holding the user's groups (a list or one "
+            "string) that `EVIDENCE_OIDC_ROLE_MAP` maps to roles"),
+    Setting("OIDC_ROLE_MAP", RoleMap(), (), "groups mapped to roles (`grc-admins=admin, grc-managers=manager`; the "
+            "first listed group the user has wins): set, the role follows the provider at every login and a user "
+            "with none of these groups is refused; empty, roles are managed here", shown="empty"),
+    Setting("OIDC_CREATE_USERS", Boolean(), False, "create the account of an unknown user at his first SSO login "
+            "(needs `EVIDENCE_OIDC_ROLE_MAP` and a verified e-mail); off, an administrator creates accounts first"),
+    Setting("OIDC_MFA_AMR", Words(example="mfa, otp, hwk, swk"), ("mfa", "otp", "hwk", "swk"), "values of the ID "
+            "token's `amr` claim that show a multi-factor login at the provider: such an SSO login satisfies the "
+            "second-factor policy", shown="`mfa, otp, hwk, swk`"),
+    Setting("OIDC_MFA_ACR", Words(example="gold"), (), "values of the ID token's `acr` claim that show a "
+            "multi-factor login at the provider (e.g. a Keycloak level of authentication)", shown="none"),
+    Setting("OIDC_PASSWORD_LOGIN", Boolean(), False, "let users bound to the provider still log in with a "
+            "password (off: they use single sign-on only)"),
     Setting("ADMIN_APPROVES", Boolean(), False, "let administrators approve evidence and dossiers too (very small "
             "teams); by default administrators manage accounts and settings and the compliance managers approve "
             "(separation of duties)"),

@@ -152,6 +152,7 @@ def make_app(instance, database_url, **config):
         "DATABASE_URL": database_url,
         "SECRET_KEY": TEST_SECRET_KEY,
         "TESTING": True,
+        "MFA_REQUIRED_ROLES": (),  # the suite logs in with passwords alone; tests/test_second_factor.py sets the policy
         **config,
     })
 

@@ -96,6 +96,24 @@ MATRIX = {
     "admin.password_link": (None, {"admin"}),
     "admin.audit_log": ({"admin", "manager"}, None),
     "admin.verify_audit": (None, {"admin", "manager"}),
+    # Second factors: the login's second step is public (a pending login, checked by the view); everyone manages
+    # his own factors; an admin resets another's.
+    "second_factor.login_step": ("public", "public"),
+    "second_factor.index": (EVERYONE, None),
+    "second_factor.enrol_totp": (EVERYONE, EVERYONE),
+    "second_factor.regenerate_codes": (None, EVERYONE),
+    "second_factor.remove_totp": (None, EVERYONE),
+    "admin.reset_second_factors": (None, {"admin"}),
+    "admin.unbind_sso": (None, {"admin"}),  # another account's binding to the identity provider
+    # Security keys: everyone registers, renames and removes his own (the service refuses another's); the login's
+    # key step is public (a pending login, checked by the view).
+    "security_keys.registration_options": (None, EVERYONE),
+    "security_keys.registration_verify": (None, EVERYONE),
+    "security_keys.recovery_codes": (None, EVERYONE),
+    "security_keys.rename": (None, EVERYONE),
+    "security_keys.remove": (None, EVERYONE),
+    "security_keys.authentication_options": (None, "public"),
+    "security_keys.authentication_verify": (None, "public"),
     "admin_tokens.index": ({"admin"}, {"admin"}),  # API tokens: listed, created and revoked by an administrator
     "admin_tokens.revoke": (None, {"admin"}),
     "api-docs.openapi_json": ("public", None),  # the API's description: no data in it
@@ -144,7 +162,7 @@ API_MATRIX = {
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
-               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1, "token": "x",
+               "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1, "token": "x", "key_id": 1,
                "token_id": 1, "collector": "prowler", "requirement": "5.1.a"}
 
 

@@ -6,7 +6,7 @@ import click
 from evidence import context
 from evidence.cli.common import ask_password, cli_actor, evidence_command
 from evidence.data.models import ROLES
-from evidence.services import passwords
+from evidence.services import passwords, second_factors, single_sign_on
 from evidence.services import users as auth
 
 
@@ -111,3 +111,33 @@ def users_reset_password(email):
         link = passwords.issue_password_link(session, cli_actor(), auth.get_user(session, email), context.password_policy())
     click.echo(f"New link for {link.user.email}.")
     _echo_link(link)
+
+
+@evidence_command(users, name="mfa-reset")
+@click.argument("email")
+def users_mfa_reset(email):
+    """Delete a user's second factors and recovery codes (a lost phone or key); their sessions end at once and,
+    if their role must have a second factor, their next login leads to enrolment."""
+    with context.session_scope() as session:
+        user = auth.get_user(session, email)
+        removed = second_factors.reset_second_factors(session, cli_actor(), user)
+    click.echo(f"Second factors reset for {user.email}: {removed['totp']} authenticator app(s), "
+               f"{removed['security_keys']} security key(s), {removed['recovery_codes']} recovery code(s) deleted; "
+               "their sessions have ended.")
+
+
+@evidence_command(users, name="sso-unbind")
+@click.argument("email")
+def users_sso_unbind(email):
+    """Unbind a user from the identity provider's identity (the provider re-created the person, a wrong binding):
+    their sessions end, their password is void and a one-time link to choose a new one is printed; the next
+    single sign-on login binds the account again by its verified e-mail."""
+    with context.session_scope() as session:
+        user = auth.get_user(session, email)
+        issuer = user.oidc_issuer
+        link = single_sign_on.unbind(session, cli_actor(), user, context.password_policy())
+    click.echo(f"{user.email} is no longer bound to {issuer}; their sessions have ended and their password is void.")
+    if link is not None:
+        _echo_link(link)
+    else:
+        click.echo("The account is disabled: enable it, then print a link with `evidence users reset-password`.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, CheckConstraint, Column, Index, MetaData, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, MetaData, UniqueConstraint
 from sqlalchemy.orm import declared_attr
 from sqlmodel import Field, SQLModel
 
@@ -79,7 +79,7 @@ class Versioned:
 
 
 class User(SQLModel, table=True):
-    __table_args__ = (one_of("role", ROLES),)
+    __table_args__ = (one_of("role", ROLES), UniqueConstraint("oidc_issuer", "oidc_subject"))
 
     id: Optional[int] = Field(default=None, primary_key=True)
     email: str = Field(max_length=254, unique=True)
@@ -100,6 +100,11 @@ class User(SQLModel, table=True):
     # An initial password someone else read (an admin's account creation) must be replaced at the next login.
     must_change_password: bool = False
     password_changed_at: Optional[datetime] = None
+    # Single sign-on: the identity provider's account this one is bound to (its issuer and `sub`, unique together),
+    # and whether a password may still open it (an SSO user's is refused unless OIDC_PASSWORD_LOGIN allows it).
+    oidc_issuer: Optional[str] = Field(default=None, max_length=254)
+    oidc_subject: Optional[str] = Field(default=None, max_length=255)
+    password_login: bool = True
     # An API token's own account (a pipeline, a scanner): it acts through its token only, never logs in to the web.
     service_account: bool = False
 
@@ -837,6 +842,60 @@ class DossierApproval(SQLModel, table=True):
     name: str = Field(max_length=200)  # as it was when approving: the approval page prints it
     function: str = Field(max_length=120)  # one of DOSSIER_APPROVER_FUNCTIONS, as it read then
     approved_at: datetime = Field(default_factory=utcnow)
+
+
+# --- Second factors (TOTP and recovery codes) --------------------------------------------------------
+
+
+class TotpFactor(SQLModel, table=True):
+    """A user's authenticator application (TOTP, RFC 6238), once confirmed by a first code. The shared secret is
+    kept encrypted under a key derived from SECRET_KEY (services.second_factors): a database dump alone does not
+    give it."""
+
+    __tablename__ = "totp_factor"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", unique=True, ondelete="CASCADE")  # one application per account
+    secret: str = Field(max_length=255)  # nonce and AES-GCM ciphertext, base64url
+    confirmed_at: datetime = Field(default_factory=utcnow)
+    # The last time step a code was accepted for: that step and earlier ones are refused (a code is used once).
+    last_used_step: Optional[int] = None  # a 30-second step since 1970: fits 32 bits for two thousand years
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use code that stands in for the second factor (a lost phone or key): only its SHA-256 is kept."""
+
+    __tablename__ = "recovery_code"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    code_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: Optional[datetime] = None
+
+
+# --- Security keys (WebAuthn) ------------------------------------------------------------------------
+
+
+class SecurityKey(SQLModel, table=True):
+    """A security key or passkey (WebAuthn credential) a user registered as a second factor. Nothing here is a
+    secret: the private key never leaves the authenticator; the public key checks its signatures."""
+
+    __tablename__ = "security_key"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)  # the owner's word for it ("YubiKey bureau"), unique per user
+    credential_id: str = Field(max_length=1400, unique=True)  # base64url; WebAuthn allows up to 1023 bytes
+    public_key: str = Field(max_length=2000)  # the COSE public key, base64url
+    # The authenticator's signature counter (32 bits unsigned, hence a big integer): a value that does not grow
+    # betrays a copy of the key. Authenticators that keep no counter always send 0.
+    sign_count: int = Field(default=0, sa_type=BigInteger)
+    transports: list = json_column()  # what the browser said the key speaks (usb, nfc, ble, internal, hybrid)
+    aaguid: str = Field(default="", max_length=36)  # the authenticator's model, as it declared it
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: Optional[datetime] = None
 
 
 # --- Automated evidence (collection runs) ------------------------------------------------------------

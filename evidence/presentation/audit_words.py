@@ -144,6 +144,47 @@ OBJECT = {
     "shareholder": _l("détenteur"), "seat": _l("siège"), "instance": _l("instance"),
 }
 OBJECT["api_token"] = _l("jeton d’API")
+# Second factors (TOTP, recovery codes, the reset): what a login was completed with, what a reset deleted.
+SUBJECT["auth"] = _l("Authentification")
+DEED.update({
+    "totp_enrolled": _l("application d’authentification enregistrée"),
+    "totp_removed": _l("application d’authentification retirée"),
+    "recovery_codes_generated": _l("codes de récupération créés"),
+    "recovery_code_used": _l("code de récupération utilisé"), "mfa_reset": _l("seconds facteurs réinitialisés"),
+    "second_factor_failed": _l("échec du second facteur"),
+})
+FIELD_NAMES.update({
+    "second_factor": _l("second facteur"), "step": _l("étape"), "count": _l("nombre"), "remaining": _l("restants"),
+    "totp": _l("applications d’authentification"), "security_keys": _l("clés de sécurité"),
+    "recovery_codes": _l("codes de récupération"),
+})
+FIELDS[("", "second_factor")] = "second_factor"
+FIELDS[("user", "step")] = "second_factor_step"
+# Security keys (WebAuthn): a key's registration, renaming and removal; a refused one at login says why (an
+# unknown key, an answer that does not verify, a signature counter that went back: a cloned key).
+DEED.update({
+    "security_key_added": _l("clé de sécurité enregistrée"), "security_key_removed": _l("clé de sécurité retirée"),
+    "security_key_renamed": _l("clé de sécurité renommée"),
+})
+FIELD_NAMES.update({
+    "method": _l("méthode"), "key": _l("clé de sécurité"), "credential": _l("identifiant de la clé"),
+    "aaguid": _l("modèle d’authentificateur (AAGUID)"), "stored": _l("compteur connu"),
+    "received": _l("compteur reçu"),
+})
+FIELDS[("user", "method")] = "second_factor"
+# Single sign-on: logins through the identity provider, their refusals, an account bound to its identity.
+DEED.update({"sso_login": _l("connexion par le fournisseur d’identité"),
+             "sso_refused": _l("connexion par le fournisseur d’identité refusée"),
+             "sso_bind": _l("liaison à l’identité du fournisseur")})
+DEED["sso_unbind"] = _l("liaison à l’identité du fournisseur retirée")  # by an administrator or the command line
+FIELD_NAMES.update({
+    "issuer": _l("fournisseur d’identité"), "subject": _l("identifiant chez le fournisseur"),
+    "amr": _l("méthodes d’authentification (amr)"), "acr": _l("niveau d’authentification (acr)"),
+    "mfa": _l("multifacteur chez le fournisseur"), "error": _l("erreur"),
+    "second_factor_due": _l("second facteur demandé ensuite"),
+})
+FIELDS[("user", "reason")] = FIELDS[("", "reason")] = "login_refusal"
+
 # Automated evidence: a collection (evidence.collect, on the perimeter) and the runs its evidence events record.
 DEED["collect"] = _l("collecte automatisée")
 FIELD_NAMES.update({

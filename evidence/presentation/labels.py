@@ -243,6 +243,25 @@ WORDS = {
 }
 WORDS.update({"collection_result": COLLECTION_RESULT, "collection_outcome": COLLECTION_OUTCOME, "collector": COLLECTOR})
 
+# Second factors: what a login was completed with (the audit trail's "second_factor").
+SECOND_FACTOR = {"totp": _l("application d’authentification"), "recovery": _l("code de récupération"),
+                 "webauthn": _l("clé de sécurité"), "sso": _l("fournisseur d’identité"),
+                 "password": _l("mot de passe")}  # what a change to the factors was confirmed with, when not a code
+SECOND_FACTOR_STEP = {"login": _l("connexion"), "confirm": _l("confirmation d’un changement de second facteur")}
+WORDS["second_factor"] = SECOND_FACTOR
+WORDS["second_factor_step"] = SECOND_FACTOR_STEP
+
+# Why a login was refused (the audit trail's "reason" on login.failed and auth.sso_refused).
+LOGIN_REFUSAL = {
+    "disabled": _l("compte désactivé"), "sso_only": _l("mot de passe refusé : compte lié au fournisseur d’identité"),
+    "unknown_user": _l("aucun compte pour cette identité"), "email_unverified": _l("adresse e-mail non vérifiée"),
+    "bound_elsewhere": _l("compte lié à une autre identité"), "no_role": _l("aucun groupe donnant un rôle"),
+    "last_admin": _l("dernier administrateur actif"), "invalid_token": _l("jeton d’identité invalide"),
+    "state": _l("réponse inattendue (state inconnu ou déjà utilisé)"),
+    "provider_error": _l("refus du fournisseur d’identité"), "unavailable": _l("fournisseur d’identité injoignable"),
+}
+WORDS["login_refusal"] = LOGIN_REFUSAL
+
 
 def word(code, vocabulary: str, capital: bool = False) -> str:
     """A code as the reader's word: `word("in_review", "evidence_status")` → "en revue" / "in review";

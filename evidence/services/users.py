@@ -133,9 +133,17 @@ def stage_user(session: Session, actor: audit.Actor, email: str, name: str, role
 
 
 def set_role(session: Session, actor: audit.Actor, user: User, role: str) -> User:
+    stage_role(session, actor, user, role)
+    session.commit()
+    return user
+
+
+def stage_role(session: Session, actor: audit.Actor, user: User, role: str) -> None:
+    """set_role's work without the commit (a single sign-on login applies the provider's role in its own
+    transaction)."""
     check_role(role)
     if user.role == role:
-        return user
+        return
     _not_oneself(actor, user, N_("vous ne pouvez pas changer votre propre rôle : demandez-le à un autre "
                                  "administrateur"))
     _keep_one_admin(session, user, losing=user.role == "admin")
@@ -144,8 +152,6 @@ def set_role(session: Session, actor: audit.Actor, user: User, role: str) -> Use
     user.session_token = secrets.token_hex(16)
     session.add(user)
     audit.record(session, actor, "user.role_change", user, {"from": old, "to": role})
-    session.commit()
-    return user
 
 
 def set_active(session: Session, actor: audit.Actor, user: User, active: bool) -> User:
@@ -320,12 +326,24 @@ def prune_login_failures(session: Session, limits: ThrottleLimits) -> None:
 class LoginOutcome:
     user: Optional[User]
     throttled: bool = False
+    # The password was right and the account has a second factor: nobody is logged in yet (nothing forgiven, no
+    # "login" event); services.second_factors finishes the login once the second factor is given.
+    second_factor_due: bool = False
+    refusal: Optional[str] = None  # why a right password was refused, when the user can act on it (SSO_ONLY)
 
 
-def attempt_login(session: Session, email: str, password: str, address: str, limits: ThrottleLimits) -> LoginOutcome:
+# An account bound to the identity provider while OIDC_PASSWORD_LOGIN is off: told only once the password is right
+# (nobody learns from the login form which accounts exist), and counted as a failure all the same.
+SSO_ONLY = N_("Ce compte se connecte par l’authentification unique de votre organisation : utilisez le bouton "
+              "« Se connecter avec … » sous le formulaire.")
+
+
+def attempt_login(session: Session, email: str, password: str, address: str, limits: ThrottleLimits, *,
+                  sso_only: bool = False) -> LoginOutcome:
     """Check a login. Every failure is counted (login_failure keeps a keyed hash of what was typed); the audit
     trail records failures and throttling only for an existing account, under that account's own e-mail, so the
-    text of a mistyped field — often a password — is kept nowhere."""
+    text of a mistyped field — often a password — is kept nowhere. `sso_only`: accounts bound to the identity
+    provider (password_login false) may not log in with a password (single sign-on on, OIDC_PASSWORD_LOGIN off)."""
     email = (email or "").strip().lower()[:254]
     address = (address or "unknown")[:64]
     digest = typed_email_digest(email, limits)
@@ -337,12 +355,27 @@ def attempt_login(session: Session, email: str, password: str, address: str, lim
         # A service account (an API token's) acts through its token only: it never logs in to the web.
         failed(session, None, user, digest, address, {} if user is None or user.active else {"reason": "disabled"})
         return LoginOutcome(None)
+    if sso_only and not user.password_login:
+        failed(session, None, user, digest, address, {"reason": "sso_only"})
+        return LoginOutcome(None, refusal=SSO_ONLY)
+    from evidence.services.second_factors import has_second_factor  # that module builds on this one
+
+    if has_second_factor(session, user):
+        # Forgiving now would hand whoever knows the password a fresh set of code guesses at every retry.
+        session.commit()  # a rehashed password, if any
+        return LoginOutcome(user, second_factor_due=True)
+    finish_login(session, user, address, limits)
+    return LoginOutcome(user)
+
+
+def finish_login(session: Session, user: User, address: str, limits: ThrottleLimits, details: Optional[dict] = None) -> None:
+    """The login succeeded (the password, and the second factor when the account has one): recorded, committed."""
+    address = (address or "unknown")[:64]
     user.last_login_at = utcnow()
     session.add(user)
-    forgive(session, digest, address)
-    audit.record(session, user, "login", user, {"address": address})
+    forgive(session, typed_email_digest(user.email, limits), address)
+    audit.record(session, user, "login", user, {"address": address, **(details or {})})
     session.commit()
-    return LoginOutcome(user)
 
 
 def throttled(session: Session, user: Optional[User], digest: str, address: str, limits: ThrottleLimits) -> bool:
@@ -357,11 +390,12 @@ def throttled(session: Session, user: Optional[User], digest: str, address: str,
 
 
 def failed(session: Session, actor: audit.Actor, user: Optional[User], digest: str, address: str,
-           details: dict) -> None:
-    """A wrong password counted (and, for an existing account, audited), committed."""
+           details: dict, action: str = "login.failed") -> None:
+    """A wrong password (or second-factor code: `action`) counted and, for an existing account, audited;
+    committed."""
     session.add(LoginFailure(email=digest, address=address))
     if user is not None:
-        audit.record(session, actor, "login.failed", user, {"address": address, **details})
+        audit.record(session, actor, action, user, {"address": address, **details})
     session.commit()
 
 

@@ -104,6 +104,15 @@ def init_app(app: Flask) -> None:
     from evidence.web import api_tokens  # the administrator's page of REST API tokens
 
     app.register_blueprint(api_tokens.bp)
+    from evidence.web import second_factor  # the login's second step and the account's second factors
+
+    app.register_blueprint(second_factor.bp)
+    from evidence.web import security_keys  # security keys (WebAuthn): JSON endpoints for webauthn.js
+
+    app.register_blueprint(security_keys.bp)
+    from evidence.web import single_sign_on  # /login/sso…, only when OIDC_ISSUER and OIDC_CLIENT_ID are set
+
+    single_sign_on.init_app(app)
 
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
@@ -176,6 +185,9 @@ def end_expired_session():
 
 # What someone who must replace his password may still open: the page that replaces it, and the way out.
 WHILE_CHANGING_PASSWORD = frozenset({"auth.change_password", "auth.logout"})  # public views need no exception
+# What someone whose role must have a second factor (MFA_REQUIRED_ROLES) and has none may open: enrolment and the
+# way out. A module with more enrolment views (security keys) adds their endpoints to this set.
+WHILE_ENROLLING = {"auth.logout", "second_factor.index", "second_factor.enrol_totp"}
 
 
 def bind_session_to_browser():
@@ -261,14 +273,45 @@ def enforce_access():
     if current_user.must_change_password and request.endpoint not in WHILE_CHANGING_PASSWORD:
         # A password someone else set (an admin, the command line) is known to him: nothing else until replaced.
         return redirect(url_for("auth.change_password"))
+    if (refused := second_factor_policy()) is not None:
+        return refused
     if not rule.allows(current_user.role, request.method):
         abort(403)
     return None
 
 
+def second_factor_policy():
+    """MFA_REQUIRED_ROLES, for a session logged in through the browser (an API token's request carries no such
+    session): a session logged in without a second factor may open nothing but enrolment while the account has
+    none, and logs in again, giving it, once the account has one. Asked of the database only for such sessions."""
+    from evidence.core.rules import second_factor as rule
+    from evidence.services.second_factors import has_second_factor
+
+    required = rule.required(current_user.role, current_app.config["MFA_REQUIRED_ROLES"],
+                             service_account=getattr(current_user, "service_account", False))
+    if "_user_id" not in session or session.get("second_factor") in rule.METHODS or not required:
+        return None
+    state = rule.session_state(True, has_second_factor(db.get_session(), current_user), session.get("second_factor"))
+    if state == rule.ENROL and request.endpoint not in WHILE_ENROLLING:
+        message = _l("Votre rôle demande un second facteur : enregistrez-en un pour continuer.")
+        if not any(str(shown) == str(message) for _category, shown in session.get("_flashes", ())):
+            flash(message, "info")  # once, however many pages were tried before enrolling
+        return redirect(url_for("second_factor.index"))
+    if state == rule.LOG_IN_AGAIN and request.endpoint != "auth.logout":
+        locale = session.get("locale")
+        logout_user()
+        session.clear()
+        if locale in LOCALES:
+            session["locale"] = locale
+        flash(_l("Votre compte a désormais un second facteur : reconnectez-vous en le donnant."), "info")
+        return redirect(url_for("auth.login"))
+    return None
+
+
 def security_headers(response):
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
+    # Single sign-on widens form-action to its provider (the logout's answer leads there): web.single_sign_on.
+    headers.setdefault("Content-Security-Policy", current_app.extensions.get("evidence.csp", CSP))
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "same-origin"

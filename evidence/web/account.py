@@ -19,7 +19,7 @@ from evidence.core.passwords import MAX_LENGTH
 from evidence.core.vocabulary import ALL_ROLES
 from evidence.services import notifications, passwords
 from evidence.services import users as auth
-from evidence.web import LOCALES, render_error, reported_errors, start_session
+from evidence.web import LOCALES, render_error, reported_errors, say
 from evidence.web.forms import EmptyForm
 
 bp = Blueprint("auth", __name__)  # endpoints auth.login, auth.logout, auth.account
@@ -72,22 +72,20 @@ def login():
         return redirect(url_for("dashboard.index"))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
+        from evidence.web import single_sign_on
+
         outcome = auth.attempt_login(
-            db.get_session(), form.email.data, form.password.data, request.remote_addr or "", throttle_limits()
+            db.get_session(), form.email.data, form.password.data, request.remote_addr or "", throttle_limits(),
+            sso_only=single_sign_on.password_login_closed(),
         )
         if outcome.throttled:
             return render_error(429)
         if outcome.user is not None:
-            chosen = fresh_session()  # a fresh session at login: nothing but the language carries over (fixation)
-            if chosen in LOCALES:
-                auth.set_locale(db.get_session(), outcome.user, chosen)  # the latest choice is the account's
-            if outcome.user.locale in LOCALES:
-                session["locale"] = outcome.user.locale  # the account's language, wherever it was chosen
-            start_session(outcome.user)
-            if outcome.user.must_change_password:  # a password someone else set: replaced before anything else
-                return redirect(url_for("auth.change_password"))
-            return redirect(safe_next(form.next.data))
-        flash(_("Adresse e-mail ou mot de passe incorrect."), "error")
+            from evidence.web import second_factor  # it builds on this module's helpers
+
+            # A fresh session either way (fixation); with a second factor, nobody is logged in before it is given.
+            return second_factor.after_password(outcome.user, form.next.data, outcome.second_factor_due)
+        flash(say(outcome.refusal) if outcome.refusal else _("Adresse e-mail ou mot de passe incorrect."), "error")
     return render_template("web/login.html", form=form)
 
 
@@ -95,10 +93,16 @@ def login():
 @access(*ALL_ROLES)
 def logout():
     if EmptyForm().validate_on_submit():
+        from evidence.web import single_sign_on
+
+        id_token = session.get(single_sign_on.ID_TOKEN)  # a session opened through the provider ends there too
         auth.logout(db.get_session(), current_user._get_current_object())
         logout_user()
         session.clear()
         flash(_("Vous êtes déconnecté."), "info")
+        provider_logout = single_sign_on.end_session_url(id_token)
+        if provider_logout:
+            return redirect(provider_logout)
     return redirect(url_for("auth.login"))
 
 

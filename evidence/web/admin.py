@@ -21,7 +21,7 @@ from evidence.data import audit
 from evidence.data.models import ROLES, AuditEvent, User
 from evidence.ops.verify import chain_words
 from evidence.presentation import labels
-from evidence.services import passwords
+from evidence.services import passwords, second_factors, single_sign_on
 from evidence.services import users as auth
 from evidence.web import confirm, reported_errors, say
 from evidence.web.forms import EmptyForm, choices
@@ -81,9 +81,15 @@ def users():
 def users_page(form: NewUserForm, link: passwords.PasswordLink | None = None, created: bool = False):
     """The users page; after a creation or a new link, with the link shown this once (not put in a redirect's
     flash: the session cookie would carry it). Nobody reads a password: the account's owner chooses his own."""
+    from evidence.web.single_sign_on import configured as sso_configured
+
+    people = auth.list_users(db.get_session())
     return render_template(
-        "web/admin/users.html", users=auth.list_users(db.get_session()), form=form,
+        "web/admin/users.html", users=people, form=form,
+        # Whom the identity provider logs in; shown while single sign-on is on, or an account is still bound to it.
+        sso_column=sso_configured() is not None or any(user.oidc_subject for user in people),
         role_form=RoleForm, active_form=EmptyForm(), role_labels=ROLE_LABELS, is_oneself=auth.is_oneself,
+        with_second_factor=second_factors.users_with_second_factor(db.get_session()),
         link=link, link_url=link and url_for("auth.set_password", token=link.token, _external=True), created=created,
     )
 
@@ -135,6 +141,51 @@ def set_active(user_id: int):
             return confirmation
         with reported_errors():
             auth.set_active(session, current_user, user, not user.active)
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/second-factors/reset", methods=["POST"])
+@access("admin")
+def reset_second_factors(user_id: int):
+    """A lost phone or key: the account's second factors and recovery codes go, and its sessions end."""
+    if EmptyForm().validate_on_submit():
+        user = _user_or_404(user_id)
+        if not auth.is_oneself(current_user, user) and (confirmation := confirm.ask(
+                _("Réinitialiser les seconds facteurs de %(name)s (%(email)s) ?", name=user.name, email=user.email),
+                consequence=_("Son application d’authentification, ses clés de sécurité et ses codes de récupération "
+                              "sont supprimés et ses sessions fermées ; si son rôle demande un second facteur, il en "
+                              "enregistre un nouveau à sa prochaine connexion."),
+                action=_("Réinitialiser"), back=url_for("admin.users"))):
+            return confirmation
+        with reported_errors() as outcome:
+            second_factors.reset_second_factors(db.get_session(), current_user, user)
+        if outcome.ok:
+            flash(_("Seconds facteurs de %(name)s réinitialisés ; ses sessions sont fermées.", name=user.name), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/sso/unbind", methods=["POST"])
+@access("admin")
+def unbind_sso(user_id: int):
+    """Free an account from the provider's identity it is bound to; its password comes back only through the
+    one-time link shown here, once (services.single_sign_on.unbind)."""
+    if EmptyForm().validate_on_submit():
+        user = _user_or_404(user_id)
+        if user.oidc_subject and not auth.is_oneself(current_user, user) and (confirmation := confirm.ask(
+                _("Délier le compte de %(name)s (%(email)s) de son identité chez %(issuer)s ?", name=user.name,
+                  email=user.email, issuer=user.oidc_issuer),
+                consequence=_("Ses sessions sont fermées et son mot de passe ne sert plus : il en choisit un nouveau "
+                              "avec le lien à usage unique affiché ensuite. Sa prochaine connexion par "
+                              "l’authentification unique le lie de nouveau, par son adresse e-mail vérifiée."),
+                action=_("Délier"), back=url_for("admin.users"))):
+            return confirmation
+        with reported_errors() as outcome:
+            link = single_sign_on.unbind(db.get_session(), current_user, user, db.password_policy())
+        if outcome.ok:
+            flash(_("Compte de %(name)s délié de l’authentification unique ; ses sessions sont fermées.",
+                    name=user.name), "info")
+            if link is not None:
+                return users_page(NewUserForm(formdata=None), link=link)
     return redirect(url_for("admin.users"))
 
 
