@@ -41,6 +41,7 @@ MATRIX = {
     "readiness.dashboard": (EVERYONE, None),
     "readiness.gap_list": (EVERYONE, None),
     "readiness.matrix": (EVERYONE, None),
+    "oscal.download": (EVERYONE, None),  # need-to-know holds inside the documents (evidence cited by ref alone)
     "readiness.verdict": (EVERYONE, MANAGERS),
     "readiness.waiver": (None, MANAGERS),
     "findings.findings": (EVERYONE, MANAGERS),

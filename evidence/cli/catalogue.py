@@ -1,4 +1,4 @@
-"""`evidence catalogue …`: the product's catalogues and CISO Assistant libraries."""
+"""`evidence catalogue …`: the product's catalogues, CISO Assistant libraries and OSCAL documents."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,4 +33,18 @@ def catalogue_import(file, overlay):
     """Import a CISO Assistant library: a framework, an overlay of official text, or a mapping between frameworks."""
     with context.session_scope() as session:
         report = referential.import_library(session, file, cli_actor(), overlay=overlay)
+    click.echo(str(report))
+
+
+@evidence_command(catalogue, name="import-oscal")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", metavar="KEY", help="The key of the framework a catalog becomes (default: the key the catalog "
+                                            "carries, else one made from its title).")
+def catalogue_import_oscal(file, key):
+    """Import an OSCAL document (JSON or YAML): a catalog as a framework, or a mapping collection as links between
+    loaded frameworks. No link in it is followed."""
+    from evidence.oscal import import_oscal
+
+    with context.session_scope() as session:
+        report = import_oscal(session, file, cli_actor(), key=key)
     click.echo(str(report))

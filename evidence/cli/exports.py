@@ -1,5 +1,5 @@
-"""What leaves the instance: `evidence export matrix|bundle`, `evidence verify-bundle` (the dossier's own
-commands are in cli/dossiers.py)."""
+"""What leaves the instance: `evidence export matrix|bundle|oscal` (oscal in cli/oscal.py), `evidence verify-bundle`
+(the dossier's own commands are in cli/dossiers.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +8,7 @@ import click
 
 from evidence import context
 from evidence.cli.common import evidence_command, today
+from evidence.cli.oscal import export_oscal
 from evidence.core.errors import N_, EvidenceError
 from evidence.presentation import messages
 from evidence.services.perimeters import get_perimeter
@@ -15,7 +16,10 @@ from evidence.services.perimeters import get_perimeter
 
 @click.group(name="export")
 def export():
-    """Export the traceability matrix or the evidence bundle."""
+    """Export the traceability matrix, the evidence bundle or an OSCAL document."""
+
+
+export.add_command(export_oscal)
 
 
 @evidence_command(export, name="matrix")

@@ -101,6 +101,9 @@ def init_app(app: Flask) -> None:
     from evidence.web import pickers  # the searches behind every picker (JSON, for picker.js)
 
     app.register_blueprint(pickers.bp)
+    from evidence.web import oscal  # a perimeter's OSCAL documents
+
+    app.register_blueprint(oscal.bp)
     from evidence.web import api_tokens  # the administrator's page of REST API tokens
 
     app.register_blueprint(api_tokens.bp)
