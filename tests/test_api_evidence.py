@@ -240,6 +240,7 @@ def test_etag_and_if_match(world):
     assert again.status_code == 412
 
 
+@pytest.mark.sqlite_only  # words, not SQL
 def test_problems_speak_the_reader_s_language(world):
     app, client = world, world.test_client()
     fr = client.get("/api/v1/evidence/EV-9999", headers=token(app, "manager", "fr"))
@@ -279,6 +280,7 @@ def test_a_contributor_token_creates_a_link_and_the_web_session_means_nothing_to
         assert session.exec(select(EvidenceVersion)).all()
 
 
+@pytest.mark.sqlite_only  # words, not SQL
 def test_the_openapi_document_is_public_and_declares_bearer_auth(world):
     client = world.test_client()
     document = client.get("/api/v1/openapi.json")

@@ -141,7 +141,7 @@ def test_a_hardened_host_passes_every_check_and_its_report_embeds_what_was_read(
     import hashlib
     assert read["nginx/nginx.conf"]["sha256"] == hashlib.sha256((HOSTS / "web-01/nginx/nginx.conf").read_bytes()).hexdigest()
     sources = {c["id"]: c["source"] for c in report["checks"]}
-    assert sources["ssh.protocol"] == "[NT_SSH] R1" and sources["tls.protocols"] == "[NT_TLS] §2.1"
+    assert sources["ssh.protocol"] == "[NT_SSH] version du protocole" and sources["tls.protocols"] == "[NT_TLS] §2.1"
 
 
 def test_a_legacy_host_fails_what_the_guides_exclude():

@@ -166,6 +166,7 @@ def test_last_modified_comes_from_the_data(app, users):
         assert catalog["metadata"]["version"] == "1.0"
 
 
+@pytest.mark.sqlite_only  # the documents' content: their queries run on both databases in the validation and byte-identity tests
 def test_the_catalog_holds_every_item_in_groups_per_chapter_and_section(catalogue_loaded, runner, tmp_path):
     catalog = json.loads(export_cli(runner, tmp_path, "catalog", None).read_text())["catalog"]
     controls, groups = [], []
@@ -197,6 +198,7 @@ def test_the_catalog_holds_every_item_in_groups_per_chapter_and_section(catalogu
     assert [c["id"] for c in section["groups"][0]["controls"]] == ["snc-11.1.a", "snc-11.1.b"]
 
 
+@pytest.mark.sqlite_only  # the documents' content: their queries run on both databases in the validation and byte-identity tests
 def test_the_ssp_expresses_applicability_inheritance_and_evidence(demo_loaded, runner, tmp_path):
     plan = json.loads(export_cli(runner, tmp_path, "ssp", "iaas-fr1").read_text())["system-security-plan"]
     requirements = {r["control-id"]: r for r in plan["control-implementation"]["implemented-requirements"]}
@@ -241,6 +243,7 @@ def test_the_ssp_expresses_applicability_inheritance_and_evidence(demo_loaded, r
     assert lower["status"] == {"state": "operational"}
 
 
+@pytest.mark.sqlite_only  # the documents' content: their queries run on both databases in the validation and byte-identity tests
 def test_the_results_and_the_plan_carry_coverage_findings_and_owners(demo_loaded, runner, tmp_path):
     add_findings(demo_loaded)
     results = json.loads(export_cli(runner, tmp_path, "assessment-results").read_text())["assessment-results"]["results"][0]
@@ -266,6 +269,7 @@ def test_the_results_and_the_plan_carry_coverage_findings_and_owners(demo_loaded
     assert len(alone) == 1  # the observation no action answers is an item of its own
 
 
+@pytest.mark.sqlite_only  # the documents' content: their queries run on both databases in the validation and byte-identity tests
 def test_need_to_know_holds_in_the_documents(demo_loaded, client, users, login_as):
     """EV-0006 is confidential: an auditor who is not named on it reads neither its title nor its hash."""
     with demo_loaded.app_context(), db.session_scope(demo_loaded) as session:
@@ -286,6 +290,7 @@ def test_need_to_know_holds_in_the_documents(demo_loaded, client, users, login_a
     assert sha256.encode() in manager.get("/perimeters/iaas-fr1/oscal.json?model=ssp").data
 
 
+@pytest.mark.sqlite_only  # the documents' content: their queries run on both databases in the validation and byte-identity tests
 def test_downloads_refuse_an_unknown_model_and_serve_every_role(demo_loaded, client, users, login_as):
     login_as("contributor")
     assert client.get("/perimeters/iaas-fr1/oscal.json?model=profile").status_code == 404

@@ -49,6 +49,7 @@ def test_nist_catalog_imports_as_a_framework(app, runner):
     assert "0 added, 0 updated, 4 unchanged" in again.output  # re-importing changes nothing
 
 
+@pytest.mark.sqlite_only  # reading and refusing documents, not SQL
 def test_a_yaml_catalog_imports_too_with_a_key_made_from_its_title(app, runner, tmp_path):
     document = tmp_path / "nist.yaml"
     document.write_text(yaml.safe_dump(json.loads(NIST.read_text()), allow_unicode=True), encoding="utf-8")
@@ -118,6 +119,7 @@ BAD = {
 }
 
 
+@pytest.mark.sqlite_only  # reading and refusing documents, not SQL
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_a_bad_document_names_the_json_path_and_writes_nothing(app, runner, tmp_path, case):
     document, expected = BAD[case]
@@ -132,6 +134,7 @@ def test_a_bad_document_names_the_json_path_and_writes_nothing(app, runner, tmp_
             AuditEvent.action == "catalogue.import")).one() == 0
 
 
+@pytest.mark.sqlite_only  # reading and refusing documents, not SQL
 def test_json_that_does_not_parse_names_its_line(app, runner, tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"catalog": {\n  "uuid": "x",\n  oops\n}}', encoding="utf-8")
@@ -157,6 +160,7 @@ def test_a_mapping_collection_imports_as_requirement_links(catalogue_loaded, run
     assert "links: 0 added, 4 already present" in again.output
 
 
+@pytest.mark.sqlite_only  # reading and refusing documents, not SQL
 def test_a_mapping_whose_catalog_is_not_loaded_is_refused_naming_the_resource(catalogue_loaded, runner):
     result = runner.invoke(args=["catalogue", "import-oscal", str(MAPPING)])
     assert result.exit_code == 1

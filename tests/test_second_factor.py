@@ -170,6 +170,7 @@ def test_enrolment_then_login_asks_for_the_code(app, client, users, clock):
         assert browser["second_factor"] == "totp" and "pending_login" not in browser
 
 
+@pytest.mark.sqlite_only  # pages and words, not SQL
 def test_enrolment_needs_a_right_code_and_keeps_the_same_secret_on_reload(app, client, users, clock):
     login(client, users["auditor"].email)
     first = client.get("/account/second-factor/totp").get_data(as_text=True)
@@ -237,6 +238,7 @@ def test_a_recovery_code_works_once(app, client, users, clock):
     assert count(app, RecoveryCode, RecoveryCode.used_at.is_not(None)) == 1
 
 
+@pytest.mark.sqlite_only  # pages and words, not SQL
 def test_a_pending_login_lapses(app, client, users, clock, monkeypatch):
     secret, _codes = enrolled(app, client, users, clock)
     login(client, users["contributor"].email)
@@ -267,6 +269,7 @@ def test_new_recovery_codes_need_a_current_code_and_void_the_old_ones(app, clien
     assert second_step(client, new[0]).status_code == 302
 
 
+@pytest.mark.sqlite_only  # pages and words, not SQL
 def test_removing_the_application_needs_the_password_or_a_code(app, client, users, clock):
     login(client, users["contributor"].email)
     enrol(client, clock)
@@ -312,6 +315,7 @@ def test_a_manager_without_a_factor_can_open_nothing_before_enrolling(policy, cl
         assert client.get(path).status_code == 200, path
 
 
+@pytest.mark.sqlite_only  # pages and words, not SQL
 def test_a_contributor_is_not_obliged(policy, client, users):
     login(client, users["contributor"].email)
     assert client.get("/evidence/").status_code == 200
@@ -372,6 +376,7 @@ def test_an_admin_resets_a_users_factors_and_ends_his_sessions(app, users, clock
     assert login(manager, users["manager"].email).headers["Location"] == "/"  # the password alone, now
 
 
+@pytest.mark.sqlite_only  # pages and words, not SQL
 def test_an_admin_cannot_reset_his_own_factors(app, client, users, clock):
     login(client, users["admin"].email)
     enrol(client, clock)

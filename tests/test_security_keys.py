@@ -76,6 +76,7 @@ def test_a_registered_key_is_kept_with_its_public_key_and_audited_without_it(ses
     assert stored.public_key not in str(event.details) and event.details["credential"] == authenticator.id[:16]
 
 
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_registration_options_exclude_the_keys_already_registered_and_prefer_verification(session):
     import json
 
@@ -97,6 +98,7 @@ def test_registration_options_exclude_the_keys_already_registered_and_prefer_ver
                                    {"origin": "http://evidence.example.org"},
                                    {"rp_id": "example.org"},
                                    {"challenge": b"\x00" * 32}])
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_registration_made_for_another_origin_relying_party_or_challenge_is_refused(session, wrong):
     with pytest.raises(EvidenceError) as refused:
         register(session, manager(session), **wrong)
@@ -122,6 +124,7 @@ def test_the_same_key_cannot_be_registered_twice_and_names_are_unique_per_user(s
     assert count(session, SecurityKey) == 2
 
 
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_a_challenge_serves_only_its_user_and_only_for_a_while(session):
     user = manager(session)
     other = session.exec(select(User).where(User.email == "admin@example.org")).one()
@@ -141,6 +144,7 @@ def test_a_challenge_serves_only_its_user_and_only_for_a_while(session):
 
 @pytest.mark.parametrize("garbage", [None, "not json", {}, {"id": "x", "rawId": "x", "type": "public-key",
                                                             "response": {"clientDataJSON": "!!", "attestationObject": "??"}}])
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_a_malformed_answer_is_refused_in_words(session, garbage):
     user = manager(session)
     _, state = keys.registration_options(session, user, RP, SECRET)
@@ -192,6 +196,7 @@ def test_a_counter_that_goes_back_betrays_a_cloned_key_refused_and_audited(sessi
 @pytest.mark.parametrize("wrong, reason", [({"origin": "https://phishing.example"}, "invalid"),
                                            ({"rp_id": "phishing.example"}, "invalid"),
                                            ({"challenge": b"\x01" * 32}, "invalid")])
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_an_answer_for_another_origin_or_challenge_is_refused_counted_and_audited(session, wrong, reason):
     user = manager(session)
     _, authenticator = register(session, user)
@@ -203,6 +208,7 @@ def test_an_answer_for_another_origin_or_challenge_is_refused_counted_and_audite
     assert session.exec(select(SecurityKey)).one().last_used_at is None
 
 
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_a_key_of_another_account_or_a_forged_signature_is_refused(session):
     user = manager(session)
     other = session.exec(select(User).where(User.email == "admin@example.org")).one()
@@ -226,6 +232,7 @@ def test_failed_keys_are_throttled_like_passwords(session):
     assert events(session, "login") == [] and len(events(session, "login.throttled")) == 1
 
 
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_an_expired_challenge_is_refused_without_counting(session):
     user = manager(session)
     _, authenticator = register(session, user)
@@ -236,6 +243,7 @@ def test_an_expired_challenge_is_refused_without_counting(session):
     assert count(session, LoginFailure) == 0
 
 
+@pytest.mark.sqlite_only  # WebAuthn's checks, not SQL
 def test_no_key_no_authentication_options(session):
     with pytest.raises(EvidenceError, match="aucune clé"):
         keys.authentication_options(session, manager(session), RP)

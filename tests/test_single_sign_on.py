@@ -150,6 +150,7 @@ def test_the_whole_flow_logs_in_with_the_mapped_role(sso_app, idp):
     assert len(events(sso_app, "user.sso_bind")) == 1
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_pkce_state_and_nonce_are_sent(sso_app, idp):
     add_user(sso_app)
     client = sso_app.test_client()
@@ -199,6 +200,7 @@ TAMPERINGS = {
 }
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 @pytest.mark.parametrize("case", sorted(TAMPERINGS))
 def test_a_tampered_id_token_is_refused(sso_app, idp, case):
     add_user(sso_app)
@@ -215,6 +217,7 @@ def test_a_tampered_id_token_is_refused(sso_app, idp, case):
     assert details["reason"] == "invalid_token" and details["issuer"] == idp.issuer
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_a_replayed_state_is_refused(sso_app, idp):
     add_user(sso_app)
     client = sso_app.test_client()
@@ -240,6 +243,7 @@ def test_a_replayed_state_is_refused(sso_app, idp):
     assert len(events(sso_app, "auth.sso_login")) == 1
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_a_state_from_another_browser_is_refused(sso_app, idp):
     add_user(sso_app)
     victim, attacker = sso_app.test_client(), sso_app.test_client()
@@ -248,6 +252,7 @@ def test_a_state_from_another_browser_is_refused(sso_app, idp):
     assert not logged_in(victim)
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_the_provider_refusing_is_reported(sso_app, idp):
     client = sso_app.test_client()
     back = urlsplit(idp.authorize(start(client), "alice", deny=True))
@@ -256,6 +261,7 @@ def test_the_provider_refusing_is_reported(sso_app, idp):
     assert [d["reason"] for _, _, d in events(sso_app, "auth.sso_refused")] == ["provider_error"]
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_a_forged_error_answer_shows_no_sentence(sso_app, idp):
     client = sso_app.test_client()
     start(client)
@@ -405,6 +411,7 @@ def test_without_mfa_at_the_provider_a_local_factor_is_asked(make_sso_app, idp):
     assert details["second_factor_due"] is True and details["mfa"] is False
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_logout_ends_the_session_at_the_provider(sso_app, idp):
     add_user(sso_app)
     client = sso_app.test_client()
@@ -425,6 +432,7 @@ def test_logout_ends_the_session_at_the_provider(sso_app, idp):
     assert idp.recorder.find("/oauth2/end_session")
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_logout_stays_local_when_the_provider_offers_no_end_session(sso_app, idp):
     idp.recorder.tampering.discovery = lambda document: {k: v for k, v in document.items()
                                                           if k != "end_session_endpoint"}
@@ -437,6 +445,7 @@ def test_logout_stays_local_when_the_provider_offers_no_end_session(sso_app, idp
     assert response.headers["Location"] == "/login" and not logged_in(client)
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_a_password_session_logs_out_locally(make_sso_app, idp):
     app = make_sso_app(OIDC_PASSWORD_LOGIN=True)
     add_user(app)
@@ -476,6 +485,7 @@ def test_throttling_stops_repeated_failures(make_sso_app, idp):
     assert len(events(app, "auth.sso_refused")) == 2  # the trail stops growing once throttled
 
 
+@pytest.mark.sqlite_only  # the protocol's checks, not SQL
 def test_a_discovery_document_of_another_issuer_is_refused(sso_app, idp):
     idp.recorder.tampering.discovery = lambda document: {**document, "issuer": "http://127.0.0.1:1"}
     client = sso_app.test_client()

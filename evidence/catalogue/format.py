@@ -6,6 +6,7 @@ before anything touches the database.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -119,14 +120,16 @@ def default_catalogue_paths() -> list[Path]:
 # --- Field checks, shared with the library importer ------------------------------------------------------
 
 
-def read_yaml(path: Path, max_bytes: int) -> Any:
-    """The file's YAML document; anything unreadable becomes a CatalogueError naming the file."""
+@contextmanager
+def reading(path: Path, max_bytes: int, too_deep: str):
+    """What can go wrong opening any document the product reads (a catalogue, a library, an OSCAL document), as a
+    CatalogueError naming the file: too large, absent, a folder, not UTF-8, nested past Python's limit (`too_deep`:
+    the sentence that says what the document should have been)."""
     try:
         if path.stat().st_size > max_bytes:
             raise CatalogueError(N_("%(path)s : plus de %(megabytes)s Mo"), path=path,
                                  megabytes=max_bytes // (1024 * 1024))
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        yield
     except FileNotFoundError:
         raise CatalogueError(N_("%(path)s : aucun fichier de ce nom"), path=path) from None
     except IsADirectoryError:
@@ -135,15 +138,23 @@ def read_yaml(path: Path, max_bytes: int) -> Any:
         raise CatalogueError(N_("%(path)s : pas du texte UTF-8 (%(reason)s à l’octet %(byte)s)"), path=path,
                              reason=error.reason, byte=error.start) from None
     except RecursionError:
-        raise CatalogueError(N_("%(path)s : imbriqué trop profondément pour être un catalogue ou une bibliothèque"),
-                             path=path) from None
-    except yaml.YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", error)
-        if where:
-            raise CatalogueError(N_("%(path)s : YAML invalide (ligne %(line)s) : %(problem)s"), path=path,
-                                 line=where.line + 1, problem=problem) from None
-        raise CatalogueError(N_("%(path)s : YAML invalide : %(problem)s"), path=path, problem=problem) from None
+        raise CatalogueError(too_deep, path=path) from None
+
+
+def read_yaml(path: Path, max_bytes: int,
+              too_deep: str = N_("%(path)s : imbriqué trop profondément pour être un catalogue ou une bibliothèque")) -> Any:
+    """The file's YAML document; anything unreadable becomes a CatalogueError naming the file."""
+    with reading(path, max_bytes, too_deep):
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = yaml.safe_load(f)
+        except yaml.YAMLError as error:
+            where = getattr(error, "problem_mark", None)
+            problem = getattr(error, "problem", error)
+            if where:
+                raise CatalogueError(N_("%(path)s : YAML invalide (ligne %(line)s) : %(problem)s"), path=path,
+                                     line=where.line + 1, problem=problem) from None
+            raise CatalogueError(N_("%(path)s : YAML invalide : %(problem)s"), path=path, problem=problem) from None
     if _holds_nul(data):
         # YAML writes it "\\0"; PostgreSQL cannot store it in text (SQLite can): refused alike on both.
         raise CatalogueError(N_("%(path)s : contient un caractère NUL (\\0), qu’aucun texte ne peut contenir"),

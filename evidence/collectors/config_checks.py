@@ -28,7 +28,7 @@ class Check:
     """One rule judged on one host's configuration.
 
     id: stable ("ssh.ciphers"), the failing list's check id; source: the recommendation it comes from, as the guide
-    numbers or titles it ("[NT_SSH] R15"); title: what the rule asks, in French and English; detail: what was
+    titles it ("[NT_SSH] algorithmes de chiffrement": by topic, the guide's numbering changes between editions); title: what the rule asks, in French and English; detail: what was
     found, with where ("sshd_config:12"); the values are the configuration's own words.
     """
 

@@ -162,28 +162,28 @@ def _algorithms(accepted: tuple[str, ...]):
 
 
 RULES = (
-    Rule("ssh.protocol", "[NT_SSH] R1", "Seule la version 2 du protocole SSH est acceptée",
+    Rule("ssh.protocol", "[NT_SSH] version du protocole", "Seule la version 2 du protocole SSH est acceptée",
          "Only version 2 of the SSH protocol is accepted", "protocol", "2", _protocol),
-    Rule("ssh.permit_root_login", "[NT_SSH] R21", "Pas de connexion de root par mot de passe (chacun son compte)",
+    Rule("ssh.permit_root_login", "[NT_SSH] connexion de root", "Pas de connexion de root par mot de passe (chacun son compte)",
          "No password login as root (one account per person)", "permitrootlogin", "prohibit-password", _root_login),
     Rule("ssh.password_authentication", "[NT_SSH] authentification des utilisateurs",
          "Authentification des utilisateurs par clé plutôt que par mot de passe",
          "Users authenticate with keys rather than passwords", "passwordauthentication", "yes", _yes_no("no", ADVICE)),
     Rule("ssh.permit_empty_passwords", "[NT_SSH] authentification des utilisateurs", "Aucun mot de passe vide accepté",
          "No empty password accepted", "permitemptypasswords", "no", _yes_no("no")),
-    Rule("ssh.ciphers", "[NT_SSH] R15", "Chiffrement imposé : AES (CTR ou GCM) ou ChaCha20-Poly1305 ; ni CBC, ni RC4, "
+    Rule("ssh.ciphers", "[NT_SSH] algorithmes de chiffrement", "Chiffrement imposé : AES (CTR ou GCM) ou ChaCha20-Poly1305 ; ni CBC, ni RC4, "
          "ni 3DES", "Ciphers set: AES (CTR or GCM) or ChaCha20-Poly1305; no CBC, RC4 or 3DES", "ciphers", "",
          _algorithms(CIPHERS)),
-    Rule("ssh.macs", "[NT_SSH] R15", "Intégrité imposée : HMAC SHA-2 ; ni SHA-1, ni MD5",
+    Rule("ssh.macs", "[NT_SSH] algorithmes d’intégrité", "Intégrité imposée : HMAC SHA-2 ; ni SHA-1, ni MD5",
          "Integrity set: HMAC with SHA-2; no SHA-1 or MD5", "macs", "", _algorithms(MACS)),
     Rule("ssh.kex", "[NT_SSH] échange de clés", "Échange de clés imposé : courbes elliptiques ou Diffie-Hellman d’au "
          "moins 2048 bits avec SHA-2", "Key exchange set: elliptic curves or Diffie-Hellman of 2048 bits or more with "
          "SHA-2", "kexalgorithms", "", _algorithms(KEX)),
-    Rule("ssh.x11_forwarding", "[NT_SSH] R28", "Redirection X11 désactivée", "X11 forwarding disabled",
+    Rule("ssh.x11_forwarding", "[NT_SSH] redirection X11", "Redirection X11 désactivée", "X11 forwarding disabled",
          "x11forwarding", "no", _yes_no("no")),
-    Rule("ssh.permit_user_environment", "[NT_SSH] R23", "Environnement de session non modifiable par l’utilisateur",
+    Rule("ssh.permit_user_environment", "[NT_SSH] environnement utilisateur", "Environnement de session non modifiable par l’utilisateur",
          "Users may not alter the session environment", "permituserenvironment", "no", _yes_no("no")),
-    Rule("ssh.tcp_forwarding", "[NT_SSH] R27", "Redirections de flux désactivées sauf besoin justifié",
+    Rule("ssh.tcp_forwarding", "[NT_SSH] redirection de flux", "Redirections de flux désactivées sauf besoin justifié",
          "Port forwarding disabled unless the need is justified", "allowtcpforwarding", "yes", _tcp_forwarding),
 )
 HOST_KEYS = ("ssh.host_keys", "[NT_SSH] authentification du serveur", "Pas de clé d’hôte DSA",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import evidence.oscal.ids as ids
-from evidence.catalogue.format import MISSING, CatalogueError, place, read_yaml
+from evidence.catalogue.format import MISSING, CatalogueError, place, read_yaml, reading
 from evidence.core.errors import N_
 
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # NIST SP 800-53 rev. 5, the largest catalog there is, is about 10 MB
@@ -53,31 +53,20 @@ class Pointer:
 def read(path: Path) -> dict:
     """The document's data: JSON for a `.json` file (its errors give the line), YAML otherwise."""
     path = Path(path)
+    too_deep = N_("%(path)s : imbriqué trop profondément pour être un document OSCAL")
     if path.suffix.lower() != ".json":
-        data = read_yaml(path, MAX_DOCUMENT_BYTES)
+        data = read_yaml(path, MAX_DOCUMENT_BYTES, too_deep)
     else:
-        try:
-            if path.stat().st_size > MAX_DOCUMENT_BYTES:
-                raise CatalogueError(N_("%(path)s : plus de %(megabytes)s Mo"), path=path,
-                                     megabytes=MAX_DOCUMENT_BYTES // (1024 * 1024))
+        with reading(path, MAX_DOCUMENT_BYTES, too_deep):
             source = path.read_bytes().decode("utf-8")
             if "\\u0000" in source.lower():  # JSON writes NUL so; PostgreSQL cannot store it in text (SQLite can)
                 raise CatalogueError(N_("%(path)s : contient un caractère NUL (\\0), qu’aucun texte ne peut contenir"),
                                      path=path)
-            data = json.loads(source)
-        except FileNotFoundError:
-            raise CatalogueError(N_("%(path)s : aucun fichier de ce nom"), path=path) from None
-        except IsADirectoryError:
-            raise CatalogueError(N_("%(path)s : est un dossier, pas un fichier"), path=path) from None
-        except UnicodeDecodeError as error:
-            raise CatalogueError(N_("%(path)s : pas du texte UTF-8 (%(reason)s à l’octet %(byte)s)"), path=path,
-                                 reason=error.reason, byte=error.start) from None
-        except RecursionError:
-            raise CatalogueError(N_("%(path)s : imbriqué trop profondément pour être un document OSCAL"),
-                                 path=path) from None
-        except json.JSONDecodeError as error:
-            raise CatalogueError(N_("%(path)s : JSON invalide (ligne %(line)s, colonne %(column)s) : %(problem)s"),
-                                 path=path, line=error.lineno, column=error.colno, problem=error.msg) from None
+            try:
+                data = json.loads(source)
+            except json.JSONDecodeError as error:
+                raise CatalogueError(N_("%(path)s : JSON invalide (ligne %(line)s, colonne %(column)s) : %(problem)s"),
+                                     path=path, line=error.lineno, column=error.colno, problem=error.msg) from None
     if not isinstance(data, dict):
         raise CatalogueError(N_("%(path)s : pas un document OSCAL (un objet au premier niveau attendu)"), path=path)
     return data
