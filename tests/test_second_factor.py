@@ -300,6 +300,9 @@ def test_a_manager_without_a_factor_can_open_nothing_before_enrolling(policy, cl
     for path in PAGES:
         response = client.get(path)
         assert response.status_code == 302 and response.headers["Location"] == "/account/second-factor", path
+    enrolment = client.get("/account/second-factor").get_data(as_text=True)
+    assert 'href="/evidence/"' not in enrolment and 'href="/dossiers/"' not in enrolment  # no area offered
+    assert "/logout" in enrolment  # the way out stays
     # A form post (the account's digest) and a JSON search: neither runs.
     token = csrf_token(client, "/account/second-factor")
     assert client.post("/account", data={"csrf_token": token}).headers["Location"] == "/account/second-factor"
@@ -313,6 +316,7 @@ def test_a_manager_without_a_factor_can_open_nothing_before_enrolling(policy, cl
     enrol(client, clock)
     for path in PAGES:
         assert client.get(path).status_code == 200, path
+    assert 'href="/evidence/"' in client.get("/account/second-factor").get_data(as_text=True)
 
 
 @pytest.mark.sqlite_only  # pages and words, not SQL

@@ -295,6 +295,7 @@ def second_factor_policy():
     if "_user_id" not in session or session.get("second_factor") in rule.METHODS or not required:
         return None
     state = rule.session_state(True, has_second_factor(db.get_session(), current_user), session.get("second_factor"))
+    g.must_enrol = state == rule.ENROL  # the enrolment pages then draw no navigation: every area would lead back
     if state == rule.ENROL and request.endpoint not in WHILE_ENROLLING:
         message = _l("Votre rôle demande un second facteur : enregistrez-en un pour continuer.")
         if not any(str(shown) == str(message) for _category, shown in session.get("_flashes", ())):
@@ -352,7 +353,7 @@ def template_globals() -> dict:
     if g.get("without_user"):
         return {"navigation": [], "locales": LOCALES, "current_locale": locale, "show_user": False, **words}
     nav = []
-    for endpoint, label in NAVIGATION:
+    for endpoint, label in () if g.get("must_enrol") else NAVIGATION:
         rule = current_app.view_functions[endpoint].access_rule
         if not (current_user.is_authenticated and rule.allows(current_user.role, "GET")):
             continue  # an area this role may not open is not offered
