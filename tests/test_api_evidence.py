@@ -114,6 +114,7 @@ def test_the_done_when_story(world):
         assert events[0].actor == "manager@example.org" and events[-1].actor == "manager2@example.org"
 
 
+@pytest.mark.sqlite_only  # the API's answers; the story, the digest and the scope run on both databases
 def test_the_four_eyes_refusal_has_the_web_form_s_words(world):
     app, client = world, world.test_client()
     ref = create_with_file(client, token(app, "manager")).json["ref"]
@@ -137,6 +138,7 @@ def test_the_four_eyes_refusal_has_the_web_form_s_words(world):
     ("manager", {"controls": "CTL-NOPE"}, 422),
     ("manager", {"kind": "automated"}, 422),
 ])
+@pytest.mark.sqlite_only  # the API's answers; the story, the digest and the scope run on both databases
 def test_refused_writes_leave_nothing_behind(world, who, fields, status):
     app, client = world, world.test_client()
     if who == "revoked":
@@ -218,6 +220,7 @@ def test_wrong_perimeter_token_neither_sees_nor_changes_evidence(world):
     assert client.get(f"/api/v1/evidence/{made.json['ref']}", headers=paas).status_code == 200
 
 
+@pytest.mark.sqlite_only  # the API's answers; the story, the digest and the scope run on both databases
 def test_etag_and_if_match(world):
     app, client = world, world.test_client()
     manager = token(app, "manager")
@@ -265,6 +268,7 @@ def test_problems_speak_the_reader_s_language(world):
     assert wrong_type.status_code == 415 and wrong_type.mimetype == "application/problem+json"
 
 
+@pytest.mark.sqlite_only  # the API's answers; the story, the digest and the scope run on both databases
 def test_a_contributor_token_creates_a_link_and_the_web_session_means_nothing_to_the_api(world):
     app, client = world, world.test_client()
     made = client.post("/api/v1/evidence", json={"title": "Wiki EDR", "kind": "link", "url": "https://wiki.example/edr",
@@ -292,6 +296,7 @@ def test_the_openapi_document_is_public_and_declares_bearer_auth(world):
     assert "application/problem+json" in document.json["components"]["responses"]["DEFAULT_ERROR"]["content"]
 
 
+@pytest.mark.sqlite_only  # the API's answers; the story, the digest and the scope run on both databases
 def test_the_readme_example_on_the_demo(demo_loaded, runner):
     """The README's curl example, call for call, on the demo provider: a contributor's token limited to iaas-fr1."""
     app = demo_loaded
@@ -316,6 +321,7 @@ def test_the_readme_example_on_the_demo(demo_loaded, runner):
     assert client.get("/api/v1/perimeters/saas-collab/gaps", headers=headers).status_code == 404  # beyond its reach
 
 
+@pytest.mark.sqlite_only  # the API's answers; the story, the digest and the scope run on both databases
 def test_too_large_or_form_encoded_uploads_are_refused_and_store_nothing(world):
     app, client = world, world.test_client()
     manager = token(app, "manager", "en")

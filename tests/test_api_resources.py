@@ -100,6 +100,7 @@ def test_a_token_limited_to_perimeters_sees_its_own_and_nothing_else(world):
     assert hidden["detail"] == "no perimeter 'iaas-t'" and unknown["detail"] == "no perimeter 'nowhere'"
 
 
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_no_token_no_answer(world):
     response = world.test_client().get(f"{API}/perimeters")
     assert problem(response, 401)["type"] == "urn:evidence:problem:unauthenticated"
@@ -224,6 +225,7 @@ def test_controls_list_filters(world):
     ({**NEW_CONTROL, "colour": "blue"}, "colour"),  # unknown field
     ({"title": "Sans référence"}, "ref"),  # missing
 ])
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_a_refused_control_names_its_field_and_writes_nothing(world, body, field):
     before = fingerprint(world)
     response = world.test_client().post(f"{API}/controls", json=body, headers=token(world, "manager"))
@@ -258,6 +260,7 @@ def test_a_refusal_has_the_web_form_s_words(world):
     ("manager", ("put", "/controls/CTL-NOPE/requirements/12.4.a", {"statement": "x"}), 404),
     ("manager", ("put", "/controls/CTL-AV-01/requirements/12.4.a", {"statement": "x" * 10_001}), 422),
 ])
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_refused_control_writes_leave_nothing_behind(world, who, call, status):
     method, path, body = call
     before = fingerprint(world)
@@ -269,6 +272,7 @@ def test_refused_control_writes_leave_nothing_behind(world, who, call, status):
     assert fingerprint(world) == before
 
 
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_a_contributor_s_control_is_his_own(world):
     client = world.test_client()
     created = client.post(f"{API}/controls", json={**NEW_CONTROL, "owner": "manager@example.org"},
@@ -337,6 +341,7 @@ def test_findings_recorded_listed_and_answered(world):
     ("manager", "iaas-t", {"severity": "minor", "text": "x", "due_date": "demain"}, 422, "due_date"),
     ("manager", "mars-1", {"severity": "minor", "text": "x"}, 404, None),
 ])
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_refused_findings_write_nothing(world, who, code, body, status, field):
     before = fingerprint(world)
     response = world.test_client().post(f"{API}/perimeters/{code}/findings", json=body, headers=token(world, who))
@@ -397,6 +402,7 @@ def test_an_action_planned_by_a_manager_and_reported_by_its_owner(world):
     ("manager", {"title": "x", "residual_risk": "extreme"}, 422, "residual_risk"),
     ("manager", {"title": ""}, 422, "title"),
 ])
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_refused_actions_write_nothing(world, who, body, status, field):
     before = fingerprint(world)
     response = world.test_client().post(f"{API}/perimeters/iaas-t/actions", json=body, headers=token(world, who))
@@ -406,6 +412,7 @@ def test_refused_actions_write_nothing(world, who, body, status, field):
     assert fingerprint(world) == before
 
 
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_only_the_owner_or_a_manager_updates_an_action(world):
     client = world.test_client()
     action = client.post(f"{API}/perimeters/iaas-t/actions", headers=token(world, "manager"),
@@ -453,6 +460,7 @@ def test_a_dossier_queued_followed_and_downloaded(world):
     ("manager", "iaas-t", {"language": "de"}, 422),
     ("manager", "iaas-t", {"marking": "x" * 500}, 422),
 ])
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_refused_dossiers_write_nothing(world, who, code, body, status):
     before = fingerprint(world)
     found = problem(world.test_client().post(f"{API}/perimeters/{code}/dossiers", json=body,
@@ -462,6 +470,7 @@ def test_refused_dossiers_write_nothing(world, who, code, body, status):
     assert fingerprint(world) == before
 
 
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_a_dossier_of_another_perimeter_is_not_found(world, monkeypatch):
     from evidence import jobs
 
@@ -477,6 +486,7 @@ def test_a_dossier_of_another_perimeter_is_not_found(world, monkeypatch):
 # --- audit head -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_the_audit_head_for_the_audit_log_s_roles(world):
     client = world.test_client()
     head = client.get(f"{API}/audit/head", headers=token(world, "manager"))
@@ -492,6 +502,7 @@ def test_the_audit_head_for_the_audit_log_s_roles(world):
 # --- what every write shares ----------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # refusals judged by the services, whose SQL runs on both databases in the happy paths above
 def test_an_auditor_token_writes_nothing_anywhere(world):
     client, auditor = world.test_client(), token(world, "auditor", **{"If-Match": '"1"'})
     with world.app_context(), db.session_scope(world) as session:

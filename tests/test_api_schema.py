@@ -143,7 +143,7 @@ class FuzzToken:
 # (test_api_resources.test_a_nul_byte_in_a_json_body_is_refused_at_the_door).
 @pytest.mark.sqlite_only
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+@settings(max_examples=8, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
 def test_the_api_keeps_to_its_document(case):
     case.call_and_validate()

@@ -45,6 +45,7 @@ def test_perimeter_scope():
     assert limited.outside([1, 9, 3]) == [3, 9]
 
 
+@pytest.mark.sqlite_only  # rules and pages; the tokens' SQL runs on both databases in the tests above
 def test_acting_through_names_the_token_only_within_its_block(app):
     with app.app_context(), db.session_scope(app) as session:
         with audit.acting_through("ci"):
@@ -146,6 +147,7 @@ def test_a_token_stops_working_when_revoked_expired_or_its_person_changes(app, u
         assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.sqlite_only  # rules and pages; the tokens' SQL runs on both databases in the tests above
 def test_last_used_is_written_at_most_once_a_minute(app, users):
     client = app.test_client()
     secret = make_token(app, "ci", "auditor")
@@ -169,6 +171,7 @@ def test_last_used_is_written_at_most_once_a_minute(app, users):
     assert last_used() > first - timedelta(minutes=1)
 
 
+@pytest.mark.sqlite_only  # rules and pages; the tokens' SQL runs on both databases in the tests above
 def test_a_service_account_never_logs_in_to_the_web(app, users):
     make_token(app, "ci", "manager")
     with app.app_context(), db.session_scope(app) as session:
@@ -183,6 +186,7 @@ def test_a_service_account_never_logs_in_to_the_web(app, users):
     assert response.status_code != 302
 
 
+@pytest.mark.sqlite_only  # rules and pages; the tokens' SQL runs on both databases in the tests above
 def test_role_rules_are_judged_on_the_token_s_role(app, users):
     with app.app_context(), db.session_scope(app) as session:
         seed_tiny_perimeter(session, users)
@@ -196,6 +200,7 @@ def test_role_rules_are_judged_on_the_token_s_role(app, users):
     assert client.get("/api/v1/evidence", headers=bearer(auditor)).status_code == 200
 
 
+@pytest.mark.sqlite_only  # rules and pages; the tokens' SQL runs on both databases in the tests above
 def test_every_api_route_declares_an_access_rule(app):
     from evidence.core.access import PUBLIC
 
@@ -210,6 +215,7 @@ def test_every_api_route_declares_an_access_rule(app):
 # --- command line ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # rules and pages; the tokens' SQL runs on both databases in the tests above
 def test_cli_create_list_revoke(app, users, runner):
     result = runner.invoke(args=["tokens", "create", "ci-preuves", "--role", "contributor", "--expires-days", "10"])
     assert result.exit_code == 0, result.output

@@ -24,6 +24,9 @@ from evidence.settings import BY_NAME, SettingError
 from tests.api_support import bearer, fingerprint, make_token
 from tests.english import english, refused
 
+# SQLite alone: collectors read files and judge configurations; what they record goes through services.collection, whose SQL runs on both databases in test_prowler.
+pytestmark = pytest.mark.sqlite_only
+
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = Path(__file__).parent / "fixtures" / "hosts"
 PROWLER = Path(__file__).parent / "fixtures" / "prowler" / "prowler-output-0b7c3f2e-20261103T101500Z.ocsf.json"

@@ -204,6 +204,7 @@ def test_a_newer_run_adds_a_version_and_keeps_the_approval(catalogue_loaded, use
         assert other.status == "in_review"  # a run leaves a pending review as it was
 
 
+@pytest.mark.sqlite_only  # the recording's SQL runs on both databases in the tests above
 def test_a_changed_mapping_reopens_the_review(catalogue_loaded, users):
     from evidence.services import evidence as evidence_service
     from evidence.services import users as accounts
@@ -224,6 +225,7 @@ def test_a_changed_mapping_reopens_the_review(catalogue_loaded, users):
         assert manager.id in evidence.editor_ids  # who changed what it proves may not approve it (four eyes)
 
 
+@pytest.mark.sqlite_only  # the recording's SQL runs on both databases in the tests above
 def test_a_person_adds_no_automated_evidence_by_hand(catalogue_loaded, users):
     from evidence.services import evidence as evidence_service
 
@@ -245,6 +247,7 @@ def test_a_person_adds_no_automated_evidence_by_hand(catalogue_loaded, users):
                 title=evidence.title, kind="report", perimeter_ids=[perimeter.id]), evidence.version)
 
 
+@pytest.mark.sqlite_only  # the recording's SQL runs on both databases in the tests above
 def test_an_auditor_collects_nothing(catalogue_loaded, users):
     app = catalogue_loaded
     with app.app_context(), db.session_scope(app) as session:
@@ -293,6 +296,7 @@ def test_a_bad_file_is_refused_naming_the_file_and_the_record_or_line(name, cont
     assert words in messages.render(refused.value, "en")
 
 
+@pytest.mark.sqlite_only  # the recording's SQL runs on both databases in the tests above
 def test_the_command_line_reports_each_requirement_and_writes_nothing_for_a_bad_file(catalogue_loaded, users, tmp_path):
     app = catalogue_loaded
     with app.app_context(), db.session_scope(app) as session:
@@ -325,6 +329,7 @@ def test_the_command_line_reports_each_requirement_and_writes_nothing_for_a_bad_
 # --- the demo ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the recording's SQL runs on both databases in the tests above
 def test_the_demo_shows_automated_evidence_on_the_mapped_items(demo_loaded):
     from evidence.services import gaps
     from tests.conftest import DEMO_DAY
@@ -363,6 +368,7 @@ def test_the_evidence_page_shows_the_run_and_its_failing_resources(catalogue_loa
     assert 'value="automated"' not in client.get("/evidence/new").get_data(as_text=True)
 
 
+@pytest.mark.sqlite_only  # the recording's SQL runs on both databases in the tests above
 def test_no_one_lays_a_file_of_his_own_over_a_collectors_runs(catalogue_loaded, users, client):
     """A version of automated evidence is a collector's run: the service (web form, API) and the importer refuse a
     hand-made one with the same words, and nothing is written."""

@@ -20,6 +20,9 @@ from evidence.services import users as auth
 from .conftest import PASSWORD
 from .soft_authenticator import SoftAuthenticator
 
+# SQLite alone: WebAuthn ceremonies; the key rows' SQL is plain (a PostgreSQL run of the login with a key: test_security_keys_web).
+pytestmark = pytest.mark.sqlite_only
+
 ORIGIN = "https://evidence.example.org"
 RP = RelyingParty("evidence.example.org", "Preuves SecNumCloud", ORIGIN)
 SECRET = "test-secret"

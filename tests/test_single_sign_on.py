@@ -25,6 +25,9 @@ from evidence.settings import BY_NAME, SettingError
 from . import oidc_provider
 from .conftest import PASSWORD, TEST_SECRET_KEY, login, make_app
 
+# SQLite alone: the OpenID flow; its SQL (binding an account, the role) is plain and runs on PostgreSQL in test_single_sign_on_follow_up.
+pytestmark = pytest.mark.sqlite_only
+
 CLIENT_ID = "evidence-grc"
 ROLE_MAP = "grc-admins=admin, grc-managers=manager, grc-team=contributor"
 
