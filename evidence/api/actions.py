@@ -13,7 +13,7 @@ from sqlmodel import select
 from evidence import context as db
 from evidence.api import blueprint
 from evidence.api.common import Problem, actor, paginate
-from evidence.api.controls import NO_SUCH_OWNER, reachable_controls
+from evidence.api.controls import owner_id, reachable_controls
 from evidence.api.evidence_bodies import user_ref
 from evidence.api.findings import requirement_id
 from evidence.api.perimeters import CODE, perimeter_or_404, refusal, require_json_object, writable_perimeter
@@ -33,7 +33,6 @@ from evidence.data.models import (
     User,
 )
 from evidence.services.findings import ActionData, action_overdue, save_action
-from evidence.services.users import find_user
 from evidence.web.clock import request_today
 
 blp = blueprint("actions", __name__, "Actions: the perimeter's action plan (remediation of gaps and findings)")
@@ -99,15 +98,6 @@ def action_or_404(perimeter, action_id: int) -> Action:
     return action
 
 
-def _owner_id(session, email) -> int | None:
-    if not email:
-        return None
-    user = find_user(session, str(email)[:254])
-    if user is None:
-        raise EvidenceError(NO_SUCH_OWNER, email=str(email).strip().lower()[:254], field="owner")
-    return user.id
-
-
 def _control_ids(session, refs) -> list[int]:
     """Controls by ref, among those the token reaches (another is unknown to it)."""
     wanted = list(dict.fromkeys(str(r).strip().upper()[:60] for r in refs if str(r).strip()))
@@ -138,7 +128,7 @@ def action_data(session, perimeter, values: dict, action: Action | None = None) 
 
     return ActionData(
         title=given("title", ""), description=given("description", ""),
-        owner_id=_owner_id(session, values["owner"]) if "owner" in values else (action.owner_id if action else None),
+        owner_id=owner_id(session, values["owner"]) if "owner" in values else (action.owner_id if action else None),
         due_date=given("due_date"), status=given("status", "open"), residual_risk=given("residual_risk", "") or "",
         requirement_ids=[requirement_id(session, perimeter, r, "requirements") for r in values["requirements"]
                          if r.strip()]
