@@ -137,9 +137,10 @@ SETTINGS = (
     Setting("SESSION_LIFETIME_MINUTES", Integer(1), 12 * 60, "absolute session lifetime, in minutes: a session ends "
             "this long after its login, however active"),
     Setting("SESSION_IDLE_MINUTES", Integer(1), 30, "idle timeout, in minutes: a session unused this long ends"),
-    Setting("MFA_REQUIRED_ROLES", Roles(), ("admin", "manager"), "the roles that must log in with a second factor "
-            "(TOTP or a security key), separated by commas; such a user without one is sent to enrolment and can "
-            "open nothing else; empty: nobody is obliged", shown="`admin,manager`"),
+    # Evaluators are outsiders (the evaluation centre) who read restricted evidence: a password alone is not enough.
+    Setting("MFA_REQUIRED_ROLES", Roles(), ("admin", "manager", "evaluator"), "the roles that must log in with a "
+            "second factor (TOTP or a security key), separated by commas; such a user without one is sent to "
+            "enrolment and can open nothing else; empty: nobody is obliged", shown="`admin,manager,evaluator`"),
     # Security keys (WebAuthn): a key signs for one relying party id and the browser vouches for the origin; both
     # must be the address users type. Unset, they are taken from the request, which is trusted on localhost only.
     Setting("WEBAUTHN_RP_ID", Text(), None, "the relying party id security keys are registered for: the site's "

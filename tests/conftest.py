@@ -33,6 +33,7 @@ PG_URL = os.environ.get("EVIDENCE_TEST_DATABASE_URL")
 PASSWORD = "correct horse battery staple"
 DEMO_DAY = date(2026, 6, 15)  # the day the demo provider's dates are computed from
 DEMO_DOMAIN = "nuage-souverain.example"
+DEMO_EVALUATOR = "camille.roussel@confluence-evaluation.example"  # the evaluation centre's, granted iaas-fr1
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32  # every test app's SECRET_KEY (make_app)
 
 
@@ -253,7 +254,7 @@ def load_demo_provider(session, store) -> None:
     from evidence.services import demo
 
     demo.load_demo(session, store, "cli:test", DEMO_DAY)
-    for user in session.exec(select(User).where(User.email.like(f"%@{DEMO_DOMAIN}"))):
+    for user in session.exec(select(User).where(User.email.like(f"%@{DEMO_DOMAIN}") | (User.email == DEMO_EVALUATOR))):
         auth.set_password(session, None, user, PASSWORD)
 
 

@@ -9,7 +9,7 @@ from .conftest import csrf_token, make_app
 # Words, forms, templates or layout, not SQL: SQLite only (see conftest.pytest_collection_modifyitems).
 pytestmark = pytest.mark.sqlite_only
 
-ROLES = ("admin", "manager", "contributor", "auditor")
+ROLES = ("admin", "manager", "contributor", "auditor", "evaluator")
 EVERYONE = set(ROLES)
 MANAGERS = {"admin", "manager"}
 WRITERS = {"admin", "manager", "contributor"}
@@ -45,7 +45,16 @@ MATRIX = {
     "readiness.verdict": (EVERYONE, MANAGERS),
     "readiness.waiver": (None, MANAGERS),
     "findings.findings": (EVERYONE, MANAGERS),
-    "findings.finding": (MANAGERS, MANAGERS),
+    # Findings raised in place: an evaluator (or a manager for a centre without accounts) raises and closes; every
+    # reader of the perimeter opens a finding; the service judges who changes which of its fields.
+    "findings.finding": (EVERYONE, MANAGERS | {"evaluator"}),
+    "findings.raise_finding": (MANAGERS | {"evaluator"}, MANAGERS | {"evaluator"}),
+    "findings.close_finding": (None, MANAGERS | {"evaluator"}),
+    # Evaluation campaigns: read by every reader of the perimeter, opened, changed, staffed and closed by managers.
+    "campaigns.index": (EVERYONE, MANAGERS),
+    "campaigns.show": (EVERYONE, MANAGERS),
+    "campaigns.evaluators": (None, MANAGERS),
+    "campaigns.close": (None, MANAGERS),
     "findings.actions": (EVERYONE, MANAGERS),
     "findings.action": (WRITERS, WRITERS),
     "findings.new_action": (MANAGERS, MANAGERS),
@@ -95,6 +104,7 @@ MATRIX = {
     "admin.set_role": (None, {"admin"}),
     "admin.set_active": (None, {"admin"}),
     "admin.password_link": (None, {"admin"}),
+    "admin.set_grants": (None, {"admin"}),  # the perimeters an auditor or an evaluator reads
     "admin.audit_log": ({"admin", "manager"}, None),
     "admin.verify_audit": (None, {"admin", "manager"}),
     # Second factors: the login's second step is public (a pending login, checked by the view); everyone manages
@@ -118,10 +128,25 @@ MATRIX = {
     "admin_tokens.index": ({"admin"}, {"admin"}),  # API tokens: listed, created and revoked by an administrator
     "admin_tokens.revoke": (None, {"admin"}),
     "api-docs.openapi_json": ("public", None),  # the API's description: no data in it
+    # Comment threads: whoever sees the subject (services.comments); editing is the author's, deleting his or a
+    # manager's (the service and the view refuse anyone else).
+    "comments.post": (None, EVERYONE),
+    "comments.show": (EVERYONE, None),
+    "comments.edit": (EVERYONE, EVERYONE),
+    "comments.delete": (None, EVERYONE),
+    # Evidence requests: everyone reads those of the perimeters he reaches; an evaluator (or a manager logging a
+    # centre's) raises, accepts and reopens them (rules.evaluation: the judging side); the team answers.
+    "requests.index": (EVERYONE, None),
+    "requests.export": (EVERYONE, None),
+    "requests.new": ({"evaluator", "admin", "manager"}, {"evaluator", "admin", "manager"}),
+    "requests.show": (EVERYONE, None),
+    "requests.answer": (None, WRITERS),
+    "requests.accept": (None, {"evaluator", "admin", "manager"}),
+    "requests.reopen": (None, {"evaluator", "admin", "manager"}),
 }
 
 # The API, judged on the bearer token's role (a token is never an admin's): each route has one method; who may call it.
-TOKEN_ROLES = ("manager", "contributor", "auditor")
+TOKEN_ROLES = ("manager", "contributor", "auditor", "evaluator")
 READERS = set(TOKEN_ROLES)
 API_WRITERS = {"manager", "contributor"}
 API_MANAGERS = {"manager"}
@@ -149,7 +174,11 @@ API_MATRIX = {
     "api_findings.list_findings": READERS,
     "api_findings.get_finding": READERS,
     "api_findings.create_finding_view": API_MANAGERS,
-    "api_findings.patch_finding": API_MANAGERS,
+    # Findings raised in place: a manager's token and an evaluator's (when TOKEN_ROLES lists the evaluator) raise,
+    # close and patch; the service judges who changes which field (an evaluator's own words).
+    "api_findings.patch_finding": API_MANAGERS | ({"evaluator"} & READERS),
+    "api_findings.raise_finding_view": API_MANAGERS | ({"evaluator"} & READERS),
+    "api_findings.close_finding_view": API_MANAGERS | ({"evaluator"} & READERS),
     "api_actions.list_actions": READERS,
     "api_actions.get_action": READERS,
     "api_actions.create_action_view": API_MANAGERS,
@@ -160,11 +189,23 @@ API_MATRIX = {
     "api_dossiers.queue_dossier": API_MANAGERS,
     "api_audit.audit_head": API_MANAGERS,  # as the web's audit log (admin and manager)
     "api_collect.collect_upload": API_WRITERS,
+    "api_comments.list_comments": READERS,  # comment threads: whoever sees the subject (services.comments)
+    "api_comments.post_comment": READERS,
+    "api_comments.get_comment": READERS,
+    "api_comments.patch_comment": READERS,
+    "api_comments.delete_comment": READERS,
+    "api_requests.list_requests": READERS,  # evidence requests (an evaluator's token: raise, accept, reopen)
+    "api_requests.get_request": READERS,
+    "api_requests.raise_request_view": API_MANAGERS | ({"evaluator"} & READERS),
+    "api_requests.answer_request": API_WRITERS,
+    "api_requests.accept_request": API_MANAGERS | ({"evaluator"} & READERS),
+    "api_requests.reopen_request": API_MANAGERS | ({"evaluator"} & READERS),
 }
 
 SAMPLE_ARGS = {"user_id": 1, "code": "en", "filename": "css/app.css", "framework": "secnumcloud-3.2", "ref": "5.1.a",
                "number": 1, "action": "submit", "requirement_id": 1, "fmt": "xlsx", "finding_id": 1, "action_id": 1, "dossier_id": 1, "other_id": 1, "holder_id": 1, "subcontractor_id": 1, "kind": "site", "row_id": 1, "notification_id": 1, "token": "x", "key_id": 1,
-               "token_id": 1, "collector": "prowler", "requirement": "5.1.a"}
+               "token_id": 1, "collector": "prowler", "requirement": "5.1.a",
+               "comment_id": 1, "request_id": 1, "campaign_id": 1}
 
 
 def test_every_route_declares_an_access_rule(app):
@@ -206,15 +247,37 @@ def test_declared_rules_match_the_matrix(app):
             assert set(rule.write) == write, endpoint
 
 
+PERIMETER = "iaas-t"  # the perimeter of seed_tiny_perimeter: a `code` of the address that is not a locale's
+
+
 def _url(app, rule):
     with app.test_request_context():
         from flask import url_for
 
-        return url_for(rule.endpoint, **{a: SAMPLE_ARGS[a] for a in rule.arguments})
+        args = {a: SAMPLE_ARGS[a] for a in rule.arguments}
+        if "code" in args and rule.endpoint != "auth.set_locale":
+            args["code"] = PERIMETER
+        return url_for(rule.endpoint, **args)
+
+
+def granted_perimeter(app, users) -> None:
+    """The sample perimeter (PERIMETER), granted to the evaluator: his pages of it open (he is
+    refused a page by its rule alone, never by his reach, which tests/test_evaluator_scope.py checks)."""
+    from evidence.data import database as db
+    from evidence.data.models import PerimeterGrant
+
+    from .conftest import seed_tiny_perimeter
+
+    with app.app_context(), db.session_scope(app) as session:
+        perimeter = seed_tiny_perimeter(session, users).perimeter
+        assert perimeter.code == PERIMETER
+        session.add(PerimeterGrant(user_id=users["evaluator"].id, perimeter_id=perimeter.id))
+        session.commit()
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_role_matrix_over_http(app, client, users, login_as, role):
+    granted_perimeter(app, users)
     login_as(role)
     token = csrf_token(client, "/")
     for rule in web_rules(app):
@@ -250,8 +313,11 @@ def test_token_role_matrix_over_http(app, client, users, role):
     from evidence.data import database as db
     from evidence.services import api_tokens
 
+    granted_perimeter(app, users)
     with app.app_context(), db.session_scope(app) as session:
-        secret = api_tokens.create_token(session, None, f"matrix-{role}", role).secret
+        # An evaluator's token acts as a person (his account carries his perimeters): never a service account's.
+        person = {"user_email": users[role].email} if role == "evaluator" else {"role": role}
+        secret = api_tokens.create_token(session, None, f"matrix-{role}", **person).secret
     for rule in api_rules(app):
         (method,) = rule.methods - {"HEAD", "OPTIONS"}
         status = client.open(_url(app, rule), method=method, json={},

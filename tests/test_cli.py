@@ -125,6 +125,8 @@ def _required_values(path, command, tmp_path):
             value = param.type.choices[0]
         elif isinstance(param.type, click.types.IntParamType):  # a dossier version
             value = "1"
+        elif isinstance(param.type, click.DateTime):  # a campaign's dates
+            value = "2026-01-01"
         elif isinstance(param.type, click.Path) and param.type.exists:  # click checks it before the command runs
             value = str(tmp_path / "existing.csv")
             (tmp_path / "existing.csv").write_text("ref;state;justification\n", encoding="utf-8")
@@ -202,7 +204,7 @@ def test_catalogue_commands(run, tmp_path):
 def test_init_with_demo_builds_a_living_provider(run):
     result = run("init", "--admin-email", "admin@example.org", "--demo")
     assert result.returncode == 0, result.stderr
-    assert "Demo: 8 users, 2 perimeters, 60 controls, 362 evidence items" in result.stdout  # 8 automated (Prowler)
+    assert "Demo: 9 users, 2 perimeters, 60 controls, 362 evidence items" in result.stdout  # 8 automated (Prowler)
     verified = run("verify")
     assert verified.returncode == 0, verified.stderr
     assert "352 stored versions re-hashed, 0 problem(s)" in verified.stdout  # 10 of the 362 are links

@@ -21,7 +21,7 @@ from babel.messages.pofile import read_po
 
 from evidence.core import vocabulary
 from evidence.data import database as db
-from tests.conftest import DEMO_DAY, DEMO_DOMAIN, PG_URL, fresh_database, login, make_app
+from tests.conftest import DEMO_DAY, DEMO_DOMAIN, DEMO_EVALUATOR, PG_URL, fresh_database, login, make_app
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "evidence" / "translations" / "en" / "LC_MESSAGES" / "messages.po"
@@ -32,6 +32,7 @@ PEOPLE = {
     "manager": f"claire.fontaine@{DEMO_DOMAIN}",
     "contributor": f"sophie.lambert@{DEMO_DOMAIN}",
     "auditor": f"helene.dubois@{DEMO_DOMAIN}",
+    "evaluator": DEMO_EVALUATOR,  # the evaluation centre's: iaas-fr1 only
 }
 # Endpoints whose answer is a file or that end the session: not pages.
 NOT_PAGES = re.compile(r"(^static$|download|export|matrix|bundle|healthz|logout|\.pdf$)")
@@ -55,6 +56,7 @@ def vocabulary_codes() -> set[str]:
 FRENCH_HOMOGRAPHS = {
     "exigence", "recommandation", "observation", "configuration", "attestation", "public", "direct", "administration",
     "supervision", "applicable", "technique", "architecture", "IaaS", "CaaS", "PaaS", "SaaS", "en", "condition",
+    "surveillance",  # the phase's code, and the French word of « Audit de surveillance » (a campaign's kind)
 }
 CODES = vocabulary_codes()
 # Shown raw, these are internal in any language: snake_case values and role codes.
@@ -64,7 +66,7 @@ FRENCH_RAW = ALWAYS_RAW | {c for c in CODES if re.fullmatch(r"[a-z]+", c) and c 
     "expiring", "valid", "expired", "missing", "Bytes", "bytes", "kB", "MB", "GB"}
 # English words that are role codes too: English text may use them as words ("the auditor reads"); the role chip
 # and the user list say "Auditor" / "Manager".
-ENGLISH_WORDS = {"auditor", "manager", "contributor"}
+ENGLISH_WORDS = {"auditor", "manager", "contributor", "evaluator"}
 TOKEN = re.compile(r"[\w’'.@/:#%+-]+")
 
 
@@ -210,7 +212,8 @@ def demo_app(tmp_path_factory, seeded_templates):
     folder = tmp_path_factory.mktemp("every-page")
     template.copy_instance(folder / "instance")
     shutil.copyfile(template.sqlite_path, folder / "evidence.db")
-    app = make_app(folder / "instance", f"sqlite:///{folder / 'evidence.db'}")
+    # The demo's day: its campaign runs then, so that its evaluator reads its perimeter.
+    app = make_app(folder / "instance", f"sqlite:///{folder / 'evidence.db'}", TODAY=DEMO_DAY)
     with app.app_context(), db.session_scope(app) as session:
         rendered_dossiers(session)
     yield app
@@ -285,7 +288,7 @@ def crawl(app, client):
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
-@pytest.mark.parametrize("role", ["admin", "manager", "contributor", "auditor"])
+@pytest.mark.parametrize("role", ["admin", "manager", "contributor", "auditor", "evaluator"])
 def test_every_page_speaks_the_readers_language(demo_app, sentences, content, role, language):
     client = demo_app.test_client()
     assert login(client, PEOPLE[role]).status_code == 302
@@ -312,7 +315,7 @@ def test_every_page_speaks_the_readers_language(demo_app, sentences, content, ro
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("role", ["admin", "auditor"])
+@pytest.mark.parametrize("role", ["admin", "auditor", "evaluator"])  # the evaluator: every page's reach queries
 def test_every_page_answers_on_postgresql(seeded_templates, tmp_path, role):
     """The same crawl on PostgreSQL, for the pages' queries (the page and form tests run on SQLite only, see
     conftest's `sqlite_only`): no page fails. The words were checked above; the database changes none of them."""
@@ -321,7 +324,7 @@ def test_every_page_answers_on_postgresql(seeded_templates, tmp_path, role):
     template = seeded_templates.get("postgresql", ("catalogue", "users", "demo"))
     template.copy_instance(tmp_path / "instance")
     database = fresh_database("postgresql", tmp_path, pg_template=template.pg_name)
-    app = make_app(tmp_path / "instance", next(database))
+    app = make_app(tmp_path / "instance", next(database), TODAY=DEMO_DAY)
     try:
         with app.app_context(), db.session_scope(app) as session:
             rendered_dossiers(session)

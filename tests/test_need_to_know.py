@@ -54,6 +54,9 @@ TABLE = [
     ("confidential", "contributor", OWNER, True), ("confidential", "contributor", NAMED, True),
     ("confidential", "auditor", NAMED, True), ("confidential", "admin", OWNER, True),
     ("secret-unknown", "admin", STRANGER, False), ("secret-unknown", "manager", STRANGER, True),  # as confidential
+    # The evaluation centre reads restricted evidence as the auditors do; confidential only when named.
+    ("internal", "evaluator", STRANGER, True), ("restricted", "evaluator", STRANGER, True),
+    ("confidential", "evaluator", STRANGER, False), ("confidential", "evaluator", NAMED, True),
 ]
 
 

@@ -128,12 +128,12 @@ def test_service_accounts_are_not_subject_to_the_policy():
     assert not rule.required("contributor", ("admin", "manager"))
 
 
-def test_the_default_policy_is_admin_and_manager(tmp_path, database_url):
-    assert BY_NAME["MFA_REQUIRED_ROLES"].default == ("admin", "manager")
+def test_the_default_policy_is_admin_manager_and_evaluator(tmp_path, database_url):
+    assert BY_NAME["MFA_REQUIRED_ROLES"].default == ("admin", "manager", "evaluator")
     app = create_app({"INSTANCE_PATH": str(tmp_path / "instance"), "DATABASE_URL": database_url,
                       "SECRET_KEY": TEST_SECRET_KEY, "TESTING": True})
     try:
-        assert app.config["MFA_REQUIRED_ROLES"] == ("admin", "manager")
+        assert app.config["MFA_REQUIRED_ROLES"] == ("admin", "manager", "evaluator")
     finally:
         db.get_engine(app).dispose()
 

@@ -363,11 +363,11 @@ def test_the_last_admin_is_not_demoted_by_the_provider(sso_app, idp):
     assert user_of(sso_app).role == "admin"
 
 
-MFA_POLICY = BY_NAME["MFA_REQUIRED_ROLES"].default  # the product's default policy: admin and manager
+MFA_POLICY = BY_NAME["MFA_REQUIRED_ROLES"].default  # the product's default policy: admin, manager, evaluator
 
 
 def test_amr_with_mfa_satisfies_the_policy(make_sso_app, idp):
-    assert MFA_POLICY == ("admin", "manager")
+    assert MFA_POLICY == ("admin", "manager", "evaluator")
     app = make_sso_app(MFA_REQUIRED_ROLES=MFA_POLICY)
     add_user(app, role="manager")
     idp.set_user("alice", email="alice@example.org", email_verified=True, groups=["grc-managers"], amr=["pwd", "otp"])

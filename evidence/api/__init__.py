@@ -45,6 +45,8 @@ BLUEPRINTS = [
     "evidence.api.audit",
     # automated evidence: collect
     "evidence.api.collect",
+    "evidence.api.requests",  # the evaluators' requests for evidence ("demandes de pièces")
+    "evidence.api.comments",  # comment threads
 ]
 
 

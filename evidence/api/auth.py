@@ -14,6 +14,7 @@ from evidence.api.errors import UNAUTHENTICATED, Problem, is_api_request
 from evidence.core.access import PUBLIC
 from evidence.data import audit
 from evidence.services import api_tokens
+from evidence.web.clock import request_today
 
 CHALLENGE = 'Bearer realm="evidence"'
 
@@ -62,7 +63,7 @@ def authenticate():
         raise Problem(403)
     session = db.get_session()
     try:
-        use = api_tokens.authenticate(session, bearer_secret())
+        use = api_tokens.authenticate(session, bearer_secret(), today=request_today())
     except api_tokens.TokenRefused as refused:
         session.rollback()
         challenge = CHALLENGE if bearer_secret() is None else CHALLENGE + ', error="invalid_token"'

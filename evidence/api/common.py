@@ -31,6 +31,11 @@ def scope() -> PerimeterScope:
     return use.scope if use is not None else UNLIMITED
 
 
+def role() -> str:
+    """The caller's role (his account's): what he sees of work in progress (rules.evaluation)."""
+    return actor().role
+
+
 def require_reach(perimeter_ids, *, not_found: Problem) -> None:
     """Reads: an object beyond the token's perimeters answers as if it did not exist (404, `not_found`)."""
     if not scope().reaches(perimeter_ids):

@@ -26,8 +26,8 @@ from evidence.api.common import (
     etag,
     expected_version,
     paginate,
-    require_reach,
     require_write_scope,
+    role,
     scope,
 )
 from evidence.api.evidence_bodies import user_ref
@@ -49,6 +49,7 @@ from evidence.data.models import (
     Requirement,
     User,
 )
+from evidence.services import reach
 from evidence.services.controls import (
     ControlData,
     create_control,
@@ -162,7 +163,8 @@ def control_or_404(ref: str) -> Control:
         control = get_control(session, ref[:60])
     except EvidenceError as error:
         raise Problem(404, error) from None
-    require_reach(deployed_in(session, control), not_found=Problem(404, NO_SUCH_CONTROL, ref=ref[:60]))
+    if not reach.reaches_control(session, scope(), control):
+        raise Problem(404, NO_SUCH_CONTROL, ref=ref[:60])
     return control
 
 
@@ -193,11 +195,7 @@ def perimeter_ids(session, codes) -> list[int]:
 
 
 def reachable_controls(query):
-    current = scope()
-    if not current.limited:
-        return query
-    return query.where(Control.id.in_(select(ControlPerimeter.control_id).where(
-        ControlPerimeter.perimeter_id.in_(sorted(current.perimeter_ids)))))
+    return reach.only_reachable_controls(query, scope())
 
 
 # --- bodies ---------------------------------------------------------------------------------------------------
@@ -217,8 +215,12 @@ def describe(session, controls: list[Control], detail: bool = False) -> list[dic
         if current.reaches([perimeter_id]):  # a perimeter beyond the token's is not named
             deployed[control_id].append(code)
     counts = {}
-    for name, link in (("mapped", ControlRequirement.control_id), ("evidence_count", EvidenceControl.control_id)):
-        counts[name] = dict(session.exec(select(link, func.count()).where(link.in_(ids)).group_by(link)).all())
+    counts["mapped"] = dict(session.exec(select(ControlRequirement.control_id, func.count()).where(
+        ControlRequirement.control_id.in_(ids)).group_by(ControlRequirement.control_id)).all())
+    # The evidence the caller reaches (an evaluator: approved once), as its list would show it.
+    counts["evidence_count"] = dict(session.exec(reach.only_reachable_evidence(
+        select(EvidenceControl.control_id, func.count()).join(Evidence, Evidence.id == EvidenceControl.evidence_id)
+        .where(EvidenceControl.control_id.in_(ids)), current, role()).group_by(EvidenceControl.control_id)).all())
     owners = {u.id: u for u in session.exec(select(User).where(User.id.in_(
         {c.owner_id for c in controls if c.owner_id is not None} or {-1})))}
     mappings, proofs = defaultdict(list), defaultdict(list)
@@ -229,9 +231,9 @@ def describe(session, controls: list[Control], detail: bool = False) -> list[dic
                 .join(Framework, Framework.id == Requirement.framework_id)
                 .where(ControlRequirement.control_id.in_(ids)).order_by(Requirement.order)):
             mappings[control_id].append({"framework": key, "requirement": ref, "statement": statement})
-        for control_id, ref in session.exec(
+        for control_id, ref in session.exec(reach.only_reachable_evidence(
                 select(EvidenceControl.control_id, Evidence.ref).join(Evidence, Evidence.id == EvidenceControl.evidence_id)
-                .where(EvidenceControl.control_id.in_(ids)).order_by(Evidence.ref)):
+                .where(EvidenceControl.control_id.in_(ids)), current, role()).order_by(Evidence.ref)):
             proofs[control_id].append(ref)
     bodies = []
     for c in controls:

@@ -15,12 +15,13 @@ from sqlmodel import select
 from evidence import context as db
 from evidence import jobs
 from evidence.api import blueprint
-from evidence.api.common import Problem, actor, paginate
+from evidence.api.common import Problem, actor, paginate, role
 from evidence.api.evidence_bodies import user_ref
 from evidence.api.perimeters import CODE, perimeter_or_404, refusal, writable_perimeter
 from evidence.api.schemas import PageArgsSchema, Schema, UserRefSchema, page_of, text
 from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
+from evidence.core.rules import evaluation
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES
 from evidence.data.models import Dossier, User
 from evidence.dossier import history
@@ -109,9 +110,14 @@ class PdfArgsSchema(Schema):
 
 def version_or_404(perimeter, number: int) -> Dossier:
     dossier = history.version(db.get_session(), perimeter, number)
-    if dossier is None:
+    if dossier is None or not evaluation.sees_dossier(role(), dossier.status):  # an evaluator: approved only
         raise Problem(404, NO_VERSION, perimeter=perimeter.code, number=number)
     return dossier
+
+
+def pdf_kinds() -> tuple[str, ...]:
+    """The PDFs of a version the caller may take: an evaluator never the draft's (marked « PROJET »)."""
+    return PDF_KINDS if evaluation.sees_work_in_progress(role()) else PDF_KINDS[1:]
 
 
 def describe(session, perimeter, dossiers: list[Dossier], detail: bool = False) -> list[dict]:
@@ -139,7 +145,7 @@ def describe(session, perimeter, dossiers: list[Dossier], detail: bool = False) 
             base = f"{API_ROOT}/perimeters/{perimeter.code}/dossiers/{d.number}/pdf"
             body["pdfs"] = [] if body["withheld"] else [
                 {"kind": kind, "sha256": pdf[1], "size": pdf[2], "download": f"{base}?kind={kind}"}
-                for kind in PDF_KINDS if (pdf := offered_pdf(d, kind))]
+                for kind in pdf_kinds() if (pdf := offered_pdf(d, kind))]
         bodies.append(body)
     return bodies
 
@@ -154,8 +160,10 @@ def list_dossiers(code: str, **args):
     address)."""
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    page = paginate(session, select(Dossier).where(Dossier.perimeter_id == perimeter.id)
-                    .order_by(Dossier.number.desc()), args)
+    query = select(Dossier).where(Dossier.perimeter_id == perimeter.id)
+    if not evaluation.sees_work_in_progress(role()):
+        query = query.where(Dossier.status == "approved")
+    page = paginate(session, query.order_by(Dossier.number.desc()), args)
     page["items"] = describe(session, perimeter, page["items"])
     return page
 
@@ -208,7 +216,7 @@ def download_dossier(code: str, number: int, **args):
     perimeter = perimeter_or_404(code)
     dossier = version_or_404(perimeter, number)
     kind = args.get("kind") or None
-    pdf = offered_pdf(dossier, kind) if kind in (None, *PDF_KINDS) else None
+    pdf = offered_pdf(dossier, kind) if kind in (None, *pdf_kinds()) else None
     if pdf is None:
         name = label(perimeter.code, dossier)
         raise (Problem(404, NO_PDF, name=name, kind=kind[:20]) if kind

@@ -9,8 +9,9 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from evidence import context as db
-from evidence.api.common import Problem, actor, require_reach, scope
+from evidence.api.common import Problem, actor, role, scope
 from evidence.core.errors import N_, EvidenceError
+from evidence.core.rules import evaluation
 from evidence.data.models import (
     Control,
     Evidence,
@@ -23,7 +24,7 @@ from evidence.data.models import (
     Requirement,
     User,
 )
-from evidence.services import need_to_know
+from evidence.services import need_to_know, reach
 from evidence.services.evidence import get_evidence
 
 NO_SUCH_EVIDENCE = N_("aucune preuve « %(ref)s »")  # the evidence service's words
@@ -36,7 +37,8 @@ def evidence_or_404(ref: str) -> Evidence:
         evidence = get_evidence(session, ref[:60])
     except EvidenceError as error:
         raise Problem(404, error) from None
-    require_reach(scope_of_evidence(session, evidence), not_found=Problem(404, NO_SUCH_EVIDENCE, ref=ref[:60]))
+    if not reach.reaches_evidence(session, scope(), role(), evidence):  # for an evaluator: approved once
+        raise Problem(404, NO_SUCH_EVIDENCE, ref=ref[:60])
     return evidence
 
 
@@ -55,12 +57,15 @@ def readable_evidence(ref: str) -> Evidence:
 
 
 def reachable(query):
-    """A query of Evidence limited to what the token's perimeters reach."""
-    current = scope()
-    if not current.limited:
+    """A query of Evidence limited to what the token's perimeters reach (an evaluator: evidence approved once)."""
+    return reach.only_reachable_evidence(query, scope(), role())
+
+
+def visible(query):
+    """A query of EvidenceVersion limited to the versions the caller sees (an evaluator: the approved ones)."""
+    if evaluation.sees_work_in_progress(role()):
         return query
-    return query.where(Evidence.id.in_(select(EvidencePerimeter.evidence_id).where(
-        EvidencePerimeter.perimeter_id.in_(sorted(current.perimeter_ids)))))
+    return query.where(EvidenceVersion.approved_at.is_not(None))
 
 
 def user_ref(user):
@@ -86,22 +91,25 @@ def describe(session, evidence: list[Evidence]) -> list[dict]:
         return []
     ids = [e.id for e in evidence]
     links = {name: defaultdict(list) for name in ("controls", "requirements", "perimeters", "answers")}
+    current_scope = scope()
     for name, query in (
-        ("controls", select(EvidenceControl.evidence_id, Control.ref).join(Control, Control.id == EvidenceControl.control_id)
-         .where(EvidenceControl.evidence_id.in_(ids)).order_by(Control.ref)),
+        ("controls", reach.only_reachable_controls(select(EvidenceControl.evidence_id, Control.ref).join(
+            Control, Control.id == EvidenceControl.control_id)
+         .where(EvidenceControl.evidence_id.in_(ids)), current_scope).order_by(Control.ref)),
         ("requirements", select(EvidenceRequirement.evidence_id, Requirement.ref)
          .join(Requirement, Requirement.id == EvidenceRequirement.requirement_id)
          .where(EvidenceRequirement.evidence_id.in_(ids)).order_by(Requirement.order)),
-        ("perimeters", select(EvidencePerimeter.evidence_id, Perimeter.code)
+        ("perimeters", reach.only_reachable_perimeters(select(EvidencePerimeter.evidence_id, Perimeter.code)
          .join(Perimeter, Perimeter.id == EvidencePerimeter.perimeter_id)
-         .where(EvidencePerimeter.evidence_id.in_(ids)).order_by(Perimeter.code)),
+         .where(EvidencePerimeter.evidence_id.in_(ids)), current_scope).order_by(Perimeter.code)),
         ("answers", select(EvidenceAnswer.evidence_id, EvidenceAnswer.entry_id)
          .where(EvidenceAnswer.evidence_id.in_(ids)).order_by(EvidenceAnswer.entry_id)),
     ):
         for evidence_id, value in session.exec(query):
             links[name][evidence_id].append(value)
-    latest = select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number")) \
-        .where(EvidenceVersion.evidence_id.in_(ids)).group_by(EvidenceVersion.evidence_id).subquery()
+    # The current version: the latest the caller sees (for an evaluator, the last approved one).
+    latest = visible(select(EvidenceVersion.evidence_id, func.max(EvidenceVersion.number).label("number"))
+                     .where(EvidenceVersion.evidence_id.in_(ids))).group_by(EvidenceVersion.evidence_id).subquery()
     current = {version.evidence_id: (version, author) for version, author in session.exec(
         select(EvidenceVersion, User).join(latest, (latest.c.evidence_id == EvidenceVersion.evidence_id)
                                            & (latest.c.number == EvidenceVersion.number))

@@ -27,6 +27,7 @@ from evidence.api.evidence_bodies import (
     readable_evidence,
     scope_of_evidence,
     version_body,
+    visible,
 )
 from evidence.api.schemas import REF, EvidenceSchema, PageArgsSchema, Schema, VersionSchema, page_of, text
 from evidence.core.access import access
@@ -128,8 +129,8 @@ def list_versions(ref: str, **args):
     session = db.get_session()
     evidence = evidence_or_404(ref)
     readable = need_to_know.can_read(session, actor(), evidence)
-    query = select(EvidenceVersion, User).outerjoin(User, User.id == EvidenceVersion.author_id) \
-        .where(EvidenceVersion.evidence_id == evidence.id).order_by(EvidenceVersion.number.desc())
+    query = visible(select(EvidenceVersion, User).outerjoin(User, User.id == EvidenceVersion.author_id)
+                    .where(EvidenceVersion.evidence_id == evidence.id)).order_by(EvidenceVersion.number.desc())
     page = paginate(session, query, args)
     page["items"] = [version_body(evidence, version, author, readable) for version, author in page["items"]]
     return page
@@ -211,9 +212,9 @@ def download(ref: str, number: int):
     """The file of version `number`, for whoever may read the evidence (need-to-know, as on the web)."""
     session = db.get_session()
     evidence = readable_evidence(ref)
-    version = session.exec(select(EvidenceVersion).where(
-        EvidenceVersion.evidence_id == evidence.id, EvidenceVersion.number == number)).first()
-    if version is None or version.storage_key is None:
+    version = session.exec(visible(select(EvidenceVersion).where(
+        EvidenceVersion.evidence_id == evidence.id, EvidenceVersion.number == number))).first()
+    if version is None or version.storage_key is None:  # an evaluator: an approved version only
         raise Problem(404, N_("%(ref)s n’a pas de fichier en version %(number)s"), ref=evidence.ref, number=number)
     stream = db.get_store().open(version.storage_key)
     # As the web's download (web.evidence.download): markup is handed over as opaque bytes, never rendered.

@@ -18,8 +18,18 @@ from evidence.api.schemas import PageArgsSchema, Schema, page_of
 from evidence.api.schemas import text as text_field  # a finding has a field named `text`
 from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
-from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, OPEN_FINDING_STATUSES
-from evidence.data.models import FINDING_SEVERITIES, FINDING_STATUSES, ActionFinding, Finding, Requirement
+from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, EVALUATOR, OPEN_FINDING_STATUSES
+from evidence.data.models import (
+    FINDING_SEVERITIES,
+    FINDING_STATUSES,
+    ActionFinding,
+    Evidence,
+    EvidenceVersion,
+    Finding,
+    Requirement,
+    User,
+)
+from evidence.services import findings as finding_service
 from evidence.services.findings import FindingData, create_finding, finding_overdue, update_finding
 from evidence.services.perimeters import get_item
 from evidence.web.clock import request_today
@@ -48,8 +58,36 @@ class FindingSchema(Schema):
     due_date = fields.Date(allow_none=True)
     overdue = fields.Boolean(required=True)
     actions = fields.List(fields.Integer(), required=True, metadata={"description": "ids of the actions answering it"})
+    raised_by = fields.String(allow_none=True, metadata={"description": "the evaluator who raised it in place (e-mail); "
+                                                         "null: typed in by the team from the centre's report"})
+    campaign = fields.Integer(allow_none=True, metadata={"description": "the campaign's number"})
+    evidence = fields.List(fields.Nested(lambda: PinnedVersionSchema()), required=True,
+                           metadata={"description": "the evidence versions the evaluator looked at"})
+    closed_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
+
+
+class PinnedVersionSchema(Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    ref = text_field(required=True, metadata={"description": "the evidence's ref"})
+    version = fields.Integer(required=True, metadata={"description": "its version number (an approved one)"})
+    sha256 = fields.String(dump_only=True, allow_none=True)
+
+
+class FindingRaiseSchema(Schema):
+    """A finding raised in place on an item, with the approved evidence versions looked at."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    requirement = text_field(required=True, metadata={"description": "the item's ref (e.g. 12.4.a)"})
+    severity = text_field(required=True, metadata={"enum": list(FINDING_SEVERITIES)})
+    text = text_field(required=True)
+    due_date = fields.Date(allow_none=True)
+    evidence = fields.List(fields.Nested(PinnedVersionSchema), load_default=list)
 
 
 class FindingFieldsSchema(Schema):
@@ -102,10 +140,15 @@ def describe(session, perimeter, findings: list[Finding]) -> list[dict]:
                                               .order_by(ActionFinding.action_id)):
         actions.setdefault(finding_id, []).append(action_id)
     today = request_today()
+    people = dict(session.exec(select(User.id, User.email).where(User.id.in_(
+        {f.raised_by_id for f in findings if f.raised_by_id} or {-1}))).all())
+    pinned = finding_service.pinned_versions(session, ids)
     return [{
         "id": f.id, "perimeter": perimeter.code, "requirement": refs.get(f.requirement_id), "severity": f.severity,
         "status": f.status, "text": f.text, "response": f.response, "raised_on": f.raised_on, "due_date": f.due_date,
         "overdue": finding_overdue(f, today), "actions": actions.get(f.id, []), "created_at": f.created_at,
+        "raised_by": people.get(f.raised_by_id), "campaign": f.campaign_id, "closed_at": f.closed_at,
+        "evidence": [{"ref": e.ref, "version": v.number, "sha256": v.sha256} for e, v in pinned.get(f.id, [])],
         "updated_at": f.updated_at,
     } for f in findings]
 
@@ -160,13 +203,14 @@ def get_finding(code: str, finding_id: int):
 
 
 @blp.route("/perimeters/<code>/findings/<int:finding_id>", methods=["PATCH"], parameters=[CODE, FINDING])
-@access(*COMPLIANCE_ROLES)
+@access(*COMPLIANCE_ROLES, EVALUATOR)
 @blp.arguments(FindingFieldsSchema, example={"status": "answered", "response": "Politique revue le 2026-06-20 (EV-0119 v2)."})
 @blp.response(200, FindingSchema)
 @refusal(blp, 404, "no such perimeter or finding")
 @refusal(blp, 422, "a field is refused: `errors` names it")
 def patch_finding(body: dict, code: str, finding_id: int):
-    """Change the fields given (the others stay): the provider's response, the status, the due date…"""
+    """Change the fields given (the others stay): the provider's response, the status, the due date… An
+    evaluator's finding: its words by an evaluator, the response by the team (409 otherwise)."""
     require_json_object()
     session = db.get_session()
     perimeter = writable_perimeter(code)
@@ -178,4 +222,56 @@ def patch_finding(body: dict, code: str, finding_id: int):
         else finding.requirement_id,
         raised_on=body.get("raised_on", kept["raised_on"]), due_date=body.get("due_date", kept["due_date"]),
         response=body.get("response", finding.response), status=body.get("status", finding.status)))
+    return describe(session, perimeter, [finding])[0]
+
+
+def _pinned_ids(session, body: dict) -> list[int]:
+    """The version ids of the evidence versions named by ref and number (unknown ones refused by name)."""
+    found = []
+    for entry in body.get("evidence") or []:
+        version_id = session.exec(select(EvidenceVersion.id).join(Evidence, Evidence.id == EvidenceVersion.evidence_id)
+                                  .where(Evidence.ref == entry["ref"], EvidenceVersion.number == entry["version"])).first()
+        if version_id is None:
+            raise EvidenceError(N_("aucune version %(version)s de la preuve « %(ref)s »"), version=entry["version"],
+                                ref=entry["ref"], field="evidence")
+        found.append(version_id)
+    return found
+
+
+@blp.route("/perimeters/<code>/findings/raise", methods=["POST"], parameters=[CODE])
+@access(*COMPLIANCE_ROLES, EVALUATOR)
+@blp.arguments(FindingRaiseSchema, example={
+    "requirement": "12.4.a", "severity": "minor", "text": "Revue des accès du 2e trimestre non signée.",
+    "evidence": [{"ref": "EV-0042", "version": 2}]})
+@blp.response(201, FindingSchema, headers={"Location": {"schema": {"type": "string"}}})
+@refusal(blp, 403, "the role, or the token's perimeters, do not allow it")
+@refusal(blp, 422, "a field is refused: `errors` names it")
+def raise_finding_view(body: dict, code: str):
+    """Raise a finding in place on an item, today, in the running campaign, pinning the approved evidence
+    versions looked at (as the item's page does); raised by an evaluator, only an evaluator closes it."""
+    session = db.get_session()
+    perimeter = writable_perimeter(code)
+    try:
+        requirement = get_item(session, perimeter, body["requirement"])
+    except EvidenceError as error:
+        raise EvidenceError(error.message, field="requirement") from None
+    finding = finding_service.raise_finding(session, actor(), perimeter, requirement, finding_service.RaisedFinding(
+        severity=body["severity"], text=body["text"], version_ids=_pinned_ids(session, body),
+        due_date=body.get("due_date")), request_today())
+    return describe(session, perimeter, [finding])[0], 201, {
+        "Location": f"{blp.url_prefix}/perimeters/{perimeter.code}/findings/{finding.id}"}
+
+
+@blp.route("/perimeters/<code>/findings/<int:finding_id>/close", methods=["POST"], parameters=[CODE, FINDING])
+@access(*COMPLIANCE_ROLES, EVALUATOR)
+@blp.response(200, FindingSchema)
+@refusal(blp, 404, "no such perimeter or finding")
+@refusal(blp, 409, "the rules refuse it: an evaluator's finding is closed by an evaluator only")
+def close_finding_view(code: str, finding_id: int):
+    """Close the finding: by the side that judges it (an evaluator for an evaluator's finding, a manager for
+    one the team typed in); the team is notified."""
+    session = db.get_session()
+    perimeter = writable_perimeter(code)
+    finding = finding_or_404(perimeter, finding_id)
+    finding_service.close_finding(session, actor(), finding)
     return describe(session, perimeter, [finding])[0]

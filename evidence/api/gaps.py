@@ -6,7 +6,7 @@ from marshmallow import fields
 
 from evidence import context as db
 from evidence.api import blueprint
-from evidence.api.common import Problem, request_locale, require_reach, say
+from evidence.api.common import Problem, request_locale, require_reach, role, say, scope
 from evidence.api.schemas import CODE, Schema
 from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
@@ -68,7 +68,7 @@ def perimeter_gaps(code: str):
     except EvidenceError as error:
         raise Problem(404, error) from None
     require_reach([perimeter.id], not_found=Problem(404, NO_SUCH_PERIMETER, code=code[:60]))
-    result = gaps.compute(session, perimeter, request_today())
+    result = gaps.for_reader(gaps.compute(session, perimeter, request_today()), role(), scope())  # evaluator: approved
     locale = request_locale()
     readiness = result.readiness
     return {

@@ -21,7 +21,7 @@ from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import ALL_ROLES
 from evidence.data.models import Framework, Perimeter
-from evidence.services import gaps
+from evidence.services import gaps, reach
 from evidence.services.perimeters import get_perimeter
 from evidence.web.clock import request_today
 
@@ -69,10 +69,7 @@ def writable_perimeter(code: str, what: str = "") -> Perimeter:
 
 def reachable_perimeters(query):
     """A query of Perimeter limited to what the token reaches."""
-    current = scope()
-    if not current.limited:
-        return query
-    return query.where(Perimeter.id.in_(sorted(current.perimeter_ids)))
+    return reach.only_reachable_perimeters(query, scope())
 
 
 # --- schemas ------------------------------------------------------------------------------------------------

@@ -38,6 +38,12 @@ COMMANDS = (
     tokens.tokens,  # REST API tokens
     collect.collect,  # automated evidence: evidence collect prowler|run
 )
+from evidence.cli import campaigns  # noqa: E402  (evaluation campaigns: evidence campaigns add|list|close)
+
+COMMANDS += (campaigns.campaigns_group,)
+from evidence.cli import requests as evidence_requests  # noqa: E402  (evidence requests: list|export)
+
+COMMANDS += (evidence_requests.requests,)
 
 
 def register_commands(app: Flask) -> None:

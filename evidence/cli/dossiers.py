@@ -217,6 +217,10 @@ def sign(perimeter, version):
         click.echo(f"Signed {target.code} v{item.number} as {item.signer}: SHA-256 {item.signed_sha256}")
 
 
+def _campaign_text(campaign) -> str:
+    return f"{campaign['kind']} {campaign['centre']} {campaign['starts_on']}..{campaign['ends_on']}" if campaign else "-"
+
+
 @evidence_command(dossier, name="diff")
 @click.argument("perimeter")
 @click.argument("a", type=int)
@@ -248,4 +252,5 @@ def diff(perimeter, a, b, as_json):
     rows += [("finding opened", f"#{f['id']}", f.get("requirement") or "", "") for f in found["findings_opened"]]
     rows += [("finding closed", f"#{f['id']}", f.get("requirement") or "", "") for f in found["findings_closed"]]
     rows += [("register changed", name, "", "") for name in found["registers"]]
+    rows += [("campaign", "", _campaign_text(c["from"]), _campaign_text(c["to"])) for c in found.get("campaign", [])]
     _table(rows)

@@ -6,7 +6,7 @@ from flask import current_app
 
 from evidence import context
 from evidence.cli.common import cli_actor, evidence_command
-from evidence.core.vocabulary import API_TOKEN_ROLES
+from evidence.core.vocabulary import API_TOKEN_ROLES, SCOPED_ROLES
 from evidence.data.models import User
 from evidence.services import api_tokens
 
@@ -34,7 +34,10 @@ def tokens_create(name, role, user_email, perimeters, expires_days):
                                          default_days=current_app.config["API_TOKEN_DAYS"])
         account = session.get(User, issued.token.user_id)
     token = issued.token
+    # An auditor's or an evaluator's token is narrowed by his own perimeters too (services.api_tokens.authenticate).
     scope = ", ".join(perimeters) if perimeters else "every perimeter"
+    if account.role in SCOPED_ROLES:
+        scope += " within the perimeters granted to him"
     click.echo(f"Created token {token.name} ({token.role}, acting as {account.email}; {scope}; "
                f"expires {token.expires_at:%Y-%m-%d})")
     click.echo(issued.secret)

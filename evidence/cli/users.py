@@ -1,13 +1,24 @@
 """`evidence users …`: user accounts."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
 from evidence import context
-from evidence.cli.common import ask_password, cli_actor, evidence_command
+from evidence.cli.common import ask_password, cli_actor, evidence_command, today
+from evidence.core.errors import N_, EvidenceError
+from evidence.core.rules.token_scope import grant_running
+from evidence.core.vocabulary import EVALUATOR, SCOPED_ROLES
 from evidence.data.models import ROLES
-from evidence.services import passwords, second_factors, single_sign_on
+from evidence.services import grants, passwords, second_factors, single_sign_on
 from evidence.services import users as auth
+
+# The service's fields as this command's options, so that a refusal names the option to correct.
+OPTIONS = {"perimeters": "--perimeter", "until": "--until"}
+PERIMETER_HELP = ("A perimeter an auditor or an evaluator reads (repeat for several; an evaluator needs one at least; "
+                  "an auditor given none reads every perimeter).")
+UNTIL_HELP = "The last day (YYYY-MM-DD) the perimeters given are readable; none: no end."
 
 
 @click.group()
@@ -28,9 +39,15 @@ def _echo_link(link: passwords.PasswordLink) -> None:
 @click.option("--password", envvar="EVIDENCE_USER_PASSWORD",
               help="A first password (or EVIDENCE_USER_PASSWORD), for scripts: the user must replace it at his first "
                    "login. Without it, a one-time link is printed for the user to choose his own.")
-def users_add(email, name, role, password):
-    """Create a user: a one-time link to choose the password, or a first password to replace at first login."""
-    with context.session_scope() as session:
+@click.option("--perimeter", "perimeters", multiple=True, metavar="CODE", help=PERIMETER_HELP)
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help=UNTIL_HELP)
+def users_add(email, name, role, password, perimeters, until):
+    """Create a user: a one-time link to choose the password, or a first password to replace at first login.
+    An evaluator (or a scoped auditor) is given his perimeters with --perimeter."""
+    until = until.date() if until else None
+    with context.session_scope() as session, _naming_options():
+        # Checked before the account exists: a refused perimeter leaves no half-made evaluator behind.
+        grants.check_new(session, role, email, perimeters, until, today=today())
         if password:
             user = auth.create_user(session, cli_actor(), email, name, role, password, must_change=True,
                                     policy=context.password_policy())
@@ -38,7 +55,12 @@ def users_add(email, name, role, password):
         else:
             link = passwords.invite_user(session, cli_actor(), email, name, role, context.password_policy())
             user = link.user
+        if perimeters:
+            grants.set_grants(session, cli_actor(), user, perimeters, until, today=today())
+        granted = _perimeters_words(user, grants.list_for(session, user))
     click.echo(f"Created {user.email} ({user.role})")
+    if granted:
+        click.echo(granted)
     if link is not None:
         _echo_link(link)
     else:
@@ -50,13 +72,54 @@ def users_list():
     """List users."""
     with context.session_scope() as session:
         rows = auth.list_users(session)
+        granted = grants.lines_by_user(session)
     if not rows:
         click.echo("No users.")
         return
     width = max(len(u.email) for u in rows)
     for user in rows:
         state = "active" if user.active else "disabled"
-        click.echo(f"{user.email:<{width}}  {user.role:<11}  {state:<8}  {user.name}")
+        line = f"{user.email:<{width}}  {user.role:<11}  {state:<8}  {user.name}"
+        perimeters = _perimeters_words(user, granted.get(user.id, []))
+        click.echo(f"{line}  {perimeters}" if perimeters else line)
+
+
+@evidence_command(users, name="grant")
+@click.argument("email")
+@click.option("--perimeter", "perimeters", multiple=True, metavar="CODE",
+              help="The perimeters the auditor or evaluator reads from now on, replacing those he had (repeat for "
+                   "several; none: an auditor reads every perimeter, an evaluator none).")
+@click.option("--until", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help=UNTIL_HELP)
+def users_grant(email, perimeters, until):
+    """Replace the perimeters an auditor or an evaluator reads (and until when)."""
+    with context.session_scope() as session, _naming_options():
+        user = auth.get_user(session, email)
+        lines = grants.set_grants(session, cli_actor(), user, perimeters, until.date() if until else None,
+                                  today=today())
+        click.echo(f"{user.email}: {_perimeters_words(user, lines)}")
+
+
+@contextmanager
+def _naming_options():
+    """A refusal about a field of the service, named by this command's option (`--perimeter : aucun …`)."""
+    try:
+        yield
+    except EvidenceError as error:
+        if error.field in OPTIONS:
+            raise EvidenceError(N_("%(option)s : %(problem)s"), option=OPTIONS[error.field], problem=error) from None
+        raise
+
+
+def _perimeters_words(user, lines) -> str:
+    """What an auditor or an evaluator reads, as `users list` shows it (the team reads every perimeter: nothing)."""
+    if user.role not in SCOPED_ROLES:
+        return ""
+    if not lines:
+        return "perimeters: none" if user.role == EVALUATOR else "perimeters: all"
+    day = today()
+    return "perimeters: " + ", ".join(
+        line.code + (f" until {line.until:%Y-%m-%d}" if line.until else "")
+        + ("" if grant_running(line.until, day) else " (ended)") for line in lines)
 
 
 @evidence_command(users, name="disable")

@@ -2,15 +2,20 @@
 
 Plain tuples, so that the rules, the models (CHECK constraints), the forms and the importer share them.
 """
-ROLES = ("admin", "manager", "contributor", "auditor")
+ROLES = ("admin", "manager", "contributor", "auditor", "evaluator")
 LOCALES = ("fr", "en")  # the UI's and the dossier's languages; French is the source
 ALL_ROLES = ROLES
 # Role groups: a view or a service names the group, never the roles one by one.
 COMPLIANCE_ROLES = ("admin", "manager")  # everything compliance: applicability, verdicts, approvals, dossiers
 WRITER_ROLES = ("admin", "manager", "contributor")  # may create controls and evidence (a contributor: their own)
 OWNER_ROLES = ("admin", "manager", "contributor")  # may own a control, evidence or an action: an auditor only reads, so owns nothing
+TEAM_ROLES = OWNER_ROLES  # the provider's own people: they see every perimeter and answer requests and findings
+# Read within the perimeters granted them (evidence.core.rules.token_scope.granted_scope): an internal auditor
+# (every perimeter while granted none), an evaluation centre's evaluator (only those granted, until the grant ends).
+SCOPED_ROLES = ("auditor", "evaluator")
+EVALUATOR = "evaluator"  # sees approved evidence only, asks for evidence, raises and closes findings
 # The roles an API token may carry: a pipeline or an evaluator's tool works on evidence, none administers accounts.
-API_TOKEN_ROLES = ("contributor", "manager", "auditor")
+API_TOKEN_ROLES = ("contributor", "manager", "auditor", "evaluator")
 
 REQUIREMENT_KINDS = ("exigence", "recommandation")
 SERVICE_TYPES = ("IaaS", "CaaS", "PaaS", "SaaS")
@@ -32,7 +37,8 @@ CLASSIFICATIONS = ("public", "internal", "restricted", "confidential")
 # Recurring evidence (a quarterly access review): renewed on this cadence, counted in months by rules.renewal.
 RENEWAL_CADENCES = ("monthly", "quarterly", "half_yearly", "yearly")
 # What the inbox stores when it happens (the date-driven tasks, expiring, overdue, renewal due, are computed).
-NOTIFICATION_KINDS = ("review_requested", "evidence_approved", "evidence_rejected", "finding_raised")
+NOTIFICATION_KINDS = ("review_requested", "evidence_approved", "evidence_rejected", "finding_raised",
+                      "request_raised", "request_answered", "request_reopened", "mentioned", "finding_closed")
 DIGEST_CADENCES = ("daily", "weekly", "never")  # how often the e-mail digest goes out (DIGEST_CADENCE)
 ACTION_STATUSES = ("open", "in_progress", "done", "cancelled")
 # The risk that remains while an action is not done, as the team rates it ("": not rated yet).
@@ -41,6 +47,14 @@ OPEN_ACTION_STATUSES = ("open", "in_progress")  # still to do: what an owner see
 FINDING_SEVERITIES = ("major", "minor", "observation")
 FINDING_STATUSES = ("open", "answered", "closed")
 OPEN_FINDING_STATUSES = ("open", "answered")  # not closed by the evaluation centre yet
+# An evaluation by the evaluation centre: the initial one, the two yearly surveillance audits, the renewal.
+CAMPAIGN_KINDS = ("initial", "surveillance_1", "surveillance_2", "renewal")
+# An evaluator's request for evidence ("demande de pièces"): open, answered by the team, accepted by the
+# evaluator, or reopened (the answer did not satisfy: the team answers again).
+REQUEST_STATUSES = ("open", "answered", "accepted", "reopened")
+OPEN_REQUEST_STATUSES = ("open", "reopened")  # waiting for the team's answer
+# What a comment thread hangs on (the subject's row id; the thread belongs to one perimeter).
+COMMENT_SUBJECTS = ("requirement", "control", "evidence_version", "request", "finding")
 # A rendered dossier is a draft until two distinct people approve it; approving freezes it for good.
 DOSSIER_STATUSES = ("queued", "rendering", "draft", "approved", "failed")
 RENDERED_DOSSIER_STATUSES = ("draft", "approved")  # a PDF is stored and can be downloaded

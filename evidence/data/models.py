@@ -16,9 +16,11 @@ from evidence.core.vocabulary import (  # noqa: F401  (re-exported: models name 
     ACTION_STATUSES,
     API_TOKEN_ROLES,
     APPLICABILITY_REASONS,
+    CAMPAIGN_KINDS,
     CHANGE_KINDS,
     CLASSIFICATIONS,
     COLLECTION_RESULTS,
+    COMMENT_SUBJECTS,
     CONTROL_CATEGORIES,
     CONTROL_STATUSES,
     DATA_ACTIVITIES,
@@ -33,6 +35,7 @@ from evidence.core.vocabulary import (  # noqa: F401  (re-exported: models name 
     PERIMETER_DOCUMENT_ROLES,
     PERIMETER_PHASES,
     RENEWAL_CADENCES,
+    REQUEST_STATUSES,
     REQUIREMENT_KINDS,
     RESIDUAL_RISKS,
     ROLES,
@@ -552,6 +555,92 @@ class EvidenceVersion(SQLModel, table=True):
     approved_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
 
 
+class Campaign(Versioned, SQLModel, table=True):
+    """An evaluation of a perimeter by an evaluation centre (the initial one, a surveillance audit, the renewal):
+    it groups the evaluators' requests and findings, and its dates bound the evaluators' access granted for it."""
+
+    __table_args__ = (one_of("kind", CAMPAIGN_KINDS),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    centre: str = Field(max_length=200)  # the evaluation centre's name (an ANSSI-approved centre)
+    starts_on: date
+    ends_on: date  # the last day of the evaluation: access granted for it ends the day after
+    closed_at: Optional[datetime] = None
+    created_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PerimeterGrant(SQLModel, table=True):
+    """A perimeter an auditor or an evaluator may read, until a day (inclusive) or with no end; granted for a
+    campaign, it ends with it. An auditor granted none reads every perimeter; an evaluator granted none, none."""
+
+    __tablename__ = "perimeter_grant"
+
+    user_id: int = Field(foreign_key="user.id", primary_key=True, ondelete="CASCADE")
+    perimeter_id: int = Field(foreign_key="perimeter.id", primary_key=True, index=True, ondelete="CASCADE")
+    until: Optional[date] = None
+    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", index=True, ondelete="SET NULL")
+    granted_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    granted_at: datetime = Field(default_factory=utcnow)
+
+
+class EvidenceRequest(Versioned, SQLModel, table=True):
+    """An evaluator's request for evidence on an item or a control ("demande de pièces"), answered by the team
+    with evidence that the normal review approves before the evaluator sees it."""
+
+    __tablename__ = "evidence_request"
+    __table_args__ = (one_of("status", REQUEST_STATUSES),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", index=True, ondelete="CASCADE")
+    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", index=True, ondelete="SET NULL")
+    requirement_id: Optional[int] = Field(default=None, foreign_key="requirement.id", index=True, ondelete="SET NULL")
+    control_id: Optional[int] = Field(default=None, foreign_key="control.id", index=True, ondelete="SET NULL")
+    text: str
+    due_date: Optional[date] = None
+    status: str = Field(default="open", max_length=20, index=True)
+    raised_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    assignee_id: Optional[int] = Field(default=None, foreign_key="user.id", index=True, ondelete="SET NULL")
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RequestEvidence(SQLModel, table=True):
+    """Evidence given in answer to a request."""
+
+    __tablename__ = "request_evidence"
+
+    request_id: int = Field(foreign_key="evidence_request.id", primary_key=True, ondelete="CASCADE")
+    evidence_id: int = Field(foreign_key="evidence.id", primary_key=True, index=True, ondelete="CASCADE")
+    added_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    added_at: datetime = Field(default_factory=utcnow)
+
+
+class Comment(Versioned, SQLModel, table=True):
+    """One message of a thread on an item, a control, an evidence version, a request or a finding, within one
+    perimeter. Edited or deleted, it says so (the audit log keeps every text): never silently."""
+
+    __table_args__ = (one_of("subject_type", COMMENT_SUBJECTS),
+                      Index("ix_comment_subject", "perimeter_id", "subject_type", "subject_id"))
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    perimeter_id: int = Field(foreign_key="perimeter.id", ondelete="CASCADE")
+    subject_type: str = Field(max_length=20)
+    subject_id: int
+    author_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    body: str
+    version: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    edited_at: Optional[datetime] = None
+    deleted_at: Optional[datetime] = None
+    deleted_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+
+
 class Finding(SQLModel, table=True):
     __table_args__ = (one_of("severity", FINDING_SEVERITIES), one_of("status", FINDING_STATUSES))
 
@@ -564,8 +653,23 @@ class Finding(SQLModel, table=True):
     status: str = Field(default="open", max_length=20)
     raised_on: Optional[date] = None
     due_date: Optional[date] = None
+    # Raised in place by an evaluator (None: typed in by the team from the centre's report), for a campaign.
+    raised_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
+    campaign_id: Optional[int] = Field(default=None, foreign_key="campaign.id", index=True, ondelete="SET NULL")
+    closed_at: Optional[datetime] = None
+    closed_by_id: Optional[int] = Field(default=None, foreign_key="user.id", ondelete="SET NULL")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class FindingEvidence(SQLModel, table=True):
+    """The evidence versions the evaluator looked at when raising a finding: pinned by version, so by hash."""
+
+    __tablename__ = "finding_evidence"
+
+    finding_id: int = Field(foreign_key="finding.id", primary_key=True, ondelete="CASCADE")
+    evidence_version_id: int = Field(foreign_key="evidence_version.id", primary_key=True, index=True,
+                                     ondelete="CASCADE")
 
 
 class Action(SQLModel, table=True):

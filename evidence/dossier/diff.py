@@ -12,7 +12,7 @@ from typing import Optional
 SOVEREIGNTY_REGISTERS = ("seats", "holders", "subcontractors", "sites", "data", "operations")
 REGISTERS = (*SOVEREIGNTY_REGISTERS, "perimeter")
 CHANGE_KINDS = ("coverage", "evidence_added", "evidence_replaced", "evidence_expired", "evidence_removed",
-                "findings_opened", "findings_closed", "registers")
+                "findings_opened", "findings_closed", "registers", "campaign")
 
 
 def empty() -> dict:
@@ -37,7 +37,21 @@ def changes(old: Optional[dict], new: dict) -> dict:
     result.update(_evidence(old.get("evidence") or [], new.get("evidence") or [], new.get("today") or ""))
     result.update(_findings(old.get("findings") or [], new.get("findings") or []))
     result["registers"] = _registers(old, new)
+    result["campaign"] = _campaign(old.get("campaign"), new.get("campaign"))
     return result
+
+
+def _campaign_facts(campaign: Optional[dict]) -> Optional[dict]:
+    """A campaign as a change names it (its kind, centre and dates: what the reader of the dossier knows it by)."""
+    if not campaign:
+        return None
+    return {k: campaign.get(k) for k in ("kind", "centre", "starts_on", "ends_on")}
+
+
+def _campaign(old: Optional[dict], new: Optional[dict]) -> list[dict]:
+    """The campaign the dossier is for, when it changed (another campaign, or its dates or centre)."""
+    before, after = _campaign_facts(old), _campaign_facts(new)
+    return [] if before == after else [{"from": before, "to": after}]
 
 
 def _coverage(old_items: list, new_items: list) -> list[dict]:
@@ -78,8 +92,15 @@ def _findings(old_list: list, new_list: list) -> dict:
     now = {f["id"]: f for f in new_list}
     opened = [f for fid, f in now.items() if _open(f) and not _open(before.get(fid))]
     closed = [f for fid, f in before.items() if _open(f) and not _open(now.get(fid))]
-    return {"findings_opened": [{"id": f["id"], "requirement": f.get("requirement")} for f in opened],
-            "findings_closed": [{"id": f["id"], "requirement": f.get("requirement")} for f in closed]}
+    # Each named with its campaign (its kind and centre), when it was raised in one.
+    return {"findings_opened": [_finding(f) for f in opened], "findings_closed": [_finding(f) for f in closed]}
+
+
+def _finding(finding: dict) -> dict:
+    named = {"id": finding["id"], "requirement": finding.get("requirement")}
+    if finding.get("campaign"):
+        named["campaign"] = {k: finding["campaign"].get(k) for k in ("kind", "centre")}
+    return named
 
 
 def _registers(old: dict, new: dict) -> list[str]:

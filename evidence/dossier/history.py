@@ -71,6 +71,8 @@ def entries(session: Session, perimeter: Perimeter, before: Optional[int] = None
             "number": dossier.number, "created_at": iso(dossier.created_at), "author": names[dossier.id],
             "status": dossier.status, "approved_at": iso(dossier.approved_at), "approvals": given[dossier.id],
             "sha256": dossier.sha256, "language": dossier.language,
+            # The evaluation campaign that version was for (None before campaigns, or without one).
+            "campaign": (dossier.snapshot or {}).get("campaign"),
             "changes": changes(previous, dossier.snapshot) if previous is not None else None,
         })
         previous = dossier.snapshot

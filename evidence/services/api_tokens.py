@@ -11,7 +11,7 @@ import re
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Optional, Sequence
 
 from sqlalchemy import or_, update
@@ -19,11 +19,11 @@ from sqlmodel import Session, select
 
 from evidence.core.errors import N_, EvidenceError
 from evidence.core.rules.api_tokens import ACTIVE, token_status
-from evidence.core.rules.token_scope import UNLIMITED, PerimeterScope
-from evidence.core.vocabulary import API_TOKEN_ROLES
+from evidence.core.rules.token_scope import UNLIMITED, PerimeterScope, narrowed
+from evidence.core.vocabulary import API_TOKEN_ROLES, EVALUATOR
 from evidence.data import audit
 from evidence.data.models import ApiToken, ApiTokenPerimeter, Perimeter, User, utcnow
-from evidence.services import users
+from evidence.services import reach, users
 from evidence.services.perimeters import get_perimeter
 
 SECRET_PREFIX = "snc_"
@@ -99,6 +99,11 @@ def create_token(session: Session, actor: audit.Actor, name: str, role: Optional
         if role is None:
             raise EvidenceError(N_("donnez le rôle du jeton (%(roles)s) ou la personne au nom de laquelle il agit"),
                                 roles=", ".join(API_TOKEN_ROLES), field="role")
+        if role == EVALUATOR:
+            # An evaluator reads only the perimeters granted to him: a service account, granted none, would reach
+            # nothing, and the evaluation centre's calls must name the person who makes them.
+            raise EvidenceError(N_("un jeton d’évaluateur agit au nom d’un évaluateur : nommez la personne (son "
+                                   "compte porte ses périmètres)"), field="user")
         account = _service_account(session, actor, name, role)
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(name=name, token_hash=secret_hash(secret), prefix=secret[:SHOWN_PREFIX], role=account.role,
@@ -125,7 +130,7 @@ def _person(session: Session, email: str, role: Optional[str]) -> User:
                             field="user")
     if person.role not in API_TOKEN_ROLES:
         raise EvidenceError(N_("%(email)s est administrateur : un jeton d’API n’administre pas ; il porte le rôle "
-                               "contributor, manager ou auditor"), email=person.email, field="user")
+                               "contributor, manager, auditor ou evaluator"), email=person.email, field="user")
     if role is not None and role != person.role:
         raise EvidenceError(N_("le jeton de %(email)s porte son rôle, %(person_role)s, pas %(role)s : un jeton n’a "
                                "jamais plus de droits que la personne"), email=person.email, person_role=person.role,
@@ -197,7 +202,8 @@ REFUSALS = {
 }
 
 
-def authenticate(session: Session, secret: Optional[str], *, now: Optional[datetime] = None) -> TokenUse:
+def authenticate(session: Session, secret: Optional[str], *, now: Optional[datetime] = None,
+                 today: Optional[date] = None) -> TokenUse:
     """The call's token, account and scope, or TokenRefused saying why. Notes the use (last_used_at, committed at
     most once a minute per token)."""
     now = now or utcnow()
@@ -218,4 +224,6 @@ def authenticate(session: Session, secret: Optional[str], *, now: Optional[datet
         session.execute(update(ApiToken).where(ApiToken.id == token.id, or_(
             ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - LAST_USED_STEP)).values(last_used_at=now))
         session.commit()
-    return TokenUse(token, account, scope_of(session, token))
+    # The token's perimeters within its account's grants: an evaluator's token reaches what he reaches, no more,
+    # and nothing once his campaign is over.
+    return TokenUse(token, account, narrowed(scope_of(session, token), reach.scope_of(session, account, today or now.date())))

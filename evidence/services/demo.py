@@ -18,9 +18,9 @@ from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import ARCHITECTURE_DIAGRAM
 from evidence.data.models import Evidence, Framework, Perimeter, Requirement
 from evidence.services import controls as control_service
+from evidence.services import demo_evaluation, notifications, perimeter_documents, waivers
 from evidence.services import evidence as evidence_items
 from evidence.services import findings as finding_service
-from evidence.services import notifications, perimeter_documents, waivers
 from evidence.services import perimeters as perimeter_service
 from evidence.services import users as auth
 from evidence.settings import PACKAGE_DIR, resource_dir
@@ -176,6 +176,8 @@ def load_demo(session: Session, store, actor, today: date, path: Path | None = N
     diagrams = _load_documents(session, store, users, data, perimeters, requirements, today)
     automated = _load_prowler(session, store, users, perimeters, today)
     _load_actions(session, users, data, perimeters, requirements, today)
+    demo_evaluation.load_evaluation(session, users, data.get("evaluation") or {}, perimeters, requirements, controls,
+                                    today)
     # The demo replays months of work in one go: its verdicts are history its people have read; what their
     # inbox shows unread is what still waits (reviews asked of them, findings on their controls).
     notifications.mark_kinds_read(session, ("evidence_approved", "evidence_rejected"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import BinaryIO, Collection, Optional, Sequence
+from typing import BinaryIO, Callable, Collection, Optional, Sequence
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -189,9 +189,11 @@ def one_source(has_file: bool, has_link: bool) -> None:
 
 def create_evidence(session: Session, actor: User, data: EvidenceData, *, store=None, upload: Optional[BinaryIO] = None,
                     filename: str = "", url: str = "", note: str = "", max_size: Optional[int] = None,
-                    link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES) -> Evidence:
+                    link_schemes: Sequence[str] = DEFAULT_LINK_SCHEMES,
+                    before_commit: Optional[Callable[[Evidence], None]] = None) -> Evidence:
     """New evidence with its first version: a stored file, or a link (kind `link`) of a scheme in `link_schemes`
-    (EVIDENCE_LINK_SCHEMES)."""
+    (EVIDENCE_LINK_SCHEMES). `before_commit(evidence)`: more of the same transaction (an evidence request it
+    answers: services.requests.stage_answer)."""
     require(can_edit_evidence(actor, None), f"{actor.email} may not add evidence")
     checked = check_evidence(actor, data.draft(), DatabaseLookup(session), url=url, note=note,
                              link_schemes=link_schemes)
@@ -201,6 +203,8 @@ def create_evidence(session: Session, actor: User, data: EvidenceData, *, store=
     _set_links(session, evidence, checked)
     version = _new_version(session, actor, evidence, blob, filename, checked.url or None, note)
     audit.record(session, actor, "evidence.create", evidence, creation_details(checked, version))
+    if before_commit is not None:
+        before_commit(evidence)
     session.commit()
     return evidence
 

@@ -4,7 +4,7 @@ number of queries, then judged by the pure rules. The dashboard, the gap list, t
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta, timezone
 from typing import Optional
 
@@ -12,6 +12,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from evidence.core import rules
+from evidence.core.rules import evaluation
+from evidence.core.rules.token_scope import UNLIMITED, PerimeterScope
 from evidence.core.vocabulary import OPEN_FINDING_STATUSES
 from evidence.data.models import (
     CollectionRun,
@@ -316,7 +318,9 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
                 controls=tuple(facts_controls),
                 direct_evidence=tuple(facts(e) for e in own),
                 verdict=verdict.status if verdict else None,
-                open_major_findings=sum(1 for f in open_findings if f.severity == "major" and f.status == "open"),
+                # A major non-conformity stands until the evaluation centre closes it: an action plan
+                # proposed (answered) does not lift it.
+                open_major_findings=sum(1 for f in open_findings if f.severity == "major"),
                 failed_checks=failed_checks.get(requirement.ref, ()),
             ), today)
             control_lines = [
@@ -327,6 +331,23 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
         rows.append(ItemRow(requirement, soa_row.applicability, status, control_lines, evidence_list, open_findings,
                             verdict, dict(waivers.get(requirement.id, {})), lower if inherited else None))
     return PerimeterStatus(perimeter, framework, today, rows)
+
+
+def for_reader(result: PerimeterStatus, role: Optional[str], scope: PerimeterScope = UNLIMITED) -> PerimeterStatus:
+    """The result as `role`, reaching `scope`, may read it: the same statuses (the team's claim of coverage); for
+    an evaluator the evidence lines of approved evidence only (a draft, evidence under review or rejected is the
+    team's work in progress, and its version is not one he may see); an item inherited from a lower layer beyond
+    the scope without that layer's evidence (its status stands: the lower layer's own qualification)."""
+    wip = role is None or evaluation.sees_work_in_progress(role)
+
+    def hidden_lower(row: ItemRow) -> bool:
+        return row.lower is not None and not scope.reaches([row.lower.id])
+
+    if wip and not any(hidden_lower(row) for row in result.rows):
+        return result
+    rows = [replace(row, evidence=[] if hidden_lower(row) else
+                    [e for e in row.evidence if wip or e.status == "approved"]) for row in result.rows]
+    return replace(result, rows=rows)
 
 
 def record_snapshot(session: Session, result: PerimeterStatus) -> ReadinessSnapshot:

@@ -160,6 +160,36 @@ def finding_raised(session: Session, actor, finding: Finding, perimeter: Perimet
     return count
 
 
+def about_request(session: Session, actor, kind: str, request, perimeter: Perimeter, recipient_ids: Iterable[int],
+                  subject: str, text: str = "") -> int:
+    """An evidence request raised (its assignee told), answered (its raiser told) or reopened (its assignee told):
+    request_raised, request_answered, request_reopened (services.requests calls it, in its transaction)."""
+    return notify(session, _active(session, recipient_ids), kind, "request", str(request.id), {
+        "perimeter": perimeter.code, "id": request.id, "subject": subject, "text": (text or "")[:MAX_TEXT],
+        "actor": actor_name(actor)})
+
+
+def finding_closed(session: Session, actor, finding: Finding, perimeter: Perimeter) -> int:
+    """A finding closed: the team is told (the owners of the item's controls and of the actions answering it,
+    and the compliance managers), not the person who closed it."""
+    from evidence.data.models import ActionFinding  # the action plan's link, read here alone
+
+    requirement = session.get(Requirement, finding.requirement_id) if finding.requirement_id else None
+    owners = list(session.exec(
+        select(Control.owner_id).join(ControlRequirement, ControlRequirement.control_id == Control.id)
+        .join(ControlPerimeter, ControlPerimeter.control_id == Control.id)
+        .where(ControlRequirement.requirement_id == (finding.requirement_id or -1),
+               ControlPerimeter.perimeter_id == perimeter.id, Control.owner_id.is_not(None)))) if requirement else []
+    owners += list(session.exec(select(Action.owner_id).join(ActionFinding, ActionFinding.action_id == Action.id)
+                                .where(ActionFinding.finding_id == finding.id, Action.owner_id.is_not(None))))
+    owners += list(session.exec(select(User.id).where(User.role.in_(COMPLIANCE_ROLES)).order_by(User.id)))
+    closer = actor.id if isinstance(actor, User) else None
+    return notify(session, _active(session, [o for o in owners if o != closer]), "finding_closed", "finding",
+                  str(finding.id), {"perimeter": perimeter.code, "item": requirement.ref if requirement else "—",
+                                    "severity": finding.severity, "text": finding.text[:MAX_TEXT],
+                                    "actor": actor_name(actor)})
+
+
 def _active(session: Session, user_ids: Iterable[int]) -> list[int]:
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:

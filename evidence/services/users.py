@@ -23,9 +23,10 @@ from evidence.core.passwords import (  # noqa: F401  (validate_password, generat
     validate_password,
 )
 from evidence.core.text import bounded, sort_key
-from evidence.core.vocabulary import LOCALES, MAX_NAME, OWNER_ROLES
+from evidence.core.vocabulary import LOCALES, MAX_NAME, OWNER_ROLES, SCOPED_ROLES
 from evidence.data import audit
 from evidence.data.models import ROLES, AuditEvent, LoginFailure, User, utcnow
+from evidence.services import grants
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 _dummy_hashes: dict[tuple, str] = {}
@@ -152,6 +153,8 @@ def stage_role(session: Session, actor: audit.Actor, user: User, role: str) -> N
     user.session_token = secrets.token_hex(16)
     session.add(user)
     audit.record(session, actor, "user.role_change", user, {"from": old, "to": role})
+    if role not in SCOPED_ROLES:
+        grants.drop_all(session, actor, user)  # the team sees every perimeter: a grant kept would wake on a return
 
 
 def set_active(session: Session, actor: audit.Actor, user: User, active: bool) -> User:
@@ -224,13 +227,13 @@ def list_users(session: Session) -> list[User]:
 # --- Owners ----------------------------------------------------------------------------------------------
 
 
-NOT_AN_OWNER = N_("%(name)s ne peut pas être responsable : un auditeur lit sans rien modifier ; choisissez un "
-                  "administrateur, un responsable conformité ou un contributeur")
+NOT_AN_OWNER = N_("%(name)s ne peut pas être responsable : un auditeur ou un évaluateur lit les pièces sans les "
+                  "tenir à jour ; choisissez un administrateur, un responsable conformité ou un contributeur")
 
 
 def can_own(user) -> bool:
-    """Whether `user` may be made responsible for a control, evidence or an action: an auditor reads and never
-    writes, so what he owned nobody would keep up to date."""
+    """Whether `user` may be made responsible for a control, evidence or an action: an auditor or an evaluator
+    reads and never keeps evidence up to date, so what he owned nobody would."""
     return user.role in OWNER_ROLES
 
 

@@ -29,6 +29,7 @@ from werkzeug.routing import IntegerConverter
 from evidence import context as db
 from evidence.core.access import PUBLIC, READ_METHODS, public
 from evidence.core.errors import EvidenceError
+from evidence.core.rules import evaluation
 from evidence.core.vocabulary import LOCALES  # re-exported for the views
 from evidence.extensions import login_manager
 from evidence.presentation import labels, messages, typography
@@ -95,6 +96,9 @@ def init_app(app: Flask) -> None:
     for module in (account, dashboard, requirements, perimeters, readiness, findings, sovereignty, controls, evidence,
                    dossiers, admin, inbox):
         app.register_blueprint(module.bp)
+    from evidence.web import campaigns  # a perimeter's evaluation campaigns
+
+    app.register_blueprint(campaigns.bp)
     from evidence.web import bulk  # the list pages' bulk actions
 
     app.register_blueprint(bulk.bp)
@@ -104,6 +108,9 @@ def init_app(app: Flask) -> None:
     from evidence.web import oscal  # a perimeter's OSCAL documents
 
     app.register_blueprint(oscal.bp)
+    from evidence.web import requests as evidence_requests  # evidence requests ("demandes de pièces")
+
+    app.register_blueprint(evidence_requests.bp)
     from evidence.web import api_tokens  # the administrator's page of REST API tokens
 
     app.register_blueprint(api_tokens.bp)
@@ -113,6 +120,9 @@ def init_app(app: Flask) -> None:
     from evidence.web import security_keys  # security keys (WebAuthn): JSON endpoints for webauthn.js
 
     app.register_blueprint(security_keys.bp)
+    from evidence.web import comments  # comment threads on items, controls, evidence versions, requests, findings
+
+    app.register_blueprint(comments.bp)
     from evidence.web import single_sign_on  # /login/sso…, only when OIDC_ISSUER and OIDC_CLIENT_ID are set
 
     single_sign_on.init_app(app)
@@ -229,22 +239,62 @@ def reported_errors(form=None):
             flash(say(error), "error")
 
 
+def current_scope():
+    """The perimeters the logged-in user reaches today (evidence.services.reach), asked once per request."""
+    from evidence.services import reach
+    from evidence.web.clock import request_today
+
+    if "scope" not in g:
+        g.scope = reach.scope_of(db.get_session(), current_user, request_today())
+    return g.scope
+
+
+def current_role():
+    return current_user.role if current_user.is_authenticated else None
+
+
 def perimeter_or_404(code: str):
+    """The perimeter in the address; 404 when there is none or the user's grants do not reach it (not revealed)."""
     from evidence.services.perimeters import get_perimeter
 
     try:
-        return get_perimeter(db.get_session(), code)
+        perimeter = get_perimeter(db.get_session(), code)
     except EvidenceError:
         abort(404)
+    if not current_scope().reaches([perimeter.id]):
+        abort(404)
+    return perimeter
 
 
 def evidence_or_404(ref: str):
+    """The evidence in the address; 404 when there is none or it is beyond the user's reach (another perimeter;
+    for an evaluator, evidence never approved)."""
+    from evidence.services import reach
     from evidence.services.evidence import get_evidence
 
+    session = db.get_session()
     try:
-        return get_evidence(db.get_session(), ref)
+        evidence = get_evidence(session, ref)
     except EvidenceError:
         abort(404)
+    if not reach.reaches_evidence(session, current_scope(), current_role(), evidence):
+        abort(404)
+    return evidence
+
+
+def control_or_404(ref: str):
+    """The control in the address; 404 when there is none or it is deployed in no perimeter the user reaches."""
+    from evidence.services import reach
+    from evidence.services.controls import get_control
+
+    session = db.get_session()
+    try:
+        control = get_control(session, ref)
+    except EvidenceError:
+        abort(404)
+    if not reach.reaches_control(session, current_scope(), control):
+        abort(404)
+    return control
 
 
 def item_or_404(perimeter, ref: str):
@@ -349,6 +399,8 @@ def template_globals() -> dict:
         "entry_text": lambda entry: labels.entry_text(entry, locale),
         "gap_sentences": lambda status, requirement: labels.gap_sentences(status, requirement, locale),
         "basis_text": labels.basis,
+        # An evidence's status as the reader sees it (rules.evaluation: to an evaluator, approved).
+        "status_shown": lambda status: evaluation.status_shown(current_role() or "", status),
     }
     if g.get("without_user"):
         return {"navigation": [], "locales": LOCALES, "current_locale": locale, "show_user": False, **words}

@@ -16,15 +16,18 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from evidence import context as db
 from evidence.core.access import access
-from evidence.core.vocabulary import COMPLIANCE_ROLES, MAX_NAME
+from evidence.core.rules.token_scope import grant_running
+from evidence.core.vocabulary import COMPLIANCE_ROLES, EVALUATOR, MAX_NAME, SCOPED_ROLES
 from evidence.data import audit
 from evidence.data.models import ROLES, AuditEvent, User
 from evidence.ops.verify import chain_words
 from evidence.presentation import labels
-from evidence.services import passwords, second_factors, single_sign_on
+from evidence.services import grants, passwords, second_factors, single_sign_on
 from evidence.services import users as auth
+from evidence.services.perimeters import list_perimeters
 from evidence.web import confirm, reported_errors, say
-from evidence.web.forms import EmptyForm, choices
+from evidence.web.clock import request_today
+from evidence.web.forms import CheckboxesField, EmptyForm, choices
 from evidence.web.listing import page_number
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -42,6 +45,18 @@ class NewUserForm(FlaskForm):
     name = StringField(_l("Nom"), validators=[DataRequired(), Length(max=MAX_NAME)])
     # The role most new accounts get; making an admin is a choice, never a default.
     role = SelectField(_l("Rôle"), choices=role_choices(), default="contributor")
+    perimeters = CheckboxesField(_l("Périmètres lus"), validate_choice=False, description=_l(
+        "Pour un auditeur ou un évaluateur : un évaluateur ne lit que ceux cochés (un au moins) ; un auditeur sans "
+        "périmètre coché les lit tous."))
+    until = DateField(_l("Jusqu’au"), validators=[Optional()],
+                      description=_l("Dernier jour où il les lit ; vide : sans fin."))
+
+
+class GrantsForm(FlaskForm):
+    """A user's row: the perimeters an auditor or an evaluator reads, replacing those he had."""
+
+    perimeters = CheckboxesField(_l("Périmètres lus"), validate_choice=False)
+    until = DateField(_l("Jusqu’au"), validators=[Optional()])
 
 
 class RoleForm(FlaskForm):
@@ -70,12 +85,52 @@ def _user_or_404(user_id: int) -> User:
 def users():
     form = NewUserForm()
     if form.validate_on_submit():
+        session, codes, today = db.get_session(), form.perimeters.data or [], request_today()
         with reported_errors(form=form) as outcome:
-            link = passwords.invite_user(db.get_session(), current_user, form.email.data, form.name.data,
+            # Checked before the account exists: a refused perimeter leaves no half-made evaluator behind.
+            grants.check_new(session, form.role.data, form.email.data, codes, form.until.data, today=today)
+            link = passwords.invite_user(session, current_user, form.email.data, form.name.data,
                                          form.role.data, db.password_policy())
+            if codes:
+                grants.set_grants(session, current_user, link.user, codes, form.until.data, today=today)
         if outcome.ok:
             return users_page(NewUserForm(formdata=None), link=link, created=True)
     return users_page(form)
+
+
+@bp.route("/users/<int:user_id>/grants", methods=["POST"])
+@access("admin")
+def set_grants(user_id: int):
+    """The perimeters an auditor or an evaluator reads, and until when (services.grants)."""
+    form = GrantsForm()
+    if form.validate_on_submit():
+        user = _user_or_404(user_id)
+        with reported_errors() as outcome:
+            grants.set_grants(db.get_session(), current_user, user, form.perimeters.data or [], form.until.data,
+                              today=request_today())
+        if outcome.ok:
+            flash(_("Périmètres de %(name)s enregistrés.", name=user.name), "info")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "error")
+    return redirect(url_for("admin.users"))
+
+
+def perimeters_words(user: User, lines: list[grants.GrantLine], today) -> str:
+    """« iaas-fr1 jusqu’au 30 juin 2026, paas-fr2 », « tous » (an auditor granted none) or « aucun » (an evaluator
+    granted none); an ended grant says so. Empty for the team, which reads every perimeter by its role."""
+    from evidence.presentation.typography import long_date
+
+    if user.role not in SCOPED_ROLES:
+        return ""
+    if not lines:
+        return _("aucun") if user.role == EVALUATOR else _("tous")
+    words = []
+    for line in lines:
+        text = _("%(code)s jusqu’au %(date)s", code=line.code, date=long_date(line.until)) if line.until else line.code
+        words.append(text if grant_running(line.until, today) else _("%(grant)s (terminé)", grant=text))
+    return ", ".join(words)
 
 
 def users_page(form: NewUserForm, link: passwords.PasswordLink | None = None, created: bool = False):
@@ -83,9 +138,14 @@ def users_page(form: NewUserForm, link: passwords.PasswordLink | None = None, cr
     flash: the session cookie would carry it). Nobody reads a password: the account's owner chooses his own."""
     from evidence.web.single_sign_on import configured as sso_configured
 
-    people = auth.list_users(db.get_session())
+    session = db.get_session()
+    people = auth.list_users(session)
+    perimeters = list_perimeters(session)
+    form.perimeters.choices = choices((p.code, f"{p.code} · {p.name}") for p in perimeters)
+    granted, today = grants.lines_by_user(session), request_today()
     return render_template(
-        "web/admin/users.html", users=people, form=form,
+        "web/admin/users.html", users=people, form=form, perimeters=perimeters, granted=granted,
+        scoped_roles=SCOPED_ROLES, perimeters_words=lambda user: perimeters_words(user, granted.get(user.id, []), today),
         # Whom the identity provider logs in; shown while single sign-on is on, or an account is still bound to it.
         sso_column=sso_configured() is not None or any(user.oidc_subject for user in people),
         role_form=RoleForm, active_form=EmptyForm(), role_labels=ROLE_LABELS, is_oneself=auth.is_oneself,

@@ -37,7 +37,9 @@ class NewTokenForm(FlaskForm):
                        description=_l("Vide : un compte de service propre au jeton. Sinon, le jeton agit au nom de "
                                       "cette personne, avec exactement son rôle : choisissez-le ci-dessus."))
     perimeters = CheckboxesField(_l("Limité aux périmètres"), validate_choice=False,
-                                 description=_l("Rien de coché : tous les périmètres."))
+                                 description=_l("Rien de coché : tous les périmètres. Le jeton d’un auditeur ou "
+                                                "d’un évaluateur ne lit en plus que les périmètres qui lui sont "
+                                                "accordés, et plus rien après leur fin."))
     expires_days = IntegerField(_l("Valable (jours)"), validators=[Optional(), NumberRange(min=1, max=3660)])
 
 

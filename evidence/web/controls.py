@@ -31,11 +31,11 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
+from evidence.services import reach
 from evidence.services.controls import (
     ControlData,
     can_edit_control,
     create_control,
-    get_control,
     map_requirement,
     map_requirements,
     retire_control,
@@ -43,7 +43,7 @@ from evidence.services.controls import (
     update_control,
 )
 from evidence.services.users import possible_owners
-from evidence.web import bulk, confirm, pickers, reported_errors
+from evidence.web import bulk, confirm, control_or_404, current_role, current_scope, pickers, reported_errors
 from evidence.web.account import safe_next
 from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices, flash_form_errors
 from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
@@ -85,13 +85,6 @@ class MappingForm(EmptyForm):
                               description=_l("Comment cette mesure satisfait ces points."))
 
 
-def _control_or_404(ref: str) -> Control:
-    try:
-        return get_control(db.get_session(), ref)
-    except EvidenceError:
-        abort(404)
-
-
 def _assessed_requirement(session, ref: str) -> Requirement:
     requirement = session.exec(
         select(Requirement).join(Framework, Framework.id == Requirement.framework_id)
@@ -108,7 +101,8 @@ def _assessed_requirement(session, ref: str) -> Requirement:
 def index():
     session = db.get_session()
     args = request.args
-    query = select(Control, User).outerjoin(User, User.id == Control.owner_id)
+    query = reach.only_reachable_controls(select(Control, User).outerjoin(User, User.id == Control.owner_id),
+                                          current_scope())
     query = by_owner(query, Control.owner_id)
     if args.get("status") in CONTROL_STATUSES:
         query = query.where(Control.status == args["status"])
@@ -128,18 +122,21 @@ def index():
         select(ControlRequirement.control_id, func.count()).where(ControlRequirement.control_id.in_(ids or [-1]))
         .group_by(ControlRequirement.control_id)
     ).all())
-    proofs = dict(session.exec(
-        select(EvidenceControl.control_id, func.count()).where(EvidenceControl.control_id.in_(ids or [-1]))
+    proofs = dict(session.exec(reach.only_reachable_evidence(
+        select(EvidenceControl.control_id, func.count()).join(Evidence, Evidence.id == EvidenceControl.evidence_id)
+        .where(EvidenceControl.control_id.in_(ids or [-1])), current_scope(), current_role())
         .group_by(EvidenceControl.control_id)
     ).all())
     deployed = defaultdict(list)
-    for control_id, code in session.exec(
+    for control_id, code in session.exec(reach.only_in_scope(
         select(ControlPerimeter.control_id, Perimeter.code).join(Perimeter, Perimeter.id == ControlPerimeter.perimeter_id)
-        .where(ControlPerimeter.control_id.in_(ids or [-1])).order_by(Perimeter.code)
+        .where(ControlPerimeter.control_id.in_(ids or [-1])), ControlPerimeter.perimeter_id, current_scope())
+        .order_by(Perimeter.code)
     ):
         deployed[control_id].append(code)
     return render_template(
         "web/controls/index.html", page=page, mapped=mapped, proofs=proofs, deployed=deployed,
+        can_create=current_user.role in WRITER_ROLES,
         statuses=STATUS_LABELS, categories=CATEGORY_LABELS,
         **(lists := filter_choices(session)), **bulk.list_tools(session, "control", ids, lists["owners"]),
     )
@@ -174,7 +171,7 @@ def show(ref: str):
     if request.method == "POST" and not pickers.searching():
         abort(400)
     session = db.get_session()
-    control = _control_or_404(ref)
+    control = control_or_404(ref)
     owner = session.get(User, control.owner_id) if control.owner_id else None
     mappings = session.exec(
         select(ControlRequirement, Requirement, Framework)
@@ -182,13 +179,13 @@ def show(ref: str):
         .join(Framework, Framework.id == Requirement.framework_id)
         .where(ControlRequirement.control_id == control.id).order_by(Requirement.order)
     ).all()
-    evidence = session.exec(
+    evidence = session.exec(reach.only_reachable_evidence(
         select(Evidence).join(EvidenceControl, EvidenceControl.evidence_id == Evidence.id)
-        .where(EvidenceControl.control_id == control.id).order_by(Evidence.ref)
+        .where(EvidenceControl.control_id == control.id), current_scope(), current_role()).order_by(Evidence.ref)
     ).all()
-    perimeters = session.exec(
+    perimeters = session.exec(reach.only_reachable_perimeters(
         select(Perimeter).join(ControlPerimeter, ControlPerimeter.perimeter_id == Perimeter.id)
-        .where(ControlPerimeter.control_id == control.id).order_by(Perimeter.code)
+        .where(ControlPerimeter.control_id == control.id), current_scope()).order_by(Perimeter.code)
     ).all()
     can_edit = can_edit_control(current_user, control)
     mapping_form, item_picker = MappingForm(formdata=None), None
@@ -210,7 +207,7 @@ def show(ref: str):
 @access(*WRITER_ROLES)
 def edit(ref: str):
     session = db.get_session()
-    control = _control_or_404(ref)
+    control = control_or_404(ref)
     if not can_edit_control(current_user, control):
         abort(403)
     form = ControlForm(obj=control) if request.method == "GET" else ControlForm()
@@ -243,7 +240,7 @@ def _owner_picker(form: ControlForm):
 @access(*WRITER_ROLES)
 def retire(ref: str):
     session = db.get_session()
-    control = _control_or_404(ref)
+    control = control_or_404(ref)
     form = VersionedForm()
     if not can_edit_control(current_user, control):
         abort(403)  # before asking: a confirmation is offered only for what the user may do
@@ -268,7 +265,7 @@ def map_item(ref: str | None):
     form = MappingForm()
     if ref is None:
         return _map_from_item(form)
-    control = _control_or_404(ref)
+    control = control_or_404(ref)
     if not can_edit_control(current_user, control):
         abort(403)
     back = url_for("controls.show", ref=control.ref) + "#requirements-picker"
@@ -309,7 +306,7 @@ def _map_from_item(form: MappingForm):
     if not request.form.get("control", "").strip():
         flash(_("Choisissez la mesure à associer à ce point."), "error")
         return redirect(next_url + "#control-picker")
-    control = _control_or_404(request.form["control"])
+    control = control_or_404(request.form["control"])
     with reported_errors():
         requirement = _assessed_requirement(session, request.form.get("requirement", ""))
         map_requirement(session, current_user, control, requirement, form.statement.data)
@@ -321,7 +318,7 @@ def _map_from_item(form: MappingForm):
 @access(*WRITER_ROLES)
 def unmap_item(ref: str, requirement_id: int):
     session = db.get_session()
-    control = _control_or_404(ref)
+    control = control_or_404(ref)
     requirement = session.get(Requirement, requirement_id) or abort(404)
     if not can_edit_control(current_user, control):
         abort(403)  # before asking: a confirmation is offered only for what the user may do

@@ -12,19 +12,24 @@ from sqlmodel import select
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access, public
+from evidence.core.rules import evaluation
 from evidence.core.vocabulary import (
     ALL_ROLES,
     COMPLIANCE_ROLES,
+    EVALUATOR,
     OPEN_ACTION_STATUSES,
     OPEN_FINDING_STATUSES,
+    OPEN_REQUEST_STATUSES,
     RENDERED_DOSSIER_STATUSES,
+    SCOPED_ROLES,
 )
 from evidence.data import database
-from evidence.data.models import Action, Control, Dossier, Evidence, Finding, Perimeter
+from evidence.data.models import Action, Control, Dossier, Evidence, EvidenceRequest, Finding, Perimeter
 from evidence.presentation import labels
-from evidence.services import gaps
+from evidence.services import gaps, reach
 from evidence.services.evidence import can_review
 from evidence.services.findings import action_overdue
+from evidence.web import current_scope
 from evidence.web.clock import request_today
 
 bp = Blueprint("dashboard", __name__)
@@ -37,18 +42,26 @@ RECENT = 10  # recent approvals an auditor sees on the home page
 def index():
     session = db.get_session()
     day = request_today()
-    perimeters = list(session.exec(select(Perimeter).order_by(Perimeter.code)))
+    scope = current_scope()
+    perimeters = list(session.exec(reach.only_reachable_perimeters(select(Perimeter), scope).order_by(Perimeter.code)))
     results = [gaps.compute(session, perimeter, day) for perimeter in perimeters]
-    open_findings = dict(session.exec(
-        select(Finding.perimeter_id, func.count()).where(Finding.status.in_(OPEN_FINDING_STATUSES))
-        .group_by(Finding.perimeter_id)
+    open_findings = dict(session.exec(reach.only_in_scope(
+        select(Finding.perimeter_id, func.count()).where(Finding.status.in_(OPEN_FINDING_STATUSES)),
+        Finding.perimeter_id, scope).group_by(Finding.perimeter_id)
     ).all())
-    auditor = current_user.role == "auditor"
+    # Auditors and evaluators own nothing: they get the reading view (within their perimeters), not "my subjects".
+    reader = current_user.role in SCOPED_ROLES
+    open_requests = None
+    if current_user.role == EVALUATOR:  # what he asked and still waits for, per perimeter
+        open_requests = dict(session.exec(reach.only_in_scope(
+            select(EvidenceRequest.perimeter_id, func.count()).where(
+                EvidenceRequest.status.in_(OPEN_REQUEST_STATUSES)), EvidenceRequest.perimeter_id, scope)
+            .group_by(EvidenceRequest.perimeter_id)).all())
     return render_template(
         "web/dashboard.html", results=results, open_findings=open_findings, today=day,
         freshness=rules.freshness, status_labels=labels.STATUS, overdue=action_overdue,
-        can_create_perimeter=current_user.role in COMPLIANCE_ROLES, auditor=auditor,
-        **(reading(session, perimeters) if auditor else my_subjects(session, day)),
+        can_create_perimeter=current_user.role in COMPLIANCE_ROLES, auditor=reader, open_requests=open_requests,
+        **(reading(session, perimeters, scope) if reader else my_subjects(session, day)),
     )
 
 
@@ -76,16 +89,18 @@ def my_subjects(session, day) -> dict:
     return {"my_controls": my_controls, "my_evidence": my_evidence, "my_actions": my_actions, "to_review": to_review}
 
 
-def reading(session, perimeters) -> dict:
-    """What an auditor reads: the latest approvals (what changed in the proof) and the dossiers, newest first.
-    An auditor owns nothing, so the owner's lists would be empty cards."""
-    approved = session.exec(
-        select(Evidence).where(Evidence.status == "approved", Evidence.reviewed_at.is_not(None))
-        .order_by(Evidence.reviewed_at.desc(), Evidence.ref).limit(RECENT)
+def reading(session, perimeters, scope) -> dict:
+    """What an auditor or an evaluator reads, within his perimeters: the latest approvals (what changed in the
+    proof) and the dossiers (an evaluator: approved ones), newest first. He owns nothing, so the owner's lists
+    would be empty cards."""
+    approved = session.exec(reach.only_reachable_evidence(
+        select(Evidence).where(Evidence.status == "approved", Evidence.reviewed_at.is_not(None)), scope,
+        current_user.role).order_by(Evidence.reviewed_at.desc(), Evidence.ref).limit(RECENT)
     ).all()
     codes = {p.id: p.code for p in perimeters}
-    dossiers = session.exec(
-        select(Dossier).where(Dossier.status.in_(RENDERED_DOSSIER_STATUSES))
+    statuses = [s for s in RENDERED_DOSSIER_STATUSES if evaluation.sees_dossier(current_user.role, s)]
+    dossiers = session.exec(reach.only_in_scope(
+        select(Dossier).where(Dossier.status.in_(statuses)), Dossier.perimeter_id, scope)
         .order_by(Dossier.created_at.desc()).limit(RECENT)
     ).all()
     return {"recent_approvals": approved, "dossiers": [(d, codes.get(d.perimeter_id, "")) for d in dossiers]}

@@ -13,15 +13,16 @@ from wtforms.validators import DataRequired, Length
 from evidence import context as db
 from evidence import jobs
 from evidence.core.access import access
+from evidence.core.rules import evaluation
 from evidence.core.vocabulary import ALL_ROLES, COMPLIANCE_ROLES, MAX_MARKING, RENDERED_DOSSIER_STATUSES
 from evidence.data.models import Dossier, Perimeter, User
 from evidence.dossier.diff import changes as compute_changes
 from evidence.dossier.generate import file_name, offered_pdf, queue, render_again
 from evidence.presentation import labels
 from evidence.presentation.changes import describe, register_word, status_word
-from evidence.services import dossier_signoff, need_to_know
+from evidence.services import dossier_signoff, need_to_know, reach
 from evidence.services.perimeters import get_perimeter
-from evidence.web import reported_errors
+from evidence.web import current_scope, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices, flash_form_errors
 
@@ -47,14 +48,23 @@ class ApproveForm(EmptyForm):
 
 def _form(session) -> GenerateForm:
     form = GenerateForm()
-    form.perimeter.choices = choices((p.code, f"{p.code} · {p.name}") for p in session.exec(select(Perimeter).order_by(Perimeter.code)))
+    form.perimeter.choices = choices((p.code, f"{p.code} · {p.name}") for p in session.exec(
+        reach.only_reachable_perimeters(select(Perimeter), current_scope()).order_by(Perimeter.code)))
     return form
 
 
 def _dossier_or_404(dossier_id: int) -> tuple[Dossier, Perimeter]:
+    """The dossier in the address; 404 beyond the user's perimeters and, for an evaluator, unless approved."""
     session = db.get_session()
     item = session.get(Dossier, dossier_id) or abort(404)
+    if not current_scope().reaches([item.perimeter_id]) or not evaluation.sees_dossier(current_user.role, item.status):
+        abort(404)
     return item, session.get(Perimeter, item.perimeter_id)
+
+
+def _pdf_kinds() -> tuple[str, ...]:
+    """The PDFs of a version its reader may take: an evaluator never the draft's (marked « PROJET »)."""
+    return PDF_KINDS if evaluation.sees_work_in_progress(current_user.role) else PDF_KINDS[1:]
 
 
 def _start_render(item: Dossier) -> None:
@@ -83,10 +93,11 @@ def index():
         if outcome.ok:
             _start_render(item)
             return redirect(url_for("dossiers.show", dossier_id=item.id))
-    rows = session.exec(
-        select(Dossier, Perimeter, User).join(Perimeter, Perimeter.id == Dossier.perimeter_id)
-        .outerjoin(User, User.id == Dossier.author_id).order_by(Dossier.created_at.desc())
-    ).all()
+    query = reach.only_in_scope(select(Dossier, Perimeter, User).join(Perimeter, Perimeter.id == Dossier.perimeter_id)
+                                .outerjoin(User, User.id == Dossier.author_id), Dossier.perimeter_id, current_scope())
+    if not evaluation.sees_work_in_progress(current_user.role):
+        query = query.where(Dossier.status == "approved")
+    rows = session.exec(query.order_by(Dossier.created_at.desc())).all()
     return render_template("web/dossiers/index.html", rows=rows, form=form, can_generate=current_user.role in COMPLIANCE_ROLES)
 
 
@@ -104,9 +115,10 @@ def _approve_form(item: Dossier, approvals: list) -> ApproveForm | None:
 
 
 def _previous(session, item: Dossier) -> Dossier | None:
-    """The rendered version before this one, to compare with."""
+    """The rendered version before this one, to compare with (for an evaluator, the approved one before)."""
+    statuses = [s for s in RENDERED_DOSSIER_STATUSES if evaluation.sees_dossier(current_user.role, s)]
     return session.exec(select(Dossier).where(
-        Dossier.perimeter_id == item.perimeter_id, Dossier.number < item.number, Dossier.status.in_(RENDERED_DOSSIER_STATUSES)
+        Dossier.perimeter_id == item.perimeter_id, Dossier.number < item.number, Dossier.status.in_(statuses)
     ).order_by(Dossier.number.desc()).limit(1)).first()
 
 
@@ -119,7 +131,7 @@ def show(dossier_id: int):
     approvals = dossier_signoff.approvals(session, item)
     # A PDF carrying evidence content its reader may not read is offered to nobody but those who may read it all.
     withheld = need_to_know.dossier_unreadable(session, current_user, item.snapshot or {})
-    downloads = [] if withheld else [(kind, offered_pdf(item, kind)) for kind in PDF_KINDS]
+    downloads = [] if withheld else [(kind, offered_pdf(item, kind)) for kind in _pdf_kinds()]
     return render_template(
         "web/dossiers/show.html", item=item, perimeter=perimeter, author=author, approvals=approvals,
         approve_form=_approve_form(item, approvals), previous=_previous(session, item),
@@ -176,7 +188,7 @@ def download(dossier_id: int):
     with ?pdf=draft|approved|signed that one."""
     item, perimeter = _dossier_or_404(dossier_id)
     which = request.args.get("pdf")
-    if which is not None and which not in PDF_KINDS:
+    if which is not None and which not in _pdf_kinds():
         abort(404)
     pdf = offered_pdf(item, which)
     if pdf is None:

@@ -35,7 +35,8 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
-from evidence.services import collection, gaps, need_to_know, notifications, search
+from evidence.services import collection, gaps, need_to_know, notifications, reach, search
+from evidence.services import requests as evidence_requests
 from evidence.services.evidence import (
     EvidenceData,
     EvidenceInvalid,
@@ -52,10 +53,22 @@ from evidence.services.evidence import (
 from evidence.services.perimeters import list_perimeters
 from evidence.services.uploads import safe_filename
 from evidence.services.users import possible_owners
-from evidence.web import bulk, confirm, evidence_or_404, evidence_readers, pickers, reported_errors, say, select_locale
+from evidence.web import (
+    bulk,
+    confirm,
+    current_role,
+    current_scope,
+    evidence_or_404,
+    evidence_readers,
+    pickers,
+    reported_errors,
+    say,
+    select_locale,
+)
 from evidence.web.clock import request_today
 from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, VersionedForm, choices
 from evidence.web.listing import by_owner, filter_choices, id_arg, paginate
+from evidence.web.requests import answered_request
 
 bp = Blueprint("evidence", __name__, url_prefix="/evidence")
 evidence_readers.register(bp)  # need-to-know: who may read an evidence, named by its owner or a manager
@@ -210,7 +223,8 @@ def index():
     session = db.get_session()
     args = request.args
     today = request_today()
-    query = select(Evidence, User).outerjoin(User, User.id == Evidence.owner_id)
+    query = reach.only_reachable_evidence(select(Evidence, User).outerjoin(User, User.id == Evidence.owner_id),
+                                          current_scope(), current_role())
     query = by_owner(query, Evidence.owner_id)
     if args.get("status") in EVIDENCE_STATUSES:
         query = query.where(Evidence.status == args["status"])
@@ -233,14 +247,15 @@ def index():
     ids = [evidence.id for evidence, _owner in page.rows]
     controls = defaultdict(list)
     for evidence_id, ref in session.exec(
-        select(EvidenceControl.evidence_id, Control.ref).join(Control, Control.id == EvidenceControl.control_id).where(EvidenceControl.evidence_id.in_(ids or [-1]))
-        .order_by(Control.ref)
+        reach.only_reachable_controls(select(EvidenceControl.evidence_id, Control.ref).join(
+            Control, Control.id == EvidenceControl.control_id).where(EvidenceControl.evidence_id.in_(ids or [-1])),
+            current_scope()).order_by(Control.ref)
     ):
         controls[evidence_id].append(ref)
     readable = need_to_know.readable_ids(session, current_user, [evidence for evidence, _owner in page.rows])
     return render_template(
         "web/evidence/index.html", page=page, controls=controls, today=today, freshness=rules.freshness,
-        readable=readable,
+        readable=readable, can_create=current_user.role in WRITER_ROLES,
         statuses=STATUS_LABELS, kinds=KIND_LABELS, freshness_labels=FRESHNESS_LABELS,
         **(lists := filter_choices(session)), **bulk.list_tools(session, "evidence", ids, lists["owners"]),
     )
@@ -252,10 +267,13 @@ def new():
     session = db.get_session()
     form = NewEvidenceForm()
     form.fill_choices(session)
+    answering = answered_request(session)  # ?request=ID: the new evidence answers that evidence request
     if request.method == "GET":
         form.owner.data = current_user.id
         form.effective_date.data = request_today()
         _prefill(session, form)
+        if answering is not None:
+            form.perimeters.data = [answering.perimeter_id]
     _offer_answers(session, form)
     if not pickers.searching() and form.validate_on_submit():  # a picker's search saves nothing, the file neither
         stream, filename = _upload(form.file)
@@ -264,9 +282,13 @@ def new():
                 session, current_user, form.data_object(session), store=db.get_store(), upload=stream,
                 filename=filename, url=form.url.data, note=form.note.data, max_size=current_app.config["MAX_CONTENT_LENGTH"],
                 link_schemes=current_app.config["LINK_SCHEMES"],
+                before_commit=(lambda made: evidence_requests.stage_answer(session, current_user, answering, [made]))
+                if answering is not None else None,
             )
         if outcome.ok:
-            flash(_("Preuve %(ref)s ajoutée.", ref=evidence.ref), "info")
+            flash(_("Preuve %(ref)s ajoutée en réponse à la demande n° %(id)s : elle sera visible de l’évaluateur "
+                    "une fois approuvée.", ref=evidence.ref, id=answering.id) if answering is not None
+                  else _("Preuve %(ref)s ajoutée.", ref=evidence.ref), "info")
             return redirect(url_for("evidence.show", ref=evidence.ref))
     return render_template("web/evidence/form.html", form=form, evidence=None, **form.pickers(),
                            file_not_kept=_file_not_kept(form.file))
@@ -301,13 +323,14 @@ def _prefill(session, form) -> None:
 def show(ref: str):
     session = db.get_session()
     evidence = evidence_or_404(ref)
-    versions = session.exec(
+    # An evaluator sees the approved versions only: the last approved one is, for him, the current one.
+    versions = [(version, author) for version, author in session.exec(
         select(EvidenceVersion, User).outerjoin(User, User.id == EvidenceVersion.author_id)
         .where(EvidenceVersion.evidence_id == evidence.id).order_by(EvidenceVersion.number.desc())
-    ).all()
-    controls = session.exec(
+    ) if reach.visible_versions(current_role(), [version])]
+    controls = session.exec(reach.only_reachable_controls(
         select(Control).join(EvidenceControl, EvidenceControl.control_id == Control.id)
-        .where(EvidenceControl.evidence_id == evidence.id).order_by(Control.ref)
+        .where(EvidenceControl.evidence_id == evidence.id), current_scope()).order_by(Control.ref)
     ).all()
     requirements = session.exec(
         select(Requirement, Framework).join(EvidenceRequirement, EvidenceRequirement.requirement_id == Requirement.id)
@@ -315,8 +338,9 @@ def show(ref: str):
         .where(EvidenceRequirement.evidence_id == evidence.id).order_by(Requirement.order)
     ).all()
     users = {u.id: u for u in session.exec(select(User).where(User.id.in_({evidence.owner_id, evidence.reviewed_by_id} - {None} or {-1})))}
-    perimeters = session.exec(select(Perimeter).join(EvidencePerimeter, EvidencePerimeter.perimeter_id == Perimeter.id)
-                              .where(EvidencePerimeter.evidence_id == evidence.id).order_by(Perimeter.code)).all()
+    perimeters = session.exec(reach.only_reachable_perimeters(
+        select(Perimeter).join(EvidencePerimeter, EvidencePerimeter.perimeter_id == Perimeter.id)
+        .where(EvidencePerimeter.evidence_id == evidence.id), current_scope()).order_by(Perimeter.code)).all()
     locale = select_locale()
     answers = []
     for answer, requirement in session.exec(
@@ -443,8 +467,8 @@ def download(ref: str, number: int):
     version = session.exec(select(EvidenceVersion).where(
         EvidenceVersion.evidence_id == evidence.id, EvidenceVersion.number == number
     )).first() or abort(404)
-    if version.storage_key is None:
-        abort(404)
+    if version.storage_key is None or not reach.visible_versions(current_role(), [version]):
+        abort(404)  # a version not approved is not there for an evaluator
     stream = db.get_store().open(version.storage_key)
     # Markup could run script if a browser ever rendered it; it is handed over as opaque bytes.
     risky = version.media_type in ("text/html", "image/svg+xml", "application/xml") or "html" in version.media_type

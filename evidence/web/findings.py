@@ -15,9 +15,11 @@ from wtforms.validators import DataRequired, Length, Optional
 from evidence import context as db
 from evidence.core.access import access
 from evidence.core.errors import EvidenceError
+from evidence.core.rules import evaluation
 from evidence.core.vocabulary import (
     ALL_ROLES,
     COMPLIANCE_ROLES,
+    EVALUATOR,
     MAX_DESCRIPTION,
     MAX_TITLE,
     OPEN_ACTION_STATUSES,
@@ -36,6 +38,7 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
+from evidence.services import findings as finding_service
 from evidence.services import gaps
 from evidence.services.findings import (
     ActionData,
@@ -50,9 +53,9 @@ from evidence.services.findings import (
 )
 from evidence.services.perimeters import get_item
 from evidence.services.users import possible_owners
-from evidence.web import perimeter_or_404, reported_errors, select_locale
+from evidence.web import perimeter_or_404, reported_errors, say, select_locale
 from evidence.web.clock import request_today
-from evidence.web.forms import EmptyForm, OwnerField, choices
+from evidence.web.forms import CheckboxesField, EmptyForm, OwnerField, choices
 from evidence.web.listing import id_arg
 
 bp = Blueprint("findings", __name__, url_prefix="/perimeters/<code>")
@@ -142,35 +145,162 @@ def findings(code: str):
         query = query.where(Finding.severity == request.args["severity"])
     if request.args.get("open"):
         query = query.where(Finding.status.in_(OPEN_FINDING_STATUSES))
+    if id_arg("campaign") is not None:  # a campaign's page links to its findings
+        query = query.where(Finding.campaign_id == id_arg("campaign"))
     rows = session.exec(query.order_by(Finding.status, Finding.severity, Finding.id)).all()
     return render_template("web/findings/findings.html", perimeter=perimeter, rows=rows, form=form, today=request_today(),
                            overdue=finding_overdue, severity=labels.SEVERITY, statuses=labels.FINDING_STATUS,
                            can_edit=current_user.role in COMPLIANCE_ROLES, links=plan_links(session, perimeter),
                            linked=_linker(session, perimeter, [t for f, _r in rows for t in (f.text, f.response)]),
-                           action_statuses=labels.ACTION_STATUS)
+                           action_statuses=labels.ACTION_STATUS, facts=_facts(session, [f for f, _r in rows]),
+                           can_raise=evaluation.may_raise(current_user.role))
+
+
+RAISERS = (*COMPLIANCE_ROLES, EVALUATOR)  # rules.evaluation.may_raise: who raises and judges findings
+
+
+@bp.app_context_processor
+def finding_globals() -> dict:
+    """The item page offers « Relever un constat » to those who may raise one."""
+    return {"may_raise_findings": lambda: evaluation.may_raise(getattr(current_user, "role", ""))}
+
+
+class ResponseForm(EmptyForm):
+    response = TextAreaField(_l("Réponse du prestataire"), validators=[Length(max=MAX_DESCRIPTION)])
+
+
+class JudgedForm(EmptyForm):
+    """What an evaluator writes of his finding (the response is the provider's)."""
+
+    severity = SelectField(_l("Gravité"), choices=choices(labels.SEVERITY.items()))
+    text = TextAreaField(_l("Constat"), validators=[DataRequired(), Length(max=MAX_DESCRIPTION)])
+    due_date = DateField(_l("Échéance"), validators=[Optional()])
+
+
+def _finding_form(item: Finding):
+    """The form the user may fill on this finding (rules.evaluation.finding_fields), or None."""
+    allowed = evaluation.finding_fields(current_user.role, finding_service.raised_by_role(item))
+    if item.status == "closed" and finding_service.raised_by_role(item) == EVALUATOR:
+        return None  # closed by the judging side: it stays as it was closed
+    if "status" in allowed:
+        return FindingForm
+    if "text" in allowed:
+        return JudgedForm
+    return ResponseForm if "response" in allowed else None
+
+
+def _data_from(form, item: Finding, session, perimeter) -> FindingData:
+    if isinstance(form, FindingForm):
+        return form.data_object(session, perimeter)
+    kept = FindingData(severity=item.severity, text=item.text, requirement_id=item.requirement_id,
+                       raised_on=item.raised_on, due_date=item.due_date, response=item.response, status=item.status)
+    for name in ("severity", "text", "due_date", "response"):
+        if name in form:
+            setattr(kept, name, form[name].data)
+    return kept
 
 
 @bp.route("/findings/<int:finding_id>", methods=["GET", "POST"])
-@access(*COMPLIANCE_ROLES)
+@access(*ALL_ROLES, write=RAISERS)
 def finding(code: str, finding_id: int):
+    """A finding: who raised it, in which campaign, the evidence versions looked at, the provider's response and
+    actions; the form of what the user may change, and the judging side's « Clore »."""
     session = db.get_session()
     perimeter = perimeter_or_404(code)
     item = session.get(Finding, finding_id)
     if item is None or item.perimeter_id != perimeter.id:
         abort(404)
-    form = FindingForm(obj=item) if request.method == "GET" else FindingForm()
-    if request.method == "GET" and item.requirement_id:
-        form.requirement.data = session.get(Requirement, item.requirement_id).ref
-    if form.validate_on_submit():
+    form_class = _finding_form(item)
+    if request.method == "POST" and form_class is None:
+        abort(403)
+    form = None
+    if form_class is not None:
+        form = form_class(obj=item) if request.method == "GET" else form_class()
+        if request.method == "GET" and item.requirement_id and "requirement" in form:
+            form.requirement.data = session.get(Requirement, item.requirement_id).ref
+    if form is not None and form.validate_on_submit():
         with reported_errors(form=form) as outcome:
-            update_finding(session, current_user, item, form.data_object(session, perimeter))
+            update_finding(session, current_user, item, _data_from(form, item, session, perimeter))
         if outcome.ok:
             flash(_("Constat enregistré."), "info")
-            return redirect(url_for("findings.findings", code=perimeter.code))
+            return redirect(url_for("findings.finding", code=perimeter.code, finding_id=item.id))
     links = plan_links(session, perimeter)
     return render_template("web/findings/finding.html", perimeter=perimeter, item=item, form=form, links=links,
                            item_ref=links.finding_item.get(item.id), action_statuses=labels.ACTION_STATUS,
-                           today=request_today(), overdue=action_overdue)
+                           today=request_today(), overdue=action_overdue, severity=labels.SEVERITY,
+                           statuses=labels.FINDING_STATUS, facts=_facts(session, [item])[item.id],
+                           can_plan=current_user.role in COMPLIANCE_ROLES, close_form=EmptyForm(),
+                           can_close=item.status != "closed" and evaluation.may_close_finding(
+                               current_user.role, finding_service.raised_by_role(item)))
+
+
+def _facts(session, findings: list[Finding]) -> dict:
+    """finding id -> who raised and closed it, its campaign, the versions pinned (what the evaluator sees, by
+    reach: an approved version only)."""
+    from evidence.data.models import Campaign
+
+    people = {u.id: u for u in session.exec(select(User).where(User.id.in_(
+        {i for f in findings for i in (f.raised_by_id, f.closed_by_id) if i} or {-1})))}
+    its_campaigns = {c.id: c for c in session.exec(select(Campaign).where(Campaign.id.in_(
+        {f.campaign_id for f in findings if f.campaign_id} or {-1})))}
+    pinned = finding_service.pinned_versions(session, [f.id for f in findings])
+    return {f.id: {"raised_by": people.get(f.raised_by_id), "closed_by": people.get(f.closed_by_id),
+                   "campaign": its_campaigns.get(f.campaign_id), "versions": pinned.get(f.id, [])} for f in findings}
+
+
+class RaiseForm(EmptyForm):
+    severity = SelectField(_l("Gravité"), choices=choices(labels.SEVERITY.items()))
+    text = TextAreaField(_l("Constat"), validators=[DataRequired(), Length(max=MAX_DESCRIPTION)])
+    due_date = DateField(_l("Échéance"), validators=[Optional()])
+    versions = CheckboxesField(_l("Versions de preuves examinées"), coerce=int, validate_choice=False)
+
+
+@bp.route("/findings/raise", methods=["GET", "POST"])
+@access(*RAISERS)
+def raise_finding(code: str):
+    """Raise a finding on an item (?ref=12.4.a): its severity, text, and the approved evidence versions looked
+    at; without a ref, the item is asked for first."""
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    ref = (request.args.get("ref") or "").strip()[:50]
+    if not ref:
+        return render_template("web/findings/raise.html", perimeter=perimeter, requirement=None, form=None)
+    try:
+        requirement = get_item(session, perimeter, ref)
+    except EvidenceError as error:
+        flash(say(error), "error")
+        return render_template("web/findings/raise.html", perimeter=perimeter, requirement=None, form=None), 404
+    form = RaiseForm()
+    offered = finding_service.item_versions(session, perimeter, requirement, reader=current_user)
+    form.versions.choices = choices((v.id, f"{e.ref} v{v.number} · {e.title}") for e, v in offered)
+    if form.validate_on_submit():
+        with reported_errors(form=form) as outcome:
+            raised = finding_service.raise_finding(session, current_user, perimeter, requirement,
+                                                   finding_service.RaisedFinding(
+                                                       severity=form.severity.data, text=form.text.data,
+                                                       version_ids=list(form.versions.data or []),
+                                                       due_date=form.due_date.data), request_today())
+        if outcome.ok:
+            flash(_("Constat relevé."), "info")
+            return redirect(url_for("findings.finding", code=perimeter.code, finding_id=raised.id))
+    return render_template("web/findings/raise.html", perimeter=perimeter, requirement=requirement, form=form,
+                           offered={v.id: (e, v) for e, v in offered})
+
+
+@bp.route("/findings/<int:finding_id>/close", methods=["POST"])
+@access(*RAISERS)
+def close_finding(code: str, finding_id: int):
+    session = db.get_session()
+    perimeter = perimeter_or_404(code)
+    item = session.get(Finding, finding_id)
+    if item is None or item.perimeter_id != perimeter.id:
+        abort(404)
+    if EmptyForm().validate_on_submit():
+        with reported_errors() as outcome:
+            finding_service.close_finding(session, current_user, item)
+        if outcome.ok:
+            flash(_("Constat clos."), "info")
+    return redirect(url_for("findings.finding", code=perimeter.code, finding_id=item.id))
 
 
 @bp.route("/actions", methods=["GET", "POST"])

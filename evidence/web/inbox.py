@@ -24,6 +24,10 @@ def target(item) -> str | None:
         return url_for("evidence.show", ref=item.object_id)
     if item.object_type == "finding" and item.perimeter:
         return url_for("findings.findings", code=item.perimeter) + f"#finding-{int(item.object_id)}"
+    if item.object_type == "request" and item.perimeter:  # an evidence request (web.requests)
+        return url_for("requests.show", code=item.perimeter, request_id=int(item.object_id))
+    if item.object_type == "comment" and item.perimeter:  # a mention: the comment in its subject's page
+        return url_for("comments.show", code=item.perimeter, comment_id=int(item.object_id))
     if item.object_type == "action" and item.perimeter:
         return url_for("findings.action", code=item.perimeter, action_id=int(item.object_id))
     return None

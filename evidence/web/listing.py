@@ -58,9 +58,12 @@ def by_owner(query, column):
 def filter_choices(session) -> dict:
     """What the list pages' owner and perimeter filters offer."""
     from evidence.data.models import Perimeter
+    from evidence.services import reach
     from evidence.services.users import possible_owners
+    from evidence.web import current_scope
 
     return {
         "owners": possible_owners(session),
-        "perimeters": session.exec(select(Perimeter).order_by(Perimeter.code)).all(),
+        "perimeters": session.exec(reach.only_reachable_perimeters(select(Perimeter), current_scope())
+                                   .order_by(Perimeter.code)).all(),
     }

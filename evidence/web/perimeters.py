@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from evidence import context as db
 from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
+from evidence.core.rules import evaluation
 from evidence.core.vocabulary import (
     ALL_ROLES,
     COMPLIANCE_ROLES,
@@ -25,7 +26,7 @@ from evidence.core.vocabulary import (
 )
 from evidence.data.models import SERVICE_TYPES, Evidence, EvidencePerimeter, Framework, Perimeter
 from evidence.presentation import labels
-from evidence.services import perimeter_documents
+from evidence.services import perimeter_documents, reach
 from evidence.services.evidence import get_evidence
 from evidence.services.perimeters import (
     DATE_FIELDS,
@@ -38,7 +39,7 @@ from evidence.services.perimeters import (
     statement_of_applicability,
     update_perimeter,
 )
-from evidence.web import confirm, item_or_404, perimeter_or_404, reported_errors
+from evidence.web import confirm, current_role, current_scope, item_or_404, perimeter_or_404, reported_errors
 from evidence.web.bulk import ApplicabilityBulkForm
 from evidence.web.forms import CheckboxesField, EmptyForm, VersionedForm, choices, flash_form_errors
 
@@ -126,7 +127,7 @@ class ApplicabilityForm(VersionedForm):
 @access(*ALL_ROLES)
 def index():
     session = db.get_session()
-    perimeters = list_perimeters(session)
+    perimeters = [p for p in list_perimeters(session) if current_scope().reaches([p.id])]
     by_id = {p.id: p for p in perimeters}
     return render_template("web/perimeters/index.html", perimeters=perimeters, by_id=by_id, phases=PHASE_LABELS,
                            can_create=current_user.role in COMPLIANCE_ROLES)
@@ -171,9 +172,18 @@ def show(code: str):
         "web/perimeters/show.html", perimeter=perimeter, rows=rows, counts=counts, decided=decided, lower=lower,
         framework=framework, phases=PHASE_LABELS, states=STATE_LABELS, state_filter=state_filter,
         can_edit=can_edit, description_parts=_description_parts(perimeter),
-        documents=perimeter_documents.by_role(session, perimeter), role_labels=DOCUMENT_ROLE_LABELS,
+        documents=_documents(session, perimeter), role_labels=DOCUMENT_ROLE_LABELS,
         document_form=document_form, bulk_form=bulk_form,
     )
+
+
+def _documents(session, perimeter: Perimeter) -> dict:
+    """The perimeter's reference documents, each shown only to whom reaches its evidence (an evaluator: approved)."""
+    found = perimeter_documents.by_role(session, perimeter)
+    if evaluation.sees_work_in_progress(current_user.role):
+        return found
+    return {role: [(d, e) for d, e in rows if reach.reaches_evidence(session, current_scope(), current_role(), e)]
+            for role, rows in found.items()}
 
 
 def _description_parts(perimeter: Perimeter) -> list[tuple[str, str]]:

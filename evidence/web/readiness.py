@@ -15,6 +15,7 @@ from wtforms.validators import Length
 from evidence import context as db
 from evidence.core import rules
 from evidence.core.access import access
+from evidence.core.rules import evaluation
 from evidence.core.vocabulary import (
     ALL_ROLES,
     COMPLIANCE_ROLES,
@@ -32,7 +33,7 @@ from evidence.services import gaps, notifications
 from evidence.services.findings import action_overdue, plan_links
 from evidence.services.perimeters import set_verdict
 from evidence.services.waivers import set_waiver
-from evidence.web import confirm, item_or_404, perimeter_or_404, reported_errors
+from evidence.web import confirm, current_scope, item_or_404, perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices
 
@@ -53,6 +54,7 @@ def dashboard(code: str):
     perimeter = perimeter_or_404(code)
     result = gaps.compute(session, perimeter, request_today())
     gaps.record_snapshot(session, result)
+    result = gaps.for_reader(result, current_user.role, current_scope())
     history = gaps.trend(session, perimeter)
     trend = Markup(charts.trend_line(
         [(s.taken_on, s.covered / s.applicable if s.applicable else 0) for s in history], _("Évolution de l'état de préparation")
@@ -75,7 +77,7 @@ def dashboard(code: str):
 def gap_list(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    result = gaps.compute(session, perimeter, request_today())
+    result = gaps.for_reader(gaps.compute(session, perimeter, request_today()), current_user.role, current_scope())
     args = request.args
     # Recommendations are never gaps: asked for, the list shows those not followed, apart.
     recommendations = args.get("kind") == "recommandation"
@@ -94,7 +96,9 @@ def gap_list(code: str):
         recommendations=recommendations,
         status_labels=labels.STATUS, reason_labels=labels.REASON, can_verdict=current_user.role in COMPLIANCE_ROLES,
         **follow_up(session, perimeter),
-        renewals=notifications.renewals(session, request_today(), perimeter_id=perimeter.id),
+        # What the team must renew is its work in progress: not an evaluator's.
+        renewals=notifications.renewals(session, request_today(), perimeter_id=perimeter.id)
+        if evaluation.sees_work_in_progress(current_user.role) else [],
     )
 
 
@@ -127,7 +131,8 @@ def verdict(code: str, ref: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
     requirement = item_or_404(perimeter, ref)
-    row = next(r for r in gaps.compute(session, perimeter, request_today()).rows if r.requirement.id == requirement.id)
+    result = gaps.for_reader(gaps.compute(session, perimeter, request_today()), current_user.role, current_scope())
+    row = next(r for r in result.rows if r.requirement.id == requirement.id)
     form = VerdictForm()
     form.fill_choices(requirement)
     if request.method == "GET" and row.verdict is not None:
@@ -180,7 +185,7 @@ def waiver(code: str, ref: str):
 def matrix(code: str, fmt: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
-    result = gaps.compute(session, perimeter, request_today())
+    result = gaps.for_reader(gaps.compute(session, perimeter, request_today()), current_user.role, current_scope())
     data = exports.matrix_xlsx(result) if fmt == "xlsx" else exports.matrix_csv(result)
     mimetype = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
                 else "text/csv; charset=utf-8")

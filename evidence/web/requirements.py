@@ -26,8 +26,8 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
-from evidence.services import gaps
-from evidence.web import pickers
+from evidence.services import gaps, reach
+from evidence.web import current_scope, pickers
 from evidence.web.clock import request_today
 
 bp = Blueprint("requirements", __name__, url_prefix="/requirements")
@@ -110,11 +110,11 @@ def show(framework: str, ref: str):
         .join(Framework, Framework.id == other.framework_id)
         .order_by(Framework.key, other.order)
     ).all()
-    controls = session.exec(
+    controls = session.exec(reach.only_reachable_controls(
         select(ControlRequirement, Control, User)
         .join(Control, Control.id == ControlRequirement.control_id)
         .outerjoin(User, User.id == Control.owner_id)
-        .where(ControlRequirement.requirement_id == requirement.id)
+        .where(ControlRequirement.requirement_id == requirement.id), current_scope())
         .order_by(Control.ref)
     ).all()
     can_map = current_user.role in WRITER_ROLES and fw.assessed
@@ -137,12 +137,13 @@ def show(framework: str, ref: str):
 def _standing(session, framework: Framework, requirement: Requirement) -> list[tuple[Perimeter, gaps.ItemRow]]:
     """The item in each perimeter assessed against its referential: coverage, controls and evidence, as the
     perimeter's gap list computes them (one computation for every page, so they cannot disagree)."""
-    perimeters = session.exec(
-        select(Perimeter).where(Perimeter.framework_id == framework.id).order_by(Perimeter.code)).all()
+    perimeters = session.exec(reach.only_reachable_perimeters(
+        select(Perimeter).where(Perimeter.framework_id == framework.id), current_scope()).order_by(Perimeter.code)).all()
     today = request_today()
     standing = []
     for perimeter in perimeters:
-        row = next((r for r in gaps.compute(session, perimeter, today).rows if r.requirement.id == requirement.id), None)
+        result = gaps.for_reader(gaps.compute(session, perimeter, today), current_user.role, current_scope())
+        row = next((r for r in result.rows if r.requirement.id == requirement.id), None)
         if row is not None:
             standing.append((perimeter, row))
     return standing

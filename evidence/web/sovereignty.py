@@ -37,9 +37,9 @@ from evidence.data.models import (
 )
 from evidence.presentation import labels, typography
 from evidence.presentation import sovereignty_words as words
-from evidence.services import sovereignty
+from evidence.services import reach, sovereignty
 from evidence.services.sovereignty.localisation import SITE_CITY_MAX, SITE_KIND_MAX, SITE_NAME_MAX, SITE_ROLE_MAX
-from evidence.web import confirm, perimeter_or_404, reported_errors
+from evidence.web import confirm, current_scope, perimeter_or_404, reported_errors
 from evidence.web.clock import request_today
 from evidence.web.forms import EmptyForm, choices, flash_form_errors
 
@@ -155,7 +155,8 @@ class OperationForm(EmptyForm):
 
 
 def _perimeter_choices(session):
-    return choices((p.id, p.code) for p in session.exec(select(Perimeter).order_by(Perimeter.code)))
+    return choices((p.id, p.code) for p in session.exec(
+        reach.only_reachable_perimeters(select(Perimeter), current_scope()).order_by(Perimeter.code)))
 
 
 def _subcontractor_form(session, obj=None) -> SubcontractorForm:
@@ -176,6 +177,9 @@ def page(code: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
     regs = sovereignty.registers(session, perimeter, request_today())
+    if current_scope().limited:  # a change's other perimeters, beyond the reader's, are not named to him
+        codes = {p.code for p in session.exec(reach.only_reachable_perimeters(select(Perimeter), current_scope()))}
+        regs.change_scopes = {change: [c for c in scope if c in codes] for change, scope in regs.change_scopes.items()}
     members = set(sovereignty.eu_members())
     # The non-EU direct holdings, summed as 19.6.b sums them: the table's total row is the check's figure.
     outside = [h for h in regs.holders if h.country not in members and h.kind == "direct"]

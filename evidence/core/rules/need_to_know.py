@@ -5,11 +5,12 @@ Metadata (ref, title, classification, status, owner, dates, links to controls an
 team must see that an item is covered, and by what, even when it may not open the file.
 
 - public, internal: every signed-in user;
-- restricted: the compliance roles (administrator, compliance manager), the auditors, the evidence's owner,
-  the owners of the controls it proves, and the roles and people named on it;
+- restricted: the compliance roles (administrator, compliance manager), the auditors and the evaluators (the
+  evaluation centre reads what it evaluates, within his perimeters), the evidence's owner, the owners of the
+  controls it proves, and the roles and people named on it;
 - confidential: the compliance managers, the owner, and the roles and people named on it. Not every
   administrator (separation of duties: an administrator manages accounts and settings, not evidence content)
-  and not the auditors, unless named: naming them is one audited step on the evidence.
+  and not the auditors nor the evaluators, unless named: naming them is one audited step on the evidence.
 
 A classification the rule does not know is read as confidential: deny by default.
 """
@@ -25,7 +26,7 @@ EVERYONE = ROLES
 ROLES_BY_CLASSIFICATION = {
     "public": EVERYONE,
     "internal": EVERYONE,
-    "restricted": ("admin", "manager", "auditor"),
+    "restricted": ("admin", "manager", "auditor", "evaluator"),
     "confidential": ("manager",),
 }
 # Where the owners of the controls an evidence proves read it too: they must check what proves their control.
