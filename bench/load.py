@@ -1,7 +1,7 @@
 """Load: concurrent logged-in users against gunicorn, mixed reads and writes, on SQLite or PostgreSQL.
 
-    .venv/bin/python bench/load.py [--clients 20] [--duration 60] [--workers 4]
-                                   [--database-url postgresql+psycopg://user@host:port/db]
+    .venv/bin/python bench/load.py [--clients 20] [--duration 60] [--workers 4] [--rate ARRIVALS_PER_S]
+                                   [--healthz-seconds 10] [--database-url postgresql+psycopg://user@host:port/db]
 
 Builds a fresh instance in a temporary folder (`evidence init --demo`: the fictional provider's two perimeters,
 60 controls, 250 evidence items and 8 users), starts gunicorn on 127.0.0.1 and a free port, and runs `--clients`
@@ -14,6 +14,12 @@ With --database-url, a throw-away database is created on that PostgreSQL server 
 used to connect) and dropped at the end. Everything stays on the loopback interface; gunicorn is stopped and the
 instance removed at the end, even on Ctrl-C.
 
+First, as many clients hit /healthz for --healthz-seconds: the same server's ceiling with no template and no
+database, which the product's throughput is printed against (a ratio, which holds from one machine to another far
+better than a rate). --rate switches from closed loops (each client waits for its answer, then asks again) to an
+open loop: arrivals at a fixed rate on a pool of --clients logged-in sessions, each arrival's latency counted from
+when it was due, so that a server falling behind shows its queue.
+
 Prints requests per second, p50/p95/p99 latency (overall, page views, writes), and errors by kind: 5xx,
 "database is locked" (counted in gunicorn's log), other refusals, connection errors, and edit conflicts
 (optimistic locking: two users saving the same object; refused with a message, which is correct behaviour).
@@ -21,8 +27,10 @@ Prints requests per second, p50/p95/p99 latency (overall, page views, writes), a
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import http.cookiejar
 import os
+import queue
 import random
 import re
 import shutil
@@ -80,6 +88,7 @@ class Browser:
         self.base, self.samples, self.lock = base, samples, lock
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
+        self.waited = 0.0  # open loop: how long the request waited for a free session past its due time
 
     def request(self, name: str, path: str, data: bytes | None = None, content_type: str | None = None,
                 record: bool = True) -> tuple[int, str, dict]:
@@ -110,6 +119,7 @@ class Browser:
             elif data is not None and status == 200 and 'class="flash flash-error"' in body:
                 error = "refused: form error"
         if record:
+            elapsed, self.waited = elapsed + self.waited, 0.0
             with self.lock:
                 self.samples.append(Sample("write" if data is not None else "page", name, status, elapsed, error))
         return status, body, response_headers
@@ -248,60 +258,120 @@ def log_in(browser: Browser, email: str, password: str, record: bool = True) -> 
 
 
 def client_loop(base: str, world: World, email: str, role: str, deadline: float, samples: list, lock, seed: int) -> None:
+    """Closed loop: one user, no think time, one request after the other until the deadline."""
     rng = random.Random(seed)
     browser = Browser(base, samples, lock)
     log_in(browser, email, world.password)
-    names = [name for _w, name in MIX]
-    weights = [w if (role != "auditor" or name not in WRITES) else 0 for w, name in MIX]
-    own_evidence, own_controls = world.mine.get(email, (world.evidence, world.controls))
     counter = 0
     while time.monotonic() < deadline:
         counter += 1
-        action = rng.choices(names, weights)[0]
-        if action == "home":
-            browser.get(action, "/")
-        elif action == "perimeter_dashboard":
-            browser.get(action, f"/perimeters/{rng.choice(world.perimeters)}/dashboard")
-        elif action == "gap_list":
-            browser.get(action, f"/perimeters/{rng.choice(world.perimeters)}/gaps")
-        elif action == "evidence_list":
-            browser.get(action, f"/evidence/?page={rng.randint(1, 5)}")
-        elif action == "evidence_show":
-            browser.get(action, f"/evidence/{rng.choice(world.evidence)}")
-        elif action == "control_list":
-            browser.get(action, "/controls/")
-        elif action == "control_show":
-            browser.get(action, f"/controls/{rng.choice(world.controls)}")
-        elif action == "requirement_show":
-            browser.get(action, f"/requirements/secnumcloud-3.2/{rng.choice(world.requirements)}")
-        elif action == "download" and world.downloads:
-            browser.get(action, rng.choice(world.downloads))
-        elif action == "edit_evidence" and own_evidence:
-            ref = rng.choice(own_evidence)
-            _s, page, _h = browser.get("edit_evidence_form", f"/evidence/{ref}/edit")
-            fields = [(k, v) for k, v in form_fields(page) if k != "title"]
-            if fields:
-                browser.post(action, f"/evidence/{ref}/edit", fields + [("title", f"Preuve éditée {email[:6]} {counter}")])
-        elif action == "upload_version" and own_evidence:
-            ref = rng.choice(own_evidence)
-            _s, page, _h = browser.get("evidence_show", f"/evidence/{ref}")
-            token = csrf(page)
-            if token and "/versions" in page:
-                content = f"{email} {counter} {time.time()}\n".encode() + os.urandom(rng.randint(2_000, 60_000))
-                browser.post(action, f"/evidence/{ref}/versions", [("csrf_token", token), ("note", "charge")],
-                             files={"file": (f"export-{counter}.bin", content)})
-        elif action == "create_evidence":
-            _s, page, _h = browser.get("new_evidence_form", "/evidence/new")
-            fields = [(k, v) for k, v in form_fields(page) if k not in ("title", "kind", "url")]
-            content = f"{email} {counter}\n".encode() + os.urandom(rng.randint(2_000, 30_000))
-            browser.post(action, "/evidence/new", fields + [("title", f"Preuve de charge {counter}"), ("kind", "record")],
-                         files={"file": (f"charge-{counter}.bin", content)})
-        elif action == "edit_control" and own_controls:
-            ref = rng.choice(own_controls)
-            _s, page, _h = browser.get("edit_control_form", f"/controls/{ref}/edit")
-            fields = [(k, v) for k, v in form_fields(page) if k != "description"]
-            if fields:
-                browser.post(action, f"/controls/{ref}/edit", fields + [("description", f"Revue {email[:6]} {counter}")])
+        act(browser, world, email, role, rng, counter)
+
+
+def act(browser: Browser, world: World, email: str, role: str, rng: random.Random, counter: int) -> None:
+    """One iteration of the mix, drawn by its weights (an auditor never writes)."""
+    names = [name for _w, name in MIX]
+    weights = [w if (role != "auditor" or name not in WRITES) else 0 for w, name in MIX]
+    own_evidence, own_controls = world.mine.get(email, (world.evidence, world.controls))
+    action = rng.choices(names, weights)[0]
+    if action == "home":
+        browser.get(action, "/")
+    elif action == "perimeter_dashboard":
+        browser.get(action, f"/perimeters/{rng.choice(world.perimeters)}/dashboard")
+    elif action == "gap_list":
+        browser.get(action, f"/perimeters/{rng.choice(world.perimeters)}/gaps")
+    elif action == "evidence_list":
+        browser.get(action, f"/evidence/?page={rng.randint(1, 5)}")
+    elif action == "evidence_show":
+        browser.get(action, f"/evidence/{rng.choice(world.evidence)}")
+    elif action == "control_list":
+        browser.get(action, "/controls/")
+    elif action == "control_show":
+        browser.get(action, f"/controls/{rng.choice(world.controls)}")
+    elif action == "requirement_show":
+        browser.get(action, f"/requirements/secnumcloud-3.2/{rng.choice(world.requirements)}")
+    elif action == "download" and world.downloads:
+        browser.get(action, rng.choice(world.downloads))
+    elif action == "edit_evidence" and own_evidence:
+        ref = rng.choice(own_evidence)
+        _s, page, _h = browser.get("edit_evidence_form", f"/evidence/{ref}/edit")
+        fields = [(k, v) for k, v in form_fields(page) if k != "title"]
+        if fields:
+            browser.post(action, f"/evidence/{ref}/edit", fields + [("title", f"Preuve éditée {email[:6]} {counter}")])
+    elif action == "upload_version" and own_evidence:
+        ref = rng.choice(own_evidence)
+        _s, page, _h = browser.get("evidence_show", f"/evidence/{ref}")
+        token = csrf(page)
+        if token and "/versions" in page:
+            content = f"{email} {counter} {time.time()}\n".encode() + os.urandom(rng.randint(2_000, 60_000))
+            browser.post(action, f"/evidence/{ref}/versions", [("csrf_token", token), ("note", "charge")],
+                         files={"file": (f"export-{counter}.bin", content)})
+    elif action == "create_evidence":
+        _s, page, _h = browser.get("new_evidence_form", "/evidence/new")
+        fields = [(k, v) for k, v in form_fields(page) if k not in ("title", "kind", "url")]
+        content = f"{email} {counter}\n".encode() + os.urandom(rng.randint(2_000, 30_000))
+        browser.post(action, "/evidence/new", fields + [("title", f"Preuve de charge {counter}"), ("kind", "record")],
+                     files={"file": (f"charge-{counter}.bin", content)})
+    elif action == "edit_control" and own_controls:
+        ref = rng.choice(own_controls)
+        _s, page, _h = browser.get("edit_control_form", f"/controls/{ref}/edit")
+        fields = [(k, v) for k, v in form_fields(page) if k != "description"]
+        if fields:
+            browser.post(action, f"/controls/{ref}/edit", fields + [("description", f"Revue {email[:6]} {counter}")])
+
+
+def open_loop(base: str, world: World, people: list[tuple[str, str]], rate: float, deadline: float, samples: list,
+              lock, seed: int) -> None:
+    """Open loop: arrivals at a fixed rate whatever the answers' speed, each one iteration of the mix on a free
+    logged-in session. An arrival's time counts from when it was due, so that a slow server's queue shows in the
+    latency (no coordinated omission)."""
+    sessions: queue.Queue = queue.Queue()
+    for email, role in people:
+        browser = Browser(base, samples, lock)
+        log_in(browser, email, world.password, record=False)  # before the clock starts: not an arrival
+        sessions.put((browser, email, role))
+    rng = random.Random(seed)
+    begin, n = time.monotonic(), 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(people) * 4, 8)) as pool:
+        while True:
+            due = begin + n / rate
+            if due >= deadline:
+                break
+            time.sleep(max(0.0, due - time.monotonic()))
+            pool.submit(_arrival, world, sessions, due, rng.randrange(1 << 30), n, samples, lock)
+            n += 1
+
+
+def _arrival(world, sessions, due, seed, n, samples, lock) -> None:
+    browser, email, role = sessions.get()  # waits for a free session: that wait is the server's queue
+    try:
+        browser.waited = time.monotonic() - due  # added to the arrival's first request
+        act(browser, world, email, role, random.Random(seed), n)
+    finally:
+        sessions.put((browser, email, role))
+
+
+def healthz_rate(base: str, clients: int, seconds: float) -> tuple[float, float]:
+    """Requests per second and p95 (ms) of /healthz, `clients` closed loops, on the same server: the ceiling
+    of this server, this machine and this client (no template, no database) that the product's rate is read
+    against."""
+    samples: list[Sample] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop():
+        browser = Browser(base, samples, lock)
+        while time.monotonic() < deadline:
+            browser.get("healthz", "/healthz")
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
+    begin = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - begin
+    return len(samples) / elapsed, percentile([s.seconds * 1000 for s in samples], 95)
 
 
 # --- the server ----------------------------------------------------------------------------------------------------
@@ -359,7 +429,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def report(samples: list[Sample], elapsed: float, log_text: str, args, database: str) -> int:
+def report(samples: list[Sample], elapsed: float, log_text: str, args, database: str, ceiling=None) -> int:
     def line(label, chosen):
         times = [s.seconds * 1000 for s in chosen]
         return (f"  {label:<22} {len(chosen):>7} {len(chosen) / elapsed:>8.1f} {percentile(times, 50):>8.0f} "
@@ -368,7 +438,9 @@ def report(samples: list[Sample], elapsed: float, log_text: str, args, database:
     errors = Counter(s.error for s in samples if s.error)
     locked = log_text.count("database is locked")
     tracebacks = log_text.count("Traceback (most recent call last)")
-    print(f"\nLoad: {args.clients} clients, {elapsed:.0f} s, gunicorn {args.workers} workers (sync), {database}")
+    mode = f"open loop at {args.rate:g} arrivals/s on {args.clients} sessions" if args.rate else \
+        f"{args.clients} clients, closed loop"
+    print(f"\nLoad: {mode}, {elapsed:.0f} s, gunicorn {args.workers} workers (sync), {database}")
     print(f"  {'':<22} {'requests':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     print(line("all", samples))
     print(line("page views (GET)", [s for s in samples if s.kind == "page"]))
@@ -378,6 +450,9 @@ def report(samples: list[Sample], elapsed: float, log_text: str, args, database:
         by_name[s.name].append(s)
     for name in sorted(by_name):
         print(line("  " + name, by_name[name]))
+    if ceiling and not args.rate:  # an open loop's rate is the one asked for
+        print(f"Throughput: {len(samples) / elapsed:.1f} req/s = {len(samples) / elapsed / ceiling[0]:.2f}× /healthz "
+              f"({ceiling[0]:.1f} req/s on the same server)")
     print("Errors:")
     print(f"  5xx responses:              {errors.pop('5xx', 0)}")
     print(f"  'database is locked' (log): {locked}")
@@ -395,17 +470,25 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--database-url", help="a PostgreSQL server (a throw-away database is created on it); "
                                                "default: SQLite in the temporary instance")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="open loop: arrivals per second at a fixed rate, on --clients logged-in sessions "
+                             "(default: closed loop, each client with no think time)")
+    parser.add_argument("--healthz-seconds", type=float, default=10.0,
+                        help="seconds of /healthz before the load, on as many clients (default 10; 0: skip)")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the instance folder (and database) afterwards")
     args = parser.parse_args(argv)
-    if not (1 <= args.clients <= 500 and 1 <= args.duration <= 3600 and 1 <= args.workers <= 64):
-        parser.error("--clients 1..500, --duration 1..3600, --workers 1..64")
+    if not (1 <= args.clients <= 500 and 1 <= args.duration <= 3600 and 1 <= args.workers <= 64
+            and 0 <= args.rate <= 10_000 and 0 <= args.healthz_seconds <= 600):
+        parser.error("--clients 1..500, --duration 1..3600, --workers 1..64, --rate 0..10000, --healthz-seconds 0..600")
 
     instance = Path(tempfile.mkdtemp(prefix="evidence-load-"))
     database_url, pg_name = f"sqlite:///{instance / 'evidence.db'}", None
     if args.database_url:
         database_url, pg_name = create_pg_database(args.database_url)
-    env = {**os.environ, "EVIDENCE_INSTANCE": str(instance), "EVIDENCE_DATABASE_URL": database_url}
+    # The demo's people log in with their password alone: no second factor is asked of a bench's sessions.
+    env = {**os.environ, "EVIDENCE_INSTANCE": str(instance), "EVIDENCE_DATABASE_URL": database_url,
+           "EVIDENCE_MFA_REQUIRED_ROLES": ""}
     env.pop("EVIDENCE_JOBS_IMMEDIATE", None)
     server = None
     log_path = instance / "gunicorn.log"
@@ -439,19 +522,26 @@ def main(argv=None) -> int:
         print(f"Demo data: {len(world.perimeters)} perimeters, {len(world.evidence)} evidence items, "
               f"{len(world.controls)} controls, {len(world.requirements)} items of the referential")
 
+        ceiling = healthz_rate(base, args.clients, args.healthz_seconds) if args.healthz_seconds else None
+        if ceiling:
+            print(f"/healthz on the same server, {args.clients} clients: {ceiling[0]:.1f} req/s, p95 {ceiling[1]:.0f} ms")
+
         samples: list[Sample] = []
         lock = threading.Lock()
-        threads = []
+        people = [("helene.dubois@nuage-souverain.example", "auditor") if n % 5 == 4 else users[n % len(users)]
+                  for n in range(args.clients)]
         begin = time.monotonic()
         deadline = begin + args.duration
-        for n in range(args.clients):
-            email, role = ("helene.dubois@nuage-souverain.example", "auditor") if n % 5 == 4 else users[n % len(users)]
-            thread = threading.Thread(target=client_loop, name=f"client-{n}", daemon=True,
-                                      args=(base, world, email, role, deadline, samples, lock, args.seed * 1000 + n))
-            threads.append(thread)
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=args.duration + REQUEST_TIMEOUT * 4)  # each loop ends at the deadline
+        if args.rate:
+            open_loop(base, world, people, args.rate, deadline, samples, lock, args.seed)
+        else:
+            threads = [threading.Thread(target=client_loop, name=f"client-{n}", daemon=True,
+                                        args=(base, world, email, role, deadline, samples, lock, args.seed * 1000 + n))
+                       for n, (email, role) in enumerate(people)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=args.duration + REQUEST_TIMEOUT * 4)  # each loop ends at the deadline
         elapsed = time.monotonic() - begin
         with lock:
             done = list(samples)
@@ -470,7 +560,7 @@ def main(argv=None) -> int:
                 drop_pg_database(args.database_url, pg_name)
         else:
             print(f"kept: {instance}" + (f" and database {pg_name}" if pg_name else ""))
-    return report(done, elapsed, log_text, args, "PostgreSQL" if pg_name else "SQLite")
+    return report(done, elapsed, log_text, args, "PostgreSQL" if pg_name else "SQLite", ceiling)
 
 
 if __name__ == "__main__":

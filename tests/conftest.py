@@ -5,6 +5,8 @@ test on PostgreSQL too; .ci/run starts a throw-away server and sets it. Without 
 """
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import shutil
@@ -315,9 +317,22 @@ class Template:
         # copy2 keeps the blobs' read-only mode; a copy, not links: some tests corrupt a blob on purpose.
         shutil.copytree(self.instance, target, symlinks=True, dirs_exist_ok=True)
 
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps({"instance": str(self.instance), "pg_name": self.pg_name,
+                                    "sqlite_path": str(self.sqlite_path) if self.sqlite_path else None}))
+
+    @classmethod
+    def read(cls, path: Path) -> "Template":
+        data = json.loads(path.read_text())
+        return cls(Path(data["instance"]), Path(data["sqlite_path"]) if data["sqlite_path"] else None, data["pg_name"])
+
 
 class SeededTemplates:
-    """Templates built on demand, each from the one with a layer less (the migrated schema for the first)."""
+    """Templates built on demand, each from the one with a layer less (the migrated schema for the first).
+
+    Built once for the whole run, whichever worker asks first (the demo takes seconds to build per database): the
+    others wait on a lock in the run's shared temporary folder and copy the same template. A template is never
+    written after it is built, so sharing it shares nothing a test changes."""
 
     def __init__(self, root: Path, sqlite_template: Path, pg_template: str | None):
         self.root, self.schema = root, {"sqlite": sqlite_template, "postgresql": pg_template}
@@ -326,8 +341,21 @@ class SeededTemplates:
     def get(self, kind: str, layers: tuple[str, ...]) -> Template:
         key = (kind, layers)
         if key not in self.built:
-            base = self.get(kind, layers[:-1]) if len(layers) > 1 else None
-            self.built[key] = self.build(kind, layers, base)
+            folder = self.root / kind / "-".join(layers)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if the build fails
+                ready = folder / "template.json"
+                if ready.exists():
+                    self.built[key] = Template.read(ready)
+                else:
+                    base = self.get(kind, layers[:-1]) if len(layers) > 1 else None
+                    template = self.build(kind, layers, base)
+                    if template.pg_name:
+                        with open(self.root / PG_TEMPLATE_NAMES, "a") as names:
+                            names.write(template.pg_name + "\n")
+                    template.write(ready)
+                    self.built[key] = template
         return self.built[key]
 
     def build(self, kind: str, layers: tuple[str, ...], base: Template | None) -> Template:
@@ -361,18 +389,40 @@ class SeededTemplates:
             engine.dispose()  # PostgreSQL copies a template only while nobody is connected to it
         return template
 
-    def drop(self) -> None:
-        names = [t.pg_name for t in self.built.values() if t.pg_name]
-        if names:
-            admin = _pg_admin_engine()
-            with admin.connect() as conn:
-                for name in names:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+
+PG_TEMPLATE_NAMES = "pg-templates.txt"  # in the shared folder: what the run's end drops
+
+
+def shared_seeded_root(tmp_path_factory) -> Path:
+    """The folder every worker of this run sees (the base temporary folder's parent under xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "seeded-shared"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+def drop_seeded_pg_templates(root: Path) -> None:
+    names_file = root / PG_TEMPLATE_NAMES
+    if not PG_URL or not names_file.exists():
+        return
+    admin = _pg_admin_engine()
+    with admin.connect() as conn:
+        for name in sorted(set(names_file.read_text().split())):
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    names_file.unlink()
 
 
 @pytest.fixture(scope="session")
 def seeded_templates(tmp_path_factory, sqlite_template, pg_template, cheap_password_hashing):
-    templates = SeededTemplates(tmp_path_factory.mktemp("seeded"), sqlite_template, pg_template)
-    yield templates
-    templates.drop()
+    root = shared_seeded_root(tmp_path_factory)
+    yield SeededTemplates(root, sqlite_template, pg_template)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        drop_seeded_pg_templates(root)  # without workers; with them, the controller does (pytest_sessionfinish)
+
+
+def pytest_sessionfinish(session):
+    """The controller of a run with workers drops the seeded PostgreSQL templates once every worker is done (a
+    worker cannot: another may still copy them)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        drop_seeded_pg_templates(shared_seeded_root(session.config._tmp_path_factory))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http
 import importlib
+import threading
 
 from flask import Flask
 from flask_smorest import Api as SmorestApi
@@ -35,7 +36,6 @@ BLUEPRINTS = [
     "evidence.api.evidence_versions",
     "evidence.api.reviews",
     "evidence.api.gaps",
-    # API helper B: perimeters, requirements, controls, findings, actions, dossiers, audit
     "evidence.api.perimeters",
     "evidence.api.requirements",
     "evidence.api.controls",
@@ -43,17 +43,46 @@ BLUEPRINTS = [
     "evidence.api.actions",
     "evidence.api.dossiers",
     "evidence.api.audit",
-    # automated evidence: collect
-    "evidence.api.collect",
+    "evidence.api.collect",  # automated evidence from a collector's report
     "evidence.api.requests",  # the evaluators' requests for evidence ("demandes de pièces")
     "evidence.api.comments",  # comment threads
 ]
 
 
 class Api(SmorestApi):
-    """flask-smorest's Api, answering errors as problem+json (documented so) rather than with its own payload."""
+    """flask-smorest's Api, answering errors as problem+json (documented so) rather than with its own payload, and
+    documenting its views when the document is first asked for rather than when the app is made.
+
+    Documenting them (marshmallow schemas to JSON Schema, every view's responses) costs more than the rest of the
+    app's creation put together, and most processes that make an app (each command, each worker, each test) never
+    serve the document."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, *args, **kwargs):
+        self._undocumented: list = []
+        self._documenting = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """The blueprint's routes now (as flask-smorest does), their documentation in `document()`."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
+
+    def document(self):
+        """The OpenAPI document, every registered view in it, in the order registered."""
+        with self._documenting:
+            while self._undocumented:
+                blp, name, parameters = self._undocumented.pop(0)
+                blp.register_views_in_doc(self, self._app, self.spec, name=name, parameters=parameters)
+                self.spec.tag({"name": name, "description": blp.description})
+        return self.spec
+
+    def _openapi_json(self):
+        self.document()
+        return super()._openapi_json()
 
     def _register_error_handlers(self):
         pass  # errors.init_app: problem+json under /api/, the web's pages elsewhere
