@@ -347,6 +347,9 @@ def test_no_page_the_evaluator_opens_names_another_perimeter_or_a_draft(scope_ap
     # The revised evidence is, to him, its approved version: not the team's draft under way.
     shown = evaluator.get(f"/evidence/{world.a.approved}").get_data(as_text=True)
     assert "Approuvée" in shown and "Brouillon" not in shown
+    # And so in the list's status filter: the team's draft under way is not told by what a filter finds.
+    assert world.a.approved not in evaluator.get("/evidence/?status=draft").get_data(as_text=True)
+    assert world.a.approved in evaluator.get("/evidence/?status=approved").get_data(as_text=True)
 
 
 # --- (3) every API endpoint --------------------------------------------------------------------------------------
@@ -446,6 +449,10 @@ def test_api_answers_name_nothing_of_another_perimeter_nor_a_draft(scope_app, to
                f"/api/v1/perimeters/{world.a.code}/dossiers/{world.a.draft_dossier_number}"}
     for url in sorted(refused):
         assert client.get(url, headers=headers).status_code == 404, url
+    drafts = client.get("/api/v1/evidence?status=draft", headers=headers).get_json()
+    assert world.a.approved not in [e["ref"] for e in drafts["items"]]
+    approved = client.get("/api/v1/evidence?status=approved&per_page=100", headers=headers).get_json()
+    assert world.a.approved in [e["ref"] for e in approved["items"]]
 
 
 # --- (4) the day after the grant's last day ----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from evidence.api.common import (
     expected_version,
     paginate,
     require_write_scope,
+    role,
 )
 from evidence.api.evidence_bodies import describe, evidence_or_404, reachable, readable_evidence, scope_of_evidence
 from evidence.api.schemas import REF, EvidenceSchema, PageArgsSchema, Schema, page_of, text
@@ -35,6 +36,7 @@ from evidence.core.text import plain_id
 from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
 from evidence.data.models import EVIDENCE_KINDS, EVIDENCE_STATUSES, Evidence, EvidenceControl, EvidencePerimeter
 from evidence.importer.rows import split_refs
+from evidence.services import reach
 from evidence.services.evidence import (
     DatabaseLookup,
     EvidenceData,
@@ -117,7 +119,7 @@ def list_evidence(**args):
         owner_id = plain_id(owner)
         query = query.where(Evidence.owner_id == (owner_id if owner_id is not None else -1))
     if args.get("status") in EVIDENCE_STATUSES:
-        query = query.where(Evidence.status == args["status"])
+        query = reach.with_status(query, args["status"], role())
     if args.get("kind") in EVIDENCE_KINDS:
         query = query.where(Evidence.kind == args["kind"])
     if args.get("perimeter"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Iterable, Optional
 
-from sqlalchemy import exists
+from sqlalchemy import exists, false
 from sqlmodel import Session, select
 
 from evidence.core.rules import evaluation
@@ -99,6 +99,15 @@ def only_reachable_evidence(query, scope: PerimeterScope, role: Optional[str] = 
         query = query.where(exists().where(EvidenceVersion.evidence_id == Evidence.id,
                                            EvidenceVersion.approved_at.is_not(None)))
     return query
+
+
+def with_status(query, status: str, role: Optional[str]):
+    """A query of Evidence limited to one review status, as the reader sees statuses (rules.evaluation.status_shown):
+    to an evaluator everything he sees is approved, so a filter on another status finds nothing rather than
+    telling him which evidence has a newer version under way."""
+    if role is None or evaluation.sees_work_in_progress(role):
+        return query.where(Evidence.status == status)
+    return query if status == "approved" else query.where(false())
 
 
 def only_reachable_controls(query, scope: PerimeterScope):

@@ -227,7 +227,7 @@ def index():
                                           current_scope(), current_role())
     query = by_owner(query, Evidence.owner_id)
     if args.get("status") in EVIDENCE_STATUSES:
-        query = query.where(Evidence.status == args["status"])
+        query = reach.with_status(query, args["status"], current_role())
     if args.get("kind") in EVIDENCE_KINDS:
         query = query.where(Evidence.kind == args["kind"])
     if id_arg("perimeter") is not None:
