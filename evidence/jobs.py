@@ -2,14 +2,20 @@
 on a schedule (a periodic task: DIGEST_CADENCE, DIGEST_HOUR), and so do the scheduled collections
 (COLLECTOR_SCHEDULE: run_scheduled_collections).
 
-The queue is huey's SQLite storage, HUEY_DB (instance/jobs.db by default); `evidence serve` runs a consumer
-beside the web server and `evidence worker` runs one on its own. With JOBS_IMMEDIATE on (the tests), a task
-runs at once, in the caller's thread.
+The queue is huey's SQLite storage, HUEY_DB (instance/jobs.db by default), or Redis when QUEUE_URL names a
+server: SQLite serves one machine, Redis every node of a cluster. `evidence serve` runs a consumer beside the web
+server and `evidence worker` runs one on its own. With JOBS_IMMEDIATE on (the tests), a task runs at once, in the
+caller's thread.
 
-A job carries ids, never settings: jobs.db (and its -wal) is a file on disk, and a job that carried the secret
-key or the database's URL would hand them to anyone who reads it. The consumer renders with the app it was
-started with, from its own environment and instance/config.py (`evidence worker` and `evidence serve` must be
-given the web's settings); an immediate job runs in the caller's app.
+A periodic task is checked by every node's scheduler each minute; on Redis the first node to claim that minute
+for that task (SET NX EX, `first_in_cluster`) enqueues it and the others do not, so that the digest goes out once
+per cluster. On SQLite there is one node: no claim.
+
+A job carries ids, never settings: jobs.db (and its -wal) is a file on disk, Redis a server others reach, and a
+job that carried the secret key or the database's URL would hand them to anyone who reads it (nor is the Redis
+URL, which may hold a password, ever logged: `shown`). The consumer renders with the app it was started with,
+from its own environment and instance/config.py (`evidence worker` and `evidence serve` must be given the web's
+settings); an immediate job runs in the caller's app.
 
 Tasks are declared at import on the process's one huey; the queue is chosen later, from the settings of
 the app being created (`init_app`, which create_app calls), so that instance/config.py can name it. The
@@ -18,14 +24,18 @@ process's last app chooses: a web or worker process has one app, or several on t
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
 from huey import Huey
-from huey.storage import BaseStorage, SqliteStorage
+from huey.storage import BaseStorage, RedisStorage, SqliteStorage
+from redis.exceptions import RedisError
 
 from evidence.data import instance_files
+from evidence.setting_types import SettingError
 
 NOT_SET_UP = "the job queue is not set up: create the app first (create_app calls jobs.init_app)"
 
@@ -41,37 +51,81 @@ class NoQueueYet(BaseStorage):
 
 
 huey = Huey("evidence", results=False, storage_class=NoQueueYet)
-queue: tuple | None = None  # (immediate, filename) that huey serves, once an app has chosen
+queue: tuple | None = None  # (immediate, SQLite file or Redis URL) that huey serves, once an app has chosen
 consuming = False  # a consumer of this process reads the queue: it must not change under it
 # The app whose settings and database the consumer's tasks use: the process's last, as for the queue. A task
 # carries no settings (see above), and a periodic one is started by the consumer's scheduler, not by a request.
 scheduled_app = None
 log = logging.getLogger(__name__)
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+# A minute's claim outlives the minute by far: a node whose clock lags checks that minute late, and must still
+# find it taken. Only a due task's minute is claimed (a few keys a day).
+CLAIM_SECONDS = 3600
 
 
 def init_app(app) -> None:
-    """Point huey at the queue that the app's settings name (HUEY_DB, JOBS_IMMEDIATE)."""
+    """Point huey at the queue that the app's settings name (QUEUE_URL, else HUEY_DB; JOBS_IMMEDIATE)."""
     global queue, scheduled_app
     scheduled_app = app
     immediate = app.config["JOBS_IMMEDIATE"]
-    wanted = (True, None) if immediate else (False, str(app.config["HUEY_DB"]))
+    redis_url = None if immediate else app.config.get("QUEUE_URL")
+    if redis_url and urlsplit(redis_url).scheme not in REDIS_SCHEMES:
+        # The value is not echoed: a Redis URL may hold a password.
+        raise SettingError("EVIDENCE_QUEUE_URL must be a Redis URL (redis://, rediss:// or unix://)")
+    wanted = (True, None) if immediate else (False, redis_url or str(app.config["HUEY_DB"]))
     if wanted == queue:
         return
     if consuming:
-        raise RuntimeError(f"this process consumes the job queue {queue[1] or '(immediate)'}; "
-                           f"an app on {wanted[1] or '(immediate)'} cannot be made here")
-    if not immediate:
+        raise RuntimeError(f"this process consumes the job queue {shown(queue[1])}; "
+                           f"an app on {shown(wanted[1])} cannot be made here")
+    if not immediate and not redis_url:
         # 0600 before huey's SQLite opens it, as the database (data.database.make_engine): its -wal follows.
         instance_files.create_private_file(Path(wanted[1]))
     previous = huey.storage
-    huey.storage_class = SqliteStorage
-    huey.storage_kwargs = {"filename": wanted[1]} if wanted[1] else {}
+    huey.storage_class = RedisStorage if redis_url else SqliteStorage
+    huey.storage_kwargs = {"url": redis_url} if redis_url else {"filename": wanted[1]} if wanted[1] else {}
     if huey.immediate != immediate:
         huey.immediate = immediate  # huey rebuilds its storage: in memory when immediate
     else:
         huey.storage = huey.create_storage()
     previous.close()
+    if isinstance(previous, RedisStorage):
+        previous.pool.disconnect()  # huey's close leaves a Redis storage's connections open
     queue = wanted
+
+
+def shown(place: str | None) -> str:
+    """A queue as messages name it: a Redis URL without its user, password or options (never logged)."""
+    if place is None:
+        return "(immediate)"
+    parts = urlsplit(place)
+    if parts.scheme not in REDIS_SCHEMES:
+        return place
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="").geturl()
+
+
+def first_in_cluster(task: str, moment: datetime) -> bool:
+    """Whether this node runs a periodic task due at `moment` (huey's minute, UTC): on Redis, when it is the first
+    node to claim that task's minute (the others' schedulers check the same minute and find it taken); on one
+    node's SQLite or immediate queue, always. Redis unreachable: not run (the queue would refuse it anyway)."""
+    storage = huey.storage
+    if not isinstance(storage, RedisStorage):
+        return True
+    key = f"evidence.periodic.{task}.{moment:%Y-%m-%dT%H:%M}"
+    try:
+        return bool(storage.conn.set(key, socket.gethostname(), nx=True, ex=CLAIM_SECONDS))
+    except RedisError as error:
+        log.warning("periodic task %s at %s not run: the queue's Redis did not answer (%s)", task, key[-16:],
+                    type(error).__name__)
+        return False
+
+
+def periodic_task(due):
+    """huey's periodic task, due when `due(moment)` says so, and run once per cluster (first_in_cluster)."""
+    def decorator(function):
+        return huey.periodic_task(lambda moment: due(moment) and first_in_cluster(function.__name__, moment))(
+            function)
+    return decorator
 
 
 def running_app():
@@ -124,7 +178,7 @@ def digest_time(moment: datetime) -> bool:
     return app.config["DIGEST_CADENCE"] == "daily" or local.weekday() == 0
 
 
-@huey.periodic_task(digest_time)
+@periodic_task(digest_time)
 def send_digests() -> None:
     """Mail each user the digest of what is new or due (services.digest). Without a mail server, nothing to do."""
     from evidence.core import clock
@@ -148,7 +202,7 @@ def collection_time(moment: datetime) -> bool:
     return app is not None and bool(app.config.get("COLLECTOR_SCHEDULE")) and moment.minute == 0
 
 
-@huey.periodic_task(collection_time)
+@periodic_task(collection_time)
 def run_scheduled_collections() -> None:
     """Run the COLLECTOR_SCHEDULE entries due this hour (server time), each through the collection service."""
     if scheduled_app is not None:

@@ -230,6 +230,10 @@ SETTINGS = (
             "`hourly` at the top of every hour, `daily` at 2 h and `weekly` on Mondays at 2 h, server time; the path "
             "is read on the worker's machine", shown="empty: none"),
     Setting("HUEY_DB", FilePath(), None, "the background-job queue (huey, SQLite storage)", shown="`instance/jobs.db`"),
+    # Redis lets every node of a cluster share the queue; its URL may hold a password, hence secret.
+    Setting("QUEUE_URL", Url(), None, "the background-job queue on Redis (`redis://host:6379/0`, `rediss://…`), "
+            "shared by every node of a cluster, which then runs each periodic task once", shown="none: the SQLite "
+            "queue `EVIDENCE_HUEY_DB` (one server)", secret=True),
     Setting("JOBS_IMMEDIATE", Boolean(), False, "run background jobs at once, in the process that asks for them, "
             "with no queue (the tests do)"),
     Setting("SMTP_HOST", Text(), None, "mail server for the digest and `evidence reminders --send`", shown="none: no mail is sent"),
@@ -255,6 +259,7 @@ NOT_SETTINGS = {
     "ADMIN_PASSWORD": "evidence init --admin-password",
     "USER_PASSWORD": "evidence users add --password",
     "TEST_DATABASE_URL": "the test suite's PostgreSQL server",
+    "TEST_REDIS_URL": "the test suite's Redis server",
     "CHROMIUM": "the browser tests' Chromium executable",
     "LOCALE": "the command line's language (fr or en; else LC_ALL, LC_MESSAGES, LANG)",
 }
