@@ -73,6 +73,80 @@ def database_reachable(engine: Engine) -> bool:
         return False
 
 
+# --- The data version ----------------------------------------------------------------------------------
+# Every transaction that writes bumps data_version.version as it commits, in that same transaction: a value
+# computed from the database and keyed by the version (services.status_cache) is then stale as soon as any node
+# commits anything. Counted on sessions bound to an engine (the app's, the CLI's, the jobs'); the migrations'
+# sessions, bound to their connection, run before the table exists.
+
+WRITES = "evidence.writes"  # session.info: flushes and DML statements of the current root transaction
+# Tables no cached computation reads: the audit trail (a restore, a login write only there) and the day's
+# readiness figures, derived from the status and recorded as a dashboard is viewed. Writing them alone must not
+# throw the cache away. A table a cached computation reads never belongs here.
+UNREAD = frozenset({"audit_event", "audit_head", "readiness_snapshot"})
+
+
+def _counts(session) -> bool:
+    return isinstance(session.bind, Engine)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session, _flush_context):
+    # Fired only for a flush that had something to write; new, dirty and deleted still hold what it wrote.
+    if _counts(session) and any(inspect(obj).mapper.local_table.name not in UNREAD
+                                for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[WRITES] = session.info.get(WRITES, 0) + 1
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state):
+    # session.execute(update/delete/insert): bulk writes that no flush sees.
+    if ((state.is_update or state.is_delete or state.is_insert) and _counts(state.session)
+            and getattr(state.statement.table, "name", None) not in UNREAD):
+        state.session.info[WRITES] = state.session.info.get(WRITES, 0) + 1
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_data_version(session):
+    if not _counts(session) or session.in_nested_transaction():
+        return  # a savepoint's writes are counted when the whole transaction commits
+    # Flushed here rather than after this hook: the writes flushed at commit count, and data_version is the last
+    # row every writer locks (audit_head is taken earlier), so writers cannot deadlock on the two.
+    session.flush()
+    if not session.info.get(WRITES):
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = models.DataVersion.__table__
+    # An upsert: the first write ever creates the row, concurrent first writers included.
+    connection.execute(insert(table).values(id=1, version=1).on_conflict_do_update(
+        index_elements=[table.c.id], set_={"version": table.c.version + 1}))
+    session.info[WRITES] = 0
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_writes(session, transaction):
+    if transaction.parent is None:  # committed or rolled back: the next transaction starts clean
+        session.info.pop(WRITES, None)
+
+
+def has_pending_writes(session) -> bool:
+    """Whether the session holds writes its transaction has not committed (flushed or not)."""
+    return bool(session.info.get(WRITES) or session.new or session.dirty or session.deleted)
+
+
+def data_version(session) -> int | None:
+    """The committed data version as the session reads it (one query); None where it is not kept."""
+    if not _counts(session):
+        return None
+    from sqlmodel import select
+
+    return session.exec(select(models.DataVersion.version).where(models.DataVersion.id == 1)).first() or 0
+
+
 # --- Migrations ----------------------------------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

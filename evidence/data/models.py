@@ -244,6 +244,17 @@ class AuditHead(SQLModel, table=True):
     seal: Optional[str] = Field(default=None, max_length=64)  # HMAC of (seq, hash), as on the events
 
 
+class DataVersion(SQLModel, table=True):
+    """One row: a counter every transaction that writes bumps as it commits (evidence.data.database). A cached
+    computation (services.status_cache) is keyed by it, so that a write on any node is seen by every node's next
+    read. No row until the first write: a migrated, never used database holds no data."""
+
+    __tablename__ = "data_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger)
+
+
 # --- Referential -------------------------------------------------------------------------------------
 
 

@@ -208,7 +208,16 @@ def _runs(session: Session, evidence_ids, current: dict) -> dict:
     return runs
 
 
-def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0) -> PerimeterStatus:
+def compute(session: Session, perimeter: Perimeter, today: date) -> PerimeterStatus:
+    """The perimeter's status, from the process's cache while nothing was written (services.status_cache): read
+    only, like every result here."""
+    from evidence.services import status_cache
+
+    return status_cache.status(session, perimeter, today, compute_fresh)
+
+
+def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: int = 0) -> PerimeterStatus:
+    """The perimeter's status computed now, in `session` (its uncommitted writes included)."""
     framework = session.get(Framework, perimeter.framework_id)
     soa = statement_of_applicability(session, perimeter)
     requirement_ids = [row.requirement.id for row in soa]
@@ -284,7 +293,7 @@ def compute(session: Session, perimeter: Perimeter, today: date, _depth: int = 0
     lower, lower_rows = None, None
     if perimeter.built_on_id and _depth < 5 and any(r.applicability.state == rules.INHERITED for r in soa):
         lower = session.get(Perimeter, perimeter.built_on_id)
-        lower_rows = {row.requirement.id: row for row in compute(session, lower, today, _depth + 1).rows}
+        lower_rows = {row.requirement.id: row for row in compute_fresh(session, lower, today, _depth + 1).rows}
 
     def facts(line: EvidenceLine) -> rules.EvidenceFacts:
         return rules.EvidenceFacts(line.status, line.valid_until, True, line.answers, line.ref, line.collector,

@@ -1,0 +1,66 @@
+"""A perimeter's computed status (services.gaps), kept per process and keyed by (database, perimeter, day, data
+version): the home page, the dashboards, the API and the dossier ask for it on every view, and it only changes
+when something is written. Every writing transaction bumps the data version as it commits (data.database), on
+whichever node it runs, so that a cached status is never served once anything changed; reading the version costs
+one query.
+
+A cached status outlives the session it was read in. It is therefore computed in a session of its own, on the
+committed data, which is then closed: its rows are detached with every column loaded (the models have no
+relationships to lazy-load), no request's session holds them, so nobody can expire or change them. They are read
+only. A session with uncommitted writes of its own computes afresh, in itself, and caches nothing."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from datetime import date
+from typing import Callable
+
+from sqlmodel import Session
+
+from evidence.data import database
+from evidence.data.models import Perimeter
+
+SIZE = 32  # statuses kept per process (each holds its perimeter's 278 items): every perimeter, today and yesterday
+_cache: OrderedDict = OrderedDict()  # (database, perimeter id, day) -> (data version, status): only the newest
+_lock = threading.Lock()  # a threaded worker's requests share the cache
+stats = {"hits": 0, "misses": 0}  # for the tests and the curious
+
+
+def status(session: Session, perimeter: Perimeter, today: date, compute: Callable):
+    """`compute(session, perimeter, today)`, from the cache when nothing was written since it was computed."""
+    version = None if database.has_pending_writes(session) else database.data_version(session)
+    if version is None:  # our own writes are not committed (or the session keeps no version): as it stands
+        return compute(session, perimeter, today)
+    engine = session.bind
+    key = (engine.url.render_as_string(hide_password=True), perimeter.id, today)
+    with _lock:
+        kept_version, cached = _cache.get(key, (None, None))
+        if kept_version == version:
+            _cache.move_to_end(key)
+            stats["hits"] += 1
+        else:
+            cached = None
+    if cached is None:
+        # Read after the version: what it computes is at least as new as the version it is kept under.
+        with Session(engine, expire_on_commit=False) as own:
+            committed = own.get(Perimeter, perimeter.id)
+            if committed is None:  # deleted since the caller read it: nothing to keep
+                return compute(session, perimeter, today)
+            cached = compute(own, committed, today)
+        with _lock:
+            stats["misses"] += 1
+            # A status of an older version is never read again: it is replaced, not kept beside (a slower
+            # request computing an older version leaves a newer one in place).
+            if _cache.get(key, (-1, None))[0] <= version:
+                _cache[key] = (version, cached)
+                _cache.move_to_end(key)
+            while len(_cache) > SIZE:
+                _cache.popitem(last=False)
+    # The caller's own perimeter (the one it may go on to change) and its own list of rows.
+    return replace(cached, perimeter=perimeter, rows=list(cached.rows))
+
+
+def clear() -> None:
+    with _lock:
+        _cache.clear()
