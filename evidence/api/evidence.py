@@ -5,12 +5,9 @@ Everything is the evidence service's: these views turn refs into what it takes a
 """
 from __future__ import annotations
 
-from datetime import timedelta
-
 import marshmallow as ma
 from flask import current_app, request
 from marshmallow import fields
-from sqlalchemy import or_
 from sqlmodel import select
 
 from evidence import context as db
@@ -29,14 +26,13 @@ from evidence.api.common import (
 )
 from evidence.api.evidence_bodies import describe, evidence_or_404, reachable, readable_evidence, scope_of_evidence
 from evidence.api.schemas import REF, EvidenceSchema, PageArgsSchema, Schema, page_of, text
-from evidence.core import rules
 from evidence.core.access import access
 from evidence.core.errors import N_, EvidenceError
 from evidence.core.text import plain_id
 from evidence.core.vocabulary import ALL_ROLES, WRITER_ROLES
-from evidence.data.models import EVIDENCE_KINDS, EVIDENCE_STATUSES, Evidence, EvidenceControl, EvidencePerimeter
+from evidence.data.models import Evidence, EvidenceControl
 from evidence.importer.rows import split_refs
-from evidence.services import reach
+from evidence.services import evidence_lists
 from evidence.services.evidence import (
     DatabaseLookup,
     EvidenceData,
@@ -118,23 +114,11 @@ def list_evidence(**args):
     elif (owner := args.get("owner")) is not None:
         owner_id = plain_id(owner)
         query = query.where(Evidence.owner_id == (owner_id if owner_id is not None else -1))
-    if args.get("status") in EVIDENCE_STATUSES:
-        query = reach.with_status(query, args["status"], role())
-    if args.get("kind") in EVIDENCE_KINDS:
-        query = query.where(Evidence.kind == args["kind"])
-    if args.get("perimeter"):
-        perimeter = _perimeter_or_none(session, args["perimeter"])
-        query = query.where(Evidence.id.in_(select(EvidencePerimeter.evidence_id).where(
-            EvidencePerimeter.perimeter_id == (perimeter.id if perimeter else -1))))
-    soon = today + timedelta(days=rules.EXPIRING_DAYS)
-    if args.get("freshness") == "expired":
-        query = query.where(Evidence.valid_until < today)
-    elif args.get("freshness") == "expiring":
-        query = query.where(Evidence.valid_until >= today, Evidence.valid_until <= soon)
-    elif args.get("freshness") == "valid":
-        query = query.where(or_(Evidence.valid_until.is_(None), Evidence.valid_until > soon))
-    if q := (args.get("q") or "").strip()[:100]:
-        query = query.where(or_(Evidence.ref.icontains(q, autoescape=True), Evidence.title.icontains(q, autoescape=True)))
+    perimeter = _perimeter_or_none(session, args["perimeter"]) if args.get("perimeter") else None
+    query = evidence_lists.filtered(
+        query, today, role(), status=args.get("status"), kind=args.get("kind"),
+        perimeter_id=(perimeter.id if perimeter else -1) if args.get("perimeter") else None,
+        freshness=args.get("freshness"), q=args.get("q"))
     query = reachable(query)
     page = paginate(session, query, args)
     page["items"] = describe(session, page["items"])

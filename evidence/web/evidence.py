@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import contextmanager
-from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -20,8 +19,6 @@ from evidence.core.access import access
 from evidence.core.text import plain_id
 from evidence.core.vocabulary import ALL_ROLES, AUTOMATED_KIND, HAND_MADE_KINDS, MAX_JUSTIFICATION, WRITER_ROLES
 from evidence.data.models import (
-    EVIDENCE_KINDS,
-    EVIDENCE_STATUSES,
     Control,
     Evidence,
     EvidenceAnswer,
@@ -35,7 +32,7 @@ from evidence.data.models import (
     User,
 )
 from evidence.presentation import labels
-from evidence.services import collection, gaps, need_to_know, notifications, reach, search
+from evidence.services import collection, evidence_lists, gaps, need_to_know, notifications, reach, search
 from evidence.services import requests as evidence_requests
 from evidence.services.evidence import (
     EvidenceData,
@@ -226,23 +223,9 @@ def index():
     query = reach.only_reachable_evidence(select(Evidence, User).outerjoin(User, User.id == Evidence.owner_id),
                                           current_scope(), current_role())
     query = by_owner(query, Evidence.owner_id)
-    if args.get("status") in EVIDENCE_STATUSES:
-        query = reach.with_status(query, args["status"], current_role())
-    if args.get("kind") in EVIDENCE_KINDS:
-        query = query.where(Evidence.kind == args["kind"])
-    if id_arg("perimeter") is not None:
-        query = query.where(Evidence.id.in_(
-            select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == id_arg("perimeter"))
-        ))
-    soon = today + timedelta(days=rules.EXPIRING_DAYS)
-    if args.get("freshness") == "expired":
-        query = query.where(Evidence.valid_until < today)
-    elif args.get("freshness") == "expiring":
-        query = query.where(Evidence.valid_until >= today, Evidence.valid_until <= soon)
-    elif args.get("freshness") == "valid":
-        query = query.where(or_(Evidence.valid_until.is_(None), Evidence.valid_until > soon))
-    if q := args.get("q", "").strip()[:100]:
-        query = query.where(or_(Evidence.ref.icontains(q, autoescape=True), Evidence.title.icontains(q, autoescape=True)))
+    query = evidence_lists.filtered(query, today, current_role(), status=args.get("status"), kind=args.get("kind"),
+                                    perimeter_id=id_arg("perimeter"), freshness=args.get("freshness"),
+                                    q=args.get("q"))
     page = paginate(session, query.order_by(Evidence.ref))
     ids = [evidence.id for evidence, _owner in page.rows]
     controls = defaultdict(list)
