@@ -23,11 +23,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -38,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import create_pg_database, drop_pg_database, free_port, percentile, wait_for  # noqa: E402
+from load import percentile, served_instance  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 PERIMETER = "iaas-fr1"
@@ -120,36 +116,11 @@ def main(argv=None) -> int:
             and 1 <= args.workers <= 64 and 100 <= args.size <= 50 * 2**20):
         parser.error("--versions 1..100000, --evidence 1..1000, --clients 1..64, --workers 1..64, --size 100..50MiB")
 
-    instance = Path(tempfile.mkdtemp(prefix="evidence-api-push-"))
-    database_url, pg_name = f"sqlite:///{instance / 'evidence.db'}", None
-    if args.database_url:
-        database_url, pg_name = create_pg_database(args.database_url)
-    env = {**os.environ, "EVIDENCE_INSTANCE": str(instance), "EVIDENCE_DATABASE_URL": database_url}
-    env.pop("EVIDENCE_JOBS_IMMEDIATE", None)
-    server = None
-    try:
-        started = time.monotonic()
-        for command in (["init", "--admin-email", "admin@example.org", "--admin-password", "push-admin-password-1",
-                         "--demo"],
-                        ["tokens", "create", TOKEN_NAME, "--role", "contributor", "--perimeter", PERIMETER]):
-            done = subprocess.run([str(VENV_BIN / "evidence"), *command], env=env, capture_output=True, text=True,
-                                  timeout=600)
-            if done.returncode != 0:
-                raise SystemExit(f"evidence {command[0]} failed:\n{done.stdout}\n{done.stderr}")
-        secret = re.search(r"^(snc_\S+)$", done.stdout, re.M).group(1)
-        kind = "postgresql" if pg_name else "sqlite"
-        print(f"Instance {instance} ready in {time.monotonic() - started:.0f} s (database: {kind})")
-
-        port = free_port()
-        log_path = instance / "gunicorn.log"
-        with open(log_path, "w") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                 "--timeout", "120", "--error-logfile", "-", "evidence:create_app()"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=instance, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/healthz", 60, server)
-
+    setup = [["init", "--admin-email", "admin@example.org", "--admin-password", "push-admin-password-1", "--demo"],
+             ["tokens", "create", TOKEN_NAME, "--role", "contributor", "--perimeter", PERIMETER]]
+    with served_instance("evidence-api-push-", args.database_url, args.workers, setup) as served:
+        secret = re.search(r"^(snc_\S+)$", served.outputs[1], re.M).group(1)
+        base, kind = served.base, served.database
         refs = create_evidence(base, secret, args.evidence, args.size)
         samples: list[float] = []
         errors: Counter = Counter()
@@ -168,14 +139,6 @@ def main(argv=None) -> int:
         for ref in refs:  # every version pushed is there (the first one of each came with its creation)
             status, answer, _seconds = call(base, secret, "GET", f"/api/v1/evidence/{ref}/versions?per_page=1")
             stored += answer["total"] - 1 if status == 200 else 0
-        log_text = log_path.read_text(errors="replace")
-    finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        shutil.rmtree(instance, ignore_errors=True)
-        if pg_name:
-            drop_pg_database(args.database_url, pg_name)
 
     times = [s * 1000 for s in samples]
     print(f"\nPushed {len(samples)} versions of {args.size // 1024} KiB to {len(refs)} evidence items in {elapsed:.1f} s "
@@ -184,7 +147,7 @@ def main(argv=None) -> int:
     print(f"  latency ms: p50 {percentile(times, 50):.0f}, p95 {percentile(times, 95):.0f}, "
           f"p99 {percentile(times, 99):.0f}, max {max(times, default=0):.0f}")
     print(f"  versions found afterwards through the API: {stored} of {args.versions}")
-    tracebacks = log_text.count("Traceback (most recent call last)")
+    tracebacks = served.log_text.count("Traceback (most recent call last)")
     for error, count in sorted(errors.items()):
         print(f"  refused: {count} × {error}")
     if tracebacks:

@@ -46,6 +46,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -420,6 +421,69 @@ def drop_pg_database(url: str, name: str) -> None:
     admin.dispose()
 
 
+@dataclass
+class Served:
+    """A throw-away instance served by gunicorn (served_instance)."""
+
+    base: str  # http://127.0.0.1:<port>
+    outputs: list  # what each set-up command printed
+    database: str  # "SQLite" or "PostgreSQL"
+    log_text: str = ""  # gunicorn's log, read once it is stopped
+
+
+@contextmanager
+def served_instance(prefix: str, database_server: str | None, workers: int, commands: list[list[str]],
+                    keep: bool = False):
+    """A fresh instance in a temporary folder (with `database_server`, a PostgreSQL URL, a throw-away database of
+    its own on that server), set up by `evidence` `commands`, served by gunicorn with `workers` sync workers on
+    127.0.0.1 and a free port; stopped and removed at the end (kept with `keep`), even on Ctrl-C. What bench/load.py
+    and bench/api_push.py both stand on."""
+    instance = Path(tempfile.mkdtemp(prefix=prefix))
+    database_url, pg_name = f"sqlite:///{instance / 'evidence.db'}", None
+    if database_server:
+        database_url, pg_name = create_pg_database(database_server)
+    # The demo's people log in with their password alone: no second factor is asked of a bench's sessions.
+    env = {**os.environ, "EVIDENCE_INSTANCE": str(instance), "EVIDENCE_DATABASE_URL": database_url,
+           "EVIDENCE_MFA_REQUIRED_ROLES": ""}
+    env.pop("EVIDENCE_JOBS_IMMEDIATE", None)
+    served = Served("", [], "PostgreSQL" if pg_name else "SQLite")
+    server = None
+    log_path = instance / "gunicorn.log"
+    try:
+        started = time.monotonic()
+        for command in commands:
+            done = subprocess.run([str(VENV_BIN / "evidence"), *command], env=env, capture_output=True, text=True,
+                                  timeout=600)
+            if done.returncode != 0:
+                raise SystemExit(f"evidence {command[0]} failed:\n{done.stdout}\n{done.stderr}")
+            served.outputs.append(done.stdout)
+        print(f"Instance {instance} ready in {time.monotonic() - started:.0f} s ({served.database})")
+        port = free_port()
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                 "--timeout", "120", "--error-logfile", "-", "evidence:create_app()"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=instance, start_new_session=True)
+        served.base = f"http://127.0.0.1:{port}"
+        wait_for(served.base + "/healthz", 60, server)
+        yield served
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+        served.log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        if not keep:
+            shutil.rmtree(instance, ignore_errors=True)
+            if pg_name:
+                drop_pg_database(database_server, pg_name)
+        else:
+            print(f"kept: {instance}" + (f" and database {pg_name}" if pg_name else ""))
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -482,37 +546,12 @@ def main(argv=None) -> int:
             and 0 <= args.rate <= 10_000 and 0 <= args.healthz_seconds <= 600):
         parser.error("--clients 1..500, --duration 1..3600, --workers 1..64, --rate 0..10000, --healthz-seconds 0..600")
 
-    instance = Path(tempfile.mkdtemp(prefix="evidence-load-"))
-    database_url, pg_name = f"sqlite:///{instance / 'evidence.db'}", None
-    if args.database_url:
-        database_url, pg_name = create_pg_database(args.database_url)
-    # The demo's people log in with their password alone: no second factor is asked of a bench's sessions.
-    env = {**os.environ, "EVIDENCE_INSTANCE": str(instance), "EVIDENCE_DATABASE_URL": database_url,
-           "EVIDENCE_MFA_REQUIRED_ROLES": ""}
-    env.pop("EVIDENCE_JOBS_IMMEDIATE", None)
-    server = None
-    log_path = instance / "gunicorn.log"
-    try:
-        started = time.monotonic()
-        init = subprocess.run([str(VENV_BIN / "evidence"), "init", "--admin-email", "admin@example.org",
-                               "--admin-password", ADMIN_PASSWORD, "--demo"], env=env, capture_output=True,
-                              text=True, timeout=600)
-        if init.returncode != 0:
-            raise SystemExit(f"evidence init failed:\n{init.stdout}\n{init.stderr}")
-        match = re.search(r"password \(shown once\): (\S+)", init.stdout)
+    setup = [["init", "--admin-email", "admin@example.org", "--admin-password", ADMIN_PASSWORD, "--demo"]]
+    with served_instance("evidence-load-", args.database_url, args.workers, setup, keep=args.keep) as served:
+        match = re.search(r"password \(shown once\): (\S+)", served.outputs[0])
         if not match:
-            raise SystemExit(f"no demo password in the output of evidence init:\n{init.stdout}")
-        password = match.group(1)
-        print(f"Instance {instance} ready in {time.monotonic() - started:.0f} s ({database_url.split('@')[-1]})")
-
-        port = free_port()
-        with open(log_path, "w") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}",
-                 "--timeout", "120", "--error-logfile", "-", "evidence:create_app()"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=instance, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/healthz", 60, server)
+            raise SystemExit(f"no demo password in the output of evidence init:\n{served.outputs[0]}")
+        password, base = match.group(1), served.base
 
         users = [(f"{name}@nuage-souverain.example", role) for name, role in (
             ("claire.fontaine", "manager"), ("thomas.garnier", "manager"), ("sophie.lambert", "contributor"),
@@ -545,22 +584,7 @@ def main(argv=None) -> int:
         elapsed = time.monotonic() - begin
         with lock:
             done = list(samples)
-    finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
-        log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
-        if not args.keep:
-            shutil.rmtree(instance, ignore_errors=True)
-            if pg_name:
-                drop_pg_database(args.database_url, pg_name)
-        else:
-            print(f"kept: {instance}" + (f" and database {pg_name}" if pg_name else ""))
-    return report(done, elapsed, log_text, args, "PostgreSQL" if pg_name else "SQLite", ceiling)
+    return report(done, elapsed, served.log_text, args, served.database, ceiling)
 
 
 if __name__ == "__main__":
