@@ -113,3 +113,7 @@ def test_bulk_statements_count_and_own_writes_are_seen(demo_loaded):
         session.exec(update(Evidence).where(Evidence.id == -1).values(status="draft"))
         session.commit()
         assert db.data_version(session) == version + 1
+        # A Core statement on the session's connection (the importer's batch writes) counts as well.
+        session.connection().execute(update(Evidence).where(Evidence.id == -1).values(status="draft"))
+        session.commit()
+        assert db.data_version(session) == version + 2

@@ -106,16 +106,30 @@ def _note_statement(state):
         state.session.info[WRITES] = state.session.info.get(WRITES, 0) + 1
 
 
+@event.listens_for(Engine, "after_execute")
+def _note_core_statement(connection, clauseelement, _multiparams, _params, _options, _result):
+    # Core statements on a session's connection (the importer's batch inserts and updates): no flush and no ORM
+    # event sees them. Noted on the connection, which the session's transaction holds until it ends.
+    if getattr(clauseelement, "is_dml", False) and \
+            getattr(getattr(clauseelement, "table", None), "name", None) not in UNREAD | {"data_version"}:
+        connection.info[WRITES] = connection.info.get(WRITES, 0) + 1
+
+
+@event.listens_for(Engine, "rollback")
+def _forget_core_writes(connection):
+    connection.info.pop(WRITES, None)
+
+
 @event.listens_for(Session, "before_commit")
 def _bump_data_version(session):
-    if not _counts(session) or session.in_nested_transaction():
+    if not _counts(session) or session.in_nested_transaction() or not session.in_transaction():
         return  # a savepoint's writes are counted when the whole transaction commits
     # Flushed here rather than after this hook: the writes flushed at commit count, and data_version is the last
     # row every writer locks (audit_head is taken earlier), so writers cannot deadlock on the two.
     session.flush()
-    if not session.info.get(WRITES):
-        return
     connection = session.connection()
+    if not (session.info.get(WRITES) or connection.info.pop(WRITES, None)):
+        return
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:

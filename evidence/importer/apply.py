@@ -300,7 +300,9 @@ def write_batch(session: Session, actor: User, batch: list, origin: str) -> None
                 state[evidence_id] = [status, number or 0]
         for outcome, _blob in versions:
             evidence_ids[outcome] = outcome.entry.evidence.id
-        # Back to draft: what was approved was the earlier version. `version` is the optimistic-locking counter.
+        # Back to draft: what was approved was the earlier version (rules.status_after_new_version; the plan refused
+        # a hand version of automated evidence, rules.hand_version_refusal, so every row here is hand-made and the
+        # rule's answer is draft for all). `version` is the optimistic-locking counter.
         connection.execute(
             update(Evidence).where(Evidence.id.in_(ids))
             .values(status="draft", updated_at=now, version=Evidence.version + 1)
