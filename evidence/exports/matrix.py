@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 from evidence.data.files import atomic_write
+from evidence.exports.sheet import safe_cell, styled_xlsx
 from evidence.presentation import labels
 from evidence.services.gaps import ItemRow, PerimeterStatus
 
@@ -63,40 +64,11 @@ def matrix_csv(result: PerimeterStatus) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: spreadsheet software then reads UTF-8
 
 
-def safe_cell(value: str) -> str:
-    """Cells a spreadsheet would run as a formula (=, +, -, @) are quoted (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def matrix_xlsx(result: PerimeterStatus) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Matrice"[:31]
-    sheet.append([name for name, _w in COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F3A68")
-        cell.alignment = Alignment(vertical="center", wrap_text=True)
-    status_column = [name for name, _w in COLUMNS].index("Couverture") + 1
-    for row, item in zip(matrix_rows(result), result.rows):
-        sheet.append([safe_cell(value) for value in row])
-        excel_row = sheet.max_row
-        for cell in sheet[excel_row]:
-            cell.alignment = Alignment(vertical="top", wrap_text=True)
-        sheet.cell(excel_row, status_column).fill = PatternFill("solid", fgColor=STATUS_FILL[item.status.status])
-    for index, (_name, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "B2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{sheet.max_row}"
-    workbook.properties.title = f"Matrice de traçabilité — {result.perimeter.code}"
-    workbook.properties.creator = "SecNumCloud evidence"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    names = [name for name, _w in COLUMNS]
+    return styled_xlsx("Matrice", COLUMNS, ((row, STATUS_FILL[item.status.status])
+                                            for row, item in zip(matrix_rows(result), result.rows)),
+                       names.index("Couverture") + 1, f"Matrice de traçabilité — {result.perimeter.code}")
 
 
 def write_matrix(result: PerimeterStatus, path: Path) -> None:

@@ -6,13 +6,12 @@ revue », as on the request page (services.requests.rows judged it).
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Sequence
 
 from evidence.core.errors import N_, EvidenceError, Message
 from evidence.data.files import atomic_write
-from evidence.exports.matrix import safe_cell  # the same neutralisation of formulas (=, +, -, @) as the matrix
+from evidence.exports.sheet import styled_xlsx
 from evidence.presentation import labels, messages
 from evidence.services.requests import RequestRow, overdue
 
@@ -73,34 +72,12 @@ def sheet_rows(rows: Sequence[RequestRow], locale: str, today) -> list[list[str]
 
 
 def requests_xlsx(rows: Sequence[RequestRow], perimeter, locale: str, today) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = _say(N_("Demandes"), locale)[:31]
-    sheet.append([_say(name, locale) for name, _w in COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F3A68")
-        cell.alignment = Alignment(vertical="center", wrap_text=True)
-    status_column = [name for name, _w in COLUMNS].index(N_("État")) + 1
-    for values, row in zip(sheet_rows(rows, locale, today), rows):
-        sheet.append([safe_cell(value) for value in values])
-        excel_row = sheet.max_row
-        for cell in sheet[excel_row]:
-            cell.alignment = Alignment(vertical="top", wrap_text=True)
-        sheet.cell(excel_row, status_column).fill = PatternFill("solid", fgColor=STATUS_FILL[row.request.status])
-    for index, (_name, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "B2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{sheet.max_row}"
-    workbook.properties.title = _say(N_("Demandes de pièces — %(code)s"), locale, code=perimeter.code)
-    workbook.properties.creator = "SecNumCloud evidence"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+    names = [name for name, _w in COLUMNS]
+    return styled_xlsx(_say(N_("Demandes"), locale), [(_say(name, locale), width) for name, width in COLUMNS],
+                       ((values, STATUS_FILL[row.request.status])
+                        for values, row in zip(sheet_rows(rows, locale, today), rows)),
+                       names.index(N_("État")) + 1,
+                       _say(N_("Demandes de pièces — %(code)s"), locale, code=perimeter.code))
 
 
 def write_requests(rows: Sequence[RequestRow], perimeter, locale: str, today, path: Path) -> None:

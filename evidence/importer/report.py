@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from evidence.core.errors import N_, Message
-from evidence.exports.matrix import safe_cell
+from evidence.exports.sheet import safe_cell
 from evidence.importer.manifest import write_output
 from evidence.importer.plan import (
     DONE,
