@@ -46,6 +46,9 @@ def create_app(config: dict | None = None) -> Flask:
     from evidence.presentation import typography
 
     typography.register(app)  # dates, sizes, shares in the reader's locale, for pages and the dossier alike
+    from evidence.presentation import compiled_templates
+
+    compiled_templates.register(app)
     jobs.init_app(app)
     instance_files.warn_exposed(app)  # e.g. an instance made by an older version, before the umask above
 

@@ -1,31 +1,79 @@
-"""The command line, through the installed `evidence` script: happy paths and one-line errors."""
+"""The command line: happy paths and one-line errors.
+
+Most tests run `evidence …` in this process with click's runner, as the script would (a new app per command, the
+same environment variables): a new interpreter costs seconds of imports per command. The `script` fixture runs
+the installed `evidence` script itself, for what only a real process shows (main's last line of defence).
+"""
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
+
+from evidence import create_app
+from evidence.cli import cli
+from evidence.data import database as db
 
 from .conftest import PASSWORD, make_app
 
 EVIDENCE = str(Path(sys.executable).with_name("evidence"))
 
 
+def _environment(tmp_path, database_url, env):
+    return {"EVIDENCE_INSTANCE": str(tmp_path / "instance"), "EVIDENCE_DATABASE_URL": database_url,
+            "EVIDENCE_DEBUG": None, **(env or {})}
+
+
+class StderrLog(logging.Handler):
+    """Warnings on stderr, as a process shows them (Flask's handler, logging's last resort); under pytest the
+    records would otherwise go to its capture alone, out of the one-line checks."""
+
+    def emit(self, record):
+        sys.stderr.write(self.format(record) + "\n")
+
+
 @pytest.fixture
-def run(tmp_path, blank_database_url):
+def run(tmp_path, blank_database_url, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
     def _run(*args, input=None, env=None):
-        environ = {
-            **os.environ,
-            "EVIDENCE_INSTANCE": str(tmp_path / "instance"),
-            "EVIDENCE_DATABASE_URL": blank_database_url,
-            **(env or {}),
-        }
-        environ.pop("EVIDENCE_DEBUG", None)
+        apps = []
+
+        def load():
+            apps.append(create_app())
+            return apps[-1]
+
+        # FlaskGroup sets FLASK_RUN_FROM_CLI for its process: None makes the runner put it back as it was.
+        environ = {**_environment(tmp_path, blank_database_url, env), "FLASK_RUN_FROM_CLI": None}
+        info = ScriptInfo(create_app=load, set_debug_flag=cli.set_debug_flag, load_dotenv_defaults=cli.load_dotenv)
+        log = StderrLog(logging.WARNING)
+        logging.getLogger().addHandler(log)
+        try:
+            result = CliRunner().invoke(cli, list(args), input=input, env=environ, prog_name="evidence",
+                                        catch_exceptions=False, obj=info)
+        finally:
+            logging.getLogger().removeHandler(log)
+            for app in apps:
+                db.get_engine(app).dispose()
+        return subprocess.CompletedProcess(["evidence", *args], result.exit_code, result.stdout, result.stderr)
+
+    return _run
+
+
+@pytest.fixture
+def script(tmp_path, blank_database_url):
+    def _script(*args, input=None, env=None):
+        environ = {key: value for key, value in {**os.environ, **_environment(tmp_path, blank_database_url, env)}.items()
+                   if value is not None}
         return subprocess.run(
             [EVIDENCE, *args], capture_output=True, text=True, env=environ, input=input, timeout=120, cwd=tmp_path
         )
 
-    return _run
+    return _script
 
 
 def assert_one_line_error(result, expected):
@@ -172,14 +220,14 @@ def test_unreachable_database(run):
 
 
 @pytest.mark.sqlite_only  # the command's wiring and words; its services run on PostgreSQL elsewhere
-def test_bad_setting_is_one_line(run):
-    result = run("users", "list", env={"EVIDENCE_MAX_CONTENT_LENGTH": "lots"})
+def test_bad_setting_is_one_line(script):
+    result = script("users", "list", env={"EVIDENCE_MAX_CONTENT_LENGTH": "lots"})
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "EVIDENCE_MAX_CONTENT_LENGTH must be an integer" in result.stderr
 
 
 @pytest.mark.sqlite_only  # the command's wiring and words; its services run on PostgreSQL elsewhere
-def test_flask_entry_point_has_the_same_commands(run):
+def test_flask_entry_point_has_the_same_commands():
     flask = str(Path(sys.executable).with_name("flask"))
     environ = {**os.environ, "EVIDENCE_INSTANCE": "/nonexistent-instance-for-help"}
     result = subprocess.run([flask, "--app", "evidence", "users", "--help"], capture_output=True, text=True, env=environ)
@@ -201,7 +249,10 @@ def test_catalogue_commands(run, tmp_path):
 
 
 @pytest.mark.sqlite_only  # the demo on PostgreSQL is built for every demo test by conftest's seeded templates
-def test_init_with_demo_builds_a_living_provider(run):
+def test_init_with_demo_builds_a_living_provider(run, monkeypatch):
+    # The blob store fsyncs each of the demo's hundreds of files and folders (seconds on a busy disk), which
+    # only a power cut would show, and nothing here cuts the power: this test reads what was written.
+    monkeypatch.setattr(os, "fsync", lambda fd: None)
     result = run("init", "--admin-email", "admin@example.org", "--demo")
     assert result.returncode == 0, result.stderr
     assert "Demo: 9 users, 2 perimeters, 60 controls, 362 evidence items" in result.stdout  # 8 automated (Prowler)

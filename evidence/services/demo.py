@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from sqlmodel import Session, select
 
+from evidence.catalogue.format import SAFE_LOADER
 from evidence.core.errors import N_, EvidenceError
 from evidence.core.vocabulary import ARCHITECTURE_DIAGRAM
 from evidence.data.models import Evidence, Framework, Perimeter, Requirement
@@ -100,7 +101,7 @@ def _dates(item: dict, today: date, rng: random.Random) -> tuple[date, date]:
 
 def load_demo(session: Session, store, actor, today: date, path: Path | None = None) -> DemoReport:
     """Create the demo provider; refuses to run twice (its perimeters would already exist)."""
-    data = yaml.safe_load((path or demo_file()).read_text(encoding="utf-8"))
+    data = yaml.load((path or demo_file()).read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     if session.exec(select(Perimeter).where(Perimeter.code.in_([p["code"] for p in data["perimeters"]]))).first():
         raise EvidenceError(N_("le prestataire de démonstration est déjà chargé"))
     framework = session.exec(select(Framework).where(Framework.assessed)).first()
