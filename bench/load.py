@@ -429,6 +429,22 @@ class Served:
     outputs: list  # what each set-up command printed
     database: str  # "SQLite" or "PostgreSQL"
     log_text: str = ""  # gunicorn's log, read once it is stopped
+    pid: int = 0  # gunicorn's master, leader of its process group
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of gunicorn's processes so far (read from /proc): on a machine shared with other
+        work, CPU per request says what a page costs when wall-clock figures cannot."""
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.pid:  # fields[2]: process group (field 5 of proc(5))
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -464,7 +480,7 @@ def served_instance(prefix: str, database_server: str | None, workers: int, comm
                 [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                  "--timeout", "120", "--error-logfile", "-", "evidence:create_app()"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=instance, start_new_session=True)
-        served.base = f"http://127.0.0.1:{port}"
+        served.base, served.pid = f"http://127.0.0.1:{port}", server.pid
         wait_for(served.base + "/healthz", 60, server)
         yield served
     finally:
@@ -493,7 +509,22 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def report(samples: list[Sample], elapsed: float, log_text: str, args, database: str, ceiling=None) -> int:
+def failures_in(log_text: str) -> Counter:
+    """The exception each traceback of gunicorn's log ends with (its first line not indented after the frames),
+    and the frame of the product it was raised in: what a 5xx was."""
+    found = Counter()
+    for block in log_text.split("Traceback (most recent call last):")[1:]:
+        lines = block.splitlines()
+        frames = [n for n, text in enumerate(lines) if text.startswith("  File ")]
+        ours = [lines[n].strip() for n in frames if "/evidence/" in lines[n] and "site-packages" not in lines[n]]
+        after = lines[frames[-1] + 2:] if frames else lines
+        exception = next((text for text in after if text and not text.startswith(" ")), "?")
+        found[f"{exception[:200]} (at {ours[-1][:160] if ours else 'no frame of the product'})"] += 1
+    return found
+
+
+def report(samples: list[Sample], elapsed: float, log_text: str, args, database: str, ceiling=None,
+           cpu: tuple[float, float] = (0.0, 0.0)) -> int:
     def line(label, chosen):
         times = [s.seconds * 1000 for s in chosen]
         return (f"  {label:<22} {len(chosen):>7} {len(chosen) / elapsed:>8.1f} {percentile(times, 50):>8.0f} "
@@ -517,10 +548,15 @@ def report(samples: list[Sample], elapsed: float, log_text: str, args, database:
     if ceiling and not args.rate:  # an open loop's rate is the one asked for
         print(f"Throughput: {len(samples) / elapsed:.1f} req/s = {len(samples) / elapsed / ceiling[0]:.2f}× /healthz "
               f"({ceiling[0]:.1f} req/s on the same server)")
+    if samples and cpu[0]:
+        print(f"CPU: the server {cpu[0] * 1000 / len(samples):.1f} ms per request ({cpu[0]:.1f} s in all), "
+              f"this load generator {cpu[1]:.1f} s, on {os.cpu_count()} cores over {elapsed:.0f} s")
     print("Errors:")
     print(f"  5xx responses:              {errors.pop('5xx', 0)}")
     print(f"  'database is locked' (log): {locked}")
     print(f"  tracebacks in the log:      {tracebacks}")
+    for line, count in failures_in(log_text).most_common():
+        print(f"    {count} × {line}")
     print(f"  edit conflicts (refused, optimistic locking, expected under contention): {errors.pop('conflict', 0)}")
     for kind, count in sorted(errors.items()):
         print(f"  {kind}: {count}")
@@ -569,6 +605,7 @@ def main(argv=None) -> int:
         lock = threading.Lock()
         people = [("helene.dubois@nuage-souverain.example", "auditor") if n % 5 == 4 else users[n % len(users)]
                   for n in range(args.clients)]
+        cpu_before, own_before = served.cpu_seconds(), time.process_time()
         begin = time.monotonic()
         deadline = begin + args.duration
         if args.rate:
@@ -582,9 +619,10 @@ def main(argv=None) -> int:
             for thread in threads:
                 thread.join(timeout=args.duration + REQUEST_TIMEOUT * 4)  # each loop ends at the deadline
         elapsed = time.monotonic() - begin
+        cpu = (served.cpu_seconds() - cpu_before, time.process_time() - own_before)
         with lock:
             done = list(samples)
-    return report(done, elapsed, served.log_text, args, served.database, ceiling)
+    return report(done, elapsed, served.log_text, args, served.database, ceiling, cpu)
 
 
 if __name__ == "__main__":

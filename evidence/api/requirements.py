@@ -228,7 +228,7 @@ def get_requirement(framework: str, ref: str):
     perimeters = session.exec(reachable_perimeters(select(Perimeter).where(Perimeter.framework_id == fw.id))
                               .order_by(Perimeter.code)).all()
     for perimeter in perimeters:
-        result = gaps.for_reader(gaps.compute(session, perimeter, today), role(), scope())  # evaluator: approved
+        result = gaps.for_reader(gaps.compute_items(session, perimeter, {requirement.id}, today), role(), scope())  # evaluator: approved
         row = next((r for r in result.rows if r.requirement.id == requirement.id), None)
         if row is not None:
             coverage.append(item_coverage(perimeter, row))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta, timezone
-from typing import Optional
+from functools import partial
+from typing import NamedTuple, Optional
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -170,6 +171,33 @@ class PerimeterStatus:
         return Counter(seen.values())
 
 
+class _EvidenceFacts(NamedTuple):
+    """What an evidence line is made of (compute_fresh)."""
+
+    id: int
+    ref: str
+    title: str
+    status: str
+    kind: str
+    valid_until: Optional[date]
+    effective_date: Optional[date]
+    collector: Optional[str]
+    owner: Optional[str]
+
+
+class _Mapping(NamedTuple):
+    """A control of the perimeter answering an item, as compute_fresh reads it."""
+
+    requirement_id: int
+    statement: str
+    control_id: int
+    ref: str
+    title: str
+    status: str
+    owner: Optional[str]
+    owner_email: Optional[str]
+
+
 def _versions(session: Session, evidence_ids) -> tuple[dict, dict]:
     """evidence id -> (number, sha256) of its current version, and of its approved version, for `evidence_ids`
     (a subquery: the perimeter's evidence, not the whole store)."""
@@ -216,21 +244,43 @@ def compute(session: Session, perimeter: Perimeter, today: date) -> PerimeterSta
     return status_cache.status(session, perimeter, today, compute_fresh)
 
 
-def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: int = 0) -> PerimeterStatus:
-    """The perimeter's status computed now, in `session` (its uncommitted writes included)."""
+def compute_items(session: Session, perimeter: Perimeter, requirement_ids: set[int], today: date) -> PerimeterStatus:
+    """The status of some items of the perimeter only (rows of the others left out), for a page that shows a few:
+    the kept status when there is one, else these items computed alone, by the same rules, at a fraction of the
+    perimeter's cost (a write empties the cache, and an item's page used to compute every perimeter whole)."""
+    from evidence.services import status_cache
+
+    kept = status_cache.kept(session, perimeter, today)
+    if kept is not None:
+        return replace(kept, rows=[row for row in kept.rows if row.requirement.id in requirement_ids])
+    return compute_fresh(session, perimeter, today, only=frozenset(requirement_ids))
+
+
+def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: int = 0,
+                  only: Optional[frozenset] = None) -> PerimeterStatus:
+    """The perimeter's status computed now, in `session` (its uncommitted writes included); with `only`, the rows of
+    those items alone."""
     framework = session.get(Framework, perimeter.framework_id)
     soa = statement_of_applicability(session, perimeter)
+    if only is not None:
+        soa = [row for row in soa if row.requirement.id in only]
     requirement_ids = [row.requirement.id for row in soa]
 
+    def items_filter(column) -> tuple:
+        """Rows of some items only, when asked: for the whole perimeter, a list of its 278 items in the query made
+        SQLite probe each one per evidence (rows of other referentials' items are simply never looked up)."""
+        return (column.in_(requirement_ids or [-1]),) if only is not None else ()
+
     deployed = select(ControlPerimeter.control_id).where(ControlPerimeter.perimeter_id == perimeter.id)
-    mappings = session.exec(
-        select(ControlRequirement, Control, User)
+    mappings = [_Mapping(*columns) for columns in session.exec(
+        select(ControlRequirement.requirement_id, ControlRequirement.statement, Control.id, Control.ref, Control.title,
+               Control.status, User.name, User.email)
         .join(Control, Control.id == ControlRequirement.control_id)
         .outerjoin(User, User.id == Control.owner_id)
-        .where(Control.id.in_(deployed), ControlRequirement.requirement_id.in_(requirement_ids or [-1]))
+        .where(Control.id.in_(deployed), *items_filter(ControlRequirement.requirement_id))
         .order_by(Control.ref)
-    ).all()
-    control_ids = {control.id for _m, control, _u in mappings}
+    )]
+    control_ids = {mapping.control_id for mapping in mappings}
     in_scope = select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == perimeter.id)
     current, approved = _versions(session, in_scope)
     runs = _runs(session, in_scope, current)
@@ -241,42 +291,52 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
     ):
         answers[(evidence_id, requirement_id)].add(entry_id)
 
-    def line(evidence: Evidence, owner: Optional[User], requirement_id: int) -> EvidenceLine:
+    judged: dict = {}  # (evidence id, item id) -> its EvidenceLine: an evidence under many controls is judged once
+
+    def line(evidence: "_EvidenceFacts", requirement_id: int) -> EvidenceLine:
+        known = judged.get((evidence.id, requirement_id))
+        if known is not None:
+            return known
         number, sha = (approved if evidence.status == "approved" else current).get(evidence.id, (None, None))
         entries = tuple(sorted(answers.get((evidence.id, requirement_id), ())))
         run = runs.get(evidence.id)
         collector = evidence.collector or ""
         usable = rules.usable(rules.EvidenceFacts(evidence.status, evidence.valid_until, collector=collector,
                                                   **(run.facts() if run else {})), today)
-        return EvidenceLine(
+        made = judged[(evidence.id, requirement_id)] = EvidenceLine(
             ref=evidence.ref, title=evidence.title, status=evidence.status, kind=evidence.kind, version=number,
             valid_until=evidence.valid_until, effective_date=evidence.effective_date, sha256=sha,
-            owner=owner.name if owner else "", freshness=rules.freshness(evidence.valid_until, today),
+            owner=evidence.owner or "", freshness=rules.freshness(evidence.valid_until, today),
             answers=entries, is_proof=usable and evidence.id in approved, collector=collector, run=run,
         )
+        return made
 
-    by_control = defaultdict(list)  # control id -> (evidence, owner), evidence valid for this perimeter only
-    for control_id, evidence, owner in session.exec(
-        select(EvidenceControl.control_id, Evidence, User)
+    # Only the columns a line shows, not whole rows: an evidence row comes back once per control and item it
+    # answers, and building (and decoding the JSON of) a full row each time was most of this function's cost.
+    facts_columns = (Evidence.id, Evidence.ref, Evidence.title, Evidence.status, Evidence.kind, Evidence.valid_until,
+                     Evidence.effective_date, Evidence.collector, User.name.label("owner"))
+    by_control = defaultdict(list)  # control id -> evidence facts, evidence valid for this perimeter only
+    for control_id, *columns in session.exec(
+        select(EvidenceControl.control_id, *facts_columns)
         .join(Evidence, Evidence.id == EvidenceControl.evidence_id)
         .outerjoin(User, User.id == Evidence.owner_id)
         .where(EvidenceControl.control_id.in_(control_ids or {-1}), Evidence.id.in_(in_scope))
         .order_by(Evidence.ref)
     ):
-        by_control[control_id].append((evidence, owner))
+        by_control[control_id].append(_EvidenceFacts(*columns))
     direct = defaultdict(list)
-    for requirement_id, evidence, owner in session.exec(
-        select(EvidenceRequirement.requirement_id, Evidence, User)
+    for requirement_id, *columns in session.exec(
+        select(EvidenceRequirement.requirement_id, *facts_columns)
         .join(Evidence, Evidence.id == EvidenceRequirement.evidence_id)
         .outerjoin(User, User.id == Evidence.owner_id)
-        .where(EvidenceRequirement.requirement_id.in_(requirement_ids or [-1]), Evidence.id.in_(in_scope))
+        .where(Evidence.id.in_(in_scope), *items_filter(EvidenceRequirement.requirement_id))
         .order_by(Evidence.ref)
     ):
-        direct[requirement_id].append((evidence, owner))
+        direct[requirement_id].append(_EvidenceFacts(*columns))
 
     controls_of = defaultdict(list)
-    for mapping, control, owner in mappings:
-        controls_of[mapping.requirement_id].append((control, owner, mapping.statement))
+    for mapping in mappings:
+        controls_of[mapping.requirement_id].append(mapping)
     verdicts = {v.requirement_id: v for v in session.exec(select(Verdict).where(Verdict.perimeter_id == perimeter.id))}
     waivers = defaultdict(dict)
     for waiver in session.exec(select(EntryWaiver).where(EntryWaiver.perimeter_id == perimeter.id)):
@@ -293,25 +353,29 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
     lower, lower_rows = None, None
     if perimeter.built_on_id and _depth < 5 and any(r.applicability.state == rules.INHERITED for r in soa):
         lower = session.get(Perimeter, perimeter.built_on_id)
-        lower_rows = {row.requirement.id: row for row in compute_fresh(session, lower, today, _depth + 1).rows}
+        # Through the cache: the lower layer's status is most often already kept, being read for its own pages.
+        from evidence.services import status_cache
+
+        if only is None:
+            below = status_cache.status(session, lower, today, partial(compute_fresh, _depth=_depth + 1))
+        else:
+            below = status_cache.kept(session, lower, today) or compute_fresh(session, lower, today, _depth + 1, only)
+        lower_rows = {row.requirement.id: row for row in below.rows}
+
+    judged_facts: dict = {}  # id of an EvidenceLine -> its facts, for the same reason as `judged`
 
     def facts(line: EvidenceLine) -> rules.EvidenceFacts:
-        return rules.EvidenceFacts(line.status, line.valid_until, True, line.answers, line.ref, line.collector,
-                                   **(line.run.facts() if line.run else {}))
+        known = judged_facts.get(id(line))
+        if known is None:
+            known = judged_facts[id(line)] = rules.EvidenceFacts(
+                line.status, line.valid_until, True, line.answers, line.ref, line.collector,
+                **(line.run.facts() if line.run else {}))
+        return known
 
     rows = []
     for soa_row in soa:
         requirement = soa_row.requirement
         controls = controls_of.get(requirement.id, [])
-        evidence_lines: dict[str, EvidenceLine] = {}
-        facts_controls = []
-        for control, _owner, statement in controls:
-            lines = [line(e, o, requirement.id) for e, o in by_control.get(control.id, [])]
-            facts_controls.append(rules.ControlFacts(control.status, tuple(facts(e) for e in lines), statement))
-            evidence_lines.update({e.ref: e for e in lines})
-        own = [line(e, o, requirement.id) for e, o in direct.get(requirement.id, [])]
-        for e in own:  # linked both ways: the answers recorded on the item count
-            evidence_lines[e.ref] = e
         verdict = verdicts.get(requirement.id)
         open_findings = findings.get(requirement.id, [])
         inherited = soa_row.applicability.state == rules.INHERITED and lower_rows is not None
@@ -319,6 +383,16 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
             from_lower = lower_rows[requirement.id]
             status, control_lines, evidence_list = from_lower.status, from_lower.controls, from_lower.evidence
         else:
+            evidence_lines: dict[str, EvidenceLine] = {}
+            facts_controls = []
+            for control in controls:
+                lines = [line(e, requirement.id) for e in by_control.get(control.control_id, [])]
+                facts_controls.append(rules.ControlFacts(control.status, tuple(facts(e) for e in lines),
+                                                         control.statement))
+                evidence_lines.update({e.ref: e for e in lines})
+            own = [line(e, requirement.id) for e in direct.get(requirement.id, [])]
+            for e in own:  # linked both ways: the answers recorded on the item count
+                evidence_lines[e.ref] = e
             status = rules.item_status(rules.ItemFacts(
                 kind=requirement.kind,
                 applicable=soa_row.applicability.applicable,
@@ -332,10 +406,8 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
                 open_major_findings=sum(1 for f in open_findings if f.severity == "major"),
                 failed_checks=failed_checks.get(requirement.ref, ()),
             ), today)
-            control_lines = [
-                ControlLine(c.ref, c.title, c.status, owner.name if owner else "", owner.email if owner else "", statement)
-                for c, owner, statement in controls
-            ]
+            control_lines = [ControlLine(c.ref, c.title, c.status, c.owner or "", c.owner_email or "", c.statement)
+                             for c in controls]
             evidence_list = sorted(evidence_lines.values(), key=lambda e: e.ref)
         rows.append(ItemRow(requirement, soa_row.applicability, status, control_lines, evidence_list, open_findings,
                             verdict, dict(waivers.get(requirement.id, {})), lower if inherited else None))

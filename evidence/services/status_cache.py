@@ -33,7 +33,7 @@ def status(session: Session, perimeter: Perimeter, today: date, compute: Callabl
     if version is None:  # our own writes are not committed (or the session keeps no version): as it stands
         return compute(session, perimeter, today)
     engine = session.bind
-    key = (engine.url.render_as_string(hide_password=True), perimeter.id, today)
+    key = _key(session, perimeter, today)
     with _lock:
         kept_version, cached = _cache.get(key, (None, None))
         if kept_version == version:
@@ -59,6 +59,22 @@ def status(session: Session, perimeter: Perimeter, today: date, compute: Callabl
                 _cache.popitem(last=False)
     # The caller's own perimeter (the one it may go on to change) and its own list of rows.
     return replace(cached, perimeter=perimeter, rows=list(cached.rows))
+
+
+def kept(session: Session, perimeter: Perimeter, today: date):
+    """The status kept for the data as it stands, or None (nothing is computed)."""
+    version = None if database.has_pending_writes(session) else database.data_version(session)
+    if version is None:
+        return None
+    with _lock:
+        kept_version, cached = _cache.get(_key(session, perimeter, today), (None, None))
+    if kept_version != version:
+        return None
+    return replace(cached, perimeter=perimeter, rows=list(cached.rows))
+
+
+def _key(session: Session, perimeter: Perimeter, today: date) -> tuple:
+    return session.bind.url.render_as_string(hide_password=True), perimeter.id, today
 
 
 def clear() -> None:

@@ -362,7 +362,7 @@ def _prefill(session, perimeter, form: ActionForm) -> None:
     requirement = session.exec(select(Requirement).where(
         Requirement.framework_id == perimeter.framework_id, Requirement.ref == ref)).first() if ref else None
     if requirement is not None:
-        row = next(r for r in gaps.compute(session, perimeter, request_today()).rows if r.requirement.id == requirement.id)
+        row = next(r for r in gaps.compute_items(session, perimeter, {requirement.id}, request_today()).rows if r.requirement.id == requirement.id)
         form.requirements.data = requirement.ref
         form.title.data = _("Combler l’écart %(ref)s : %(title)s", ref=requirement.ref,
                             title=labels.localised(requirement, "title", locale))[:300]

@@ -131,7 +131,8 @@ def verdict(code: str, ref: str):
     session = db.get_session()
     perimeter = perimeter_or_404(code)
     requirement = item_or_404(perimeter, ref)
-    result = gaps.for_reader(gaps.compute(session, perimeter, request_today()), current_user.role, current_scope())
+    result = gaps.for_reader(gaps.compute_items(session, perimeter, {requirement.id}, request_today()),
+                             current_user.role, current_scope())
     row = next(r for r in result.rows if r.requirement.id == requirement.id)
     form = VerdictForm()
     form.fill_choices(requirement)

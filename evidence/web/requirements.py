@@ -142,7 +142,8 @@ def _standing(session, framework: Framework, requirement: Requirement) -> list[t
     today = request_today()
     standing = []
     for perimeter in perimeters:
-        result = gaps.for_reader(gaps.compute(session, perimeter, today), current_user.role, current_scope())
+        result = gaps.for_reader(gaps.compute_items(session, perimeter, {requirement.id}, today), current_user.role,
+                                current_scope())
         row = next((r for r in result.rows if r.requirement.id == requirement.id), None)
         if row is not None:
             standing.append((perimeter, row))
