@@ -3,6 +3,7 @@ interrupted runs, attribution, template and report."""
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import os
@@ -596,6 +597,42 @@ def test_interrupted_import_then_rerun_completes(env, monkeypatch):
     assert runner_verify(env) == 0
     with env.app.app_context(), db.session_scope(env.app) as session:
         assert sorted(session.exec(select(Evidence.title))) == sorted(f"Export {i}" for i in range(12))
+
+
+def test_files_that_cannot_be_made_durable_fail_their_rows(env, monkeypatch):
+    """A batch's files are fsynced before its rows commit: when that fails (a disk error), the rows of every file
+    it covers (here, being tiny, all were stored before the first sync) and of every later one fail; none names a
+    blob that may be lost, the link row stays, and a re-run completes."""
+    for i in range(12):
+        (env.root / f"export-{i:02d}.json").write_text(f'{{"n": {i}}}')
+    rows = [["file", "url", "title", "perimeters"]] + [
+        [f"export-{i:02d}.json", "", f"Export {i}", PERIMETER] for i in range(12)] + [
+        ["", "https://soc.example.internal/tableau", "Tableau SOC", PERIMETER]]
+    manifest = write_csv(env.tmp / "m.csv", rows)
+    monkeypatch.setattr(import_apply, "BATCH_ROWS", 4)
+    monkeypatch.setattr(import_apply, "BATCH_SECONDS", 60)
+    real, calls = storage.LocalBlobStore._settle, []
+
+    def failing(store, written, each=map):
+        calls.append(len(written))
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        real(store, written, each)
+
+    monkeypatch.setattr(storage.LocalBlobStore, "_settle", failing)
+    result = env.run(manifest, "--root", env.root, "--report", env.tmp / "report.csv")
+    assert result.exit_code == 1
+    assert len(calls) == 1  # after a failed sync, the batch refuses every later one without trying
+    with open(env.tmp / "report.csv", encoding="utf-8-sig") as f:
+        assert [r["result"] for r in csv.DictReader(f)] == ["failed"] * 12 + ["done"]
+    assert "Input/output error" in result.stderr
+    assert runner_verify(env) == 0
+
+    monkeypatch.setattr(storage.LocalBlobStore, "_settle", real)
+    again = env.run(manifest, "--root", env.root)
+    assert again.exit_code == 0, again.output
+    assert "12 new evidence, 0 new version(s), 1 unchanged, 0 error(s)" in again.stdout
+    assert runner_verify(env) == 0
 
 
 def test_killed_import_leaves_nothing_half_done(env, database_url):

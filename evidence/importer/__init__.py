@@ -12,10 +12,13 @@ Three stages; the first two write nothing:
    file). A file is hashed at this stage only when its outcome depends on it: when it has the size of the
    version it could be identical to.
 3. apply (`apply`): worker threads store the files (hashed while copied, in one pass, by the service's
-   `store_upload`); the main thread writes the rows in batches, each row with its audit event attributed to
-   the importing user (`write_batch`). Per-row mode commits batch by batch, and retries a batch the database
-   refuses row by row, so that only the faulty row fails: rows land or fail one by one, as if each committed
-   on its own, at a fraction of the cost. `--atomic` stores every file first, then writes every row in one
+   `store_upload`, into the store's `batch()`, which defers the waits for the disk); when a batch of rows is
+   complete, a sync thread makes its files durable (`BlobBatch.sync`: for the local store, every file fsynced
+   in parallel, then linked under its hash, then each folder that gained a name fsynced once) while the main
+   thread writes the batch before it, each row with its audit event attributed to the importing user
+   (`write_batch`). Per-row mode commits batch by batch, and retries a batch the database refuses row by row,
+   so that only the faulty row fails: rows land or fail one by one, as if each committed on its own, at a
+   fraction of the cost. `--atomic` stores every file first, syncs them, then writes every row in one
    transaction. `report` says what happened.
 
 Why batches and not `create_evidence` per row: through the ORM one evidence costs about 2 ms of database
@@ -31,9 +34,10 @@ SHA-256 (or address). So running a manifest again writes nothing, and completes 
 this to hold, an evidence may take one new version per manifest, and a row without `ref` never matches an
 evidence that another row of the manifest gives a new version.)
 
-Interruptions: a blob is complete, fsynced and linked under its hash before any row refers to it, and rows
-commit after; a crash, kill or Ctrl-C at any point leaves at most unreferenced blobs and temporary files,
-never a row that points to a missing blob, and loses at most the open batch (200 rows or half a second).
+Interruptions: a blob is complete and fsynced before it is linked under its hash, and the link and its folders
+are fsynced before any row that refers to it commits; a crash, kill or Ctrl-C at any point leaves at most
+unreferenced blobs and temporary files, never a row that points to a missing or incomplete blob, and loses at
+most the two open batches (the one being synced and the one being written: 200 rows or half a second each).
 """
 from evidence.importer.apply import Progress, default_workers, run_import
 from evidence.importer.manifest import (

@@ -1,5 +1,5 @@
-"""Stage 3 of an import, and the whole run: worker threads store the files, the main thread writes the rows in
-batches (`write_batch`), per row or all or nothing."""
+"""Stage 3 of an import, and the whole run: worker threads store the files, a sync thread makes each batch's files
+durable, the main thread writes the rows in batches (`write_batch`), per row or all or nothing."""
 from __future__ import annotations
 
 import os
@@ -61,8 +61,9 @@ Progress = Callable[[str, int, int, int, int], None]  # (stage, files done, file
 
 
 def default_workers() -> int:
-    # Storing a file is mostly waiting for fsync; a few threads overlap it with the database work.
-    return max(2, min(4, 2 * (os.cpu_count() or 1)))
+    # Storing a file is hashing and copying it (its fsync waits for the batch's sync): a thread per core, which
+    # hashlib and file writes let run beside the database work.
+    return max(2, min(4, os.cpu_count() or 1))
 
 
 def run_import(session: Session, store, actor: User, manifest: Path, root: Path, *, dry_run: bool = False,
@@ -146,7 +147,19 @@ def _apply(session, store, actor, result, pool, *, lookahead, max_size, origin, 
     batch: list[tuple[RowOutcome, object]] = []
     batch_started = time.monotonic()
     writer = BatchWriter(session, actor, origin)
-    with closing(_stored_in_order(pool, store, todo, max_size, lookahead)) as stored:
+    synced: Optional[tuple[list, Future]] = None  # the batch closed last, and its files' sync (running)
+
+    def close_batch(closed: list) -> None:
+        # Its files are fsynced in the background while the batch before it (synced) is written.
+        nonlocal synced
+        sync = syncer.submit(_sync, blobs)
+        if synced is not None:
+            writer.write_each(_durable(*synced))
+        synced = closed, sync
+
+    # Blobs are made durable (fsynced) batch by batch, before the rows that name them commit.
+    with store.batch() as blobs, ThreadPoolExecutor(1, thread_name_prefix="import-sync") as syncer, \
+            closing(_stored_in_order(pool, blobs, todo, max_size, lookahead)) as stored:
         for outcome, blob, error in stored:
             done_files += 1
             if error is not None:
@@ -163,11 +176,15 @@ def _apply(session, store, actor, result, pool, *, lookahead, max_size, origin, 
             if progress:
                 progress("importing", done_files, len(todo), done_bytes, total_bytes)
             if not result.atomic and (len(batch) >= BATCH_ROWS or time.monotonic() - batch_started > BATCH_SECONDS):
-                writer.write_each(batch)
+                close_batch(batch)
                 batch, batch_started = [], time.monotonic()
-    if not result.atomic:
-        writer.write_each(batch)
-        return
+        if not result.atomic:
+            close_batch(batch)
+            writer.write_each(_durable(*synced))
+            return
+        if (error := _sync(blobs)) is not None:
+            result.problem = error
+            return
     # Every file is stored: now every row, in one transaction.
     try:
         for start in range(0, len(batch), BATCH_ROWS):
@@ -179,6 +196,29 @@ def _apply(session, store, actor, result, pool, *, lookahead, max_size, origin, 
         return
     for outcome, _blob in batch:
         outcome.status = DONE
+
+
+def _durable(batch: list, sync: Future) -> list:
+    """The batch once its files are durable; should that fail, its rows with a file fail and the others stay."""
+    if (error := sync.result()) is None:
+        return batch
+    for outcome, blob in batch:
+        if blob is not None:
+            outcome.status, outcome.errors = FAILED, [error]
+    return [(outcome, blob) for outcome, blob in batch if blob is None]
+
+
+def _sync(blobs) -> Optional[Message]:
+    try:
+        blobs.sync()
+    except (OSError, EvidenceError) as error:
+        return _not_stored(error)
+    return None
+
+
+def _not_stored(error: Exception) -> Message:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    return Message(N_("le fichier n’a pas pu être enregistré : %(reason)s"), reason=reason)
 
 
 def _first_line(error: Exception) -> str:
@@ -204,8 +244,7 @@ def _stored_in_order(pool, store, todo: list[RowOutcome], max_size,
             try:
                 blob = future.result()
             except (OSError, EvidenceError) as error:
-                reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-                yield outcome, None, Message(N_("le fichier n’a pas pu être enregistré : %(reason)s"), reason=reason)
+                yield outcome, None, _not_stored(error)
             else:
                 yield outcome, blob, None
     finally:

@@ -126,6 +126,33 @@ class BlobStore(abc.ABC):
         """Remove temporary files left by interrupted puts; return how many were removed."""
         return 0
 
+    def batch(self) -> "BlobBatch":
+        """Puts for bulk work whose blobs are durable only once `sync()` returns: the caller syncs before it
+        commits a row naming them. A store whose `put` costs no wait for the disk returns puts as they are."""
+        return BlobBatch(self)
+
+
+class BlobBatch:
+    """What `BlobStore.batch()` gives by default: each put is durable when it returns. Thread-safe puts."""
+
+    def __init__(self, store: BlobStore):
+        self.store = store
+
+    def put(self, stream: BinaryIO, max_size: int | None = None) -> StoredBlob:
+        return self.store.put(stream, max_size)
+
+    def sync(self) -> None:
+        """Every blob put so far is durable (StorageError or OSError if one could not be made so)."""
+
+    def close(self) -> None:
+        """Ends the batch; what was put and not synced may be lost, never left half-stored."""
+
+    def __enter__(self) -> "BlobBatch":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
 
 def blob_verdict(verdict: str) -> Message | str:
     """The store's verdict on a file ("missing", "corrupt") in the reader's words."""

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Optional
 
 from evidence.core.errors import N_
 from evidence.data.instance_files import make_folder
 from evidence.data.storage.base import (
+    BlobBatch,
     BlobStore,
     StorageError,
     StoredBlob,
@@ -27,12 +31,16 @@ BLOB_MODE = 0o400
 _HEX = frozenset("0123456789abcdef")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _fsync_file(path: Path, flags: int = 0) -> None:
+    fd = os.open(path, os.O_RDONLY | flags)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    _fsync_file(path, os.O_DIRECTORY)
 
 
 def _make_dirs(path: Path) -> None:
@@ -48,6 +56,12 @@ def _sorted_entries(folder: Path, directories: bool) -> list[str]:
                                                       else e.is_file(follow_symlinks=False)))
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+@dataclass(frozen=True)
+class _Written:
+    tmp: Path
+    blob: StoredBlob
 
 
 class LocalBlobStore(BlobStore):
@@ -67,32 +81,49 @@ class LocalBlobStore(BlobStore):
 
     def put(self, stream: BinaryIO, max_size: int | None = None) -> StoredBlob:
         with disk_full_is_a_clear_error():
-            return self._put(stream, max_size)
+            written = self._write_temporary(stream, max_size)
+            self._settle([written])
+        return written.blob
 
-    def _put(self, stream: BinaryIO, max_size: int | None) -> StoredBlob:
+    def batch(self) -> "LocalBatch":
+        return LocalBatch(self)
+
+    def _write_temporary(self, stream: BinaryIO, max_size: int | None) -> _Written:
+        """The bytes in a temporary file, hashed while written; not yet fsynced nor named by their hash."""
         _make_dirs(self.tmp_dir)
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
                 sha256, size = copy_hashing(stream, out, max_size)
-                out.flush()
-                os.fsync(out.fileno())
                 os.fchmod(out.fileno(), BLOB_MODE)
-            key = blob_key(sha256)
-            final = self.root / key
-            _make_dirs(final.parent)
-            # link() rather than replace(): it never overwrites, so an existing blob is left untouched and
-            # the final name only ever points at a complete, fsynced file.
-            try:
-                os.link(tmp_name, final)
-            except FileExistsError:
-                pass  # identical content is already stored; this copy is discarded below
-            else:
-                _fsync_dir(final.parent)
-        finally:
-            # A crash before this line leaves only a *.tmp, which delete_orphan_temporaries() removes.
+        except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
-        return StoredBlob(key=key, sha256=sha256, size=size)
+            raise
+        return _Written(Path(tmp_name), StoredBlob(key=blob_key(sha256), sha256=sha256, size=size))
+
+    def _settle(self, written: list[_Written], each=map) -> None:
+        """Temporary files become blobs, durable when this returns: every file is fsynced before its final name
+        exists, so a name only ever points at a complete file; then every folder that gained a name is fsynced,
+        once for all the files it gained. `each` may run the fsyncs in threads (fsync releases the GIL)."""
+        try:
+            for _done in each(_fsync_file, [w.tmp for w in written]):
+                pass
+            folders: dict[Path, None] = {}  # ordered, without repeats
+            for w in written:
+                final = self.root / w.blob.key
+                make_folder(final.parent, lambda folder: folders.setdefault(folder.parent))
+                # link() rather than replace(): it never overwrites, so an existing blob is left untouched.
+                try:
+                    os.link(w.tmp, final)
+                except FileExistsError:
+                    pass  # identical content is already stored; its folder is fsynced below all the same
+                folders.setdefault(final.parent)
+            for _done in each(_fsync_dir, list(folders)):
+                pass
+        finally:
+            # A crash before this line leaves only *.tmp files, which delete_orphan_temporaries() removes.
+            for w in written:
+                w.tmp.unlink(missing_ok=True)
 
     def open(self, key: str) -> BinaryIO:
         try:
@@ -126,3 +157,49 @@ class LocalBlobStore(BlobStore):
             except FileNotFoundError:  # its put finished meanwhile
                 pass
         return removed
+
+
+class LocalBatch(BlobBatch):
+    """Puts that write and hash at once, and leave the waits for the disk to `sync`, which pays them for many
+    files together: in parallel for the files, once per folder for the folders."""
+
+    SYNC_THREADS = 16  # each fsync waits for the disk; concurrent ones share the journal's commits and flushes
+
+    def __init__(self, store: LocalBlobStore):
+        super().__init__(store)
+        self._lock = threading.Lock()
+        self._written: list[_Written] = []
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._failure: Optional[BaseException] = None
+
+    def put(self, stream: BinaryIO, max_size: int | None = None) -> StoredBlob:
+        with disk_full_is_a_clear_error():
+            written = self.store._write_temporary(stream, max_size)
+        with self._lock:  # before the blob is returned: the next sync covers it
+            self._written.append(written)
+        return written.blob
+
+    def sync(self) -> None:
+        with self._lock:
+            written, self._written = self._written, []
+        if self._failure is not None:
+            # Blobs returned by earlier puts may have been lost with the sync that failed: none counts as stored.
+            raise self._failure
+        if not written:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.SYNC_THREADS, thread_name_prefix="fsync")
+        try:
+            with disk_full_is_a_clear_error():
+                self.store._settle(written, self._pool.map)
+        except BaseException as error:
+            self._failure = error
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            written, self._written = self._written, []
+        for w in written:  # never synced: nothing names them
+            w.tmp.unlink(missing_ok=True)
+        if self._pool is not None:
+            self._pool.shutdown()
