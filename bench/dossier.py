@@ -1,13 +1,16 @@
 """Time and memory of the dossier on a full-size perimeter, against one plain WeasyPrint pass over the same HTML.
 
-    .venv/bin/python bench/dossier.py [--controls 150] [--evidence 1500] [--workers N]
+    .venv/bin/python bench/dossier.py [--controls 150] [--evidence 1500] [--workers N] [--repeat 3]
 
 Builds a perimeter where all 278 items apply, with 150 controls and 1,500 evidence versions, then prints:
 pages; the product's rendering (seconds, peak memory); one plain `HTML(string=...).write_pdf()` of the same
 HTML (seconds, peak memory); the ratio; and a re-render after one evidence item changed. Each rendering runs
 in a fresh process (on a fresh part cache for the first one). The product lays parts out in worker processes:
 its peak memory is the peak of the sum of the resident sizes of the process and its workers (sampled every
-50 ms from the bench's own process); the process's own max RSS is shown beside it.
+50 ms from the bench's own process); the process's own max RSS is shown beside it. Beside each time, its
+processor time (user + system: the rendering process's and, for the product, its workers' from their start),
+which a loaded machine does not inflate. With --repeat N, each figure is the median of N renderings (each
+first rendering on a fresh cache, each re-render on the cache the first rendering left).
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import io
 import multiprocessing
 import os
 import resource
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -154,6 +159,11 @@ def _child(queue, target, args):
     queue.put((result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
+def _cpu(who) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def product_render(settings: dict, snapshot_file: str, workers: int | None = None) -> tuple[int, float, dict]:
     import json
     from dataclasses import asdict
@@ -165,15 +175,18 @@ def product_render(settings: dict, snapshot_file: str, workers: int | None = Non
     app = create_app(settings)
     snapshot = json.loads(Path(snapshot_file).read_text())
     with app.app_context():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
         rendered = render_pdf(snapshot, "fr", storage.get_store(app), workers=workers,
                               settings=context.dossier_settings())
         seconds = time.perf_counter() - started
+        # The workers have been waited for: RUSAGE_CHILDREN holds all their processor time, start included.
+        cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu
     Path(snapshot_file).with_suffix(".pdf").write_bytes(rendered.pdf)
     from pypdf import PdfReader
 
     stats = asdict(rendered.stats) if rendered.stats is not None else {}
     stats["size"] = len(rendered.pdf)
+    stats["cpu"] = cpu
     return len(PdfReader(io.BytesIO(rendered.pdf)).pages), seconds, stats
 
 
@@ -190,10 +203,10 @@ def plain_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
     snapshot = json.loads(Path(snapshot_file).read_text())
     with app.app_context():
         html = render_html(snapshot, "fr", settings=context.dossier_settings())
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         document = HTML(string=html, url_fetcher=safe_fetcher(), base_url=None).render()
         document.write_pdf()
-        return len(document.pages), time.perf_counter() - started
+        return len(document.pages), time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> None:
@@ -201,6 +214,7 @@ def main() -> None:
     parser.add_argument("--controls", type=int, default=150)
     parser.add_argument("--evidence", type=int, default=1500)
     parser.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    parser.add_argument("--repeat", type=int, default=1, help="renderings per figure, the median printed")
     options = parser.parse_args()
     import json
 
@@ -226,14 +240,24 @@ def main() -> None:
     print(f"perimeter: {len(snapshot['items'])} items ({applicable} applicable), {options.controls} controls, "
           f"{len(snapshot['evidence'])} evidence versions pinned")
 
-    (pages, inner, run), wall, peak, own = _measure(product_render, settings, str(first), options.workers)
+    cache, kept = folder / "dossier-cache", folder / "dossier-cache-first"
+    products = []
+    for _ in range(options.repeat):
+        shutil.rmtree(cache, ignore_errors=True)
+        products.append(_measure(product_render, settings, str(first), options.workers))
+    shutil.copytree(cache, kept)  # what the re-renders start from
+    (pages, _inner, run), wall, peak, own = _median(products, lambda m: m[0][1])
+    inner, cpu = _median_of(products, lambda m: m[0][1]), _median_of(products, lambda m: m[0][2]["cpu"])
     print(f"product rendering : {pages} pages, {inner:6.2f} s rendering ({wall:6.2f} s with process start), "
+          f"{cpu:6.2f} s of processor time, "
           f"peak {peak:6.0f} MB with its workers (own max RSS {own:4.0f} MB); {_parts(run)}")
-    (plain_pages, plain_inner), plain_wall, plain_peak, _own = _measure(plain_render, settings, str(first))
-    print(f"plain WeasyPrint  : {plain_pages} pages, {plain_inner:6.2f} s, peak {plain_peak:6.0f} MB "
-          f"({plain_inner / plain_pages:.3f} s and {plain_peak / plain_pages:.1f} MB per page)")
-    print(f"ratio product/plain: {inner / plain_inner:.2f} (time, at most {FULL_RATIO}), {peak / plain_peak:.2f} "
-          f"(memory)")
+    plains = [_measure(plain_render, settings, str(first)) for _ in range(options.repeat)]
+    (plain_pages, _plain_inner, _plain_cpu), plain_wall, plain_peak, _own = _median(plains, lambda m: m[0][1])
+    plain_inner, plain_cpu = _median_of(plains, lambda m: m[0][1]), _median_of(plains, lambda m: m[0][2])
+    print(f"plain WeasyPrint  : {plain_pages} pages, {plain_inner:6.2f} s, {plain_cpu:6.2f} s of processor time, "
+          f"peak {plain_peak:6.0f} MB ({plain_inner / plain_pages:.3f} s and {plain_peak / plain_pages:.1f} MB per page)")
+    print(f"ratio product/plain: {inner / plain_inner:.2f} (time, at most {FULL_RATIO}), {cpu / plain_cpu:.2f} "
+          f"(processor time), {peak / plain_peak:.2f} (memory)")
 
     # One evidence item changes (a new title), then the dossier is rendered again.
     with app.app_context(), db.session_scope(app) as session:
@@ -248,10 +272,26 @@ def main() -> None:
         snapshot["number"] = 1
     second = folder / "snapshot-2.json"
     second.write_text(json.dumps(snapshot))
-    (pages2, inner2, run2), _wall2, peak2, _own2 = _measure(product_render, settings, str(second), options.workers)
-    print(f"re-render after one change: {pages2} pages, {inner2:6.2f} s, peak {peak2:6.0f} MB "
-          f"(ratio to the plain pass: {inner2 / plain_inner:.2f}, at most {AGAIN_RATIO}); {_parts(run2)}")
+    agains = []
+    for _ in range(options.repeat):
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(kept, cache)
+        agains.append(_measure(product_render, settings, str(second), options.workers))
+    (pages2, _inner2, run2), _wall2, peak2, _own2 = _median(agains, lambda m: m[0][1])
+    inner2, cpu2 = _median_of(agains, lambda m: m[0][1]), _median_of(agains, lambda m: m[0][2]["cpu"])
+    print(f"re-render after one change: {pages2} pages, {inner2:6.2f} s, {cpu2:6.2f} s of processor time, "
+          f"peak {peak2:6.0f} MB (ratio to the plain pass: {inner2 / plain_inner:.2f}, at most {AGAIN_RATIO}; "
+          f"processor time {cpu2 / plain_cpu:.2f}); {_parts(run2)}")
     print(f"files in {folder}")
+
+
+def _median(measures: list, key):
+    """The measure whose key is the median (the lower one of an even count): its other figures with it."""
+    return sorted(measures, key=key)[(len(measures) - 1) // 2]
+
+
+def _median_of(measures: list, key) -> float:
+    return statistics.median(key(m) for m in measures)
 
 
 def _parts(run: dict) -> str:

@@ -201,6 +201,23 @@ def test_fonts_are_embedded_once(variants, attach):
             assert "/ToUnicode" in font.get_object()
 
 
+def test_a_font_subset_from_the_part_cache_is_the_one_made_again(tmp_path):
+    """A re-render takes the merged font subsets from the part cache: the same bytes as subsetting again (no
+    date of its own inside), and a torn file is made again rather than read."""
+    from evidence.dossier.render import fonts
+    from evidence.dossier.render.cache import PartCache
+
+    cache, path, glyphs = PartCache(tmp_path), fonts.FONT_DIR / "DejaVuSansMono.ttf", frozenset({0, 36, 37, 38})
+    fonts._subsets.clear()
+    made = fonts._subset(path, glyphs, cache)
+    fonts._subsets.clear()
+    assert fonts._subset(path, glyphs, cache) == made == fonts._make_subset(path, glyphs)
+    (stored,) = tmp_path.glob("*/*.ttf")
+    stored.write_bytes(stored.read_bytes()[:-10])
+    assert cache.get_program(stored.stem) is None
+    fonts._subsets.clear()
+
+
 def test_attachments_are_associated_files_with_their_names_and_types(variants):
     snapshot, pdfs = variants
     pinned = {e["ref"]: e for e in snapshot["evidence"] if e.get("storage_key")}

@@ -247,7 +247,7 @@ def _render_in_parts(snapshot: dict, lang: str, settings: DossierSettings, refus
                 _chrome_html(templates, view),
                 *(_chrome_html(templates, view, range(first, min(first + CHROME_RUN, total + 1)), total)
                   for first in range(2, total + 1, CHROME_RUN)),
-            ])
+            ], grow=False)  # a second of layout at most: not worth starting a worker
             if front.pages == front_pages:
                 break
             front_pages = front.pages
@@ -256,5 +256,5 @@ def _render_in_parts(snapshot: dict, lang: str, settings: DossierSettings, refus
                                    "le signaler"))
     continued = [n for n, part in enumerate(plan) if part["kind"] == "chapter" and not part["first"]]
     pdf = merge([front, *parts], running, numbers, snapshot_digest(snapshot)[:32].encode(), owners, continued,
-                manifest_sha256=manifest_sha256, attachments=list(files))
+                manifest_sha256=manifest_sha256, attachments=list(files), cache=settings.cache)
     return RenderResult(pdf, renderer.stats)

@@ -10,7 +10,7 @@ on its own is exactly what it is inside the whole document (the test suite compa
   interpreter running parts.py alone (not the application), fed HTML, answering PDF bytes.
 - cache: each part's PDF kept in the instance folder, keyed by what shapes it. Nothing that belongs to the
   whole dossier is in a part (version number, classification, dates, page numbers), so a new version lays
-  out again only the parts whose content changed.
+  out again only the parts whose content changed; the merged dossier's font subsets are kept there too.
 - pool: the worker processes and the PartRenderer that hands them the parts missing from the cache.
 - merge: what depends on the whole comes last (the front part with the real page numbers in its contents,
   the running texts), and everything is merged with global page numbers, outline and destinations, into a

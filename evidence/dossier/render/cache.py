@@ -2,9 +2,12 @@
 
 Nothing that belongs to the whole dossier is in a part (version number, classification, dates, page numbers):
 a part's key (parts.part_key) changes only when its content, the static files or the renderer change.
+The merged dossier's font subsets are kept here too (fonts.share_fonts): one change to a dossier seldom
+changes the glyphs it uses, and subsetting is a fifth of the processor time of a re-render.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Optional
@@ -12,6 +15,7 @@ from typing import Optional
 from evidence.data.instance_files import FILE_MODE, make_folder
 
 CACHE_LIMIT = 256 * 1024 * 1024
+PART, PROGRAM = ".pdf", ".ttf"  # a part's PDF, a font subset (its SHA-256 first, so that a torn one is seen)
 
 
 class PartCache:
@@ -21,17 +25,30 @@ class PartCache:
         self.folder = Path(folder)
         self.limit = limit
 
-    def _path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.pdf"
+    def _path(self, key: str, kind: str = PART) -> Path:
+        return self.folder / key[:2] / f"{key}{kind}"
 
     def get(self, key: str) -> Optional[bytes]:
-        path = self._path(key)
+        data = self._read(self._path(key))
+        if data is None or not data.startswith(b"%PDF-") or b"%%EOF" not in data[-64:]:
+            return None  # not a whole file (a disk filled up, say): laid out again
+        return data
+
+    def get_program(self, key: str) -> Optional[bytes]:
+        data = self._read(self._path(key, PROGRAM))
+        if data is None or hashlib.sha256(data[32:]).digest() != data[:32]:
+            return None
+        return data[32:]
+
+    def put_program(self, key: str, data: bytes) -> None:
+        self._write(self._path(key, PROGRAM), hashlib.sha256(data).digest() + data)
+
+    @staticmethod
+    def _read(path: Path) -> Optional[bytes]:
         try:
             data = path.read_bytes()
         except OSError:
             return None
-        if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-64:]:
-            return None  # not a whole file (a disk filled up, say): laid out again
         try:
             os.utime(path)  # recently used
         except OSError:
@@ -39,7 +56,10 @@ class PartCache:
         return data
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
+        self._write(self._path(key), data)
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
         try:
             # The owner's only, whatever the umask: a part is a page of the dossier, evidence included.
             make_folder(path.parent)
@@ -52,7 +72,8 @@ class PartCache:
 
     def prune(self) -> None:
         try:
-            files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.folder.glob("*/*.pdf")]
+            files = [(p.stat().st_mtime, p.stat().st_size, p) for kind in (PART, PROGRAM)
+                     for p in self.folder.glob(f"*/*{kind}")]
         except OSError:
             return
         total = sum(size for _, size, _ in files)

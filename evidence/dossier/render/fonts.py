@@ -56,32 +56,55 @@ def _identity(font) -> tuple:
 _subsets: dict[tuple, bytes] = {}  # (font file, glyphs) -> subset: a process rendering again reuses them
 
 
-def _subset(path: Path, glyphs: frozenset) -> bytes:
+def _subset(path: Path, glyphs: frozenset, cache=None) -> bytes:
+    """The subset of a package font with these glyphs: from this process's memory, else from the part cache
+    (a PartCache, or None), else made (and kept in both)."""
+    key = (path, glyphs)
+    if key not in _subsets:
+        stored = _program_key(path, glyphs) if cache is not None else None
+        data = cache.get_program(stored) if stored else None
+        if data is None:
+            data = _make_subset(path, glyphs)
+            if stored:
+                cache.put_program(stored, data)
+        if len(_subsets) > 32:
+            _subsets.clear()
+        _subsets[key] = data
+    return _subsets[key]
+
+
+def _program_key(path: Path, glyphs: frozenset) -> str:
+    """What shapes a subset: the font file's bytes, the glyphs, and the subsetter's version."""
+    from importlib import metadata
+
+    digest = hashlib.sha256(b"font-subset-1\0" + metadata.version("fonttools").encode() + b"\0")
+    digest.update(path.read_bytes())
+    digest.update(b"\0" + ",".join(map(str, sorted(glyphs))).encode())
+    return digest.hexdigest()
+
+
+def _make_subset(path: Path, glyphs: frozenset) -> bytes:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    key = (path, glyphs)
-    if key not in _subsets:
-        # The glyphs are the original's, unchanged: their bounding boxes stand, and not recomputing them on
-        # save halves the subsetting time.
-        font = TTFont(path, recalcBBoxes=False)
-        for table in ("GSUB", "GPOS", "MATH", "kern", "FFTM"):  # laid out already: the PDF holds glyph ids
-            if table in font:
-                del font[table]
-        options = subset.Options()
-        options.retain_gids = True  # the parts' CIDs are the original glyph ids (CIDToGIDMap /Identity)
-        options.notdef_outline = True
-        options.name_IDs = ["*"]
-        options.layout_features = []
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(gids=sorted(g for g in glyphs if g < font["maxp"].numGlyphs))
-        subsetter.subset(font)
-        data = io.BytesIO()
-        font.save(data)
-        if len(_subsets) > 32:
-            _subsets.clear()
-        _subsets[key] = data.getvalue()
-    return _subsets[key]
+    # The glyphs are the original's, unchanged: their bounding boxes stand, and not recomputing them on
+    # save halves the subsetting time. The original's modification date stays too: the same glyphs give the
+    # same bytes, whenever they are subset (so a subset from the cache is the one made again).
+    font = TTFont(path, recalcBBoxes=False, recalcTimestamp=False)
+    for table in ("GSUB", "GPOS", "MATH", "kern", "FFTM"):  # laid out already: the PDF holds glyph ids
+        if table in font:
+            del font[table]
+    options = subset.Options()
+    options.retain_gids = True  # the parts' CIDs are the original glyph ids (CIDToGIDMap /Identity)
+    options.notdef_outline = True
+    options.name_IDs = ["*"]
+    options.layout_features = []
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(gids=sorted(g for g in glyphs if g < font["maxp"].numGlyphs))
+    subsetter.subset(font)
+    data = io.BytesIO()
+    font.save(data)
+    return data.getvalue()
 
 
 def _fonts_in_use(writer) -> tuple[list, dict]:
@@ -120,7 +143,7 @@ def _fonts_in_use(writer) -> tuple[list, dict]:
     return cid_fonts, type0_of
 
 
-def share_fonts(writer) -> None:
+def share_fonts(writer, cache=None) -> None:
     from fontTools.ttLib import TTFont
     from pypdf.generic import IndirectObject, NameObject, NumberObject, StreamObject
 
@@ -144,7 +167,7 @@ def share_fonts(writer) -> None:
         for cid_font, _descriptor, _number in members:
             glyphs |= _widths_glyphs(cid_font.get("/W"))
         try:
-            data = _subset(_original_fonts()[name][0], frozenset(glyphs))
+            data = _subset(_original_fonts()[name][0], frozenset(glyphs), cache)
         except Exception as error:  # fontTools on a damaged font file: the parts' own subsets stay, a larger PDF
             logging.getLogger(__name__).warning("dossier font %s not shared between parts: %s", name, error)
             continue

@@ -24,13 +24,13 @@ from evidence.dossier.render.parts import Part
 
 def merge(parts: list[Part], running: Optional[Part], numbers: list[Part], identifier: bytes,
           owners: Optional[dict[str, int]] = None, continued: Iterable[int] = (), *,
-          manifest_sha256: Optional[str] = None, attachments: Sequence[Attachment] = ()) -> bytes:
+          manifest_sha256: Optional[str] = None, attachments: Sequence[Attachment] = (), cache=None) -> bytes:
     """One PDF from the parts, in order. Every page but the first (the cover) gets the `running` texts (one page,
     the same for all) and its page number (the pages of `numbers`, for pages 2 to M), each as a form XObject
     drawn after the page's own content. `owners` says which part holds each anchor (a part may carry empty
     placeholders for other parts' anchors); the bookmarks of the `continued` parts (a chapter's later
     sections) go under the previous part's last top-level bookmark. `manifest_sha256` goes in the metadata,
-    `attachments` are embedded (PDF/A-3 associated files)."""
+    `attachments` are embedded (PDF/A-3 associated files); `cache` (a PartCache) keeps the font subsets."""
     from pypdf import PdfWriter
     from pypdf.generic import (
         ArrayObject,
@@ -114,7 +114,7 @@ def merge(parts: list[Part], running: Optional[Part], numbers: list[Part], ident
     if lang:
         writer.root_object[NameObject("/Lang")] = TextStringObject(lang)
     _join_structure(writer, parts, offsets)
-    share_fonts(writer)
+    share_fonts(writer, cache)
     archive(writer, dict(parts[0].reader.metadata or {}), lang, manifest_sha256, attachments)
     # pypdf has no public way to set the file identifier; without it, it would derive one of its own.
     writer._ID = ArrayObject([ByteStringObject(identifier), ByteStringObject(identifier)])

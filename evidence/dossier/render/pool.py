@@ -43,6 +43,7 @@ class Worker:
         self.process = subprocess.Popen([sys.executable, "-c", self.BOOT, str(self.SOURCE)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.cpu = 0.0  # seconds of processor time spent laying out parts
+        self.parts = 0  # parts it laid out
 
     def render(self, html: str) -> tuple[bytes, list[str]]:
         send_frames(self.process.stdin, html.encode())
@@ -53,6 +54,7 @@ class Worker:
         if "error" in answer:
             raise RuntimeError(f"rendering a dossier part failed in a worker process:\n{answer['error']}")
         self.cpu += answer["cpu"]
+        self.parts += 1
         return pdf, answer["refused"]
 
     def close(self) -> None:
@@ -79,8 +81,11 @@ class RenderStats:
 class PartRenderer:
     """Lays out parts: from the cache when it can, else in worker processes (or in this one, with one worker).
 
-    The workers start at the first part missing from the cache, so that they import WeasyPrint while the
-    caller is still writing the HTML of the next parts. Leaving the `with` block stops them and sets `stats`."""
+    With more than one worker, the first starts on entering the `with` block, so that it imports WeasyPrint
+    (some 0.7 s of processor time) while the caller writes the HTML: a new version of a dossier always lays
+    out its front part at least. The others start as parts go missing, up to one per missing part of a
+    render() call, so that a version where one part changed pays for one worker start, not one per core.
+    Leaving the `with` block stops them and sets `stats`."""
 
     def __init__(self, workers: int = 1, cache: Optional[PartCache] = None, refused: Optional[list] = None,
                  progress: Optional[Callable[[float], None]] = None):
@@ -94,36 +99,45 @@ class PartRenderer:
         self._pool: list[Worker] = []
 
     def __enter__(self):
+        if self.workers > 1:
+            self._grow(1)
         return self
 
+    def _grow(self, size: int) -> None:
+        try:
+            while len(self._pool) < size:
+                self._pool.append(Worker())
+        except OSError as error:  # no interpreter to start (an embedded one): lay out here instead
+            logging.getLogger(__name__).warning("dossier workers cannot start (%s): rendering in-process", error)
+            for worker in self._pool:
+                worker.close()
+            self._pool, self.workers = [], 1
+
     def __exit__(self, *exc):
+        busy = 0
         for worker in self._pool:
             self.worker_cpu += worker.cpu
+            busy += worker.parts > 0
             worker.close()
-        self.stats = RenderStats(rendered=self.rendered, cached=self.cached, workers=len(self._pool) or 1,
+        self.stats = RenderStats(rendered=self.rendered, cached=self.cached, workers=busy or 1,
                                  worker_cpu=round(self.worker_cpu, 2))
         self._pool = []
         if self.cache is not None:
             self.cache.prune()
         return False
 
-    def render(self, htmls: Iterable[str]) -> list[Part]:
-        """These parts, laid out and read, in order."""
-        sources, keys, results = [], [], []
+    def render(self, htmls: Iterable[str], grow: bool = True) -> list[Part]:
+        """These parts, laid out and read, in order. `grow` False: by the workers already started (one at
+        least), for a few short parts that would not pay for another worker's start."""
+        sources, keys, results, misses = [], [], [], 0
         for html in htmls:
             key = part_key(html)
             sources.append(html)
             keys.append(key)
             results.append(self.cache.get(key) if self.cache is not None else None)
-            if results[-1] is None and self.workers > 1 and not self._pool:
-                try:
-                    while len(self._pool) < self.workers:
-                        self._pool.append(Worker())
-                except OSError as error:  # no interpreter to start (an embedded one): lay out here instead
-                    logging.getLogger(__name__).warning("dossier workers cannot start (%s): rendering in-process", error)
-                    for worker in self._pool:
-                        worker.close()
-                    self._pool, self.workers = [], 1
+            if results[-1] is None and self.workers > 1:
+                misses += 1
+                self._grow(min(self.workers, misses if grow else 1))
         missing = [i for i, pdf in enumerate(results) if pdf is None]
         self.cached += len(results) - len(missing)
         missing.sort(key=lambda i: -len(sources[i]))  # the longest first, so that the workers finish together
