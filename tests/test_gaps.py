@@ -6,10 +6,11 @@ import json
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from evidence.data import database as db
-from evidence.data.models import Evidence, User
+from evidence.data.models import Evidence, ReadinessSnapshot, User
 from evidence.services import evidence as evidence_items
 from evidence.services import gaps
 from evidence.services import users as auth
@@ -138,6 +139,34 @@ def test_trend_is_recorded_daily(demo_app):
     with app.app_context(), db.session_scope(app) as session:
         trend = gaps.trend(session, get_perimeter(session, "iaas-fr1"))
     assert [s.taken_on for s in trend] == [DAY, DAY + timedelta(days=1)]
+
+
+def test_two_dashboards_recording_the_day_at_once_both_succeed(demo_app):
+    """A second worker records the day's first figures between this one's read and its write (seen under load:
+    the second insert failed on the day's unique row, a 500 for a dashboard view)."""
+    app = demo_app
+    engine = db.get_engine(app)
+    with app.app_context(), db.session_scope(app) as session:
+        result = gaps.compute(session, get_perimeter(session, "iaas-fr1"), DAY)
+        table = ReadinessSnapshot.__table__
+
+        came = []
+
+        def the_other_worker_first(_conn, _cursor, statement, *_args):
+            if statement.lstrip().upper().startswith("INSERT INTO READINESS_SNAPSHOT") and not came:
+                came.append(True)
+                with engine.begin() as other:
+                    other.execute(table.insert().values(perimeter_id=result.perimeter.id, taken_on=DAY, covered=0,
+                                                        partly_covered=0, not_covered=0, applicable=0, chapters={}))
+
+        event.listen(engine, "before_cursor_execute", the_other_worker_first)
+        try:
+            gaps.record_snapshot(session, result)
+        finally:
+            event.remove(engine, "before_cursor_execute", the_other_worker_first)
+        assert came  # the other worker did come first
+        [snapshot] = gaps.trend(session, result.perimeter)
+        assert (snapshot.taken_on, snapshot.covered) == (DAY, result.readiness.covered)  # the latest wins
 
 
 def test_actions_and_findings_permissions(demo_app):

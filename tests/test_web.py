@@ -38,6 +38,24 @@ def test_internal_error_page(app, users, login_as, client):
     assert "Erreur interne" in response.get_data(as_text=True) and "secret detail" not in response.get_data(as_text=True)
 
 
+def test_internal_error_page_after_a_failed_commit(app, users, login_as, client):
+    """A commit that fails expires every row of the request's session, the account's too, and the error page
+    closes that session: the page is still made, without reading the account (seen under load: a second
+    exception instead of the page)."""
+    from evidence import context
+
+    @app.route("/boom-at-commit")
+    def boom_at_commit():
+        context.get_session().expire_all()  # what the failed commit's rollback leaves
+        raise RuntimeError("UNIQUE constraint failed")
+
+    boom_at_commit.access_rule = app.view_functions["dashboard.index"].access_rule
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    login_as("admin")
+    response = client.get("/boom-at-commit")
+    assert response.status_code == 500 and "Erreur interne" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize("path", ["/login", "/healthz", "/static/css/app.css", "/nope"])
 def test_security_headers_on_every_response(client, path):
     headers = client.get(path).headers

@@ -431,25 +431,30 @@ def for_reader(result: PerimeterStatus, role: Optional[str], scope: PerimeterSco
     return replace(result, rows=rows)
 
 
-def record_snapshot(session: Session, result: PerimeterStatus) -> ReadinessSnapshot:
+def record_snapshot(session: Session, result: PerimeterStatus) -> None:
     """Keep today's figures for the trend (one row a day, the latest computation wins)."""
     counts = result.counts()
-    snapshot = session.exec(select(ReadinessSnapshot).where(
-        ReadinessSnapshot.perimeter_id == result.perimeter.id, ReadinessSnapshot.taken_on == result.today
-    )).first() or ReadinessSnapshot(perimeter_id=result.perimeter.id, taken_on=result.today, covered=0,
-                                    partly_covered=0, not_covered=0, applicable=0)
     values = {
         "covered": counts.get(rules.COVERED, 0), "partly_covered": counts.get(rules.PARTLY_COVERED, 0),
         "not_covered": counts.get(rules.NOT_COVERED, 0), "applicable": result.readiness.applicable,
         "chapters": {chapter: [r.covered, r.applicable] for chapter, r in result.chapters()},
     }
-    if any(getattr(snapshot, k) != v for k, v in values.items()) or snapshot.id is None:
-        for key, value in values.items():
-            setattr(snapshot, key, value)
-        snapshot.updated_at = utcnow()
-        session.add(snapshot)
-        session.commit()
-    return snapshot
+    snapshot = session.exec(select(ReadinessSnapshot).where(
+        ReadinessSnapshot.perimeter_id == result.perimeter.id, ReadinessSnapshot.taken_on == result.today
+    )).first()
+    if snapshot is not None and all(getattr(snapshot, k) == v for k, v in values.items()):
+        return
+    # An upsert: two people opening the dashboard at the same moment, on two workers, both record the day's first
+    # figures (a read then an insert made the second one fail on the day's unique row).
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    values["updated_at"] = utcnow()
+    table = ReadinessSnapshot.__table__
+    session.execute(insert(table).values(perimeter_id=result.perimeter.id, taken_on=result.today, **values)
+                    .on_conflict_do_update(index_elements=[table.c.perimeter_id, table.c.taken_on], set_=values))
+    session.commit()
 
 
 def trend(session: Session, perimeter: Perimeter, limit: int = 90) -> list[ReadinessSnapshot]:

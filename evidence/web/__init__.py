@@ -387,7 +387,10 @@ def select_locale() -> str:
     chosen = session.get("locale")
     if chosen in LOCALES:
         return chosen
-    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+    # An error page that must not need the database (internal_error) does not read the account either: after a
+    # failed commit its row is expired and its session closed.
+    if not g.get("without_user") and current_user and current_user.is_authenticated \
+            and current_user.locale in LOCALES:
         return current_user.locale
     return current_app.config["DEFAULT_LOCALE"]
 
