@@ -7,7 +7,7 @@ from sqlalchemy import event, inspect, update
 from sqlmodel import select
 
 from evidence.data import database as db
-from evidence.data.models import Evidence, Perimeter
+from evidence.data.models import Evidence, Perimeter, Requirement
 from evidence.services import gaps, status_cache
 from evidence.services.perimeters import get_perimeter
 
@@ -117,3 +117,29 @@ def test_bulk_statements_count_and_own_writes_are_seen(demo_loaded):
         session.connection().execute(update(Evidence).where(Evidence.id == -1).values(status="draft"))
         session.commit()
         assert db.data_version(session) == version + 2
+
+
+def test_a_referentials_items_are_kept_until_a_referential_is_written(demo_loaded):
+    app = demo_loaded
+    with app.app_context(), db.session_scope(app) as session:
+        status_cache.clear()
+        framework_id = get_perimeter(session, "iaas-fr1").framework_id
+        first = status_cache.items(session, framework_id)
+        assert len(first) == 278
+        session.close()  # read whole after the session that asked for them is gone
+        assert all(_columns(item) for item in first)
+        # Any other write leaves them kept...
+        evidence = session.exec(select(Evidence)).first()
+        evidence.title += " (revue)"
+        session.commit()
+        assert status_cache.items(session, framework_id) is first
+        # ...a referential's own write does not (as a catalogue load makes them), through the ORM or a statement.
+        item = session.get(Requirement, first[0].id)
+        item.title = "Titre revu"
+        session.commit()
+        again = status_cache.items(session, framework_id)
+        assert again is not first and again[0].title == "Titre revu"
+        session.exec(update(Requirement).where(Requirement.id == first[1].id).values(title="Titre revu par lot"))
+        assert status_cache.items(session, framework_id)[1].title == "Titre revu par lot"  # uncommitted: its own
+        session.commit()
+        assert status_cache.items(session, framework_id)[1].title == "Titre revu par lot"

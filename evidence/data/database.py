@@ -84,6 +84,12 @@ WRITES = "evidence.writes"  # session.info: flushes and DML statements of the cu
 # readiness figures, derived from the status and recorded as a dashboard is viewed. Writing them alone must not
 # throw the cache away. A table a cached computation reads never belongs here.
 UNREAD = frozenset({"audit_event", "audit_head", "readiness_snapshot"})
+# The referentials themselves, which only a catalogue load (or a library import) writes: a transaction that writes
+# them also bumps a version of their own (row REFERENTIAL of data_version), which keys what is computed from them
+# alone and may then outlive any other write (services.status_cache.requirements).
+REFERENTIAL_TABLES = frozenset({"framework", "section", "requirement"})
+REFERENTIAL_WRITES = "evidence.referential-writes"  # session.info and connection.info: a referential was written
+DATA, REFERENTIAL = 1, 2  # the rows of data_version
 
 
 def _counts(session) -> bool:
@@ -93,31 +99,41 @@ def _counts(session) -> bool:
 @event.listens_for(Session, "after_flush")
 def _note_flush(session, _flush_context):
     # Fired only for a flush that had something to write; new, dirty and deleted still hold what it wrote.
-    if _counts(session) and any(inspect(obj).mapper.local_table.name not in UNREAD
-                                for obj in (*session.new, *session.dirty, *session.deleted)):
+    if not _counts(session):
+        return
+    tables = {inspect(obj).mapper.local_table.name for obj in (*session.new, *session.dirty, *session.deleted)}
+    if tables - UNREAD:
         session.info[WRITES] = session.info.get(WRITES, 0) + 1
+    if tables & REFERENTIAL_TABLES:
+        session.info[REFERENTIAL_WRITES] = True
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_statement(state):
     # session.execute(update/delete/insert): bulk writes that no flush sees.
+    table = getattr(state.statement, "table", None)
     if ((state.is_update or state.is_delete or state.is_insert) and _counts(state.session)
-            and getattr(state.statement.table, "name", None) not in UNREAD):
+            and getattr(table, "name", None) not in UNREAD):
         state.session.info[WRITES] = state.session.info.get(WRITES, 0) + 1
+        if getattr(table, "name", None) in REFERENTIAL_TABLES:
+            state.session.info[REFERENTIAL_WRITES] = True
 
 
 @event.listens_for(Engine, "after_execute")
 def _note_core_statement(connection, clauseelement, _multiparams, _params, _options, _result):
     # Core statements on a session's connection (the importer's batch inserts and updates): no flush and no ORM
     # event sees them. Noted on the connection, which the session's transaction holds until it ends.
-    if getattr(clauseelement, "is_dml", False) and \
-            getattr(getattr(clauseelement, "table", None), "name", None) not in UNREAD | {"data_version"}:
+    name = getattr(getattr(clauseelement, "table", None), "name", None)
+    if getattr(clauseelement, "is_dml", False) and name not in UNREAD | {"data_version"}:
         connection.info[WRITES] = connection.info.get(WRITES, 0) + 1
+        if name in REFERENTIAL_TABLES:
+            connection.info[REFERENTIAL_WRITES] = True
 
 
 @event.listens_for(Engine, "rollback")
 def _forget_core_writes(connection):
     connection.info.pop(WRITES, None)
+    connection.info.pop(REFERENTIAL_WRITES, None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -128,6 +144,7 @@ def _bump_data_version(session):
     # row every writer locks (audit_head is taken earlier), so writers cannot deadlock on the two.
     session.flush()
     connection = session.connection()
+    referential = session.info.pop(REFERENTIAL_WRITES, False) | connection.info.pop(REFERENTIAL_WRITES, False)
     if not (session.info.get(WRITES) or connection.info.pop(WRITES, None)):
         return
     if connection.dialect.name == "postgresql":
@@ -135,9 +152,11 @@ def _bump_data_version(session):
     else:
         from sqlalchemy.dialects.sqlite import insert
     table = models.DataVersion.__table__
-    # An upsert: the first write ever creates the row, concurrent first writers included.
-    connection.execute(insert(table).values(id=1, version=1).on_conflict_do_update(
-        index_elements=[table.c.id], set_={"version": table.c.version + 1}))
+    # Upserts: the first write ever creates the row, concurrent first writers included. Always in this order
+    # (DATA, then REFERENTIAL), so that two writers never hold one row each while waiting for the other.
+    for row in (DATA, REFERENTIAL) if referential else (DATA,):
+        connection.execute(insert(table).values(id=row, version=1).on_conflict_do_update(
+            index_elements=[table.c.id], set_={"version": table.c.version + 1}))
     session.info[WRITES] = 0
 
 
@@ -145,6 +164,7 @@ def _bump_data_version(session):
 def _forget_writes(session, transaction):
     if transaction.parent is None:  # committed or rolled back: the next transaction starts clean
         session.info.pop(WRITES, None)
+        session.info.pop(REFERENTIAL_WRITES, None)
 
 
 def has_pending_writes(session) -> bool:
@@ -152,13 +172,14 @@ def has_pending_writes(session) -> bool:
     return bool(session.info.get(WRITES) or session.new or session.dirty or session.deleted)
 
 
-def data_version(session) -> int | None:
-    """The committed data version as the session reads it (one query); None where it is not kept."""
+def data_version(session, row: int = DATA) -> int | None:
+    """The committed data version (or, with `row` REFERENTIAL, the referentials' own) as the session reads it
+    (one query); None where it is not kept."""
     if not _counts(session):
         return None
     from sqlmodel import select
 
-    return session.exec(select(models.DataVersion.version).where(models.DataVersion.id == 1)).first() or 0
+    return session.exec(select(models.DataVersion.version).where(models.DataVersion.id == row)).first() or 0
 
 
 # --- Migrations ----------------------------------------------------------------------------------------

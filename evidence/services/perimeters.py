@@ -229,10 +229,10 @@ def statement_of_applicability(session: Session, perimeter: Perimeter) -> list[A
             .where(Applicability.perimeter_id == perimeter.id)
         )
     }
+    from evidence.services import status_cache
+
     rows = []
-    for requirement in session.exec(
-        select(Requirement).where(Requirement.framework_id == perimeter.framework_id).order_by(Requirement.order)
-    ):
+    for requirement in status_cache.items(session, perimeter.framework_id):
         derived = rules.derived_applicability(
             requirement.service_types, requirement.built_on_types, perimeter.service_types, lower_types
         )

@@ -7,7 +7,10 @@ one query.
 A cached status outlives the session it was read in. It is therefore computed in a session of its own, on the
 committed data, which is then closed: its rows are detached with every column loaded (the models have no
 relationships to lazy-load), no request's session holds them, so nobody can expire or change them. They are read
-only. A session with uncommitted writes of its own computes afresh, in itself, and caches nothing."""
+only. A session with uncommitted writes of its own computes afresh, in itself, and caches nothing.
+
+A referential's items are kept the same way (`items`), keyed by the referentials' own version, which only a
+transaction writing a referential bumps: they outlive every other write."""
 from __future__ import annotations
 
 import threading
@@ -16,10 +19,10 @@ from dataclasses import replace
 from datetime import date
 from typing import Callable
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from evidence.data import database
-from evidence.data.models import Perimeter
+from evidence.data.models import Perimeter, Requirement
 
 SIZE = 32  # statuses kept per process (each holds its perimeter's 278 items): every perimeter, today and yesterday
 _cache: OrderedDict = OrderedDict()  # (database, perimeter id, day) -> (data version, status): only the newest
@@ -77,6 +80,31 @@ def _key(session: Session, perimeter: Perimeter, today: date) -> tuple:
     return session.bind.url.render_as_string(hide_password=True), perimeter.id, today
 
 
+_items: dict = {}  # (database, framework id) -> (referential version, its items in order)
+
+
+def items(session: Session, framework_id: int) -> list[Requirement]:
+    """The framework's items in their order, kept per process while no referential is written: every status and
+    statement of applicability starts from them, and decoding their rows (texts and checklists) cost as much as
+    the rest of a perimeter's status put together. Read only, detached like a cached status's rows."""
+    version = None if database.has_pending_writes(session) else database.data_version(session, database.REFERENTIAL)
+    query = select(Requirement).where(Requirement.framework_id == framework_id).order_by(Requirement.order)
+    if version is None:
+        return list(session.exec(query))
+    key = (session.bind.url.render_as_string(hide_password=True), framework_id)
+    with _lock:
+        kept_version, kept = _items.get(key, (None, None))
+    if kept_version == version:
+        return kept
+    with Session(session.bind, expire_on_commit=False) as own:  # read after the version, like a status
+        kept = list(own.exec(query))
+    with _lock:
+        if _items.get(key, (-1, None))[0] <= version:
+            _items[key] = (version, kept)
+    return kept
+
+
 def clear() -> None:
     with _lock:
         _cache.clear()
+        _items.clear()
