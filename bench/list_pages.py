@@ -1,13 +1,15 @@
 """Server time and query count of the list pages with 10,000 evidence items and 2,000 controls.
 
-    .venv/bin/python bench/list_pages.py [--evidence 10000] [--database-url URL]
+    .venv/bin/python bench/list_pages.py [--evidence 10000] [--database-url postgresql+psycopg://user@host:port/db]
 
-Prints, for each page, the median and 95th percentile of the time spent in the app (Flask test client, no
+With --database-url, a throw-away database is created on that PostgreSQL server (the URL's database is only used
+to connect) and dropped at the end; without, a SQLite file in a temporary folder. Prints, for each page, the median and 95th percentile of the time spent in the app (Flask test client, no
 network) over repeated requests, and the number of SQL queries one request makes.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -19,6 +21,9 @@ from sqlalchemy import event, insert
 from sqlmodel import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import create_pg_database, drop_pg_database  # noqa: E402
 
 from evidence import catalogue, create_app
 from evidence.data import database as db
@@ -84,7 +89,18 @@ def main() -> None:
     options = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bench-lists-"))
-    url = options.database_url or f"sqlite:///{folder / 'evidence.db'}"
+    url, pg_name = f"sqlite:///{folder / 'evidence.db'}", None
+    if options.database_url:
+        url, pg_name = create_pg_database(options.database_url)
+    try:
+        measure(folder, url, options)
+    finally:
+        if pg_name:
+            drop_pg_database(options.database_url, pg_name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(folder: Path, url: str, options) -> None:
     # The bench measures list pages, not the login: a password alone, whatever the role.
     app = create_app({"INSTANCE_PATH": str(folder), "DATABASE_URL": url, "SECRET_KEY": "b" * 40,
                       "MFA_REQUIRED_ROLES": ()})
