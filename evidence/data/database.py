@@ -147,10 +147,7 @@ def _bump_data_version(session):
     referential = session.info.pop(REFERENTIAL_WRITES, False) | connection.info.pop(REFERENTIAL_WRITES, False)
     if not (session.info.get(WRITES) or connection.info.pop(WRITES, None)):
         return
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = upsert_insert(connection)
     table = models.DataVersion.__table__
     # Upserts: the first write ever creates the row, concurrent first writers included. Always in this order
     # (DATA, then REFERENTIAL), so that two writers never hold one row each while waiting for the other.
@@ -165,6 +162,16 @@ def _forget_writes(session, transaction):
     if transaction.parent is None:  # committed or rolled back: the next transaction starts clean
         session.info.pop(WRITES, None)
         session.info.pop(REFERENTIAL_WRITES, None)
+
+
+def upsert_insert(bind):
+    """The `insert` of the bind's dialect (a connection, an engine or a session's bind), whose statements take
+    `on_conflict_do_update`: both databases have the upsert, each its own construct."""
+    if bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def has_pending_writes(session) -> bool:

@@ -16,6 +16,7 @@ from evidence.core import rules
 from evidence.core.rules import evaluation
 from evidence.core.rules.token_scope import UNLIMITED, PerimeterScope
 from evidence.core.vocabulary import OPEN_FINDING_STATUSES
+from evidence.data import database
 from evidence.data.models import (
     CollectionRun,
     Control,
@@ -37,6 +38,7 @@ from evidence.data.models import (
     Verdict,
     utcnow,
 )
+from evidence.services import status_cache
 from evidence.services.perimeters import statement_of_applicability
 
 
@@ -239,8 +241,6 @@ def _runs(session: Session, evidence_ids, current: dict) -> dict:
 def compute(session: Session, perimeter: Perimeter, today: date) -> PerimeterStatus:
     """The perimeter's status, from the process's cache while nothing was written (services.status_cache): read
     only, like every result here."""
-    from evidence.services import status_cache
-
     return status_cache.status(session, perimeter, today, compute_fresh)
 
 
@@ -248,8 +248,6 @@ def compute_items(session: Session, perimeter: Perimeter, requirement_ids: set[i
     """The status of some items of the perimeter only (rows of the others left out), for a page that shows a few:
     the kept status when there is one, else these items computed alone, by the same rules, at a fraction of the
     perimeter's cost (a write empties the cache, and an item's page used to compute every perimeter whole)."""
-    from evidence.services import status_cache
-
     kept = status_cache.kept(session, perimeter, today)
     if kept is not None:
         return replace(kept, rows=[row for row in kept.rows if row.requirement.id in requirement_ids])
@@ -354,8 +352,6 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
     if perimeter.built_on_id and _depth < 5 and any(r.applicability.state == rules.INHERITED for r in soa):
         lower = session.get(Perimeter, perimeter.built_on_id)
         # Through the cache: the lower layer's status is most often already kept, being read for its own pages.
-        from evidence.services import status_cache
-
         if only is None:
             below = status_cache.status(session, lower, today, partial(compute_fresh, _depth=_depth + 1))
         else:
@@ -446,10 +442,7 @@ def record_snapshot(session: Session, result: PerimeterStatus) -> None:
         return
     # An upsert: two people opening the dashboard at the same moment, on two workers, both record the day's first
     # figures (a read then an insert made the second one fail on the day's unique row).
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = database.upsert_insert(session.get_bind())
     values["updated_at"] = utcnow()
     table = ReadinessSnapshot.__table__
     session.execute(insert(table).values(perimeter_id=result.perimeter.id, taken_on=result.today, **values)

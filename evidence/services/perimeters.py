@@ -31,6 +31,7 @@ from evidence.data.models import (
     Verdict,
     utcnow,
 )
+from evidence.services import status_cache
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
 
@@ -229,8 +230,6 @@ def statement_of_applicability(session: Session, perimeter: Perimeter) -> list[A
             .where(Applicability.perimeter_id == perimeter.id)
         )
     }
-    from evidence.services import status_cache
-
     rows = []
     for requirement in status_cache.items(session, perimeter.framework_id):
         derived = rules.derived_applicability(

@@ -24,87 +24,104 @@ from sqlmodel import Session, select
 from evidence.data import database
 from evidence.data.models import Perimeter, Requirement
 
-SIZE = 32  # statuses kept per process (each holds its perimeter's 278 items): every perimeter, today and yesterday
-_cache: OrderedDict = OrderedDict()  # (database, perimeter id, day) -> (data version, status): only the newest
-_lock = threading.Lock()  # a threaded worker's requests share the cache
-stats = {"hits": 0, "misses": 0}  # for the tests and the curious
+stats = {"hits": 0, "misses": 0}  # statuses, for the tests and the curious
+
+
+class _Kept:
+    """Values computed from the committed data, each kept under the version it was computed at, a few at most
+    (least recently used go first). Only the newest version of a key is kept: an older one is never read again,
+    and a slower request that computed an older version leaves a newer one in place."""
+
+    def __init__(self, size: int):
+        self._values: OrderedDict = OrderedDict()  # key -> (version, value)
+        self._size = size
+        self._lock = threading.Lock()  # a threaded worker's requests share it
+
+    def get(self, key: tuple, version: int):
+        with self._lock:
+            kept_version, value = self._values.get(key, (None, None))
+            if kept_version != version:
+                return None
+            self._values.move_to_end(key)
+            return value
+
+    def put(self, key: tuple, version: int, value) -> None:
+        with self._lock:
+            if self._values.get(key, (-1, None))[0] <= version:
+                self._values[key] = (version, value)
+                self._values.move_to_end(key)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+_statuses = _Kept(32)  # (database, perimeter id, day): every perimeter, today and yesterday (278 items each)
+_items = _Kept(8)  # (database, framework id): a referential's items in order
+
+
+def _committed_version(session: Session, row: int = database.DATA):
+    """The version the session's committed data is at, or None: its own writes are not committed (it must read
+    as it stands), or the session keeps no version."""
+    return None if database.has_pending_writes(session) else database.data_version(session, row)
+
+
+def _database(session: Session) -> str:
+    return session.bind.url.render_as_string(hide_password=True)
 
 
 def status(session: Session, perimeter: Perimeter, today: date, compute: Callable):
     """`compute(session, perimeter, today)`, from the cache when nothing was written since it was computed."""
-    version = None if database.has_pending_writes(session) else database.data_version(session)
-    if version is None:  # our own writes are not committed (or the session keeps no version): as it stands
+    version = _committed_version(session)
+    if version is None:
         return compute(session, perimeter, today)
-    engine = session.bind
-    key = _key(session, perimeter, today)
-    with _lock:
-        kept_version, cached = _cache.get(key, (None, None))
-        if kept_version == version:
-            _cache.move_to_end(key)
-            stats["hits"] += 1
-        else:
-            cached = None
-    if cached is None:
+    key = (_database(session), perimeter.id, today)
+    cached = _statuses.get(key, version)
+    if cached is not None:
+        stats["hits"] += 1
+    else:
         # Read after the version: what it computes is at least as new as the version it is kept under.
-        with Session(engine, expire_on_commit=False) as own:
+        with Session(session.bind, expire_on_commit=False) as own:
             committed = own.get(Perimeter, perimeter.id)
             if committed is None:  # deleted since the caller read it: nothing to keep
                 return compute(session, perimeter, today)
             cached = compute(own, committed, today)
-        with _lock:
-            stats["misses"] += 1
-            # A status of an older version is never read again: it is replaced, not kept beside (a slower
-            # request computing an older version leaves a newer one in place).
-            if _cache.get(key, (-1, None))[0] <= version:
-                _cache[key] = (version, cached)
-                _cache.move_to_end(key)
-            while len(_cache) > SIZE:
-                _cache.popitem(last=False)
-    # The caller's own perimeter (the one it may go on to change) and its own list of rows.
-    return replace(cached, perimeter=perimeter, rows=list(cached.rows))
+        stats["misses"] += 1
+        _statuses.put(key, version, cached)
+    return _for_caller(cached, perimeter)
 
 
 def kept(session: Session, perimeter: Perimeter, today: date):
     """The status kept for the data as it stands, or None (nothing is computed)."""
-    version = None if database.has_pending_writes(session) else database.data_version(session)
-    if version is None:
-        return None
-    with _lock:
-        kept_version, cached = _cache.get(_key(session, perimeter, today), (None, None))
-    if kept_version != version:
-        return None
+    version = _committed_version(session)
+    cached = None if version is None else _statuses.get((_database(session), perimeter.id, today), version)
+    return None if cached is None else _for_caller(cached, perimeter)
+
+
+def _for_caller(cached, perimeter: Perimeter):
+    # The caller's own perimeter (the one it may go on to change) and its own list of rows.
     return replace(cached, perimeter=perimeter, rows=list(cached.rows))
-
-
-def _key(session: Session, perimeter: Perimeter, today: date) -> tuple:
-    return session.bind.url.render_as_string(hide_password=True), perimeter.id, today
-
-
-_items: dict = {}  # (database, framework id) -> (referential version, its items in order)
 
 
 def items(session: Session, framework_id: int) -> list[Requirement]:
     """The framework's items in their order, kept per process while no referential is written: every status and
     statement of applicability starts from them, and decoding their rows (texts and checklists) cost as much as
     the rest of a perimeter's status put together. Read only, detached like a cached status's rows."""
-    version = None if database.has_pending_writes(session) else database.data_version(session, database.REFERENTIAL)
+    version = _committed_version(session, database.REFERENTIAL)
     query = select(Requirement).where(Requirement.framework_id == framework_id).order_by(Requirement.order)
     if version is None:
         return list(session.exec(query))
-    key = (session.bind.url.render_as_string(hide_password=True), framework_id)
-    with _lock:
-        kept_version, kept = _items.get(key, (None, None))
-    if kept_version == version:
-        return kept
-    with Session(session.bind, expire_on_commit=False) as own:  # read after the version, like a status
-        kept = list(own.exec(query))
-    with _lock:
-        if _items.get(key, (-1, None))[0] <= version:
-            _items[key] = (version, kept)
-    return kept
+    key = (_database(session), framework_id)
+    found = _items.get(key, version)
+    if found is None:
+        with Session(session.bind, expire_on_commit=False) as own:  # read after the version, like a status
+            found = list(own.exec(query))
+        _items.put(key, version, found)
+    return found
 
 
 def clear() -> None:
-    with _lock:
-        _cache.clear()
-        _items.clear()
+    _statuses.clear()
+    _items.clear()

@@ -1,6 +1,7 @@
 """One subset per font program in the merged dossier, instead of one per part (see share_fonts)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -75,12 +76,18 @@ def _subset(path: Path, glyphs: frozenset, cache=None) -> bytes:
 
 def _program_key(path: Path, glyphs: frozenset) -> str:
     """What shapes a subset: the font file's bytes, the glyphs, and the subsetter's version."""
-    from importlib import metadata
-
-    digest = hashlib.sha256(b"font-subset-1\0" + metadata.version("fonttools").encode() + b"\0")
-    digest.update(path.read_bytes())
+    digest = hashlib.sha256(b"font-subset-1\0" + _font_identity(path))
     digest.update(b"\0" + ",".join(map(str, sorted(glyphs))).encode())
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _font_identity(path: Path) -> bytes:
+    """The subsetter's version and the font file's SHA-256, read once per process: the package's fonts do not
+    change under a running process, and a dossier asks for each several times (a file of some megabytes)."""
+    from importlib import metadata
+
+    return metadata.version("fonttools").encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest()
 
 
 def _make_subset(path: Path, glyphs: frozenset) -> bytes:
