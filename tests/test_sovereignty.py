@@ -449,9 +449,9 @@ def test_failed_check_is_a_gap_whatever_the_evidence(perimeter_app, client, logi
     post(client, "holders", name="Overseas Capital", country="us", kind="direct", capital="41", voting="20")
     with app.app_context(), db.session_scope(app) as session:
         row = next(r for r in gaps.compute(session, perimeters.get_perimeter(session, "iaas-s"), DAY).rows if r.requirement.ref == "19.6.b")
+        notes = [plain(words.problem(note)) for note in row.status.notes]
     assert row.status.is_gap and "sovereignty_check" in row.status.reasons
-    assert ("détentions hors UE cumulées : 41 % du capital, au-delà du plafond de 39 %"
-            in [plain(note) for note in row.status.notes])
+    assert "détentions hors UE cumulées : 41 % du capital, au-delà du plafond de 39 %" in notes
     listing = plain(client.get("/perimeters/iaas-s/gaps?reason=sovereignty_check").get_data(as_text=True))
     assert "détentions hors UE cumulées : 41 % du capital, au-delà du plafond de 39 %" in listing
     page = plain(client.get("/perimeters/iaas-s/sovereignty/").get_data(as_text=True))
@@ -460,6 +460,13 @@ def test_failed_check_is_a_gap_whatever_the_evidence(perimeter_app, client, logi
     assert "Total hors UE (détentions directes, comptées par 19.6.b)</th><td>41 %</td><td>20 %</td>" in page
     text = re.sub(r"<[^>]*>", " ", page)  # what a reader sees: attribute values (form options) aside
     assert "non_eu" not in text and "registered_office" not in text and "largest_non_eu" not in text
+    # The status the French page computed is kept, and serves an English reader in English words.
+    with client.session_transaction() as cookie:  # the language of this browser's session: nothing written
+        cookie["locale"] = "en"
+    listing = plain(client.get("/perimeters/iaas-s/gaps?reason=sovereignty_check").get_data(as_text=True))
+    assert "détentions hors UE" not in listing and "non-EU holdings combined: 41" in listing
+    page = plain(client.get("/perimeters/iaas-s/verdict/19.6.b").get_data(as_text=True))
+    assert "détentions hors UE" not in page and "non-EU holdings combined: 41" in page
 
 
 def test_changes_that_matter_plan_an_inform_customers_action(perimeter_app, client, login_as):
@@ -488,7 +495,7 @@ def test_changes_that_matter_plan_an_inform_customers_action(perimeter_app, clie
         regs = sovereignty.registers(session, perimeter, DAY)
         recorded = sorted((c.kind, c.changed_on, regs.change_scopes.get(c.id, [])) for c in session.exec(select(SovereigntyChange)))
         assert sovereignty.failures(session, perimeter, DAY).get("19.6.f") is None  # told within a month: pending
-        late = sovereignty.failures(session, perimeter, date(2026, 7, 16))["19.6.f"]
+        late = [words.problem(p) for p in sovereignty.failures(session, perimeter, date(2026, 7, 16))["19.6.f"]]
     assert recorded == [("legal", DAY, []), ("organisational", DAY, []), ("technical", DAY, ["iaas-s"])]
     assert len(late) == 3 and all("commanditaires non informés, échéance du 15 juillet 2026 dépassée de 1 jour" in plain(p)
                                   for p in late)

@@ -19,6 +19,7 @@ from evidence.data.models import (
     Subcontractor,
     User,
 )
+from evidence.presentation import sovereignty_words as words
 from evidence.services import gaps, perimeters, sovereignty
 
 from .conftest import DEMO_DAY, csrf_token, login
@@ -49,6 +50,12 @@ def post(client, path, **data):
 
 def session_for(app):
     return db.session_scope(app)
+
+
+def failures(session, perimeter, day) -> dict:
+    """sovereignty.failures, its problems worded as a French reader reads them."""
+    return {ref: tuple(words.problem(p) for p in problems)
+            for ref, problems in sovereignty.failures(session, perimeter, day).items()}
 
 
 # --- One validation, the field named ------------------------------------------------------------------------
@@ -132,20 +139,20 @@ def test_declaration_of_no_link_and_its_withdrawal(perimeter_app):
     with app.app_context(), session_for(app) as session:
         manager = session.exec(select(User).where(User.role == "manager")).first()
         iaas = perimeters.get_perimeter(session, "iaas-s")
-        assert "19.6.e" in sovereignty.failures(session, iaas, DAY)  # no link recorded, nothing declared
+        assert "19.6.e" in failures(session, iaas, DAY)  # no link recorded, nothing declared
         declaration = sovereignty.declare_no_foreign_links(session, manager, "Aucun lien.", today=DAY)
         assert (declaration.declared_by, declaration.declared_on) == (f"{manager.name} <{manager.email}>", DAY)
-        assert "19.6.e" not in sovereignty.failures(session, iaas, DAY)
+        assert "19.6.e" not in failures(session, iaas, DAY)
         sovereignty.save_foreign_link(session, manager, sovereignty.ForeignLinkData(
             body="Department of Energy", country="US", nature="Contrat de calcul (2025)"), today=DAY)
         assert session.exec(select(ForeignLinkDeclaration)).all() == []  # "none" no longer holds
-        assert sovereignty.failures(session, iaas, DAY)["19.6.e"] == ("Department of Energy (États-Unis) : lien non évalué",)
+        assert failures(session, iaas, DAY)["19.6.e"] == ("Department of Energy (États-Unis) : lien non évalué",)
         with pytest.raises(EvidenceError, match="^déclaration : le registre recense des liens"):
             sovereignty.declare_no_foreign_links(session, manager, today=DAY)
         link = session.exec(select(ForeignPublicLink)).one()
         sovereignty.save_foreign_link(session, manager, sovereignty.ForeignLinkData(
             body=link.body, country="US", nature=link.nature, assessment="Contrat clos, aucune donnée partagée."), link, today=DAY)
-        assert "19.6.e" not in sovereignty.failures(session, iaas, DAY)
+        assert "19.6.e" not in failures(session, iaas, DAY)
         assert link.assessed_on == DAY  # assessed today unless said otherwise
         events = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.action.like("sovereignty.foreign%"))
                                                   .order_by(AuditEvent.seq))]
@@ -164,10 +171,10 @@ def test_a_third_party_coming_under_foreign_control_is_a_legal_change(perimeter_
         eu_party = replace(VALID, name="Ops Europe", country="DE", data_access=True, technical_data_access=True,
                            perimeter_ids=(iaas.id,))
         row = sovereignty.save_subcontractor(session, None, eu_party, today=DAY, notify=False)
-        assert "19.6.c" not in sovereignty.failures(session, iaas, DAY)
+        assert "19.6.c" not in failures(session, iaas, DAY)
         sovereignty.save_subcontractor(session, None, replace(eu_party, parent_name="Atlantic Ops Corp.", parent_country="US",
                                                               parent_voting="40.01", largest_other_voting="40"), row, today=DAY)
-        problems = sovereignty.failures(session, iaas, DAY)["19.6.c"]
+        problems = failures(session, iaas, DAY)["19.6.c"]
         change = session.exec(select(SovereigntyChange)).one()
         regs = sovereignty.registers(session, iaas, DAY)
     assert tuple(map(plain, problems)) == (
@@ -188,12 +195,12 @@ def test_notices_per_perimeter_or_for_all(perimeter_app):
                                                                                   (saas.id,)))
         sovereignty.add_notice(session, None, everyone, iaas, date(2026, 4, 20), "Lettre", today=DAY)  # iaas-s's only
         sovereignty.add_notice(session, None, saas_only, None, date(2026, 5, 20), today=DAY)  # all it concerns: saas-s, late
-        iaas_failures = sovereignty.failures(session, iaas, DAY)
-        saas_failures = sovereignty.failures(session, saas, DAY)
+        iaas_failures = failures(session, iaas, DAY)
+        saas_failures = failures(session, saas, DAY)
         assert [c.id for c in sovereignty.registers(session, iaas, DAY).changes] == [everyone.id]
         sovereignty.add_notice(session, None, everyone, None, date(2026, 5, 1), today=DAY)  # on the deadline, for all
-        assert "19.6.f" not in sovereignty.failures(session, iaas, DAY)
-        saas_after = sovereignty.failures(session, saas, DAY)["19.6.f"]
+        assert "19.6.f" not in failures(session, iaas, DAY)
+        saas_after = failures(session, saas, DAY)["19.6.f"]
         notice_events = session.exec(select(AuditEvent).where(AuditEvent.action == "sovereignty.change_notice.create")
                                      .order_by(AuditEvent.seq)).all()
     assert "19.6.f" not in iaas_failures
@@ -214,9 +221,10 @@ def test_failed_third_party_checks_are_gaps(perimeter_app):
             VALID, data_access=True, own_skills=False, autonomy_arrangements="", qualified=True,
             qualification_decision="D-1", qualification_date=date(2024, 1, 1)), today=DAY)
         rows = {r.requirement.ref: r for r in gaps.compute(session, iaas, DAY).rows}
+        notes = [words.problem(note) for note in rows["19.6.c"].status.notes]
     assert "sovereignty_check" in rows["19.6.c"].status.reasons  # qualified, and yet a gap
-    assert rows["19.6.c"].status.notes == ("Atlantic Cloud Inc. (États-Unis) : accès technique possible aux données des "
-                                           "commanditaires ; la qualification SecNumCloud n'en dispense pas",)
+    assert notes == ["Atlantic Cloud Inc. (États-Unis) : accès technique possible aux données des "
+                     "commanditaires ; la qualification SecNumCloud n'en dispense pas"]
     assert "sovereignty_check" not in rows["19.6.d"].status.reasons  # qualified, with its decision
     assert "sovereignty_check" in rows["19.6.e"].status.reasons
 
@@ -250,8 +258,8 @@ def test_manager_records_a_controlled_third_party(perimeter_app, client, login_a
     with app.app_context(), session_for(app) as session:
         row = session.get(Subcontractor, row.id)
         assert (row.data_access, row.qualified, row.alternatives) == (False, False, ["Alpha", "Beta"])
-        failures = sovereignty.failures(session, perimeters.get_perimeter(session, "iaas-s"), DAY)
-    assert "19.6.c" not in failures and "19.6.d" not in failures
+        failed = failures(session, perimeters.get_perimeter(session, "iaas-s"), DAY)
+    assert "19.6.c" not in failed and "19.6.d" not in failed
 
 
 @pytest.mark.sqlite_only  # the register pages and forms; the registers' services run on PostgreSQL in this file's other tests

@@ -22,6 +22,7 @@ from evidence.core.errors import N_
 from evidence.core.vocabulary import ALL_ROLES
 from evidence.data.models import REQUIREMENT_KINDS, SERVICE_TYPES, Framework, Perimeter, Requirement
 from evidence.presentation import labels
+from evidence.presentation.sovereignty_words import problem
 from evidence.services import gaps
 from evidence.web.clock import request_today
 
@@ -150,12 +151,13 @@ def item_coverage(perimeter: Perimeter, row: gaps.ItemRow) -> dict:
         reason_words = [str(labels.REASON.get(reason, reason)) for reason in status.reasons]
         sentences = labels.gap_sentences(status, row.requirement, locale)
         status_words = str(labels.STATUS.get(status.status, status.status))
+        notes = [problem(note) for note in status.notes]
     return {
         "perimeter": perimeter.code, "applicability": row.applicability.state, "status": status.status,
         "status_words": status_words, "computed": status.computed,
         "verdict": {"status": row.verdict.status, "justification": row.verdict.justification} if row.verdict else None,
         "gap": status.is_gap, "reasons": list(status.reasons), "reason_words": reason_words, "sentences": sentences,
-        "notes": [str(n) for n in status.notes],
+        "notes": notes,
         "entries": [{"id": e.id, "state": e.state, "proofs": list(e.proofs)} for e in status.entries],
         "controls": [{"ref": c.ref, "title": c.title, "status": c.status, "statement": c.statement}
                      for c in row.controls],

@@ -21,6 +21,7 @@ import evidence.oscal.resources as resources
 import evidence.oscal.ssp as ssp
 from evidence.data.models import Finding, Framework, Perimeter, Requirement
 from evidence.presentation import labels
+from evidence.presentation.sovereignty_words import problem
 from evidence.services import gaps
 
 TITLE = _l("Résultats d’évaluation — %(code)s · %(name)s")
@@ -54,7 +55,7 @@ def build(session: Session, perimeter: Perimeter, *, organisation: str, lang: st
 
     def observation(row: gaps.ItemRow) -> dict:
         ref, status = row.requirement.ref, row.status
-        sentences = labels.gap_sentences(status, row.requirement, lang) + list(status.notes)
+        sentences = labels.gap_sentences(status, row.requirement, lang) + [problem(note) for note in status.notes]
         description = labels.text(labels.STATUS, status.status) + "."
         if sentences:
             description += "\n\n" + "\n".join(f"- {s}" for s in sentences)

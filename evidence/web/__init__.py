@@ -32,7 +32,7 @@ from evidence.core.errors import EvidenceError
 from evidence.core.rules import evaluation
 from evidence.core.vocabulary import LOCALES  # re-exported for the views
 from evidence.extensions import login_manager
-from evidence.presentation import labels, messages, typography
+from evidence.presentation import labels, messages, sovereignty_words, typography
 from evidence.services import users as auth
 
 # The navigation, in one place; each role sees the areas it may open.
@@ -401,6 +401,7 @@ def template_globals() -> dict:
         "localized": lambda obj, name="title": labels.localised(obj, name, locale),
         "entry_text": lambda entry: labels.entry_text(entry, locale),
         "gap_sentences": lambda status, requirement: labels.gap_sentences(status, requirement, locale),
+        "check_problem": sovereignty_words.problem,  # a failed sovereignty check's problem, in the reader's words
         "basis_text": labels.basis,
         # An evidence's status as the reader sees it (rules.evaluation: to an evaluator, approved).
         "status_shown": lambda status: evaluation.status_shown(current_role() or "", status),

@@ -96,7 +96,7 @@ class ItemFacts:
     direct_evidence: tuple[EvidenceFacts, ...] = ()  # evidence linked to the item itself
     verdict: Optional[str] = None  # a manager's status, overriding the computed one
     open_major_findings: int = 0
-    failed_checks: tuple[str, ...] = ()  # sovereignty checks on this item that fail, as sentences
+    failed_checks: tuple = ()  # the problems of the sovereignty checks on this item that fail (rules.sovereignty)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class ItemStatus:
     status: str
     reasons: tuple[str, ...] = ()
     computed: Optional[str] = None  # what the rules alone say, when a verdict or a finding changed it
-    notes: tuple[str, ...] = ()  # figures behind a reason (e.g. "détention hors UE 41 % > 39 %")
+    notes: tuple = ()  # the failed sovereignty checks' problems behind a reason (worded where they are shown)
     entries: tuple[EntryState, ...] = ()
     recommendation: bool = False
     automated: tuple[AutomatedNote, ...] = ()  # the automated evidence behind AUTOMATED_* reasons

@@ -193,15 +193,14 @@ def checks(regs: Registers) -> list[rules.Check]:
     ]
 
 
-def failures(session: Session, perimeter: Perimeter, today: Optional[date] = None) -> dict[str, tuple[str, ...]]:
-    """Item ref → the problems of its failed checks, worded in the current locale: the gap computation shows them
-    beside the item's status (pages and lists, read in the reader's language)."""
-    from evidence.presentation.sovereignty_words import problem
-
-    found: dict[str, tuple[str, ...]] = {}
+def failures(session: Session, perimeter: Perimeter, today: Optional[date] = None) -> dict[str, tuple]:
+    """Item ref → the problems of its failed checks (rules.sovereignty.Problem): the gap computation keeps them
+    beside the item's status, and each page, list or export words them in its reader's language
+    (presentation.sovereignty_words.problem). Not words here: one computed status serves every reader."""
+    found: dict[str, tuple] = {}
     for check in checks(registers(session, perimeter, today)):
         if not check.passed:
-            found[check.requirement] = found.get(check.requirement, ()) + tuple(problem(p) for p in check.problems)
+            found[check.requirement] = found.get(check.requirement, ()) + tuple(check.problems)
     return found
 
 
