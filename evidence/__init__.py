@@ -26,6 +26,9 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(settings.resource_dir("templates")),
         static_folder="static",
     )
+    from evidence.web import routing
+
+    app.url_rule_class = routing.Rule  # before any blueprint: see evidence.web.routing
     settings.configure(app, config or {})
 
     from evidence import context, jobs, web
