@@ -14,6 +14,7 @@ from sqlmodel import Session, create_engine
 
 from evidence.data import (
     audit,
+    changes,
     models,  # noqa: F401  (registers every table on the metadata)
 )
 from evidence.data.instance_files import create_private_file
@@ -80,20 +81,32 @@ def database_reachable(engine: Engine) -> bool:
 # sessions, bound to their connection, run before the table exists.
 
 WRITES = "evidence.writes"  # session.info: flushes and DML statements of the current root transaction
-# Tables no cached computation reads: the audit trail (a restore, a login write only there) and the day's
-# readiness figures, derived from the status and recorded as a dashboard is viewed. Writing them alone must not
-# throw the cache away. A table a cached computation reads never belongs here.
-UNREAD = frozenset({"audit_event", "audit_head", "readiness_snapshot"})
+UNREAD = changes.UNREAD  # tables whose writes alone bump no version: no cached computation reads them
 # The referentials themselves, which only a catalogue load (or a library import) writes: a transaction that writes
 # them also bumps a version of their own (row REFERENTIAL of data_version), which keys what is computed from them
 # alone and may then outlive any other write (services.status_cache.requirements).
 REFERENTIAL_TABLES = frozenset({"framework", "section", "requirement"})
 REFERENTIAL_WRITES = "evidence.referential-writes"  # session.info and connection.info: a referential was written
 DATA, REFERENTIAL = 1, 2  # the rows of data_version
+REACH = "evidence.reach"  # session.info: what the transaction's writes reach in a status (data.changes.Reach)
+FLUSHING = "evidence.flushing"  # connection.info: the ORM is flushing (its statements are seen by _note_flush)
+PRUNE_EVERY, KEEP_CHANGES = 256, 2_048  # data_change: every 256th version drops those 2,048 versions older
 
 
 def _counts(session) -> bool:
     return isinstance(session.bind, Engine)
+
+
+@event.listens_for(Session, "before_flush")
+def _flush_begins(session, _flush_context, _instances):
+    if _counts(session):
+        session.connection().info[FLUSHING] = True
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _flush_ends(session, _flush_context):
+    if _counts(session):
+        session.connection().info.pop(FLUSHING, None)
 
 
 @event.listens_for(Session, "after_flush")
@@ -104,6 +117,11 @@ def _note_flush(session, _flush_context):
     tables = {inspect(obj).mapper.local_table.name for obj in (*session.new, *session.dirty, *session.deleted)}
     if tables - UNREAD:
         session.info[WRITES] = session.info.get(WRITES, 0) + 1
+        reach = session.info.setdefault(REACH, changes.Reach())
+        for obj in (*session.new, *session.dirty):
+            reach.note(obj)
+        for obj in session.deleted:
+            reach.note(obj, deleted=True)
     if tables & REFERENTIAL_TABLES:
         session.info[REFERENTIAL_WRITES] = True
 
@@ -115,6 +133,7 @@ def _note_statement(state):
     if ((state.is_update or state.is_delete or state.is_insert) and _counts(state.session)
             and getattr(table, "name", None) not in UNREAD):
         state.session.info[WRITES] = state.session.info.get(WRITES, 0) + 1
+        state.session.info[REACH] = changes.Reach(everything=True)  # which rows, only the database knows
         if getattr(table, "name", None) in REFERENTIAL_TABLES:
             state.session.info[REFERENTIAL_WRITES] = True
 
@@ -124,6 +143,8 @@ def _note_core_statement(connection, clauseelement, _multiparams, _params, _opti
     # Core statements on a session's connection (the importer's batch inserts and updates): no flush and no ORM
     # event sees them. Noted on the connection, which the session's transaction holds until it ends.
     name = getattr(getattr(clauseelement, "table", None), "name", None)
+    if connection.info.get(FLUSHING):
+        return  # the ORM's own statements: the flush notes what they write, row by row
     if getattr(clauseelement, "is_dml", False) and name not in UNREAD | {"data_version"}:
         connection.info[WRITES] = connection.info.get(WRITES, 0) + 1
         if name in REFERENTIAL_TABLES:
@@ -132,8 +153,16 @@ def _note_core_statement(connection, clauseelement, _multiparams, _params, _opti
 
 @event.listens_for(Engine, "rollback")
 def _forget_core_writes(connection):
+    connection.info.pop(FLUSHING, None)  # a flush that failed
     connection.info.pop(WRITES, None)
     connection.info.pop(REFERENTIAL_WRITES, None)
+
+
+@event.listens_for(Engine, "rollback_savepoint")
+def _flush_failed_in_savepoint(connection, _name, _context):
+    # The transaction goes on, and so must the counting of its Core statements. (Their count before the savepoint
+    # stays: counting too much only costs a recomputation.)
+    connection.info.pop(FLUSHING, None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -145,16 +174,28 @@ def _bump_data_version(session):
     session.flush()
     connection = session.connection()
     referential = session.info.pop(REFERENTIAL_WRITES, False) | connection.info.pop(REFERENTIAL_WRITES, False)
-    if not (session.info.get(WRITES) or connection.info.pop(WRITES, None)):
+    core_writes = connection.info.pop(WRITES, None)
+    if not (session.info.get(WRITES) or core_writes):
         return
+    # The importer's batch statements: no flush saw which rows they wrote.
+    reach = changes.Reach(everything=True) if core_writes else session.info.get(REACH) or changes.Reach()
     insert = upsert_insert(connection)
     table = models.DataVersion.__table__
     # Upserts: the first write ever creates the row, concurrent first writers included. Always in this order
     # (DATA, then REFERENTIAL), so that two writers never hold one row each while waiting for the other.
-    for row in (DATA, REFERENTIAL) if referential else (DATA,):
-        connection.execute(insert(table).values(id=row, version=1).on_conflict_do_update(
-            index_elements=[table.c.id], set_={"version": table.c.version + 1}))
+    def bump(row: int) -> int:
+        return connection.execute(insert(table).values(id=row, version=1).on_conflict_do_update(
+            index_elements=[table.c.id], set_={"version": table.c.version + 1}).returning(table.c.version)).scalar_one()
+
+    version = bump(DATA)
+    if referential:
+        bump(REFERENTIAL)
+    change = models.DataChange.__table__
+    connection.execute(change.insert().values(version=version, reach=reach.as_json()))
+    if version % PRUNE_EVERY == 0:
+        connection.execute(change.delete().where(change.c.version <= version - KEEP_CHANGES))
     session.info[WRITES] = 0
+    session.info.pop(REACH, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -162,6 +203,7 @@ def _forget_writes(session, transaction):
     if transaction.parent is None:  # committed or rolled back: the next transaction starts clean
         session.info.pop(WRITES, None)
         session.info.pop(REFERENTIAL_WRITES, None)
+        session.info.pop(REACH, None)
 
 
 def upsert_insert(bind):
@@ -187,6 +229,18 @@ def data_version(session, row: int = DATA) -> int | None:
     from sqlmodel import select
 
     return session.exec(select(models.DataVersion.version).where(models.DataVersion.id == row)).first() or 0
+
+
+def changes_between(session, older: int, newer: int):
+    """What the data versions after `older` up to `newer` reached together (data.changes.Reach), or None when
+    some are no longer recorded (pruned, or written before they were)."""
+    from sqlmodel import select
+
+    if newer - older > KEEP_CHANGES:
+        return None
+    recorded = list(session.exec(select(models.DataChange.reach).where(
+        models.DataChange.version > older, models.DataChange.version <= newer)))
+    return changes.Reach.union(recorded) if len(recorded) == newer - older else None
 
 
 # --- Migrations ----------------------------------------------------------------------------------------

@@ -255,6 +255,18 @@ class DataVersion(SQLModel, table=True):
     version: int = Field(default=0, sa_type=BigInteger)
 
 
+class DataChange(SQLModel, table=True):
+    """What the transaction that made data version `version` wrote, as a perimeter's status sees it
+    (evidence.data.changes): the evidence, controls and items it touched, or everything. Written with the version,
+    in the same transaction; a node holding a status of an older version recomputes those items alone. The
+    oldest are pruned: a node further behind recomputes whole."""
+
+    __tablename__ = "data_change"
+
+    version: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    reach: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 # --- Referential -------------------------------------------------------------------------------------
 
 

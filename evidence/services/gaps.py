@@ -130,6 +130,9 @@ class PerimeterStatus:
     framework: Framework
     today: date
     rows: list[ItemRow]
+    # Item ref -> the problems of its failed sovereignty checks (services.sovereignty.failures), applicable or
+    # not: only a write to the registers changes them, and such a write has the status computed whole.
+    failed_checks: dict = field(default_factory=dict)
 
     def exigences(self) -> list[ItemRow]:
         return [r for r in self.rows if not r.is_recommendation]
@@ -239,9 +242,39 @@ def _runs(session: Session, evidence_ids, current: dict) -> dict:
 
 
 def compute(session: Session, perimeter: Perimeter, today: date) -> PerimeterStatus:
-    """The perimeter's status, from the process's cache while nothing was written (services.status_cache): read
-    only, like every result here."""
-    return status_cache.status(session, perimeter, today, compute_fresh)
+    """The perimeter's status, from the process's cache while nothing was written, or the kept one with the items
+    written since computed again (services.status_cache): read only, like every result here."""
+    return status_cache.status(session, perimeter, today, compute_fresh, brought_up_to_date)
+
+
+def brought_up_to_date(session: Session, perimeter: Perimeter, kept: PerimeterStatus, reach) -> PerimeterStatus:
+    """`kept` with the rows of the items `reach` reached (data.changes.Reach) computed again, by compute_fresh,
+    and every other row as it was: those items are all a write since can have changed."""
+    ids = reached_items(session, reach) & {row.requirement.id for row in kept.rows}
+    if not ids:
+        return replace(kept, perimeter=perimeter)
+    fresh = {row.requirement.id: row for row in compute_fresh(session, perimeter, kept.today, only=frozenset(ids),
+                                                              failed_checks=kept.failed_checks).rows}
+    return replace(kept, perimeter=perimeter, rows=[fresh.get(row.requirement.id, row) for row in kept.rows])
+
+
+def reached_items(session: Session, reach) -> set[int]:
+    """The items whose status the reached evidence, controls and items may change, in any perimeter: those named,
+    those a reached control answers, those a reached evidence answers, through its controls or directly."""
+    items = set(reach.items)
+    if reach.controls:
+        items.update(session.exec(select(ControlRequirement.requirement_id)
+                                  .where(ControlRequirement.control_id.in_(reach.controls))))
+    if reach.evidence:
+        evidence = reach.evidence
+        items.update(session.exec(
+            select(ControlRequirement.requirement_id)
+            .join(EvidenceControl, EvidenceControl.control_id == ControlRequirement.control_id)
+            .where(EvidenceControl.evidence_id.in_(evidence))))
+        items.update(session.exec(select(EvidenceRequirement.requirement_id)
+                                  .where(EvidenceRequirement.evidence_id.in_(evidence))))
+        items.update(session.exec(select(EvidenceAnswer.requirement_id).where(EvidenceAnswer.evidence_id.in_(evidence))))
+    return items
 
 
 def compute_items(session: Session, perimeter: Perimeter, requirement_ids: set[int], today: date) -> PerimeterStatus:
@@ -255,13 +288,11 @@ def compute_items(session: Session, perimeter: Perimeter, requirement_ids: set[i
 
 
 def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: int = 0,
-                  only: Optional[frozenset] = None) -> PerimeterStatus:
+                  only: Optional[frozenset] = None, failed_checks: Optional[dict] = None) -> PerimeterStatus:
     """The perimeter's status computed now, in `session` (its uncommitted writes included); with `only`, the rows of
-    those items alone."""
+    those items alone; with `failed_checks`, the sovereignty checks' failures as they are known to be."""
     framework = session.get(Framework, perimeter.framework_id)
-    soa = statement_of_applicability(session, perimeter)
-    if only is not None:
-        soa = [row for row in soa if row.requirement.id in only]
+    soa = statement_of_applicability(session, perimeter, only)
     requirement_ids = [row.requirement.id for row in soa]
 
     def items_filter(column) -> tuple:
@@ -347,13 +378,15 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
 
     from evidence.services.sovereignty import failures
 
-    failed_checks = failures(session, perimeter, today)
+    if failed_checks is None:
+        failed_checks = failures(session, perimeter, today)
     lower, lower_rows = None, None
     if perimeter.built_on_id and _depth < 5 and any(r.applicability.state == rules.INHERITED for r in soa):
         lower = session.get(Perimeter, perimeter.built_on_id)
         # Through the cache: the lower layer's status is most often already kept, being read for its own pages.
         if only is None:
-            below = status_cache.status(session, lower, today, partial(compute_fresh, _depth=_depth + 1))
+            below = status_cache.status(session, lower, today, partial(compute_fresh, _depth=_depth + 1),
+                                        brought_up_to_date)
         else:
             below = status_cache.kept(session, lower, today) or compute_fresh(session, lower, today, _depth + 1, only)
         lower_rows = {row.requirement.id: row for row in below.rows}
@@ -407,7 +440,7 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
             evidence_list = sorted(evidence_lines.values(), key=lambda e: e.ref)
         rows.append(ItemRow(requirement, soa_row.applicability, status, control_lines, evidence_list, open_findings,
                             verdict, dict(waivers.get(requirement.id, {})), lower if inherited else None))
-    return PerimeterStatus(perimeter, framework, today, rows)
+    return PerimeterStatus(perimeter, framework, today, rows, failed_checks)
 
 
 def for_reader(result: PerimeterStatus, role: Optional[str], scope: PerimeterScope = UNLIMITED) -> PerimeterStatus:

@@ -220,18 +220,20 @@ def lower_layer(session: Session, perimeter: Perimeter) -> Optional[Perimeter]:
     return session.get(Perimeter, perimeter.built_on_id) if perimeter.built_on_id else None
 
 
-def statement_of_applicability(session: Session, perimeter: Perimeter) -> list[ApplicabilityRow]:
+def statement_of_applicability(session: Session, perimeter: Perimeter,
+                               only: Optional[frozenset] = None) -> list[ApplicabilityRow]:
+    """The applicability of every item of the perimeter's referential, in its order; with `only`, of those items."""
     lower = lower_layer(session, perimeter)
     lower_types = lower.service_types if lower else []
-    decisions = {
-        row.requirement_id: (row, user)
-        for row, user in session.exec(
-            select(Applicability, User).outerjoin(User, User.id == Applicability.updated_by_id)
-            .where(Applicability.perimeter_id == perimeter.id)
-        )
-    }
+    decided = select(Applicability, User).outerjoin(User, User.id == Applicability.updated_by_id).where(
+        Applicability.perimeter_id == perimeter.id)
+    if only is not None:
+        decided = decided.where(Applicability.requirement_id.in_(only or [-1]))
+    decisions = {row.requirement_id: (row, user) for row, user in session.exec(decided)}
     rows = []
     for requirement in status_cache.items(session, perimeter.framework_id):
+        if only is not None and requirement.id not in only:
+            continue
         derived = rules.derived_applicability(
             requirement.service_types, requirement.built_on_types, perimeter.service_types, lower_types
         )

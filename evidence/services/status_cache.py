@@ -2,7 +2,8 @@
 version): the home page, the dashboards, the API and the dossier ask for it on every view, and it only changes
 when something is written. Every writing transaction bumps the data version as it commits (data.database), on
 whichever node it runs, so that a cached status is never served once anything changed; reading the version costs
-one query.
+one query. A status kept at an older version is brought up to date rather than computed whole when every version
+since recorded what it reached item by item (data.changes): only those items are computed again.
 
 A cached status outlives the session it was read in. It is therefore computed in a session of its own, on the
 committed data, which is then closed: its rows are detached with every column loaded (the models have no
@@ -17,14 +18,14 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 from datetime import date
-from typing import Callable
+from typing import Callable, Optional
 
 from sqlmodel import Session, select
 
 from evidence.data import database
 from evidence.data.models import Perimeter, Requirement
 
-stats = {"hits": 0, "misses": 0}  # statuses, for the tests and the curious
+stats = {"hits": 0, "misses": 0, "updates": 0}  # statuses, for the tests and the curious
 
 
 class _Kept:
@@ -44,6 +45,11 @@ class _Kept:
                 return None
             self._values.move_to_end(key)
             return value
+
+    def latest(self, key: tuple):
+        """(version, value) of the newest kept for `key`, whatever its version, or None."""
+        with self._lock:
+            return self._values.get(key)
 
     def put(self, key: tuple, version: int, value) -> None:
         with self._lock:
@@ -72,8 +78,12 @@ def _database(session: Session) -> str:
     return session.bind.url.render_as_string(hide_password=True)
 
 
-def status(session: Session, perimeter: Perimeter, today: date, compute: Callable):
-    """`compute(session, perimeter, today)`, from the cache when nothing was written since it was computed."""
+def status(session: Session, perimeter: Perimeter, today: date, compute: Callable, update: Optional[Callable] = None):
+    """`compute(session, perimeter, today)`, from the cache when nothing was written since it was computed.
+
+    With `update`, a status kept at an older version is brought up to date by `update(session, perimeter, kept
+    status, reach)`, given what the versions since reached (data.changes.Reach, never everything), rather than
+    computed whole; it returns the new status."""
     version = _committed_version(session)
     if version is None:
         return compute(session, perimeter, today)
@@ -81,15 +91,21 @@ def status(session: Session, perimeter: Perimeter, today: date, compute: Callabl
     cached = _statuses.get(key, version)
     if cached is not None:
         stats["hits"] += 1
-    else:
-        # Read after the version: what it computes is at least as new as the version it is kept under.
-        with Session(session.bind, expire_on_commit=False) as own:
-            committed = own.get(Perimeter, perimeter.id)
-            if committed is None:  # deleted since the caller read it: nothing to keep
-                return compute(session, perimeter, today)
+        return _for_caller(cached, perimeter)
+    older = _statuses.latest(key) if update is not None else None
+    # Read after the version: what it computes is at least as new as the version it is kept under.
+    with Session(session.bind, expire_on_commit=False) as own:
+        committed = own.get(Perimeter, perimeter.id)
+        if committed is None:  # deleted since the caller read it: nothing to keep
+            return compute(session, perimeter, today)
+        reach = database.changes_between(own, older[0], version) if older and older[0] < version else None
+        if reach is not None and not reach.everything:
+            cached = update(own, committed, older[1], reach)
+            stats["updates"] += 1
+        else:
             cached = compute(own, committed, today)
-        stats["misses"] += 1
-        _statuses.put(key, version, cached)
+            stats["misses"] += 1
+    _statuses.put(key, version, cached)
     return _for_caller(cached, perimeter)
 
 
