@@ -53,13 +53,14 @@ MAX_IDS = 1_000  # a transaction naming more than this reaches everything: recom
 class Reach:
     """What one or more transactions reached: everything, or evidence, controls and items by id."""
 
-    __slots__ = ("everything", "evidence", "controls", "items")
+    __slots__ = ("everything", "evidence", "controls", "items", "derived")
 
     def __init__(self, everything: bool = False):
         self.everything = everything
         self.evidence: set[int] = set()
         self.controls: set[int] = set()
         self.items: set[int] = set()
+        self.derived: dict = {}  # what a reader worked out from it, kept for the next (services.gaps: the items)
 
     def __bool__(self) -> bool:
         return self.everything or bool(self.evidence or self.controls or self.items)

@@ -9,7 +9,7 @@ from datetime import date, timedelta, timezone
 from functools import partial
 from typing import NamedTuple, Optional
 
-from sqlalchemy import func
+from sqlalchemy import func, union
 from sqlmodel import Session, select
 
 from evidence.core import rules
@@ -250,7 +250,9 @@ def compute(session: Session, perimeter: Perimeter, today: date) -> PerimeterSta
 def brought_up_to_date(session: Session, perimeter: Perimeter, kept: PerimeterStatus, reach) -> PerimeterStatus:
     """`kept` with the rows of the items `reach` reached (data.changes.Reach) computed again, by compute_fresh,
     and every other row as it was: those items are all a write since can have changed."""
-    ids = reached_items(session, reach) & {row.requirement.id for row in kept.rows}
+    if "items" not in reach.derived:  # resolved once for every perimeter brought up to the same version
+        reach.derived["items"] = reached_items(session, reach)
+    ids = reach.derived["items"] & {row.requirement.id for row in kept.rows}
     if not ids:
         return replace(kept, perimeter=perimeter)
     fresh = {row.requirement.id: row for row in compute_fresh(session, perimeter, kept.today, only=frozenset(ids),
@@ -311,6 +313,11 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
     )]
     control_ids = {mapping.control_id for mapping in mappings}
     in_scope = select(EvidencePerimeter.evidence_id).where(EvidencePerimeter.perimeter_id == perimeter.id)
+    if only is not None:  # the versions, runs and answers of the evidence these items can show, not the perimeter's
+        in_scope = in_scope.where(EvidencePerimeter.evidence_id.in_(union(
+            select(EvidenceControl.evidence_id).where(EvidenceControl.control_id.in_(control_ids or {-1})),
+            select(EvidenceRequirement.evidence_id).where(EvidenceRequirement.requirement_id.in_(requirement_ids or [-1])),
+        )))
     current, approved = _versions(session, in_scope)
     runs = _runs(session, in_scope, current)
     answers = defaultdict(set)  # (evidence id, requirement id) -> entry ids

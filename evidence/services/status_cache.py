@@ -74,6 +74,20 @@ def _committed_version(session: Session, row: int = database.DATA):
     return None if database.has_pending_writes(session) else database.data_version(session, row)
 
 
+_reaches = _Kept(8)  # (database, older version): what the versions since reached, by the newer version
+
+
+def _changes(session: Session, older: int, version: int):
+    """database.changes_between, read once for every perimeter a request brings from `older` to `version`."""
+    key = (_database(session), older)
+    reach = _reaches.get(key, version)
+    if reach is None:
+        reach = database.changes_between(session, older, version)
+        if reach is not None:
+            _reaches.put(key, version, reach)
+    return reach
+
+
 def _database(session: Session) -> str:
     return session.bind.url.render_as_string(hide_password=True)
 
@@ -98,7 +112,7 @@ def status(session: Session, perimeter: Perimeter, today: date, compute: Callabl
         committed = own.get(Perimeter, perimeter.id)
         if committed is None:  # deleted since the caller read it: nothing to keep
             return compute(session, perimeter, today)
-        reach = database.changes_between(own, older[0], version) if older and older[0] < version else None
+        reach = _changes(own, older[0], version) if older and older[0] < version else None
         if reach is not None and not reach.everything:
             cached = update(own, committed, older[1], reach)
             stats["updates"] += 1
@@ -141,3 +155,4 @@ def items(session: Session, framework_id: int) -> list[Requirement]:
 def clear() -> None:
     _statuses.clear()
     _items.clear()
+    _reaches.clear()
