@@ -283,7 +283,7 @@ def compute_items(session: Session, perimeter: Perimeter, requirement_ids: set[i
     """The status of some items of the perimeter only (rows of the others left out), for a page that shows a few:
     the kept status when there is one, else these items computed alone, by the same rules, at a fraction of the
     perimeter's cost (a write empties the cache, and an item's page used to compute every perimeter whole)."""
-    kept = status_cache.kept(session, perimeter, today)
+    kept = status_cache.kept(session, perimeter, today, brought_up_to_date)
     if kept is not None:
         return replace(kept, rows=[row for row in kept.rows if row.requirement.id in requirement_ids])
     return compute_fresh(session, perimeter, today, only=frozenset(requirement_ids))
@@ -395,7 +395,8 @@ def compute_fresh(session: Session, perimeter: Perimeter, today: date, _depth: i
             below = status_cache.status(session, lower, today, partial(compute_fresh, _depth=_depth + 1),
                                         brought_up_to_date)
         else:
-            below = status_cache.kept(session, lower, today) or compute_fresh(session, lower, today, _depth + 1, only)
+            below = (status_cache.kept(session, lower, today, brought_up_to_date)
+                     or compute_fresh(session, lower, today, _depth + 1, only))
         lower_rows = {row.requirement.id: row for row in below.rows}
 
     judged_facts: dict = {}  # id of an EvidenceLine -> its facts, for the same reason as `judged`

@@ -92,30 +92,37 @@ def _database(session: Session) -> str:
     return session.bind.url.render_as_string(hide_password=True)
 
 
-def status(session: Session, perimeter: Perimeter, today: date, compute: Callable, update: Optional[Callable] = None):
+def status(session: Session, perimeter: Perimeter, today: date, compute: Optional[Callable],
+           update: Optional[Callable] = None):
     """`compute(session, perimeter, today)`, from the cache when nothing was written since it was computed.
 
     With `update`, a status kept at an older version is brought up to date by `update(session, perimeter, kept
     status, reach)`, given what the versions since reached (data.changes.Reach, never everything), rather than
-    computed whole; it returns the new status."""
+    computed whole; it returns the new status. With `compute` None, nothing is computed whole: None then."""
     version = _committed_version(session)
     if version is None:
-        return compute(session, perimeter, today)
+        return compute(session, perimeter, today) if compute else None
     key = (_database(session), perimeter.id, today)
     cached = _statuses.get(key, version)
     if cached is not None:
         stats["hits"] += 1
         return _for_caller(cached, perimeter)
     older = _statuses.latest(key) if update is not None else None
+    if older is not None and older[0] >= version:  # kept by a request that read a newer version than this one
+        older = None
+    if older is None and compute is None:
+        return None
     # Read after the version: what it computes is at least as new as the version it is kept under.
     with Session(session.bind, expire_on_commit=False) as own:
         committed = own.get(Perimeter, perimeter.id)
         if committed is None:  # deleted since the caller read it: nothing to keep
-            return compute(session, perimeter, today)
-        reach = _changes(own, older[0], version) if older and older[0] < version else None
+            return compute(session, perimeter, today) if compute else None
+        reach = _changes(own, older[0], version) if older else None
         if reach is not None and not reach.everything:
             cached = update(own, committed, older[1], reach)
             stats["updates"] += 1
+        elif compute is None:
+            return None
         else:
             cached = compute(own, committed, today)
             stats["misses"] += 1
@@ -123,11 +130,10 @@ def status(session: Session, perimeter: Perimeter, today: date, compute: Callabl
     return _for_caller(cached, perimeter)
 
 
-def kept(session: Session, perimeter: Perimeter, today: date):
-    """The status kept for the data as it stands, or None (nothing is computed)."""
-    version = _committed_version(session)
-    cached = None if version is None else _statuses.get((_database(session), perimeter.id, today), version)
-    return None if cached is None else _for_caller(cached, perimeter)
+def kept(session: Session, perimeter: Perimeter, today: date, update: Optional[Callable] = None):
+    """The status kept for the data as it stands, or with `update` one kept earlier brought up to date (see
+    `status`); None when there is neither: nothing is computed whole."""
+    return status(session, perimeter, today, None, update)
 
 
 def _for_caller(cached, perimeter: Perimeter):
