@@ -16,6 +16,7 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from evidence.core.errors import N_, ConflictError, EvidenceError, Message
@@ -28,7 +29,7 @@ API_PATH = "/api/"
 # The URNs of the refusals a client may act on (one per kind of answer, stable: clients branch on them).
 REFUSED = "urn:evidence:problem:refused"  # the rules refuse it (four eyes, review state…): 409
 INVALID = "urn:evidence:problem:invalid"  # a field is refused: 422, `errors` names each
-STALE = "urn:evidence:problem:stale-version"  # If-Match names an older version: 412
+STALE = "urn:evidence:problem:stale-version"  # If-Match names an older version, or a save crossed another: 412
 UNAUTHENTICATED = "urn:evidence:problem:unauthenticated"  # no valid token: 401
 OUT_OF_SCOPE = "urn:evidence:problem:out-of-scope"  # the token's perimeters do not reach it: 403
 DIGEST_MISMATCH = "urn:evidence:problem:digest-mismatch"  # the body's hash is not the one announced: 400
@@ -198,12 +199,22 @@ def internal_problem(error):
     return problem(500)
 
 
+def concurrent_write_problem(error):
+    """Someone else saved the same object at the same moment (optimistic locking, data.models.Versioned): as a
+    stale If-Match, the remedy is to read it again; nothing of this request was written."""
+    from evidence import context as db
+
+    db.close_session()
+    return refusal_problem(ConflictError())
+
+
 def init_app(app: Flask) -> None:
     """Answer every error under /api/ with a problem; keep the web's own handlers for every other path (called
     after the web registered them)."""
     scoped(app, HTTPException, http_problem)
     scoped(app, CSRFError, http_problem)  # the web registers one for CSRFError (a 400): the API has no CSRF
     scoped(app, InternalServerError, internal_problem)
+    scoped(app, StaleDataError, concurrent_write_problem)
     scoped(app, PermissionError, lambda error: problem(403))  # a service's refusal of a role: the web's words
     scoped(app, EvidenceError, refusal_problem)
     scoped(app, ValidationError, lambda error: problem(422, None, type=INVALID,

@@ -82,9 +82,15 @@ class EvidenceError(Exception):
 
 
 class ConflictError(EvidenceError):
-    """The object changed since the form was loaded (optimistic locking); nothing was overwritten."""
+    """The object changed since the form was loaded (optimistic locking); nothing was overwritten. Without a label:
+    someone else saved it at the very moment this save was being written (the database refused the second)."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str | None = None):
+        if label is None:
+            super().__init__(N_("Quelqu’un d’autre a enregistré la même chose au même moment : son enregistrement "
+                                "a été gardé et rien du vôtre n’a été écrit ; rechargez la page et refaites votre "
+                                "modification"))
+            return
         super().__init__(N_("%(label)s a été modifié par quelqu’un d’autre depuis que vous l’avez ouvert ; "
                             "rechargez-le et refaites votre modification"), label=label)
 

@@ -19,16 +19,18 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from evidence import context as db
 from evidence.core.access import PUBLIC, READ_METHODS, public
-from evidence.core.errors import EvidenceError
+from evidence.core.errors import ConflictError, EvidenceError
 from evidence.core.rules import evaluation
 from evidence.core.vocabulary import LOCALES  # re-exported for the views
 from evidence.extensions import login_manager
@@ -429,6 +431,7 @@ ERROR_TITLES = {
     404: _l("Page introuvable"),
     405: _l("Méthode non autorisée"),
     413: _l("Fichier trop volumineux"),
+    409: _l("Modifié en même temps"),
     429: _l("Trop de tentatives"),
     500: _l("Erreur interne"),
 }
@@ -466,8 +469,16 @@ def register_error_handlers(app: Flask) -> None:
         g.without_user = True
         return render_error(500)
 
+    def concurrent_write(error: StaleDataError):
+        # Two people saved the same object at the same moment: the other one's save stands, this one's transaction
+        # is rolled back whole. Its rows (the account's among them) are gone with it, hence a page without them.
+        db.close_session()
+        g.without_user = True
+        return render_error(409, ConflictError().render(gettext))
+
     app.register_error_handler(HTTPException, http_error)
     # Service functions refuse what a role may not do (e.g. a contributor editing another's control).
     app.register_error_handler(PermissionError, lambda error: render_error(403))
     app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(StaleDataError, concurrent_write)  # optimistic locking (data.models.Versioned)
     app.register_error_handler(500, internal_error)
