@@ -80,3 +80,22 @@ def test_in_the_api_the_second_save_is_a_stale_version(crossing):
     assert response.json["type"] == "urn:evidence:problem:stale-version"
     assert "Someone else" in response.json["detail"]
     assert versions(app, evidence_id) == before
+
+
+@pytest.mark.sqlite_only  # words, no SQL
+def test_on_the_command_line_the_second_save_is_refused_in_words(app):
+    """Every command goes through cli.common.friendly_errors: the same refusal, one line, exit status 1."""
+    import click
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from evidence.cli.common import friendly_errors
+
+    @friendly_errors
+    def crossed():
+        raise StaleDataError("UPDATE statement on table 'evidence' expected to update 1 row(s); 0 were matched.")
+
+    with app.app_context(), pytest.raises(click.ClickException) as refused:
+        crossed()
+    # In the command line's language (its environment's locale): one of the two.
+    assert refused.value.message.startswith(("Quelqu’un d’autre a enregistré la même chose au même moment",
+                                             "Someone else saved the same thing at the same moment"))

@@ -8,10 +8,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from evidence import context
 from evidence.core import clock
-from evidence.core.errors import N_, EvidenceError, Message
+from evidence.core.errors import N_, ConflictError, EvidenceError, Message
 from evidence.data import database as db
 from evidence.presentation import messages
 
@@ -36,6 +37,8 @@ def friendly_errors(command):
         except OperationalError as error:
             problem = Message(N_("erreur de la base de données : %(detail)s"), detail=_first_line(error))
             raise click.ClickException(messages.render(problem, messages.command_line_locale())) from None
+        except StaleDataError:  # a save crossing another one (optimistic locking), as the web and the API say it
+            raise click.ClickException(messages.render(ConflictError(), messages.command_line_locale())) from None
 
     return wrapper
 

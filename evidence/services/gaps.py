@@ -281,8 +281,8 @@ def reached_items(session: Session, reach) -> set[int]:
 
 def compute_items(session: Session, perimeter: Perimeter, requirement_ids: set[int], today: date) -> PerimeterStatus:
     """The status of some items of the perimeter only (rows of the others left out), for a page that shows a few:
-    the kept status when there is one, else these items computed alone, by the same rules, at a fraction of the
-    perimeter's cost (a write empties the cache, and an item's page used to compute every perimeter whole)."""
+    the kept status (brought up to date when it is behind) when there is one, else these items computed alone, by
+    the same rules, at a fraction of the perimeter's cost (an item's page used to compute every perimeter whole)."""
     kept = status_cache.kept(session, perimeter, today, brought_up_to_date)
     if kept is not None:
         return replace(kept, rows=[row for row in kept.rows if row.requirement.id in requirement_ids])

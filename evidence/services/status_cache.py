@@ -66,15 +66,13 @@ class _Kept:
 
 _statuses = _Kept(32)  # (database, perimeter id, day): every perimeter, today and yesterday (278 items each)
 _items = _Kept(8)  # (database, framework id): a referential's items in order
+_reaches = _Kept(8)  # (database, older version): what the versions since reached, by the newer version
 
 
 def _committed_version(session: Session, row: int = database.DATA):
     """The version the session's committed data is at, or None: its own writes are not committed (it must read
     as it stands), or the session keeps no version."""
     return None if database.has_pending_writes(session) else database.data_version(session, row)
-
-
-_reaches = _Kept(8)  # (database, older version): what the versions since reached, by the newer version
 
 
 def _changes(session: Session, older: int, version: int):
