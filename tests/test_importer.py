@@ -613,11 +613,11 @@ def test_files_that_cannot_be_made_durable_fail_their_rows(env, monkeypatch):
     monkeypatch.setattr(import_apply, "BATCH_SECONDS", 60)
     real, calls = storage.LocalBlobStore._settle, []
 
-    def failing(store, written, each=map):
+    def failing(store, written, each=map, syncfs=None):
         calls.append(len(written))
         if len(calls) == 1:
             raise OSError(errno.EIO, "Input/output error")
-        real(store, written, each)
+        real(store, written, each, syncfs)
 
     monkeypatch.setattr(storage.LocalBlobStore, "_settle", failing)
     result = env.run(manifest, "--root", env.root, "--report", env.tmp / "report.csv")

@@ -1,6 +1,7 @@
 """The content-addressed blob store, on a local folder and on S3 (moto's server, in-process)."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
@@ -23,6 +24,7 @@ from evidence.data.storage import (
     blob_key,
     store_from_config,
 )
+from evidence.data.storage import local as local_storage
 
 MiB = 1024 * 1024
 
@@ -288,6 +290,59 @@ def test_local_delete_orphan_temporaries(tmp_path):
     os.utime(other, (two_hours_ago, two_hours_ago))
     assert store.delete_orphan_temporaries() == 1
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def _batch_of(store, count: int) -> list:
+    with store.batch() as batch:
+        blobs = [batch.put(io.BytesIO(b"blob %d" % i)) for i in range(count)]
+        batch.sync()
+    return blobs
+
+
+@pytest.mark.skipif(local_storage._SYNCFS is None, reason="syncfs(2) with write-back errors is Linux 5.8 and later")
+def test_a_large_batch_is_made_durable_by_two_syncs_of_its_filesystem(tmp_path, monkeypatch):
+    """Files first, then their names: a name is only given once the file's bytes are on disk."""
+    store, calls = LocalBlobStore(tmp_path / "blobs"), []
+
+    def syncfs(root):
+        calls.append(sorted(p.name for p in root.glob("*/*/*")))  # the names given so far
+        local_storage._SYNCFS_REAL(root)
+
+    monkeypatch.setattr(local_storage, "_SYNCFS_REAL", local_storage._SYNCFS, raising=False)
+    monkeypatch.setattr(local_storage, "_SYNCFS", syncfs)
+    fsynced = []
+    monkeypatch.setattr(local_storage, "_fsync_file", lambda path, flags=0: fsynced.append(path))
+    blobs = _batch_of(store, local_storage.LocalBatch.SYNCFS_FROM)
+    assert set(fsynced) <= {tmp_path, tmp_path / "blobs"}  # only the parents of the folder for temporaries
+    assert len(calls) == 2 and calls[0] == [] and calls[1] == sorted(b.sha256 for b in blobs)
+    assert [store.open(b.key).read() for b in blobs] == [b"blob %d" % i for i in range(len(blobs))]
+    assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+
+
+def test_a_small_batch_fsyncs_each_file_and_folder(tmp_path, monkeypatch):
+    store, synced = LocalBlobStore(tmp_path / "blobs"), []
+    real = local_storage._fsync_file
+    monkeypatch.setattr(local_storage, "_SYNCFS", lambda _root: pytest.fail("a small batch syncs no filesystem"))
+    monkeypatch.setattr(local_storage, "_fsync_file", lambda path, flags=0: (synced.append(path), real(path, flags)))
+    _batch_of(store, 3)
+    assert sum(p.suffix == ".tmp" for p in synced) == 3
+
+
+def test_a_failed_filesystem_sync_fails_the_batch_and_every_later_one(tmp_path, monkeypatch):
+    def failing(_root):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(local_storage, "_SYNCFS", failing)
+    store = LocalBlobStore(tmp_path / "blobs")
+    with store.batch() as batch:
+        for i in range(local_storage.LocalBatch.SYNCFS_FROM):
+            batch.put(io.BytesIO(b"blob %d" % i))
+        with pytest.raises(OSError, match="Input/output error"):
+            batch.sync()
+        batch.put(io.BytesIO(b"later"))
+        with pytest.raises(OSError, match="Input/output error"):  # blobs of the failed sync may be lost
+            batch.sync()
+    assert list(store.keys()) == [] and list((tmp_path / "blobs" / "tmp").iterdir()) == []
 
 
 def test_local_put_memory_stays_flat(tmp_path):

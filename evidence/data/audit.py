@@ -14,6 +14,7 @@ import json
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import SimpleNamespace
 from datetime import timezone
 from typing import Iterable, Optional, Union
 
@@ -160,16 +161,19 @@ def record(
     *,
     object_type: Optional[str] = None,
     object_id: Optional[str] = None,
-) -> AuditEvent:
+) -> SimpleNamespace:
     """Append an event in the caller's transaction; it commits or rolls back with the change it records."""
     if obj is not None:
         object_type, object_id = describe(obj)
     return record_many(session, actor, [(action, object_type, object_id, details)])[0]
 
 
-def record_many(session: Session, actor: Actor, entries: list[tuple]) -> list[AuditEvent]:
+def record_many(session: Session, actor: Actor, entries: list[tuple]) -> list[SimpleNamespace]:
     """Append several events (action, object_type, object_id, details) at once: one claim on the head for
-    the lot, then one insert. Bulk work (imports) pays the chain's locking once per batch, not per row."""
+    the lot, then one insert. Bulk work (imports) pays the chain's locking once per batch, not per row.
+
+    The events are inserted as plain rows, not ORM objects (nothing reads them back in the transaction that
+    writes them, and an import writes thousands); each is returned with its columns as attributes."""
     if not entries:
         return []
     session.flush()  # ids exist, and this transaction's own writes come first
@@ -187,7 +191,7 @@ def record_many(session: Session, actor: Actor, entries: list[tuple]) -> list[Au
     for offset, (action, object_type, object_id, details) in enumerate(entries):
         if token is not None:
             details = {**(details or {}), "token": token}
-        event = AuditEvent(
+        event = SimpleNamespace(
             seq=last_seq - len(entries) + 1 + offset,
             at=at,
             actor_id=actor.id if isinstance(actor, User) else None,
@@ -199,16 +203,13 @@ def record_many(session: Session, actor: Actor, entries: list[tuple]) -> list[Au
             prev_hash=prev_hash,
         )
         event.hash = prev_hash = event_hash(event)
-        if key is not None:
-            event.seal = event_seal(key, event.hash)
+        event.seal = event_seal(key, event.hash) if key is not None else None
         events.append(event)
     sealed = {"seal": head_seal(key, last_seq, prev_hash)} if key is not None else {}  # none before migration 0009
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash, **sealed))
-    if legacy:  # the ORM would name the missing column: a plain insert of the columns that exist
-        columns = [c.name for c in AuditEvent.__table__.columns if c.name not in ("id", "seal")]
-        session.execute(insert(AuditEvent.__table__), [{c: getattr(e, c) for c in columns} for e in events])
-    else:
-        session.add_all(events)
+    # Before migration 0009 the table has no seal column: the columns that exist only.
+    columns = [c.name for c in AuditEvent.__table__.columns if c.name != "id" and not (legacy and c.name == "seal")]
+    session.execute(insert(AuditEvent.__table__), [{c: getattr(e, c) for c in columns} for e in events])
     return events
 
 

@@ -311,9 +311,9 @@ def write_batch(session: Session, actor: User, batch: list, origin: str) -> None
                 "ref": outcome.ref, **outcome.entry.data.values, "status": "draft", "review_comment": "",
                 "version": 1, "created_at": now, "updated_at": now,
             })
-        returning = insert(Evidence).returning(Evidence.id, sort_by_parameter_order=True)
-        ids = connection.execute(returning, rows).scalars().all()
-        evidence_ids = {o: i for (o, _b), i in zip(new, ids)}
+        # Matched by reference, not by order: asking for the rows' order makes SQLite run one INSERT per row.
+        ids = dict(connection.execute(insert(Evidence).returning(Evidence.ref, Evidence.id), rows).all())
+        evidence_ids = {o: ids[o.ref] for o, _b in new}
         control_rows = [{"evidence_id": evidence_ids[o], "control_id": c}
                         for o, _b in new for c in o.entry.data.control_ids]
         requirement_rows = [{"evidence_id": evidence_ids[o], "requirement_id": r}

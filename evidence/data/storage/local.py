@@ -1,7 +1,9 @@
 """Blobs in a local folder."""
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import tempfile
 import threading
 import time
@@ -41,6 +43,33 @@ def _fsync_file(path: Path, flags: int = 0) -> None:
 
 def _fsync_dir(path: Path) -> None:
     _fsync_file(path, os.O_DIRECTORY)
+
+
+def _filesystem_sync():
+    """syncfs(2), which makes everything written to one filesystem durable at once, where it reports a failed
+    write-back (Linux 5.8 and later; before, it returned success all the same); None elsewhere."""
+    if platform.system() != "Linux":
+        return None
+    try:
+        major, minor = (int(part) for part in platform.release().split(".")[:2])
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (ValueError, OSError, AttributeError):
+        return None
+    if (major, minor) < (5, 8):
+        return None
+
+    def sync(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if syncfs(fd) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, os.strerror(error), str(path))
+        finally:
+            os.close(fd)
+    return sync
+
+
+_SYNCFS = _filesystem_sync()
 
 
 def _make_dirs(path: Path) -> None:
@@ -101,13 +130,22 @@ class LocalBlobStore(BlobStore):
             raise
         return _Written(Path(tmp_name), StoredBlob(key=blob_key(sha256), sha256=sha256, size=size))
 
-    def _settle(self, written: list[_Written], each=map) -> None:
+    def _settle(self, written: list[_Written], each=map, syncfs=None) -> None:
         """Temporary files become blobs, durable when this returns: every file is fsynced before its final name
         exists, so a name only ever points at a complete file; then every folder that gained a name is fsynced,
-        once for all the files it gained. `each` may run the fsyncs in threads (fsync releases the GIL)."""
-        try:
-            for _done in each(_fsync_file, [w.tmp for w in written]):
+        once for all the files it gained. `each` may run the fsyncs in threads (fsync releases the GIL).
+
+        With `syncfs`, two syncs of the whole filesystem stand for those: the first makes every file durable,
+        the second every name. Many files then cost the disk two journal commits instead of some per file."""
+        def sync(fsync, paths):
+            if syncfs is not None:
+                syncfs(self.root)
+                return
+            for _done in each(fsync, paths):
                 pass
+
+        try:
+            sync(_fsync_file, [w.tmp for w in written])
             folders: dict[Path, None] = {}  # ordered, without repeats
             for w in written:
                 final = self.root / w.blob.key
@@ -118,8 +156,7 @@ class LocalBlobStore(BlobStore):
                 except FileExistsError:
                     pass  # identical content is already stored; its folder is fsynced below all the same
                 folders.setdefault(final.parent)
-            for _done in each(_fsync_dir, list(folders)):
-                pass
+            sync(_fsync_dir, list(folders))
         finally:
             # A crash before this line leaves only *.tmp files, which delete_orphan_temporaries() removes.
             for w in written:
@@ -164,6 +201,10 @@ class LocalBatch(BlobBatch):
     files together: in parallel for the files, once per folder for the folders."""
 
     SYNC_THREADS = 16  # each fsync waits for the disk; concurrent ones share the journal's commits and flushes
+    # From this many files, two syncs of the whole filesystem cost less than some per file (bench/import.py: the
+    # 10,000 small files' import went from 9.2 to 5.9 s). A sync of the filesystem also waits for other writers'
+    # dirty pages, which a few files would pay for more than they save.
+    SYNCFS_FROM = 16
 
     def __init__(self, store: LocalBlobStore):
         super().__init__(store)
@@ -184,14 +225,16 @@ class LocalBatch(BlobBatch):
             written, self._written = self._written, []
         if self._failure is not None:
             # Blobs returned by earlier puts may have been lost with the sync that failed: none counts as stored.
+            self._discard(written)
             raise self._failure
         if not written:
             return
-        if self._pool is None:
+        syncfs = _SYNCFS if len(written) >= self.SYNCFS_FROM else None
+        if syncfs is None and self._pool is None:
             self._pool = ThreadPoolExecutor(self.SYNC_THREADS, thread_name_prefix="fsync")
         try:
             with disk_full_is_a_clear_error():
-                self.store._settle(written, self._pool.map)
+                self.store._settle(written, self._pool.map if self._pool else map, syncfs)
         except BaseException as error:
             self._failure = error
             raise
@@ -199,7 +242,11 @@ class LocalBatch(BlobBatch):
     def close(self) -> None:
         with self._lock:
             written, self._written = self._written, []
-        for w in written:  # never synced: nothing names them
-            w.tmp.unlink(missing_ok=True)
+        self._discard(written)
         if self._pool is not None:
             self._pool.shutdown()
+
+    @staticmethod
+    def _discard(written: list[_Written]) -> None:
+        for w in written:  # never synced: nothing names them
+            w.tmp.unlink(missing_ok=True)
