@@ -14,8 +14,8 @@ import json
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from types import SimpleNamespace
 from datetime import timezone
+from types import SimpleNamespace
 from typing import Iterable, Optional, Union
 
 from sqlalchemy import func, insert, text, update

@@ -14,7 +14,8 @@ Three stages; the first two write nothing:
 3. apply (`apply`): worker threads store the files (hashed while copied, in one pass, by the service's
    `store_upload`, into the store's `batch()`, which defers the waits for the disk); when a batch of rows is
    complete, a sync thread makes its files durable (`BlobBatch.sync`: for the local store, every file fsynced
-   in parallel, then linked under its hash, then each folder that gained a name fsynced once) while the main
+   in parallel, then linked under its hash, then each folder that gained a name fsynced once; from 16 files,
+   a sync of the whole filesystem before the links and one after stand for those fsyncs) while the main
    thread writes the batch before it, each row with its audit event attributed to the importing user
    (`write_batch`). Per-row mode commits batch by batch, and retries a batch the database refuses row by row,
    so that only the faulty row fails: rows land or fail one by one, as if each committed on its own, at a

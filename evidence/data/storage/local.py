@@ -198,7 +198,8 @@ class LocalBlobStore(BlobStore):
 
 class LocalBatch(BlobBatch):
     """Puts that write and hash at once, and leave the waits for the disk to `sync`, which pays them for many
-    files together: in parallel for the files, once per folder for the folders."""
+    files together: in parallel for the files, once per folder for the folders; or, for many files where the
+    system allows it, by two syncs of the whole filesystem."""
 
     SYNC_THREADS = 16  # each fsync waits for the disk; concurrent ones share the journal's commits and flushes
     # From this many files, two syncs of the whole filesystem cost less than some per file (bench/import.py: the
