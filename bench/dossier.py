@@ -30,7 +30,9 @@ from queue import Empty
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FULL_RATIO, AGAIN_RATIO = 0.4, 0.15  # the product's time against one plain WeasyPrint pass: full, after one change
+# The targets of issue 20, against one plain WeasyPrint pass: the time of a first rendering and of one after a
+# change, and the first rendering's peak memory.
+FULL_RATIO, AGAIN_RATIO, MEMORY_RATIO = 0.3, 0.1, 0.4
 
 
 def build(folder: Path, n_controls: int, n_evidence: int) -> dict:
@@ -156,7 +158,17 @@ def _tree_rss_kb(root: int) -> int:
 
 def _child(queue, target, args):
     result = target(*args)
-    queue.put((result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    queue.put((result, _own_peak_kb()))
+
+
+def _own_peak_kb() -> int:
+    """This process's peak resident size (VmHWM). Not getrusage's ru_maxrss: Linux carries that across the exec
+    that starts a spawned process, so it would report the bench's own size when it forked (some 220 MB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _cpu(who) -> float:
@@ -182,12 +194,18 @@ def product_render(settings: dict, snapshot_file: str, workers: int | None = Non
         # The workers have been waited for: RUSAGE_CHILDREN holds all their processor time, start included.
         cpu = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu
     Path(snapshot_file).with_suffix(".pdf").write_bytes(rendered.pdf)
-    from pypdf import PdfReader
-
     stats = asdict(rendered.stats) if rendered.stats is not None else {}
     stats["size"] = len(rendered.pdf)
     stats["cpu"] = cpu
-    return len(PdfReader(io.BytesIO(rendered.pdf)).pages), seconds, stats
+    # Its pages are counted by the bench's own process (pages_of): reading the PDF back here would count in the
+    # product's peak memory.
+    return None, seconds, stats
+
+
+def pages_of(pdf: Path) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(pdf).pages)
 
 
 def plain_render(settings: dict, snapshot_file: str) -> tuple[int, float]:
@@ -246,7 +264,8 @@ def main() -> None:
         shutil.rmtree(cache, ignore_errors=True)
         products.append(_measure(product_render, settings, str(first), options.workers))
     shutil.copytree(cache, kept)  # what the re-renders start from
-    (pages, _inner, run), wall, peak, own = _median(products, lambda m: m[0][1])
+    (_pages, _inner, run), wall, peak, own = _median(products, lambda m: m[0][1])
+    pages = pages_of(first.with_suffix(".pdf"))
     inner, cpu = _median_of(products, lambda m: m[0][1]), _median_of(products, lambda m: m[0][2]["cpu"])
     print(f"product rendering : {pages} pages, {inner:6.2f} s rendering ({wall:6.2f} s with process start), "
           f"{cpu:6.2f} s of processor time, "
@@ -257,7 +276,7 @@ def main() -> None:
     print(f"plain WeasyPrint  : {plain_pages} pages, {plain_inner:6.2f} s, {plain_cpu:6.2f} s of processor time, "
           f"peak {plain_peak:6.0f} MB ({plain_inner / plain_pages:.3f} s and {plain_peak / plain_pages:.1f} MB per page)")
     print(f"ratio product/plain: {inner / plain_inner:.2f} (time, at most {FULL_RATIO}), {cpu / plain_cpu:.2f} "
-          f"(processor time), {peak / plain_peak:.2f} (memory)")
+          f"(processor time), {peak / plain_peak:.2f} (memory, at most {MEMORY_RATIO})")
 
     # One evidence item changes (a new title), then the dossier is rendered again.
     with app.app_context(), db.session_scope(app) as session:
@@ -277,7 +296,8 @@ def main() -> None:
         shutil.rmtree(cache, ignore_errors=True)
         shutil.copytree(kept, cache)
         agains.append(_measure(product_render, settings, str(second), options.workers))
-    (pages2, _inner2, run2), _wall2, peak2, _own2 = _median(agains, lambda m: m[0][1])
+    (_pages2, _inner2, run2), _wall2, peak2, _own2 = _median(agains, lambda m: m[0][1])
+    pages2 = pages_of(second.with_suffix(".pdf"))
     inner2, cpu2 = _median_of(agains, lambda m: m[0][1]), _median_of(agains, lambda m: m[0][2]["cpu"])
     print(f"re-render after one change: {pages2} pages, {inner2:6.2f} s, {cpu2:6.2f} s of processor time, "
           f"peak {peak2:6.0f} MB (ratio to the plain pass: {inner2 / plain_inner:.2f}, at most {AGAIN_RATIO}; "
