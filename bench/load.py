@@ -54,7 +54,8 @@ from pathlib import Path
 VENV_BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "load-admin-password-1"
 REQUEST_TIMEOUT = 60  # seconds: a request slower than this counts as an error
-CONFLICT = "changed by someone else"
+# Optimistic locking's refusal, in either language the pages speak (the clients send no Accept-Language).
+CONFLICTS = ("changed by someone else", "modifié par quelqu’un d’autre")
 
 # (weight, name): what one client iteration does.
 MIX = [
@@ -113,7 +114,7 @@ class Browser:
         if not error:
             if status >= 500:
                 error = "5xx"
-            elif CONFLICT in body:
+            elif status == 409 or any(words in body for words in CONFLICTS):
                 error = "conflict"
             elif status >= 400 or status == 0:
                 error = f"refused: {status}"
@@ -212,13 +213,16 @@ class World:
     evidence: list[str]
     controls: list[str]
     requirements: list[str]
-    downloads: list[str]
     users: list[tuple[str, str]]  # (email, role)
     password: str
-    mine: dict = field(default_factory=dict)  # email -> (evidence refs, control refs) a contributor may edit
+    # email -> (evidence refs, control refs) he may edit: a contributor his own, a manager what he may read
+    mine: dict = field(default_factory=dict)
+    downloads: dict = field(default_factory=dict)  # email -> the download links he may follow
 
 
 def discover(base: str, password: str, users: list[tuple[str, str]]) -> World:
+    """What each user reaches, found through the pages as he sees them: need-to-know hides some evidence from some
+    readers, and a request the product rightly refuses is not a load to measure."""
     probe = Browser(base, [], threading.Lock())
     log_in(probe, users[0][0], password, record=False)
     text = lambda path: probe.get("discover", path, record=False)[1]  # noqa: E731
@@ -228,21 +232,26 @@ def discover(base: str, password: str, users: list[tuple[str, str]]) -> World:
         evidence += re.findall(r'href="/evidence/(EV-\d+)"', text(f"/evidence/?page={page}"))
     controls += re.findall(r'href="/controls/([A-Z0-9._-]+)"', text("/controls/?page=1") + text("/controls/?page=2"))
     requirements = re.findall(r'href="/requirements/secnumcloud-3.2/([^"?#]+)"', text("/requirements/"))
-    downloads = []
-    for ref in random.Random(1).sample(sorted(set(evidence)), min(20, len(set(evidence)))):
-        downloads += re.findall(r'href="(/evidence/[^"]+/download)"', text(f"/evidence/{ref}"))
-    world = World(perimeters, sorted(set(evidence)), sorted(set(controls)), sorted(set(requirements)), downloads,
-                  users, password)
-    for email, role in users:
-        if role == "contributor":
-            other = Browser(base, [], threading.Lock())
-            log_in(other, email, password, record=False)
-            own_evidence = re.findall(r'href="/evidence/(EV-\d+)"', other.get("", "/evidence/?owner=me", record=False)[1])
-            own_controls = re.findall(r'href="/controls/([A-Z0-9._-]+)"',
-                                      other.get("", "/controls/?owner=me", record=False)[1])
-            world.mine[email] = (sorted(set(own_evidence)), sorted(set(own_controls)))
+    world = World(perimeters, sorted(set(evidence)), sorted(set(controls)), sorted(set(requirements)), users, password)
     if not (world.perimeters and world.evidence and world.controls and world.requirements):
         raise SystemExit(f"could not find the demo data through the pages: {world}")
+    sampled = random.Random(1).sample(world.evidence, min(40, len(world.evidence)))
+    for email, role in dict.fromkeys(users):
+        reader = Browser(base, [], threading.Lock())
+        log_in(reader, email, password, record=False)
+        seen = lambda path, reader=reader: reader.get("", path, record=False)[1]  # noqa: E731
+        readable, links = [], []
+        for ref in sampled:
+            page = seen(f"/evidence/{ref}")
+            if 'class="notice locked"' not in page:
+                readable.append(ref)
+                links += re.findall(r'href="(/evidence/[^"]+/download)"', page)
+        world.downloads[email] = links
+        if role == "contributor":
+            world.mine[email] = (sorted(set(re.findall(r'href="/evidence/(EV-\d+)"', seen("/evidence/?owner=me")))),
+                                 sorted(set(re.findall(r'href="/controls/([A-Z0-9._-]+)"', seen("/controls/?owner=me")))))
+        elif role in ("manager", "admin"):
+            world.mine[email] = (readable, world.controls)
     return world
 
 
@@ -273,7 +282,7 @@ def act(browser: Browser, world: World, email: str, role: str, rng: random.Rando
     """One iteration of the mix, drawn by its weights (an auditor never writes)."""
     names = [name for _w, name in MIX]
     weights = [w if (role != "auditor" or name not in WRITES) else 0 for w, name in MIX]
-    own_evidence, own_controls = world.mine.get(email, (world.evidence, world.controls))
+    own_evidence, own_controls = world.mine.get(email, ([], []))
     action = rng.choices(names, weights)[0]
     if action == "home":
         browser.get(action, "/")
@@ -291,8 +300,8 @@ def act(browser: Browser, world: World, email: str, role: str, rng: random.Rando
         browser.get(action, f"/controls/{rng.choice(world.controls)}")
     elif action == "requirement_show":
         browser.get(action, f"/requirements/secnumcloud-3.2/{rng.choice(world.requirements)}")
-    elif action == "download" and world.downloads:
-        browser.get(action, rng.choice(world.downloads))
+    elif action == "download" and world.downloads.get(email):
+        browser.get(action, rng.choice(world.downloads[email]))
     elif action == "edit_evidence" and own_evidence:
         ref = rng.choice(own_evidence)
         _s, page, _h = browser.get("edit_evidence_form", f"/evidence/{ref}/edit")
@@ -559,7 +568,8 @@ def report(samples: list[Sample], elapsed: float, log_text: str, args, database:
         print(f"    {count} × {line}")
     print(f"  edit conflicts (refused, optimistic locking, expected under contention): {errors.pop('conflict', 0)}")
     for kind, count in sorted(errors.items()):
-        print(f"  {kind}: {count}")
+        where = Counter(s.name for s in samples if s.error == kind)
+        print(f"  {kind}: {count} ({', '.join(f'{name} {n}' for name, n in where.most_common())})")
     return 1 if any(s.error == "5xx" for s in samples) or locked else 0
 
 
@@ -593,7 +603,8 @@ def main(argv=None) -> int:
             ("claire.fontaine", "manager"), ("thomas.garnier", "manager"), ("sophie.lambert", "contributor"),
             ("nicolas.perrin", "contributor"), ("elodie.marchand", "contributor"), ("karim.benali", "contributor"),
             ("julien.moreau", "admin"))]
-        world = discover(base, password, users)
+        auditor = ("helene.dubois@nuage-souverain.example", "auditor")
+        world = discover(base, password, users + [auditor])
         print(f"Demo data: {len(world.perimeters)} perimeters, {len(world.evidence)} evidence items, "
               f"{len(world.controls)} controls, {len(world.requirements)} items of the referential")
 
@@ -603,7 +614,7 @@ def main(argv=None) -> int:
 
         samples: list[Sample] = []
         lock = threading.Lock()
-        people = [("helene.dubois@nuage-souverain.example", "auditor") if n % 5 == 4 else users[n % len(users)]
+        people = [auditor if n % 5 == 4 else users[n % len(users)]
                   for n in range(args.clients)]
         cpu_before, own_before = served.cpu_seconds(), time.process_time()
         begin = time.monotonic()
