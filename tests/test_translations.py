@@ -1,6 +1,7 @@
 """Every message in the code and templates has its English translation, and the compiled catalogue is current."""
 from pathlib import Path
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -44,3 +45,28 @@ def test_compiled_catalogue_matches_the_po_file():
     with open(EN / "messages.mo", "rb") as f:
         mo = table(read_mo(f))
     assert mo == po, "run: pybabel compile -d evidence/translations"
+
+
+@pytest.mark.sqlite_only
+def test_a_request_keeps_its_translations_and_a_forced_locale_has_its_own(app):
+    """The translations are found once per request and locale (evidence.extensions): a locale forced inside the
+    request (the dossier, an e-mail) speaks its own language, and the request's comes back after it."""
+    from flask import render_template_string
+    from flask_babel import force_locale, get_translations, gettext, lazy_gettext
+
+    label = lazy_gettext("Se déconnecter")
+    page = "{{ _('Se déconnecter') }}|{{ label }}"
+    with app.test_request_context("/api/v1/perimeters", headers={"Accept-Language": "en"}):
+        assert gettext("Se déconnecter") == "Log out"
+        assert get_translations() is get_translations()
+        assert render_template_string(page, label=label) == "Log out|Log out"
+        with force_locale("fr"):
+            assert gettext("Se déconnecter") == "Se déconnecter"
+            assert render_template_string(page, label=label) == "Se déconnecter|Se déconnecter"
+            with force_locale("en"):
+                assert str(label) == "Log out"
+            assert str(label) == "Se déconnecter"
+        assert gettext("Se déconnecter") == "Log out"
+        assert render_template_string(page, label=label) == "Log out|Log out"
+    with app.test_request_context("/api/v1/perimeters", headers={"Accept-Language": "fr"}):
+        assert gettext("Se déconnecter") == "Se déconnecter"
