@@ -301,35 +301,44 @@ def _batch_of(store, count: int) -> list:
 
 @pytest.mark.skipif(local_storage._SYNCFS is None, reason="syncfs(2) with write-back errors is Linux 5.8 and later")
 def test_a_large_batch_is_made_durable_by_two_syncs_of_its_filesystem(tmp_path, monkeypatch):
-    """Files first, then their names: a name is only given once the file's bytes are on disk."""
-    store, calls = LocalBlobStore(tmp_path / "blobs"), []
+    """Files first, then their names: a name is only given once the file's bytes are on disk. The syncs go through
+    a descriptor of the store opened before the first file was written: syncfs reports the failed write-backs
+    since its descriptor was opened, and the kernel may write a file back before the sync is asked for."""
+    store, calls, opened = LocalBlobStore(tmp_path / "blobs"), [], []
 
-    def syncfs(root):
+    def syncfs(fd, root):
         calls.append(sorted(p.name for p in root.glob("*/*/*")))  # the names given so far
-        local_storage._SYNCFS_REAL(root)
+        opened.append((fd, os.fstat(fd).st_ino))
+        local_storage._SYNCFS_REAL(fd, root)
 
     monkeypatch.setattr(local_storage, "_SYNCFS_REAL", local_storage._SYNCFS, raising=False)
     monkeypatch.setattr(local_storage, "_SYNCFS", syncfs)
     fsynced = []
     monkeypatch.setattr(local_storage, "_fsync_file", lambda path, flags=0: fsynced.append(path))
-    blobs = _batch_of(store, local_storage.LocalBatch.SYNCFS_FROM)
+    with store.batch() as batch:
+        before_any_file = batch._filesystem
+        assert before_any_file is not None and list(store.tmp_dir.iterdir()) == []
+        blobs = [batch.put(io.BytesIO(b"blob %d" % i)) for i in range(local_storage.LocalBatch.SYNCFS_FROM)]
+        batch.sync()
     assert set(fsynced) <= {tmp_path, tmp_path / "blobs"}  # only the parents of the folder for temporaries
     assert len(calls) == 2 and calls[0] == [] and calls[1] == sorted(b.sha256 for b in blobs)
+    assert opened == [(before_any_file, (tmp_path / "blobs").stat().st_ino)] * 2
     assert [store.open(b.key).read() for b in blobs] == [b"blob %d" % i for i in range(len(blobs))]
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
+    assert batch._filesystem is None  # closed with the batch
 
 
 def test_a_small_batch_fsyncs_each_file_and_folder(tmp_path, monkeypatch):
     store, synced = LocalBlobStore(tmp_path / "blobs"), []
     real = local_storage._fsync_file
-    monkeypatch.setattr(local_storage, "_SYNCFS", lambda _root: pytest.fail("a small batch syncs no filesystem"))
+    monkeypatch.setattr(local_storage, "_SYNCFS", lambda _fd, _root: pytest.fail("a small batch syncs no filesystem"))
     monkeypatch.setattr(local_storage, "_fsync_file", lambda path, flags=0: (synced.append(path), real(path, flags)))
     _batch_of(store, 3)
     assert sum(p.suffix == ".tmp" for p in synced) == 3
 
 
 def test_a_failed_filesystem_sync_fails_the_batch_and_every_later_one(tmp_path, monkeypatch):
-    def failing(_root):
+    def failing(_fd, _root):
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(local_storage, "_SYNCFS", failing)

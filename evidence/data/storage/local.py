@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, Iterator, Optional
 
@@ -47,7 +48,11 @@ def _fsync_dir(path: Path) -> None:
 
 def _filesystem_sync():
     """syncfs(2), which makes everything written to one filesystem durable at once, where it reports a failed
-    write-back (Linux 5.8 and later; before, it returned success all the same); None elsewhere."""
+    write-back (Linux 5.8 and later; before, it returned success all the same); None elsewhere.
+
+    The function returned syncs through a descriptor of a folder of that filesystem, `fd`, and reports the failed
+    write-backs of the filesystem since `fd` was opened: the descriptor must be older than the files it makes
+    durable (the kernel may write a file back, and fail, before the sync is asked for)."""
     if platform.system() != "Linux":
         return None
     try:
@@ -58,14 +63,10 @@ def _filesystem_sync():
     if (major, minor) < (5, 8):
         return None
 
-    def sync(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            if syncfs(fd) != 0:
-                error = ctypes.get_errno()
-                raise OSError(error, os.strerror(error), str(path))
-        finally:
-            os.close(fd)
+    def sync(fd: int, path: Path) -> None:
+        if syncfs(fd) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error), str(path))
     return sync
 
 
@@ -213,6 +214,11 @@ class LocalBatch(BlobBatch):
         self._written: list[_Written] = []
         self._pool: Optional[ThreadPoolExecutor] = None
         self._failure: Optional[BaseException] = None
+        # Opened before any file of the batch is written, for the syncs of the whole filesystem (_filesystem_sync).
+        self._filesystem: Optional[int] = None
+        if _SYNCFS is not None:
+            _make_dirs(store.tmp_dir)
+            self._filesystem = os.open(store.root, os.O_RDONLY | os.O_DIRECTORY)
 
     def put(self, stream: BinaryIO, max_size: int | None = None) -> StoredBlob:
         with disk_full_is_a_clear_error():
@@ -230,7 +236,9 @@ class LocalBatch(BlobBatch):
             raise self._failure
         if not written:
             return
-        syncfs = _SYNCFS if len(written) >= self.SYNCFS_FROM else None
+        syncfs = None
+        if self._filesystem is not None and len(written) >= self.SYNCFS_FROM:
+            syncfs = partial(_SYNCFS, self._filesystem)
         if syncfs is None and self._pool is None:
             self._pool = ThreadPoolExecutor(self.SYNC_THREADS, thread_name_prefix="fsync")
         try:
@@ -246,6 +254,9 @@ class LocalBatch(BlobBatch):
         self._discard(written)
         if self._pool is not None:
             self._pool.shutdown()
+        if self._filesystem is not None:
+            os.close(self._filesystem)
+            self._filesystem = None
 
     @staticmethod
     def _discard(written: list[_Written]) -> None:
